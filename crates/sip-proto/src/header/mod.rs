@@ -65,10 +65,33 @@ impl Headers {
         self.0.push(HeaderField { name, value: value.into() });
     }
 
-    /// Replaces every line of `name` with one line holding `value`.
+    /// Replaces every line of `name` with one line holding `value`, where the first one
+    /// stood (or at the end when there was none).
     pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.remove(&name);
-        self.push(name, value);
+        let value = value.into();
+        match self.0.iter().position(|h| h.name.matches(&name)) {
+            Some(first) => {
+                self.0[first].value = value;
+                let mut index = 0;
+                self.0.retain(|h| {
+                    index += 1;
+                    index - 1 <= first || !h.name.matches(&name)
+                });
+            }
+            None => self.push(name, value),
+        }
+    }
+
+    /// Replaces the value of the first line of `name` only (e.g. the top Via), keeping
+    /// later lines. Returns false when there is no such line.
+    pub fn replace_first(&mut self, name: &HeaderName, value: impl Into<String>) -> bool {
+        match self.0.iter_mut().find(|h| h.name.matches(name)) {
+            Some(field) => {
+                field.value = value.into();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes every line of `name`.
@@ -334,6 +357,16 @@ mod tests {
         assert_eq!(h.accept().unwrap().unwrap().len(), 2);
         assert_eq!(h.allow_events().unwrap(), vec!["presence", "dialog"]);
         assert_eq!(h.allow().unwrap().unwrap(), vec![Method::Invite, Method::Subscribe]);
+    }
+
+    #[test]
+    fn set_keeps_position_and_replace_first_keeps_later_lines() {
+        let mut h = headers(&[("To", "<sip:a@b>"), ("Via", "SIP/2.0/UDP a, SIP/2.0/UDP b"), ("To", "<sip:x@y>")]);
+        h.set(HeaderName::To, "<sip:a@b>;tag=1");
+        assert_eq!(h.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(), vec!["<sip:a@b>;tag=1", "SIP/2.0/UDP a", "SIP/2.0/UDP b"]);
+        assert!(h.replace_first(&HeaderName::Via, "SIP/2.0/UDP c"));
+        assert_eq!(h.get_all(&HeaderName::Via).collect::<Vec<_>>(), vec!["SIP/2.0/UDP c", "SIP/2.0/UDP b"]);
+        assert!(!h.replace_first(&HeaderName::Route, "x"));
     }
 
     #[test]

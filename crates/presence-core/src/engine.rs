@@ -1,0 +1,242 @@
+//! The engine: the pure core the shell drives (quinn's shape). Inputs are
+//! [`Engine::handle_sip`], [`Engine::handle_oversized_head`] and [`Engine::handle_timeout`],
+//! each given the current time; outputs are pulled with [`Engine::poll_transmit`] and
+//! [`Engine::poll_timeout`]. No sockets, no clocks, no tasks.
+//!
+//! This file owns the transaction layer around the request handlers: matching requests to
+//! server transactions (RFC 3261 §17.2.3), absorbing retransmissions, answering malformed
+//! input, and sending responses where §18.2.2 says.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Instant;
+
+use sip_proto::message::Message;
+use sip_proto::parse::{ParseError, parse_message};
+use sip_proto::transaction::{ServerKey, ServerTransaction};
+use sip_proto::{HeaderName, Headers, Method, Request, Response};
+
+use crate::config::EngineConfig;
+use crate::handlers;
+use crate::peer::{Peer, Transmit};
+use crate::reply::{response_destination, stamp_via};
+use crate::stats::Stats;
+use crate::timers::DeadlineIndex;
+
+/// What a deadline in the index belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TimerKey {
+    ServerTransaction(ServerKey),
+}
+
+/// The presence engine.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    server_transactions: HashMap<ServerKey, ServerTransaction>,
+    deadlines: DeadlineIndex<TimerKey>,
+    transmits: VecDeque<Transmit>,
+    stats: Stats,
+}
+
+impl Engine {
+    /// An engine with no state.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            config,
+            server_transactions: HashMap::new(),
+            deadlines: DeadlineIndex::new(),
+            transmits: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// A datagram or a framed stream message arrived from `source`.
+    pub fn handle_sip(&mut self, bytes: &[u8], source: Peer, now: Instant) {
+        if bytes.len() > self.config.max_message_size {
+            // Over UDP nothing can be answered safely (the head may be cut); streams call
+            // `handle_oversized_head` instead.
+            self.stats.oversized += 1;
+            return;
+        }
+        match parse_message(bytes) {
+            Ok(Message::Request(req)) => {
+                self.stats.requests_in += 1;
+                self.on_request(req, source, now);
+            }
+            Ok(Message::Response(_)) => {
+                // No client transactions exist yet, so every response is stray.
+                self.stats.responses_in += 1;
+                self.stats.stray_responses += 1;
+            }
+            Err(err) => self.on_malformed(err, source, now),
+        }
+    }
+
+    /// A stream delivered a head whose body exceeds the size limit: answer 413 from the
+    /// head alone (the shell then closes the connection).
+    pub fn handle_oversized_head(&mut self, head: &[u8], source: Peer, now: Instant) {
+        self.stats.oversized += 1;
+        let headers = match parse_message(head) {
+            Ok(Message::Request(req)) => req.headers,
+            Err(ParseError { partial: Some(partial), .. }) if partial.method.is_some() => partial.headers,
+            _ => return,
+        };
+        let response = Response::to_headers(&headers, 413);
+        self.send_response(None, response, source, now);
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.deadlines.pop_due(now) {
+            match key {
+                TimerKey::ServerTransaction(key) => {
+                    if let Some(txn) = self.server_transactions.get_mut(&key) {
+                        txn.on_timeout(now);
+                        if txn.is_terminated() {
+                            self.server_transactions.remove(&key);
+                        } else {
+                            let next = txn.deadline();
+                            self.deadlines.set(TimerKey::ServerTransaction(key), next);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.next()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How many server transactions are held (for tests and metrics).
+    pub fn server_transaction_count(&self) -> usize {
+        self.server_transactions.len()
+    }
+
+    /// How many deadlines the index holds (for tests and metrics).
+    pub fn pending_timer_count(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    fn on_request(&mut self, req: Request, source: Peer, now: Instant) {
+        if req.method == Method::Ack {
+            // ACK to a non-2xx final response is hop-by-hop and ends nothing we keep
+            // (INVITE is refused statelessly); there is no ACK to a 2xx, as we never
+            // accept an INVITE.
+            return;
+        }
+        let Ok(key) = ServerKey::for_request(&req) else {
+            // Unreachable in practice: parsing validated Via, From, To, Call-ID and CSeq.
+            self.stats.malformed_dropped += 1;
+            return;
+        };
+        if let Some(txn) = self.server_transactions.get(&key) {
+            self.stats.retransmissions_absorbed += 1;
+            if let Some(bytes) = txn.on_retransmission() {
+                if let Some(destination) = response_destination(&req.headers, source) {
+                    self.queue(destination, bytes);
+                }
+            }
+            return;
+        }
+        let response = handlers::respond(&req, &self.config);
+        if req.method == Method::Invite {
+            // §8.2.1: INVITE is refused statelessly; a retransmission gets the same 405.
+            self.send_response(None, response, source, now);
+            return;
+        }
+        if self.server_transactions.len() >= self.config.max_server_transactions {
+            self.stats.overload_rejections += 1;
+            let busy = Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
+            self.send_response(None, busy, source, now);
+            return;
+        }
+        let txn = ServerTransaction::new(source.transport.is_reliable(), self.config.timers);
+        self.server_transactions.insert(key.clone(), txn);
+        self.send_response(Some(key), response, source, now);
+    }
+
+    /// Answers a malformed request with 400 (505 for another SIP version) when the headers
+    /// that identify its transaction parsed, so the answer is itself well-formed and
+    /// matchable (RFC 3261 §8.2.6.2, §17.1.3); anything else is dropped and counted.
+    fn on_malformed(&mut self, err: ParseError, source: Peer, now: Instant) {
+        let answerable = err.partial.as_ref().filter(|p| {
+            let h = &p.headers;
+            p.method.is_some()
+                && h.top_via().is_ok()
+                && h.from().is_ok()
+                && h.to().is_ok()
+                && h.call_id().is_ok()
+                && h.cseq().is_ok()
+        });
+        let Some(partial) = answerable else {
+            self.stats.malformed_dropped += 1;
+            return;
+        };
+        self.stats.malformed_answered += 1;
+        let response = Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
+        self.send_response(None, response, source, now);
+    }
+
+    /// Completes `response` (To tag, Server), stamps Via, hands it to the transaction if
+    /// there is one, and queues it.
+    fn send_response(&mut self, key: Option<ServerKey>, mut response: Response, source: Peer, now: Instant) {
+        if response.status > 100 {
+            self.add_to_tag(&mut response.headers);
+        }
+        response.headers.push(HeaderName::Server, self.config.server_name.clone());
+        let Some(destination) = stamp_via(&mut response.headers, source) else {
+            self.stats.malformed_dropped += 1;
+            return;
+        };
+        let bytes = response.encode();
+        if let Some(key) = key {
+            if let Some(txn) = self.server_transactions.get_mut(&key) {
+                txn.on_response(response.status, bytes.clone(), now);
+                if txn.is_terminated() {
+                    self.server_transactions.remove(&key);
+                    self.deadlines.set(TimerKey::ServerTransaction(key), None);
+                } else {
+                    let next = txn.deadline();
+                    self.deadlines.set(TimerKey::ServerTransaction(key), next);
+                }
+            }
+        }
+        self.queue(destination, bytes);
+    }
+
+    /// Adds a To tag when the request had none (RFC 3261 §8.2.6.2). The tag is derived from
+    /// the request's identifiers and our seed, so a retransmitted request answered
+    /// statelessly gets the same tag again.
+    fn add_to_tag(&self, headers: &mut Headers) {
+        let Some(to) = headers.get(&HeaderName::To) else { return };
+        let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else { return };
+        if to.tag().is_some() {
+            return;
+        }
+        let mut hasher = DefaultHasher::new();
+        self.config.seed.hash(&mut hasher);
+        for name in [HeaderName::Via, HeaderName::CallId, HeaderName::From, HeaderName::CSeq] {
+            headers.get(&name).hash(&mut hasher);
+        }
+        to.params.set("tag", Some(&format!("{:016x}", hasher.finish())));
+        headers.set(HeaderName::To, to.to_string());
+    }
+
+    fn queue(&mut self, destination: Peer, payload: bytes::Bytes) {
+        self.stats.messages_out += 1;
+        self.transmits.push_back(Transmit { destination, payload });
+    }
+}

@@ -1,0 +1,65 @@
+//! Where a message came from and where one goes: transport kind, address and, for stream
+//! transports, the connection (flow) it travels on, so requests and responses to a party
+//! reached over TCP reuse its connection (RFC 3261 §18.2.2, RFC 5626).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A transport protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transport {
+    /// UDP (unreliable: transactions retransmit).
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl Transport {
+    /// Whether the transport delivers reliably (RFC 3261 §17: no retransmissions, timers
+    /// J and K are zero).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+
+    /// The token used in Via (`UDP`, `TCP`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+/// A connection, numbered by the shell that owns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowId(pub u64);
+
+/// The far end of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// The transport.
+    pub transport: Transport,
+    /// The remote address.
+    pub addr: SocketAddr,
+    /// The connection, for stream transports.
+    pub flow: Option<FlowId>,
+}
+
+/// Bytes to send, produced by the engine for the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send: over `destination.flow` if it is still open, else to its address.
+    pub destination: Peer,
+    /// The encoded message.
+    pub payload: bytes::Bytes,
+}

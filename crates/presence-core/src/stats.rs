@@ -1,0 +1,25 @@
+//! Counters the engine keeps about what it received and what it did with it, so dropped
+//! input is counted rather than silently lost. The shell exports them.
+
+/// Monotonic counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests that parsed.
+    pub requests_in: u64,
+    /// Responses that parsed.
+    pub responses_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Malformed messages answered with 400/505 because enough of the head parsed.
+    pub malformed_answered: u64,
+    /// Malformed messages dropped because not even the head parsed (or they were responses).
+    pub malformed_dropped: u64,
+    /// Messages over the size limit: answered with 413 on streams, dropped on UDP.
+    pub oversized: u64,
+    /// Request retransmissions absorbed or answered from a transaction.
+    pub retransmissions_absorbed: u64,
+    /// Responses matching no client transaction.
+    pub stray_responses: u64,
+    /// Requests refused with 503 because the transaction table was full.
+    pub overload_rejections: u64,
+}
