@@ -79,7 +79,10 @@ impl Engine {
         self.stats.oversized += 1;
         let headers = match parse_message(head) {
             Ok(Message::Request(req)) => req.headers,
-            Err(ParseError { partial: Some(partial), .. }) if partial.method.is_some() => partial.headers,
+            Err(ParseError {
+                partial: Some(partial),
+                ..
+            }) if partial.method.is_some() => partial.headers,
             _ => return,
         };
         let response = Response::to_headers(&headers, 413);
@@ -159,7 +162,8 @@ impl Engine {
         }
         if self.server_transactions.len() >= self.config.max_server_transactions {
             self.stats.overload_rejections += 1;
-            let busy = Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
+            let busy =
+                Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
             self.send_response(None, busy, source, now);
             return;
         }
@@ -186,17 +190,26 @@ impl Engine {
             return;
         };
         self.stats.malformed_answered += 1;
-        let response = Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
+        let response = Response::to_headers(&partial.headers, err.kind.status())
+            .with_reason(err.kind.reason_phrase());
         self.send_response(None, response, source, now);
     }
 
     /// Completes `response` (To tag, Server), stamps Via, hands it to the transaction if
     /// there is one, and queues it.
-    fn send_response(&mut self, key: Option<ServerKey>, mut response: Response, source: Peer, now: Instant) {
+    fn send_response(
+        &mut self,
+        key: Option<ServerKey>,
+        mut response: Response,
+        source: Peer,
+        now: Instant,
+    ) {
         if response.status > 100 {
             self.add_to_tag(&mut response.headers);
         }
-        response.headers.push(HeaderName::Server, self.config.server_name.clone());
+        response
+            .headers
+            .push(HeaderName::Server, self.config.server_name.clone());
         let Some(destination) = stamp_via(&mut response.headers, source) else {
             self.stats.malformed_dropped += 1;
             return;
@@ -221,22 +234,35 @@ impl Engine {
     /// the request's identifiers and our seed, so a retransmitted request answered
     /// statelessly gets the same tag again.
     fn add_to_tag(&self, headers: &mut Headers) {
-        let Some(to) = headers.get(&HeaderName::To) else { return };
-        let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else { return };
+        let Some(to) = headers.get(&HeaderName::To) else {
+            return;
+        };
+        let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else {
+            return;
+        };
         if to.tag().is_some() {
             return;
         }
         let mut hasher = DefaultHasher::new();
         self.config.seed.hash(&mut hasher);
-        for name in [HeaderName::Via, HeaderName::CallId, HeaderName::From, HeaderName::CSeq] {
+        for name in [
+            HeaderName::Via,
+            HeaderName::CallId,
+            HeaderName::From,
+            HeaderName::CSeq,
+        ] {
             headers.get(&name).hash(&mut hasher);
         }
-        to.params.set("tag", Some(&format!("{:016x}", hasher.finish())));
+        to.params
+            .set("tag", Some(&format!("{:016x}", hasher.finish())));
         headers.set(HeaderName::To, to.to_string());
     }
 
     fn queue(&mut self, destination: Peer, payload: bytes::Bytes) {
         self.stats.messages_out += 1;
-        self.transmits.push_back(Transmit { destination, payload });
+        self.transmits.push_back(Transmit {
+            destination,
+            payload,
+        });
     }
 }

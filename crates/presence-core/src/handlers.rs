@@ -28,7 +28,9 @@ pub(crate) fn respond(req: &Request, _config: &EngineConfig) -> Response {
     let required = req.headers.require().unwrap_or_default();
     if !required.is_empty() && req.method != Method::Cancel {
         let mut response = Response::to(req, 420);
-        response.headers.push(HeaderName::Unsupported, required.join(", "));
+        response
+            .headers
+            .push(HeaderName::Unsupported, required.join(", "));
         return response;
     }
     match req.method {

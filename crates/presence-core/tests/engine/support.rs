@@ -13,11 +13,17 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) fn new() -> Self {
-        Self::with_config(EngineConfig { seed: 7, ..EngineConfig::default() })
+        Self::with_config(EngineConfig {
+            seed: 7,
+            ..EngineConfig::default()
+        })
     }
 
     pub(crate) fn with_config(config: EngineConfig) -> Self {
-        Harness { engine: Engine::new(config), t0: Instant::now() }
+        Harness {
+            engine: Engine::new(config),
+            t0: Instant::now(),
+        }
     }
 
     pub(crate) fn at(&self, secs: f64) -> Instant {
@@ -37,11 +43,19 @@ impl Harness {
 }
 
 pub(crate) fn udp_peer() -> Peer {
-    Peer { transport: Transport::Udp, addr: "192.0.2.10:5062".parse().unwrap(), flow: None }
+    Peer {
+        transport: Transport::Udp,
+        addr: "192.0.2.10:5062".parse().unwrap(),
+        flow: None,
+    }
 }
 
 pub(crate) fn tcp_peer() -> Peer {
-    Peer { transport: Transport::Tcp, addr: "192.0.2.10:40312".parse().unwrap(), flow: Some(FlowId(9)) }
+    Peer {
+        transport: Transport::Tcp,
+        addr: "192.0.2.10:40312".parse().unwrap(),
+        flow: Some(FlowId(9)),
+    }
 }
 
 /// A request from 1002 to 1001 with the given method, Via branch and extra header lines.
@@ -68,6 +82,11 @@ pub(crate) fn response_of(t: &Transmit) -> Response {
 
 /// The single response the engine sent.
 pub(crate) fn only_response(sent: &[Transmit]) -> Response {
-    assert_eq!(sent.len(), 1, "expected exactly one message, got {}", sent.len());
+    assert_eq!(
+        sent.len(),
+        1,
+        "expected exactly one message, got {}",
+        sent.len()
+    );
     response_of(&sent[0])
 }

@@ -45,7 +45,10 @@ impl AuthParams {
             };
             params.push((name.to_owned(), value, quoted));
         }
-        Ok(AuthParams { scheme: scheme.to_owned(), params })
+        Ok(AuthParams {
+            scheme: scheme.to_owned(),
+            params,
+        })
     }
 
     /// The value of the auth-param `name` (case-insensitive).

@@ -40,8 +40,21 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!(CSeq::parse("  42   NOTIFY ").unwrap(), CSeq { seq: 42, method: Method::Notify });
-        for bad in ["42", "x NOTIFY", "4294967296 NOTIFY", "2147483648 NOTIFY", "1 NOTIFY extra", "-1 A"] {
+        assert_eq!(
+            CSeq::parse("  42   NOTIFY ").unwrap(),
+            CSeq {
+                seq: 42,
+                method: Method::Notify
+            }
+        );
+        for bad in [
+            "42",
+            "x NOTIFY",
+            "4294967296 NOTIFY",
+            "2147483648 NOTIFY",
+            "1 NOTIFY extra",
+            "-1 A",
+        ] {
             assert!(CSeq::parse(bad).is_err(), "{bad}");
         }
     }

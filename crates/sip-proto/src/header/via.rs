@@ -26,14 +26,17 @@ impl Via {
     /// Parses one Via value. LWS around the `/` separators is allowed (RFC 3261 SLASH).
     pub fn parse(s: &str) -> Result<Via, &'static str> {
         let mut parts = s.splitn(3, '/');
-        let (Some(proto), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(proto), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err("Via has no SIP/2.0/transport");
         };
         if !proto.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
             return Err("Via protocol is not SIP/2.0");
         }
         let rest = rest.trim_start();
-        let transport_end = rest.find(|c: char| c.is_ascii_whitespace()).ok_or("Via has no sent-by")?;
+        let transport_end = rest
+            .find(|c: char| c.is_ascii_whitespace())
+            .ok_or("Via has no sent-by")?;
         let transport = &rest[..transport_end];
         if !is_token(transport) {
             return Err("malformed Via transport");
@@ -52,7 +55,12 @@ impl Via {
                 return Err("malformed Via branch");
             }
         }
-        Ok(Via { transport: transport.to_ascii_uppercase(), host, port, params })
+        Ok(Via {
+            transport: transport.to_ascii_uppercase(),
+            host,
+            port,
+            params,
+        })
     }
 
     /// The `branch` parameter.
@@ -63,7 +71,8 @@ impl Via {
     /// Whether the branch carries the RFC 3261 magic cookie, so it alone identifies the
     /// transaction (§17.2.3).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch().is_some_and(|b| b.starts_with(BRANCH_MAGIC_COOKIE))
+        self.branch()
+            .is_some_and(|b| b.starts_with(BRANCH_MAGIC_COOKIE))
     }
 
     /// Whether the sender asked for `rport` (RFC 3581 §3), with or without a value.
@@ -96,14 +105,20 @@ mod tests {
 
     #[test]
     fn parses_spaced_via_with_rport() {
-        let v = Via::parse("SIP / 2.0 / udp 192.0.2.1:5060 ;branch=z9hG4bK776;rport;received=192.0.2.9").unwrap();
+        let v = Via::parse(
+            "SIP / 2.0 / udp 192.0.2.1:5060 ;branch=z9hG4bK776;rport;received=192.0.2.9",
+        )
+        .unwrap();
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.port, Some(5060));
         assert!(v.has_rfc3261_branch());
         assert!(v.wants_rport());
         assert_eq!(v.params.get("received"), Some("192.0.2.9"));
         assert_eq!(v.sent_by(), "192.0.2.1:5060");
-        assert_eq!(v.to_string(), "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport;received=192.0.2.9");
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport;received=192.0.2.9"
+        );
     }
 
     #[test]
@@ -115,7 +130,13 @@ mod tests {
 
     #[test]
     fn refuses_bad_vias() {
-        for bad in ["SIP/2.0/UDP", "SIP/3.0/UDP h", "HTTP/2.0/UDP h", "SIP/2.0/UDP h;branch=", "SIP/2.0/UDP h junk"] {
+        for bad in [
+            "SIP/2.0/UDP",
+            "SIP/3.0/UDP h",
+            "HTTP/2.0/UDP h",
+            "SIP/2.0/UDP h;branch=",
+            "SIP/2.0/UDP h junk",
+        ] {
             assert!(Via::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,0 +1,243 @@
+//! The configuration file (TOML) and its defaults. Every key is documented in
+//! `etc/babble-presence.toml`, which a test parses; unknown keys are refused so a typo
+//! cannot silently fall back to a default. Command-line flags override the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use presence_core::{EngineConfig, Transport};
+use serde::Deserialize;
+use sip_proto::transaction::TimerConfig;
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) sip: SipConfig,
+    pub(crate) http: HttpConfig,
+    pub(crate) storage: StorageConfig,
+    pub(crate) log: LogConfig,
+}
+
+/// `[sip]`: listeners, limits and RFC 3261 timers.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SipConfig {
+    pub(crate) listen: Vec<ListenSpec>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_tcp_connections: usize,
+    pub(crate) max_server_transactions: usize,
+    pub(crate) t1_ms: u64,
+    pub(crate) t2_ms: u64,
+    pub(crate) t4_ms: u64,
+    pub(crate) server_name: Option<String>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        SipConfig {
+            listen: vec![
+                ListenSpec {
+                    transport: Transport::Udp,
+                    addr: SocketAddr::from(([0, 0, 0, 0], 5060)),
+                },
+                ListenSpec {
+                    transport: Transport::Tcp,
+                    addr: SocketAddr::from(([0, 0, 0, 0], 5060)),
+                },
+            ],
+            max_message_size: engine.max_message_size,
+            max_tcp_connections: 10_000,
+            max_server_transactions: engine.max_server_transactions,
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+            server_name: None,
+        }
+    }
+}
+
+/// `[http]`: the integration API (served from a later release; the address is reserved).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpConfig {
+    pub(crate) listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// `[storage]`: where state is kept.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StorageConfig {
+    pub(crate) data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// `[log]`: verbosity and format.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LogConfig {
+    pub(crate) level: String,
+    pub(crate) format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A listener: `udp:HOST:PORT` or `tcp:HOST:PORT` (IPv6 hosts in brackets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenSpec {
+    pub(crate) transport: Transport,
+    pub(crate) addr: SocketAddr,
+}
+
+impl FromStr for ListenSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let (scheme, addr) = s
+            .split_once(':')
+            .context("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060")?;
+        let transport = match scheme.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            other => bail!("unknown transport {other:?} (supported: udp, tcp)"),
+        };
+        let addr = addr
+            .parse()
+            .with_context(|| format!("{addr:?} is not HOST:PORT"))?;
+        Ok(ListenSpec { transport, addr })
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse()
+            .map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{s:?}: {e:#}")))
+    }
+}
+
+impl std::fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        let sip = &self.sip;
+        if sip.listen.is_empty() {
+            bail!("sip.listen is empty: the server would not listen anywhere");
+        }
+        if !(1..=60_000).contains(&sip.t1_ms) || sip.t2_ms < sip.t1_ms || sip.t4_ms == 0 {
+            bail!("timers must satisfy 1 <= t1_ms <= 60000, t2_ms >= t1_ms, t4_ms > 0");
+        }
+        if !(1024..=1_048_576).contains(&sip.max_message_size) {
+            bail!("sip.max_message_size must be between 1024 and 1048576 bytes");
+        }
+        if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 {
+            bail!("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
+        }
+        Ok(())
+    }
+
+    /// The engine's settings.
+    pub(crate) fn engine(&self, seed: u64) -> EngineConfig {
+        let defaults = EngineConfig::default();
+        EngineConfig {
+            timers: TimerConfig {
+                t1: Duration::from_millis(self.sip.t1_ms),
+                t2: Duration::from_millis(self.sip.t2_ms),
+                t4: Duration::from_millis(self.sip.t4_ms),
+            },
+            server_name: self.sip.server_name.clone().unwrap_or(defaults.server_name),
+            max_message_size: self.sip.max_message_size,
+            max_server_transactions: self.sip.max_server_transactions,
+            seed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_equals_the_defaults() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/babble-presence.toml");
+        let example = Config::load(&path).unwrap();
+        assert_eq!(
+            example,
+            Config::default(),
+            "etc/babble-presence.toml documents the defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("[sip]\nlisten_on = []").is_err());
+        assert!(toml::from_str::<Config>("[sip]\nlisten = [\"sctp:1.2.3.4:5060\"]").is_err());
+        let empty: Config = toml::from_str("[sip]\nlisten = []").unwrap();
+        assert!(empty.validate().is_err());
+        let slow: Config = toml::from_str("[sip]\nt1_ms = 0").unwrap();
+        assert!(slow.validate().is_err());
+    }
+
+    #[test]
+    fn listen_specs() {
+        let v6: ListenSpec = "tcp:[::1]:5070".parse().unwrap();
+        assert_eq!(
+            (v6.transport, v6.addr),
+            (Transport::Tcp, "[::1]:5070".parse().unwrap())
+        );
+        assert!("udp:nohost".parse::<ListenSpec>().is_err());
+        assert!("5060".parse::<ListenSpec>().is_err());
+    }
+}

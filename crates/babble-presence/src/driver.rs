@@ -1,0 +1,80 @@
+//! The engine driver: one task that owns the [`Engine`], feeds it what the network
+//! delivers, sleeps until its next deadline, and carries its transmits to the flows. The
+//! engine is never shared, so nothing is locked; sending never waits on a socket.
+
+use std::pin::pin;
+
+use presence_core::{Engine, Transmit};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::transport::{Flows, Inbound};
+
+/// Owns the engine and the flow table.
+pub(crate) struct Driver {
+    engine: Engine,
+    flows: Flows,
+    inbound: mpsc::Receiver<Inbound>,
+}
+
+impl Driver {
+    pub(crate) fn new(engine: Engine, flows: Flows, inbound: mpsc::Receiver<Inbound>) -> Self {
+        Driver {
+            engine,
+            flows,
+            inbound,
+        }
+    }
+
+    /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
+    /// final counters can be reported.
+    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) -> Engine {
+        let mut shutdown = pin!(shutdown);
+        loop {
+            let deadline = self.engine.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                event = self.inbound.recv() => match event {
+                    Some(event) => self.on_inbound(event),
+                    None => break,
+                },
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.engine.handle_timeout(Instant::now().into_std());
+                }
+            }
+            self.flush();
+        }
+        self.engine
+    }
+
+    fn on_inbound(&mut self, event: Inbound) {
+        let now = Instant::now().into_std();
+        match event {
+            Inbound::Message { bytes, source } => self.engine.handle_sip(&bytes, source, now),
+            Inbound::OversizedHead { head, source } => {
+                self.engine.handle_oversized_head(&head, source, now)
+            }
+            Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
+            Inbound::FlowClosed { flow } => {
+                // Send what the engine produced for this flow before forgetting it.
+                self.flush();
+                self.flows.remove_stream(flow);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(transmit) = self.engine.poll_transmit() {
+            self.send(&transmit);
+        }
+    }
+
+    fn send(&self, transmit: &Transmit) {
+        if let Err(e) = self.flows.send(transmit) {
+            // A response for a connection that closed meanwhile: the peer's transaction
+            // will time out, exactly as if the connection had failed a moment later.
+            tracing::debug!(destination = %transmit.destination.addr, error = %e, "message not sent");
+        }
+    }
+}

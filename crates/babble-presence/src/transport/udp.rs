@@ -1,0 +1,53 @@
+//! UDP: one receive loop per socket, no framing (one datagram is one message, RFC 3261
+//! §18.1.1). Inbound datagrams are handed over without waiting: when the driver falls
+//! behind, datagrams are dropped and counted, as a full socket buffer would, instead of
+//! stalling the socket.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::BytesMut;
+use presence_core::{FlowId, Peer, Transport};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::Inbound;
+
+/// Receives until the socket fails or the driver goes away.
+pub(crate) async fn receive_loop(
+    socket: Arc<UdpSocket>,
+    flow: FlowId,
+    inbound: mpsc::Sender<Inbound>,
+    max_message_size: usize,
+    dropped: Arc<AtomicU64>,
+) {
+    // One byte more than allowed, so an oversized datagram is seen as such (the kernel
+    // truncates to the buffer) and the engine counts it.
+    let capacity = max_message_size + 1;
+    let mut buf = BytesMut::with_capacity(capacity);
+    loop {
+        buf.clear();
+        buf.reserve(capacity);
+        let (len, addr) = match socket.recv_buf_from(&mut buf).await {
+            Ok(received) => received,
+            Err(e) => {
+                // ICMP port-unreachable from an earlier send surfaces here on some systems.
+                tracing::debug!(error = %e, "udp receive error");
+                continue;
+            }
+        };
+        let bytes = buf.split_to(len).freeze();
+        let source = Peer {
+            transport: Transport::Udp,
+            addr,
+            flow: Some(flow),
+        };
+        match inbound.try_send(Inbound::Message { bytes, source }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
