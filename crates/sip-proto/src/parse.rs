@@ -69,9 +69,13 @@ pub enum ParseErrorKind {
     /// A header is missing, malformed, or repeated where only one is allowed.
     #[error("{0}")]
     Header(HeaderError),
-    /// The CSeq method is not the request's method (RFC 3261 §8.1.1.5).
+    /// The CSeq method is not the request's method (RFC 3261 §8.1.1.5). When the request
+    /// method is one we do not know, RFC 4475 §3.1.2.18 prefers 501 over 400.
     #[error("CSeq method does not match the request method")]
-    CSeqMethodMismatch,
+    CSeqMethodMismatch {
+        /// Whether the Request-Line's method is a known one.
+        method_known: bool,
+    },
     /// Content-Length promises more bytes than arrived (RFC 3261 §18.3).
     #[error("body shorter than Content-Length ({declared} declared, {available} present)")]
     BodyTruncated {
@@ -87,6 +91,9 @@ impl ParseErrorKind {
     pub fn status(&self) -> u16 {
         match self {
             ParseErrorKind::Version => 505,
+            ParseErrorKind::CSeqMethodMismatch {
+                method_known: false,
+            } => 501,
             _ => 400,
         }
     }
@@ -103,7 +110,12 @@ impl ParseErrorKind {
             ParseErrorKind::Header(e) => format!("Malformed {} header", e.header),
             ParseErrorKind::Version => "Version Not Supported".to_owned(),
             ParseErrorKind::RequestUri(_) => "Malformed Request-URI".to_owned(),
-            ParseErrorKind::CSeqMethodMismatch => "CSeq method mismatch".to_owned(),
+            ParseErrorKind::CSeqMethodMismatch { method_known: true } => {
+                "CSeq method mismatch".to_owned()
+            }
+            ParseErrorKind::CSeqMethodMismatch {
+                method_known: false,
+            } => "Not Implemented".to_owned(),
             ParseErrorKind::BodyTruncated { .. } => "Body shorter than Content-Length".to_owned(),
             ParseErrorKind::TooManyHeaders => "Too many headers".to_owned(),
             ParseErrorKind::HeaderLine => "Malformed header line".to_owned(),
@@ -252,7 +264,9 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
         check(h).map_err(ParseErrorKind::Header)?;
     }
     match &head.method {
-        Some(method) if *method != cseq.method => Err(ParseErrorKind::CSeqMethodMismatch),
+        Some(method) if *method != cseq.method => Err(ParseErrorKind::CSeqMethodMismatch {
+            method_known: !matches!(method, Method::Other(_)),
+        }),
         _ => Ok(()),
     }
 }
@@ -347,7 +361,13 @@ impl StartLine {
         if strip_version(version) != Some("") {
             return Err(err("malformed SIP version"));
         }
-        let uri = Uri::parse(uri).map_err(|e| e.0);
+        // RFC 3261 §19.1.1 Table 1: a Request-URI carries no headers component.
+        let uri = Uri::parse(uri).map_err(|e| e.0).and_then(|u| match &u {
+            Uri::Sip(sip) if sip.headers.is_some() => {
+                Err("headers are not allowed in a Request-URI")
+            }
+            _ => Ok(u),
+        });
         Ok((StartLine::Request { method, uri }, is_sip_2_0(version)))
     }
 }

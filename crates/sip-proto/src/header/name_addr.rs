@@ -60,8 +60,11 @@ impl NameAddr {
             });
         }
         // addr-spec form: the URI ends at the first ';', and what follows are header
-        // parameters (RFC 3261 §20.10 says URI parameters need the angle brackets).
+        // parameters. RFC 3261 §20.10: a URI with a comma, '?' or ';' must be in <>.
         let end = rest.find([';', ' ', '\t']).unwrap_or(rest.len());
+        if rest[..end].contains('?') {
+            return Err("a URI with headers must be enclosed in <>");
+        }
         let uri = Uri::parse(&rest[..end]).map_err(|e| e.0)?;
         let (params, after) = Params::parse(&rest[end..], b"")?;
         if !after.trim().is_empty() {
@@ -125,6 +128,7 @@ mod tests {
     fn refuses_broken_addresses() {
         for bad in [
             "<sip:a@b",
+            "sip:a@b?Route=x",
             "\"x\" sip:a@b",
             "<nocolon>",
             "sip:a@b junk",
