@@ -147,10 +147,11 @@ impl Engine {
         };
         if let Some(txn) = self.server_transactions.get(&key) {
             self.stats.retransmissions_absorbed += 1;
-            if let Some(bytes) = txn.on_retransmission() {
-                if let Some(destination) = response_destination(&req.headers, source) {
-                    self.queue(destination, bytes);
-                }
+            if let (Some(bytes), Some(destination)) = (
+                txn.on_retransmission(),
+                response_destination(&req.headers, source),
+            ) {
+                self.queue(destination, bytes);
             }
             return;
         }
@@ -215,16 +216,16 @@ impl Engine {
             return;
         };
         let bytes = response.encode();
-        if let Some(key) = key {
-            if let Some(txn) = self.server_transactions.get_mut(&key) {
-                txn.on_response(response.status, bytes.clone(), now);
-                if txn.is_terminated() {
-                    self.server_transactions.remove(&key);
-                    self.deadlines.set(TimerKey::ServerTransaction(key), None);
-                } else {
-                    let next = txn.deadline();
-                    self.deadlines.set(TimerKey::ServerTransaction(key), next);
-                }
+        if let Some(key) = key
+            && let Some(txn) = self.server_transactions.get_mut(&key)
+        {
+            txn.on_response(response.status, bytes.clone(), now);
+            if txn.is_terminated() {
+                self.server_transactions.remove(&key);
+                self.deadlines.set(TimerKey::ServerTransaction(key), None);
+            } else {
+                let next = txn.deadline();
+                self.deadlines.set(TimerKey::ServerTransaction(key), next);
             }
         }
         self.queue(destination, bytes);

@@ -229,6 +229,9 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
     })
 }
 
+/// Parses one header family, discarding the typed value.
+type HeaderCheck = fn(&Headers) -> Result<(), HeaderError>;
+
 /// Checks every header the server reads (see the module docs).
 fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
     let h = &head.headers;
@@ -245,7 +248,7 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
     h.from().map_err(ParseErrorKind::Header)?;
     h.to().map_err(ParseErrorKind::Header)?;
     h.call_id().map_err(ParseErrorKind::Header)?;
-    let checks: [fn(&Headers) -> Result<(), HeaderError>; 13] = [
+    let checks: [HeaderCheck; 13] = [
         |h| h.contacts().map(drop),
         |h| h.routes().map(drop),
         |h| h.record_routes().map(drop),

@@ -1,1 +1,10 @@
-//! Tests against the real binary over real sockets.
+//! Tests against the real `babble-presence` binary over real sockets on 127.0.0.1, and
+//! interop tests that drive it with third-party SIP software (SIPp).
+
+// Test helpers fail the test by panicking; that is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod interop;
+mod support;
+mod wire;

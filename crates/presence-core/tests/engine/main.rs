@@ -1,5 +1,8 @@
 //! Engine tests: every rule driven through the public API with a virtual clock (an
 //! `Instant` captured once and advanced by adding durations), and no sockets.
 
+// Test helpers fail the test by panicking; that is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 mod transport_rules;

@@ -50,10 +50,8 @@ impl Via {
         if !after.trim().is_empty() {
             return Err("unexpected characters in Via");
         }
-        if let Some(branch) = params.get("branch") {
-            if !is_token(branch) {
-                return Err("malformed Via branch");
-            }
+        if params.get("branch").is_some_and(|branch| !is_token(branch)) {
+            return Err("malformed Via branch");
         }
         Ok(Via {
             transport: transport.to_ascii_uppercase(),

@@ -1,0 +1,138 @@
+//! Starting the real binary on ephemeral ports and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long to wait for the server or a reply before failing the test.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server, stopped with SIGTERM when dropped.
+pub(crate) struct Server {
+    child: Child,
+    logs: mpsc::Receiver<serde_json::Value>,
+    pub(crate) udp: SocketAddr,
+    pub(crate) tcp: SocketAddr,
+}
+
+impl Server {
+    /// Starts the binary listening on UDP and TCP ephemeral ports, with `extra` arguments.
+    pub(crate) fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
+            .args([
+                "--listen",
+                "udp:127.0.0.1:0",
+                "--listen",
+                "tcp:127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match serde_json::from_str(&line) {
+                    Ok(json) => {
+                        if tx.send(json).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => eprintln!("server: {line}"),
+                }
+            }
+        });
+        let (mut udp, mut tcp) = (None, None);
+        loop {
+            let line: serde_json::Value = logs
+                .recv_timeout(WAIT)
+                .expect("the server reports it is ready");
+            let field = |k: &str| {
+                line.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            match (field("message").as_str(), field("transport").as_str()) {
+                ("listening", "udp") => udp = field("local").parse().ok(),
+                ("listening", "tcp") => tcp = field("local").parse().ok(),
+                ("babble-presence ready", _) => break,
+                _ => {}
+            }
+        }
+        Server {
+            child,
+            logs,
+            udp: udp.expect("udp listener"),
+            tcp: tcp.expect("tcp listener"),
+        }
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and the log lines written since.
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
+        terminate(&self.child);
+        let status = self.child.wait().expect("the server exits");
+        let logs = self.logs.try_iter().collect();
+        (status, logs)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            terminate(&self.child);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// A UDP client socket with a receive timeout.
+pub(crate) fn udp_client() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    s
+}
+
+/// An OPTIONS request as a phone would send it from `local` over `transport`.
+pub(crate) fn options(local: SocketAddr, transport: &str, branch: &str) -> String {
+    format!(
+        "OPTIONS sip:pbx.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {local};branch=z9hG4bK{branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:1001@pbx.example.com>;tag=t{branch}\r\n\
+         To: <sip:pbx.example.com>\r\n\
+         Call-ID: {branch}@test\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Receives one datagram as text, or `None` on timeout.
+pub(crate) fn recv_text(socket: &UdpSocket) -> Option<String> {
+    let mut buf = vec![0u8; 70_000];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// The status code of a response's first line.
+pub(crate) fn status_of(response: &str) -> u16 {
+    response
+        .get(8..11)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,148 @@
+//! The server on the wire: UDP and TCP answers, malformed and oversized input, keep-alives,
+//! and graceful shutdown.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn udp_keeps_answering_after_garbage_truncated_and_oversized_datagrams() {
+    let dir = std::env::temp_dir().join(format!("bp-wire-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("small.toml");
+    std::fs::write(&config, "[sip]\nmax_message_size = 2000\n").unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let client = udp_client();
+    let local = client.local_addr().unwrap();
+
+    client
+        .send_to(b"\x00\x01\x02 not sip at all", server.udp)
+        .unwrap();
+    assert_eq!(recv_text(&client), None, "garbage is dropped");
+
+    let truncated =
+        options(local, "UDP", "trunc").replace("Content-Length: 0", "Content-Length: 500");
+    client.send_to(truncated.as_bytes(), server.udp).unwrap();
+    let answer = recv_text(&client).expect("a truncated request is answered");
+    assert_eq!(status_of(&answer), 400);
+    assert!(
+        answer.starts_with("SIP/2.0 400 Body shorter than Content-Length"),
+        "{answer}"
+    );
+
+    let mut oversized = options(local, "UDP", "big").into_bytes();
+    oversized.extend(std::iter::repeat_n(b'x', 5000));
+    client.send_to(&oversized, server.udp).unwrap();
+    assert_eq!(recv_text(&client), None, "oversized datagrams are dropped");
+
+    client
+        .send_to(options(local, "UDP", "after").as_bytes(), server.udp)
+        .unwrap();
+    let answer = recv_text(&client).expect("still answering");
+    assert_eq!(status_of(&answer), 200);
+    assert!(
+        answer.contains(&format!("rport={}", local.port())),
+        "{answer}"
+    );
+
+    let (status, logs) = server.stop();
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    let stopped = logs
+        .iter()
+        .find(|l| l["message"] == "stopped")
+        .expect("a final stats line");
+    assert_eq!(stopped["malformed_dropped"], 1);
+    assert_eq!(stopped["malformed_answered"], 1);
+    assert_eq!(stopped["oversized"], 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    // Read the head, then Content-Length bytes of body.
+    while !buf.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("a response arrives");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+#[test]
+fn tcp_frames_split_and_pipelined_messages_and_answers_pings() {
+    let server = Server::start(&[]);
+    let mut tcp = TcpStream::connect(server.tcp).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let local = tcp.local_addr().unwrap();
+
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    let mut pong = [0u8; 2];
+    tcp.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n", "RFC 5626 pong");
+
+    let first = options(local, "TCP", "s1");
+    let (a, b) = first.split_at(37);
+    tcp.write_all(a.as_bytes()).unwrap();
+    // Not a timing assertion: the pause only makes the two halves arrive as separate reads.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::sleep(Duration::from_millis(50));
+    tcp.write_all(b.as_bytes()).unwrap();
+    assert_eq!(status_of(&read_response(&mut tcp)), 200);
+
+    let two = options(local, "TCP", "p1") + &options(local, "TCP", "p2");
+    tcp.write_all(two.as_bytes()).unwrap();
+    let r1 = read_response(&mut tcp);
+    let r2 = read_response(&mut tcp);
+    assert!(r1.contains("Call-ID: p1@test") && r2.contains("Call-ID: p2@test"));
+
+    let invite = options(local, "TCP", "inv").replace("OPTIONS", "INVITE");
+    tcp.write_all(invite.as_bytes()).unwrap();
+    let r = read_response(&mut tcp);
+    assert_eq!(status_of(&r), 405);
+    assert!(r.contains("Allow: OPTIONS"), "{r}");
+}
+
+#[test]
+fn tcp_oversized_message_gets_413_then_the_connection_closes() {
+    let server = Server::start(&[]);
+    let mut tcp = TcpStream::connect(server.tcp).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let big = options(tcp.local_addr().unwrap(), "TCP", "huge")
+        .replace("Content-Length: 0", "Content-Length: 10000000");
+    tcp.write_all(big.as_bytes()).unwrap();
+    assert_eq!(status_of(&read_response(&mut tcp)), 413);
+    let mut rest = Vec::new();
+    assert_eq!(
+        tcp.read_to_end(&mut rest).unwrap(),
+        0,
+        "the server closes the stream"
+    );
+
+    // A stream without Content-Length cannot be framed: closed without an answer.
+    let mut tcp = TcpStream::connect(server.tcp).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let unframed =
+        options(tcp.local_addr().unwrap(), "TCP", "nolen").replace("Content-Length: 0\r\n", "");
+    tcp.write_all(unframed.as_bytes()).unwrap();
+    assert_eq!(tcp.read_to_end(&mut rest).unwrap(), 0);
+
+    // The server is unaffected.
+    let client = udp_client();
+    client
+        .send_to(
+            options(client.local_addr().unwrap(), "UDP", "ok").as_bytes(),
+            server.udp,
+        )
+        .unwrap();
+    assert_eq!(recv_text(&client).map(|r| status_of(&r)), Some(200));
+}
