@@ -84,20 +84,25 @@ impl Request {
 impl Response {
     /// A response to a request with these headers, carrying the standard reason phrase:
     /// Via, From, To, Call-ID and CSeq copied as RFC 3261 §8.2.6.2 requires. Works on the
-    /// partial head of a request that failed to parse, so a 400 can still be answered.
+    /// partial head of a request that failed to parse, so a 400 can still be answered; only
+    /// the first of a wrongly repeated single-valued header is copied, so the answer stays
+    /// well-formed.
     pub fn to_headers(request: &Headers, status: u16) -> Response {
         let mut headers = Headers::new();
+        for value in request.get_all(&HeaderName::Via) {
+            headers.push(HeaderName::Via, value);
+        }
         for name in [
-            HeaderName::Via,
             HeaderName::From,
             HeaderName::To,
             HeaderName::CallId,
             HeaderName::CSeq,
         ] {
-            for value in request.get_all(&name) {
-                headers.push(name.clone(), value);
+            if let Some(value) = request.get(&name) {
+                headers.push(name, value);
             }
         }
+
         Response {
             status,
             reason: reason_phrase(status).to_owned(),

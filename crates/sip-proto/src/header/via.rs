@@ -12,6 +12,8 @@ pub const BRANCH_MAGIC_COOKIE: &str = "z9hG4bK";
 /// One Via value: `SIP/2.0/UDP host:port;branch=...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Via {
+    /// The protocol version (`2.0`). Other versions parse, so a 505 can still be addressed.
+    pub version: String,
     /// The transport token, uppercased (`UDP`, `TCP`, `TLS`, `WS`, `WSS`, ...).
     pub transport: String,
     /// The sent-by host.
@@ -23,15 +25,17 @@ pub struct Via {
 }
 
 impl Via {
-    /// Parses one Via value. LWS around the `/` separators is allowed (RFC 3261 SLASH).
+    /// Parses one Via value. LWS around the `/` separators is allowed (RFC 3261 SLASH), and
+    /// the protocol version is any token (RFC 3261 §25.1 `protocol-version`).
     pub fn parse(s: &str) -> Result<Via, &'static str> {
         let mut parts = s.splitn(3, '/');
         let (Some(proto), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err("Via has no SIP/2.0/transport");
         };
-        if !proto.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
-            return Err("Via protocol is not SIP/2.0");
+        let version = version.trim();
+        if !proto.trim().eq_ignore_ascii_case("SIP") || !is_token(version) {
+            return Err("Via protocol is not SIP/<version>");
         }
         let rest = rest.trim_start();
         let transport_end = rest
@@ -54,6 +58,7 @@ impl Via {
             return Err("malformed Via branch");
         }
         Ok(Via {
+            version: version.to_owned(),
             transport: transport.to_ascii_uppercase(),
             host,
             port,
@@ -89,7 +94,7 @@ impl Via {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        write!(f, "SIP/{}/{} {}", self.version, self.transport, self.host)?;
         if let Some(p) = self.port {
             write!(f, ":{p}")?;
         }

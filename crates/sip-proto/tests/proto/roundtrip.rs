@@ -97,6 +97,7 @@ fn via() -> impl Strategy<Value = Via> {
         .prop_map(|(transport, host, port, branch, mut params)| {
             params.set("branch", Some(&format!("z9hG4bK{branch}")));
             Via {
+                version: "2.0".to_owned(),
                 transport: transport.to_owned(),
                 host,
                 port,
