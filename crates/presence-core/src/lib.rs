@@ -2,7 +2,10 @@
 //! the time, and carries out what it asks for (messages to send, the next deadline). Every
 //! protocol decision lives here, so every rule is testable with a virtual clock.
 
+pub mod bodies;
+pub mod call;
 mod config;
+
 mod engine;
 mod handlers;
 mod peer;

@@ -1,0 +1,130 @@
+//! Hardened XML reading and minimal escaping for writing. Reading refuses entity
+//! declarations and internal DTD subsets (no expansion attacks; a plain external DOCTYPE, as
+//! XPIDF carries, is allowed), caps the node count and the nesting depth.
+
+use std::borrow::Cow;
+
+use roxmltree::{Document, Node, ParsingOptions};
+
+use super::BodyError;
+
+/// Most nodes a body may have.
+const MAX_NODES: u32 = 4096;
+/// Deepest element nesting a body may have.
+const MAX_DEPTH: usize = 32;
+
+/// Parses `text` with the limits above.
+pub(super) fn parse(text: &str) -> Result<Document<'_>, BodyError> {
+    if text.contains("<!ENTITY") {
+        return Err(BodyError::Dtd);
+    }
+    if let Some(start) = text.find("<!DOCTYPE") {
+        let end = text[start..].find('>').map_or(text.len(), |e| start + e);
+        if text[start..end].contains('[') {
+            return Err(BodyError::Dtd);
+        }
+    }
+    let options = ParsingOptions {
+        allow_dtd: true,
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => BodyError::TooComplex,
+        other => BodyError::Xml(other.to_string()),
+    })?;
+    if doc
+        .descendants()
+        .any(|n| n.is_element() && n.ancestors().nth(MAX_DEPTH).is_some())
+    {
+        return Err(BodyError::TooComplex);
+    }
+    Ok(doc)
+}
+
+/// The first child element of `node` with namespace `ns` and local name `name`.
+pub(super) fn child<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Node<'a, 'i>> {
+    node.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns)
+}
+
+/// Every child element of `node` with namespace `ns` and local name `name`.
+pub(super) fn children<'a, 'i>(
+    node: Node<'a, 'i>,
+    ns: Option<&'a str>,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    node.children().filter(move |c| {
+        c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns
+    })
+}
+
+/// The trimmed text of an element, `None` when empty.
+pub(super) fn text(node: Node<'_, '_>) -> Option<String> {
+    let t: String = node.children().filter_map(|c| c.text()).collect();
+    let t = t.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`).
+pub(super) fn escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_entities_internal_subsets_and_deep_trees() {
+        let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><lolz>&lol2;</lolz>"#;
+        assert_eq!(parse(laughs).unwrap_err(), BodyError::Dtd);
+        assert_eq!(
+            parse(r#"<!DOCTYPE a [<!ELEMENT a ANY>]><a/>"#).unwrap_err(),
+            BodyError::Dtd
+        );
+        let deep = "<a>".repeat(40) + &"</a>".repeat(40);
+        assert_eq!(parse(&deep).unwrap_err(), BodyError::TooComplex);
+        let wide = format!("<a>{}</a>", "<b/>".repeat(5000));
+        assert_eq!(parse(&wide).unwrap_err(), BodyError::TooComplex);
+        assert!(matches!(
+            parse("<a><b></a>").unwrap_err(),
+            BodyError::Xml(_)
+        ));
+    }
+
+    #[test]
+    fn allows_an_external_doctype() {
+        let doc = parse(
+            r#"<?xml version="1.0"?><!DOCTYPE presence PUBLIC "-//IETF//DTD RFCxxxx XPIDF 1.0//EN" "xpidf.dtd"><presence/>"#,
+        );
+        assert_eq!(doc.unwrap().root_element().tag_name().name(), "presence");
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("a<b & \"c\" 'd'>"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+}
