@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use presence_core::{EngineConfig, Transport};
+use presence_core::{CallLimits, EngineConfig, ExpiryConfig, Transport};
 use serde::Deserialize;
 use sip_proto::transaction::TimerConfig;
 
@@ -17,6 +17,7 @@ use sip_proto::transaction::TimerConfig;
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Config {
     pub(crate) sip: SipConfig,
+    pub(crate) notifier: NotifierConfig,
     pub(crate) http: HttpConfig,
     pub(crate) storage: StorageConfig,
     pub(crate) log: LogConfig,
@@ -41,14 +42,8 @@ impl Default for SipConfig {
         let engine = EngineConfig::default();
         SipConfig {
             listen: vec![
-                ListenSpec {
-                    transport: Transport::Udp,
-                    addr: SocketAddr::from(([0, 0, 0, 0], 5060)),
-                },
-                ListenSpec {
-                    transport: Transport::Tcp,
-                    addr: SocketAddr::from(([0, 0, 0, 0], 5060)),
-                },
+                ListenSpec { transport: Transport::Udp, addr: SocketAddr::from(([0, 0, 0, 0], 5060)) },
+                ListenSpec { transport: Transport::Tcp, addr: SocketAddr::from(([0, 0, 0, 0], 5060)) },
             ],
             max_message_size: engine.max_message_size,
             max_tcp_connections: 10_000,
@@ -61,6 +56,54 @@ impl Default for SipConfig {
     }
 }
 
+/// `[notifier]`: how subscriptions are served (RFC 6665) and what watchers see.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct NotifierConfig {
+    pub(crate) default_expires: u32,
+    pub(crate) min_expires: u32,
+    pub(crate) max_expires: u32,
+    pub(crate) max_subscriptions_per_entity: usize,
+    pub(crate) unknown_presence: UnknownPresence,
+    pub(crate) dummy_voicemail: bool,
+    pub(crate) udp_notify_failures: u8,
+    pub(crate) early_call_lifetime_secs: u64,
+    pub(crate) confirmed_call_lifetime_secs: u64,
+    pub(crate) ended_call_memory_secs: u64,
+    pub(crate) max_calls_per_entity: usize,
+    pub(crate) domain_aliases: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        NotifierConfig {
+            default_expires: engine.expiry.default,
+            min_expires: engine.expiry.min,
+            max_expires: engine.expiry.max,
+            max_subscriptions_per_entity: engine.max_subscriptions_per_entity,
+            unknown_presence: UnknownPresence::Available,
+            dummy_voicemail: engine.zero_voicemail_when_unknown,
+            udp_notify_failures: engine.udp_notify_failures,
+            early_call_lifetime_secs: engine.calls.early_lifetime.as_secs(),
+            confirmed_call_lifetime_secs: engine.calls.confirmed_lifetime.as_secs(),
+            ended_call_memory_secs: engine.calls.tombstone_lifetime.as_secs(),
+            max_calls_per_entity: engine.calls.max_calls,
+            domain_aliases: Default::default(),
+        }
+    }
+}
+
+/// What presence watchers of an entity nobody has reported on see.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum UnknownPresence {
+    /// Open / available.
+    Available,
+    /// Closed / offline.
+    Offline,
+}
+
 /// `[http]`: the integration API (served from a later release; the address is reserved).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -70,9 +113,7 @@ pub(crate) struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        }
+        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
     }
 }
 
@@ -85,9 +126,7 @@ pub(crate) struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig {
-            data_dir: PathBuf::from("./data"),
-        }
+        StorageConfig { data_dir: PathBuf::from("./data") }
     }
 }
 
@@ -101,10 +140,7 @@ pub(crate) struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
+        LogConfig { level: "info".to_owned(), format: LogFormat::Text }
     }
 }
 
@@ -129,17 +165,13 @@ impl FromStr for ListenSpec {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> anyhow::Result<Self> {
-        let (scheme, addr) = s
-            .split_once(':')
-            .context("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060")?;
+        let (scheme, addr) = s.split_once(':').context("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060")?;
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
             other => bail!("unknown transport {other:?} (supported: udp, tcp)"),
         };
-        let addr = addr
-            .parse()
-            .with_context(|| format!("{addr:?} is not HOST:PORT"))?;
+        let addr = addr.parse().with_context(|| format!("{addr:?} is not HOST:PORT"))?;
         Ok(ListenSpec { transport, addr })
     }
 }
@@ -147,8 +179,7 @@ impl FromStr for ListenSpec {
 impl<'de> Deserialize<'de> for ListenSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse()
-            .map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{s:?}: {e:#}")))
+        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{s:?}: {e:#}")))
     }
 }
 
@@ -161,10 +192,8 @@ impl std::fmt::Display for ListenSpec {
 impl Config {
     /// Reads and validates a file.
     pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: Config =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.validate()?;
         Ok(config)
     }
@@ -184,6 +213,18 @@ impl Config {
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 {
             bail!("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
         }
+        let n = &self.notifier;
+        if n.min_expires == 0
+            || n.min_expires > n.max_expires
+            || !(n.min_expires..=n.max_expires).contains(&n.default_expires)
+        {
+            bail!("notifier expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
+        }
+        if n.udp_notify_failures == 0 || n.max_subscriptions_per_entity == 0 || n.max_calls_per_entity == 0 {
+            bail!(
+                "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero"
+            );
+        }
         Ok(())
     }
 
@@ -200,6 +241,27 @@ impl Config {
             max_message_size: self.sip.max_message_size,
             max_server_transactions: self.sip.max_server_transactions,
             seed,
+            expiry: ExpiryConfig {
+                default: self.notifier.default_expires,
+                min: self.notifier.min_expires,
+                max: self.notifier.max_expires,
+            },
+            max_subscriptions_per_entity: self.notifier.max_subscriptions_per_entity,
+            unknown_is_available: self.notifier.unknown_presence == UnknownPresence::Available,
+            zero_voicemail_when_unknown: self.notifier.dummy_voicemail,
+            calls: CallLimits {
+                early_lifetime: Duration::from_secs(self.notifier.early_call_lifetime_secs),
+                confirmed_lifetime: Duration::from_secs(self.notifier.confirmed_call_lifetime_secs),
+                tombstone_lifetime: Duration::from_secs(self.notifier.ended_call_memory_secs),
+                max_calls: self.notifier.max_calls_per_entity,
+            },
+            domain_aliases: self
+                .notifier
+                .domain_aliases
+                .iter()
+                .map(|(alias, canonical)| (alias.to_ascii_lowercase(), canonical.to_ascii_lowercase()))
+                .collect(),
+            udp_notify_failures: self.notifier.udp_notify_failures,
         }
     }
 }
@@ -210,14 +272,9 @@ mod tests {
 
     #[test]
     fn example_file_parses_and_equals_the_defaults() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/babble-presence.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/babble-presence.toml");
         let example = Config::load(&path).unwrap();
-        assert_eq!(
-            example,
-            Config::default(),
-            "etc/babble-presence.toml documents the defaults"
-        );
+        assert_eq!(example, Config::default(), "etc/babble-presence.toml documents the defaults");
     }
 
     #[test]
@@ -233,10 +290,7 @@ mod tests {
     #[test]
     fn listen_specs() {
         let v6: ListenSpec = "tcp:[::1]:5070".parse().unwrap();
-        assert_eq!(
-            (v6.transport, v6.addr),
-            (Transport::Tcp, "[::1]:5070".parse().unwrap())
-        );
+        assert_eq!((v6.transport, v6.addr), (Transport::Tcp, "[::1]:5070".parse().unwrap()));
         assert!("udp:nohost".parse::<ListenSpec>().is_err());
         assert!("5060".parse::<ListenSpec>().is_err());
     }

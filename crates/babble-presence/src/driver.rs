@@ -19,11 +19,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(engine: Engine, flows: Flows, inbound: mpsc::Receiver<Inbound>) -> Self {
-        Driver {
-            engine,
-            flows,
-            inbound,
-        }
+        Driver { engine, flows, inbound }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -52,14 +48,13 @@ impl Driver {
         let now = Instant::now().into_std();
         match event {
             Inbound::Message { bytes, source } => self.engine.handle_sip(&bytes, source, now),
-            Inbound::OversizedHead { head, source } => {
-                self.engine.handle_oversized_head(&head, source, now)
-            }
+            Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
             Inbound::FlowClosed { flow } => {
                 // Send what the engine produced for this flow before forgetting it.
                 self.flush();
                 self.flows.remove_stream(flow);
+                self.engine.handle_flow_closed(flow, now);
             }
         }
     }

@@ -55,9 +55,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
 fn run(args: &cli::RunArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     telemetry::init(&config.log.level, config.log.format)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(config))
 }
 
@@ -66,19 +64,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let ids = Arc::new(FlowIds::default());
     let udp_queue_drops = Arc::new(AtomicU64::new(0));
     let mut flows = Flows::default();
-    let limits = FrameLimits {
-        max_head: config.sip.max_message_size,
-        max_body: config.sip.max_message_size,
-    };
+    let limits = FrameLimits { max_head: config.sip.max_message_size, max_body: config.sip.max_message_size };
 
     for spec in &config.sip.listen {
         match spec.transport {
             Transport::Udp => {
-                let socket = Arc::new(
-                    UdpSocket::bind(spec.addr)
-                        .await
-                        .with_context(|| format!("binding {spec}"))?,
-                );
+                let socket = Arc::new(UdpSocket::bind(spec.addr).await.with_context(|| format!("binding {spec}"))?);
                 let flow = ids.next();
                 flows.add_udp(flow, socket.clone());
                 tracing::info!(transport = "udp", local = %socket.local_addr()?, "listening");
@@ -91,9 +82,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 ));
             }
             Transport::Tcp => {
-                let listener = TcpListener::bind(spec.addr)
-                    .await
-                    .with_context(|| format!("binding {spec}"))?;
+                let listener = TcpListener::bind(spec.addr).await.with_context(|| format!("binding {spec}"))?;
                 tracing::info!(transport = "tcp", local = %listener.local_addr()?, "listening");
                 tokio::spawn(tcp::accept_loop(
                     listener,
@@ -110,9 +99,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let engine = Engine::new(config.engine(rand::random()));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-    let engine = Driver::new(engine, flows, inbound_rx)
-        .run(shutdown_signal())
-        .await;
+    let engine = Driver::new(engine, flows, inbound_rx).run(shutdown_signal()).await;
     let stats = engine.stats();
     tracing::info!(
         requests_in = stats.requests_in,
@@ -132,15 +119,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {},
             _ = terminate.recv() => {},

@@ -11,9 +11,7 @@ pub(crate) fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
         _ => EnvFilter::try_new(level)?,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

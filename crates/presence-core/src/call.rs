@@ -70,10 +70,7 @@ impl CallState {
 
     /// Whether the call has not been answered yet.
     pub fn is_early(self) -> bool {
-        matches!(
-            self,
-            CallState::Trying | CallState::Proceeding | CallState::Early
-        )
+        matches!(self, CallState::Trying | CallState::Proceeding | CallState::Early)
     }
 }
 
@@ -128,15 +125,9 @@ pub fn with_sip_scheme(uri: &str) -> String {
     let has_scheme = uri.split_once(':').is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && !scheme.contains('@')
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
     });
-    if has_scheme {
-        uri.to_owned()
-    } else {
-        format!("sip:{uri}")
-    }
+    if has_scheme { uri.to_owned() } else { format!("sip:{uri}") }
 }
 
 #[cfg(test)]
@@ -148,10 +139,7 @@ mod tests {
         assert_eq!(with_sip_scheme("2000@pbx"), "sip:2000@pbx");
         assert_eq!(with_sip_scheme("sip:2000@pbx"), "sip:2000@pbx");
         assert_eq!(with_sip_scheme("tel:+15550100"), "tel:+15550100");
-        assert_eq!(
-            with_sip_scheme("2000@10.0.0.1:5060"),
-            "sip:2000@10.0.0.1:5060"
-        );
+        assert_eq!(with_sip_scheme("2000@10.0.0.1:5060"), "sip:2000@10.0.0.1:5060");
     }
 
     #[test]

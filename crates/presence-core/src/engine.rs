@@ -1,11 +1,13 @@
 //! The engine: the pure core the shell drives (quinn's shape). Inputs are
-//! [`Engine::handle_sip`], [`Engine::handle_oversized_head`] and [`Engine::handle_timeout`],
-//! each given the current time; outputs are pulled with [`Engine::poll_transmit`] and
+//! [`Engine::handle_sip`], [`Engine::handle_oversized_head`], [`Engine::handle_flow_closed`],
+//! [`Engine::handle_command`] and [`Engine::handle_timeout`], each given the current time;
+//! outputs are pulled with [`Engine::poll_transmit`], [`Engine::poll_event`] and
 //! [`Engine::poll_timeout`]. No sockets, no clocks, no tasks.
 //!
-//! This file owns the transaction layer around the request handlers: matching requests to
-//! server transactions (RFC 3261 §17.2.3), absorbing retransmissions, answering malformed
-//! input, and sending responses where §18.2.2 says.
+//! This file owns dispatch and the server side of the transaction layer: matching requests
+//! to server transactions (RFC 3261 §17.2.3), absorbing retransmissions, answering
+//! malformed input, and sending responses where §18.2.2 says. Subscriptions live in
+//! `notifier`, outgoing requests in `outgoing`, `.out` events in `commands`.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -13,40 +15,58 @@ use std::time::Instant;
 
 use sip_proto::message::Message;
 use sip_proto::parse::{ParseError, parse_message};
-use sip_proto::transaction::{ServerKey, ServerTransaction};
+use sip_proto::transaction::{ClientKey, ServerKey, ServerTransaction};
 use sip_proto::{HeaderName, Headers, Method, Request, Response};
 
+use crate::api::InEvent;
 use crate::config::EngineConfig;
+use crate::entity::Entity;
 use crate::handlers;
-use crate::peer::{Peer, Transmit};
+use crate::ids::Ids;
+use crate::outgoing::Outgoing;
+use crate::peer::{FlowId, Peer, Transmit};
 use crate::reply::{response_destination, stamp_via};
 use crate::stats::Stats;
+use crate::subscription::{SubscriptionId, Subscriptions};
 use crate::timers::DeadlineIndex;
 
 /// What a deadline in the index belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum TimerKey {
+pub(crate) enum TimerKey {
     ServerTransaction(ServerKey),
+    ClientTransaction(ClientKey),
+    SubscriptionExpiry(SubscriptionId),
+    EntityCalls(String),
 }
 
 /// The presence engine.
 #[derive(Debug)]
 pub struct Engine {
-    config: EngineConfig,
+    pub(crate) config: EngineConfig,
+    pub(crate) ids: Ids,
     server_transactions: HashMap<ServerKey, ServerTransaction>,
-    deadlines: DeadlineIndex<TimerKey>,
+    pub(crate) outgoing: HashMap<ClientKey, Outgoing>,
+    pub(crate) subscriptions: Subscriptions,
+    pub(crate) entities: HashMap<String, Entity>,
+    pub(crate) deadlines: DeadlineIndex<TimerKey>,
     transmits: VecDeque<Transmit>,
-    stats: Stats,
+    pub(crate) events: VecDeque<InEvent>,
+    pub(crate) stats: Stats,
 }
 
 impl Engine {
     /// An engine with no state.
     pub fn new(config: EngineConfig) -> Self {
         Engine {
+            ids: Ids::new(config.seed),
             config,
             server_transactions: HashMap::new(),
+            outgoing: HashMap::new(),
+            subscriptions: Subscriptions::default(),
+            entities: HashMap::new(),
             deadlines: DeadlineIndex::new(),
             transmits: VecDeque::new(),
+            events: VecDeque::new(),
             stats: Stats::default(),
         }
     }
@@ -64,10 +84,9 @@ impl Engine {
                 self.stats.requests_in += 1;
                 self.on_request(req, source, now);
             }
-            Ok(Message::Response(_)) => {
-                // No client transactions exist yet, so every response is stray.
+            Ok(Message::Response(resp)) => {
                 self.stats.responses_in += 1;
-                self.stats.stray_responses += 1;
+                self.on_response(&resp, now);
             }
             Err(err) => self.on_malformed(err, source, now),
         }
@@ -79,14 +98,19 @@ impl Engine {
         self.stats.oversized += 1;
         let headers = match parse_message(head) {
             Ok(Message::Request(req)) => req.headers,
-            Err(ParseError {
-                partial: Some(partial),
-                ..
-            }) if partial.method.is_some() => partial.headers,
+            Err(ParseError { partial: Some(partial), .. }) if partial.method.is_some() => partial.headers,
             _ => return,
         };
         let response = Response::to_headers(&headers, 413);
         self.send_response(None, response, source, now);
+    }
+
+    /// A stream connection closed: subscriptions bound to it can no longer be notified
+    /// and end (SPEC §4: a transport error ends a stream-bound subscription).
+    pub fn handle_flow_closed(&mut self, flow: FlowId, _now: Instant) {
+        for id in self.subscriptions.on_flow(flow) {
+            self.end_subscription(id);
+        }
     }
 
     /// Fires every timer due at `now`.
@@ -104,6 +128,9 @@ impl Engine {
                         }
                     }
                 }
+                TimerKey::ClientTransaction(key) => self.on_client_timer(key, now),
+                TimerKey::SubscriptionExpiry(id) => self.terminate_subscription(id, "timeout", now),
+                TimerKey::EntityCalls(entity) => self.expire_calls(&entity, now),
             }
         }
     }
@@ -111,6 +138,11 @@ impl Engine {
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// The next event for integrations.
+    pub fn poll_event(&mut self) -> Option<InEvent> {
+        self.events.pop_front()
     }
 
     /// When [`Engine::handle_timeout`] should next be called.
@@ -126,6 +158,11 @@ impl Engine {
     /// How many server transactions are held (for tests and metrics).
     pub fn server_transaction_count(&self) -> usize {
         self.server_transactions.len()
+    }
+
+    /// How many subscriptions are held, ending ones included (for tests and metrics).
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
     }
 
     /// How many deadlines the index holds (for tests and metrics).
@@ -147,30 +184,55 @@ impl Engine {
         };
         if let Some(txn) = self.server_transactions.get(&key) {
             self.stats.retransmissions_absorbed += 1;
-            if let (Some(bytes), Some(destination)) = (
-                txn.on_retransmission(),
-                response_destination(&req.headers, source),
-            ) {
+            if let (Some(bytes), Some(destination)) =
+                (txn.on_retransmission(), response_destination(&req.headers, source))
+            {
                 self.queue(destination, bytes);
             }
             return;
         }
-        let response = handlers::respond(&req, &self.config);
         if req.method == Method::Invite {
             // §8.2.1: INVITE is refused statelessly; a retransmission gets the same 405.
+            let response = handlers::preflight(&req).unwrap_or_else(|| Response::to(&req, 405));
             self.send_response(None, response, source, now);
             return;
         }
         if self.server_transactions.len() >= self.config.max_server_transactions {
             self.stats.overload_rejections += 1;
-            let busy =
-                Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
+            let busy = Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
             self.send_response(None, busy, source, now);
             return;
         }
         let txn = ServerTransaction::new(source.transport.is_reliable(), self.config.timers);
         self.server_transactions.insert(key.clone(), txn);
+        let (response, notify) = match handlers::preflight(&req) {
+            Some(refusal) => (refusal, None),
+            None => self.dispatch(&req, source, now),
+        };
         self.send_response(Some(key), response, source, now);
+        // The NOTIFY a SUBSCRIBE triggers follows its response (RFC 6665 §4.2.1.2).
+        if let Some(id) = notify {
+            self.send_notify(id, now);
+        }
+    }
+
+    /// The response to a request that passed the generic checks, and the subscription
+    /// to notify once it is sent.
+    fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Option<SubscriptionId>) {
+        match req.method {
+            Method::Options => (handlers::capabilities(Response::to(req, 200)), None),
+            Method::Subscribe => self.on_subscribe(req, source, now),
+            // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
+            // a transaction we do not have (§9.2).
+            _ => (Response::to(req, 481), None),
+        }
+    }
+
+    fn on_response(&mut self, resp: &Response, now: Instant) {
+        match ClientKey::for_response(resp) {
+            Ok(key) if self.outgoing.contains_key(&key) => self.on_client_response(key, resp.status, now),
+            _ => self.stats.stray_responses += 1,
+        }
     }
 
     /// Answers a malformed request with 400 (505 for another SIP version) when the headers
@@ -191,26 +253,17 @@ impl Engine {
             return;
         };
         self.stats.malformed_answered += 1;
-        let response = Response::to_headers(&partial.headers, err.kind.status())
-            .with_reason(err.kind.reason_phrase());
+        let response = Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
         self.send_response(None, response, source, now);
     }
 
     /// Completes `response` (To tag, Server), stamps Via, hands it to the transaction if
     /// there is one, and queues it.
-    fn send_response(
-        &mut self,
-        key: Option<ServerKey>,
-        mut response: Response,
-        source: Peer,
-        now: Instant,
-    ) {
+    fn send_response(&mut self, key: Option<ServerKey>, mut response: Response, source: Peer, now: Instant) {
         if response.status > 100 {
             self.add_to_tag(&mut response.headers);
         }
-        response
-            .headers
-            .push(HeaderName::Server, self.config.server_name.clone());
+        response.headers.push(HeaderName::Server, self.config.server_name.clone());
         let Some(destination) = stamp_via(&mut response.headers, source) else {
             self.stats.malformed_dropped += 1;
             return;
@@ -235,35 +288,22 @@ impl Engine {
     /// the request's identifiers and our seed, so a retransmitted request answered
     /// statelessly gets the same tag again.
     fn add_to_tag(&self, headers: &mut Headers) {
-        let Some(to) = headers.get(&HeaderName::To) else {
-            return;
-        };
-        let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else {
-            return;
-        };
+        let Some(to) = headers.get(&HeaderName::To) else { return };
+        let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else { return };
         if to.tag().is_some() {
             return;
         }
         let mut hasher = DefaultHasher::new();
         self.config.seed.hash(&mut hasher);
-        for name in [
-            HeaderName::Via,
-            HeaderName::CallId,
-            HeaderName::From,
-            HeaderName::CSeq,
-        ] {
+        for name in [HeaderName::Via, HeaderName::CallId, HeaderName::From, HeaderName::CSeq] {
             headers.get(&name).hash(&mut hasher);
         }
-        to.params
-            .set("tag", Some(&format!("{:016x}", hasher.finish())));
+        to.params.set("tag", Some(&format!("{:016x}", hasher.finish())));
         headers.set(HeaderName::To, to.to_string());
     }
 
-    fn queue(&mut self, destination: Peer, payload: bytes::Bytes) {
+    pub(crate) fn queue(&mut self, destination: Peer, payload: bytes::Bytes) {
         self.stats.messages_out += 1;
-        self.transmits.push_back(Transmit {
-            destination,
-            payload,
-        });
+        self.transmits.push_back(Transmit { destination, payload });
     }
 }

@@ -1,56 +1,54 @@
-//! Answers to requests that reach the engine outside any transaction, in the order
-//! RFC 3261 §8.2 checks them: method (§8.2.1), Request-URI scheme (§8.2.2.1), required
-//! extensions (§8.2.2.3), then the method's own handling. OPTIONS answers with our
-//! capabilities (§11.2).
+//! The checks every request passes before its method's handling, in the order RFC 3261
+//! §8.2 makes them: method (§8.2.1), Request-URI scheme (§8.2.2.1), required extensions
+//! (§8.2.2.3); and the capabilities an OPTIONS response lists (§11.2).
 
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Method, Request, Response};
 
-use crate::config::EngineConfig;
+use crate::package::PACKAGES;
 
 /// Methods this server serves; every other known method gets 405 with this list.
-pub const ALLOWED_METHODS: &[Method] = &[Method::Options];
+pub const ALLOWED_METHODS: &[Method] = &[Method::Options, Method::Subscribe];
 
-/// The response to a request that is not a retransmission.
-pub(crate) fn respond(req: &Request, _config: &EngineConfig) -> Response {
+/// A refusal, or `None` when the request may go on to its method's handling.
+pub(crate) fn preflight(req: &Request) -> Option<Response> {
     let in_dialog = req.headers.to().is_ok_and(|to| to.tag().is_some());
     if !ALLOWED_METHODS.contains(&req.method) && !in_dialog {
         let status = match req.method {
             Method::Other(_) => 501,
             _ => 405,
         };
-        return with_allow(Response::to(req, status));
+        return Some(with_allow(Response::to(req, status)));
     }
     if !matches!(req.uri, Uri::Sip(_)) {
-        return Response::to(req, 416);
+        return Some(Response::to(req, 416));
     }
     // We support no extension that a request could require (§8.2.2.3: 420 + Unsupported).
     let required = req.headers.require().unwrap_or_default();
     if !required.is_empty() && req.method != Method::Cancel {
         let mut response = Response::to(req, 420);
-        response
-            .headers
-            .push(HeaderName::Unsupported, required.join(", "));
-        return response;
+        response.headers.push(HeaderName::Unsupported, required.join(", "));
+        return Some(response);
     }
-    match req.method {
-        Method::Options => capabilities(Response::to(req, 200)),
-        // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for a
-        // transaction we do not have (§9.2).
-        _ => Response::to(req, 481),
-    }
+    None
 }
 
-fn with_allow(mut response: Response) -> Response {
+pub(crate) fn with_allow(mut response: Response) -> Response {
     let allow: Vec<&str> = ALLOWED_METHODS.iter().map(Method::as_str).collect();
     response.headers.push(HeaderName::Allow, allow.join(", "));
     response
 }
 
-/// Allow and Accept as an OPTIONS response carries them (RFC 3261 §11.2). No body type is
-/// accepted yet, which an empty Accept states (§20.1).
-fn capabilities(response: Response) -> Response {
-    let mut response = with_allow(response);
+pub(crate) fn with_allow_events(mut response: Response) -> Response {
+    let events: Vec<&str> = PACKAGES.iter().map(|p| p.name()).collect();
+    response.headers.push(HeaderName::AllowEvents, events.join(", "));
+    response
+}
+
+/// Allow, Allow-Events and Accept as an OPTIONS response carries them (RFC 3261 §11.2,
+/// RFC 6665 §8.2.2). No request body type is accepted yet, which an empty Accept states.
+pub(crate) fn capabilities(response: Response) -> Response {
+    let mut response = with_allow_events(with_allow(response));
     response.headers.push(HeaderName::Accept, "");
     response
 }

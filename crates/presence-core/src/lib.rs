@@ -1,20 +1,30 @@
-//! The presence engine of babble-presence, sans IO: the shell feeds it received bytes and
-//! the time, and carries out what it asks for (messages to send, the next deadline). Every
-//! protocol decision lives here, so every rule is testable with a virtual clock.
+//! The presence engine of babble-presence, sans IO: the shell feeds it received bytes,
+//! integration commands and the time, and carries out what it asks for (messages to send,
+//! events to raise, the next deadline). Every protocol decision lives here, so every rule
+//! is testable with a virtual clock.
 
+pub mod api;
 pub mod bodies;
 pub mod call;
+mod commands;
 mod config;
-
 mod engine;
+mod entity;
 mod handlers;
+mod ids;
+mod notifier;
+mod outgoing;
+mod package;
 mod peer;
+mod render;
 mod reply;
 mod stats;
+mod subscription;
 mod timers;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, ExpiryConfig};
 pub use engine::Engine;
+pub use entity::CallLimits;
 pub use handlers::ALLOWED_METHODS;
 pub use peer::{FlowId, Peer, Transmit, Transport};
 pub use stats::Stats;

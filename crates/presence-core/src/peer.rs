@@ -51,8 +51,12 @@ pub struct Peer {
     pub transport: Transport,
     /// The remote address.
     pub addr: SocketAddr,
-    /// The connection, for stream transports.
+    /// For streams the connection; for UDP the local socket the datagram arrived on (a
+    /// reply leaves from that socket, as NATed phones require).
     pub flow: Option<FlowId>,
+    /// Our address on that socket or connection (may be unspecified, `0.0.0.0`, for a
+    /// wildcard UDP socket).
+    pub local: SocketAddr,
 }
 
 /// Bytes to send, produced by the engine for the shell.

@@ -38,8 +38,7 @@ pub(crate) fn stamp_via(response: &mut Headers, source: Peer) -> Option<Peer> {
         via.params.set("received", Some(&source_ip.to_string()));
     }
     if via.wants_rport() {
-        via.params
-            .set("rport", Some(&source.addr.port().to_string()));
+        via.params.set("rport", Some(&source.addr.port().to_string()));
     }
     response.replace_first(&HeaderName::Via, via.to_string());
     Some(destination)
@@ -65,12 +64,10 @@ mod tests {
         h
     }
 
+    const LOCAL: &str = "198.51.100.1:5060";
+
     fn udp(addr: &str) -> Peer {
-        Peer {
-            transport: Transport::Udp,
-            addr: addr.parse().unwrap(),
-            flow: None,
-        }
+        Peer { transport: Transport::Udp, addr: addr.parse().unwrap(), flow: None, local: LOCAL.parse().unwrap() }
     }
 
     #[test]
@@ -89,18 +86,11 @@ mod tests {
         let mut h = headers("SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bK1");
         let to = stamp_via(&mut h, udp("203.0.113.7:40000")).unwrap();
         assert_eq!(to.addr, "203.0.113.7:5062".parse().unwrap());
-        assert_eq!(
-            h.top_via().unwrap().params.get("received"),
-            Some("203.0.113.7")
-        );
+        assert_eq!(h.top_via().unwrap().params.get("received"), Some("203.0.113.7"));
 
         let mut same = headers("SIP/2.0/UDP 203.0.113.7;branch=z9hG4bK1;maddr=198.51.100.1");
         let to = stamp_via(&mut same, udp("203.0.113.7:40000")).unwrap();
-        assert_eq!(
-            to.addr,
-            "203.0.113.7:5060".parse().unwrap(),
-            "maddr is never used"
-        );
+        assert_eq!(to.addr, "203.0.113.7:5060".parse().unwrap(), "maddr is never used");
         assert!(!same.top_via().unwrap().params.contains("received"));
     }
 
@@ -111,6 +101,7 @@ mod tests {
             transport: Transport::Tcp,
             addr: "203.0.113.7:40000".parse().unwrap(),
             flow: Some(FlowId(3)),
+            local: LOCAL.parse().unwrap(),
         };
         assert_eq!(stamp_via(&mut h, src), Some(src));
     }

@@ -22,4 +22,8 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Requests refused with 503 because the transaction table was full.
     pub overload_rejections: u64,
+    /// NOTIFYs that got no final response (Timer F).
+    pub notify_timeouts: u64,
+    /// Subscriptions ended because their NOTIFYs failed (481, errors, timeouts, lost flow).
+    pub subscriptions_lost: u64,
 }

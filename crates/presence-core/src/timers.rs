@@ -15,10 +15,7 @@ pub(crate) struct DeadlineIndex<K> {
 
 impl<K: Ord + Hash + Clone> DeadlineIndex<K> {
     pub(crate) fn new() -> Self {
-        DeadlineIndex {
-            by_time: BTreeSet::new(),
-            by_key: HashMap::new(),
-        }
+        DeadlineIndex { by_time: BTreeSet::new(), by_key: HashMap::new() }
     }
 
     /// Sets (or moves, or with `None` clears) the deadline of `key`.

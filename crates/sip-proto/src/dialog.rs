@@ -67,11 +67,7 @@ impl Dialog {
     /// The dialog created when we answer `request` (e.g. a SUBSCRIBE) with a 2xx carrying
     /// `local_tag` (RFC 3261 §12.1.1): route set from Record-Route in order, remote target
     /// from Contact. Our CSeq space starts at `local_seq`.
-    pub fn as_uas(
-        request: &Request,
-        local_tag: &str,
-        local_seq: u32,
-    ) -> Result<Dialog, HeaderError> {
+    pub fn as_uas(request: &Request, local_tag: &str, local_seq: u32) -> Result<Dialog, HeaderError> {
         let h = &request.headers;
         let mut local_uri = h.to()?;
         local_uri.params.remove("tag");
@@ -79,11 +75,7 @@ impl Dialog {
         let remote_tag = remote_uri.tag().unwrap_or_default().to_owned();
         remote_uri.params.remove("tag");
         Ok(Dialog {
-            id: DialogId {
-                call_id: h.call_id()?.to_owned(),
-                local_tag: local_tag.to_owned(),
-                remote_tag,
-            },
+            id: DialogId { call_id: h.call_id()?.to_owned(), local_tag: local_tag.to_owned(), remote_tag },
             local_uri,
             remote_uri,
             remote_target: contact_uri(h)?,
@@ -106,11 +98,7 @@ impl Dialog {
         let mut route_set = rs.record_routes()?;
         route_set.reverse();
         Ok(Dialog {
-            id: DialogId {
-                call_id: rq.call_id()?.to_owned(),
-                local_tag,
-                remote_tag,
-            },
+            id: DialogId { call_id: rq.call_id()?.to_owned(), local_tag, remote_tag },
             local_uri,
             remote_uri,
             remote_target: contact_uri(rs)?,
@@ -147,10 +135,8 @@ impl Dialog {
         }
         req.headers.push(HeaderName::From, from.to_string());
         req.headers.push(HeaderName::To, to.to_string());
-        req.headers
-            .push(HeaderName::CallId, self.id.call_id.clone());
-        req.headers
-            .push(HeaderName::CSeq, format!("{} {}", self.local_seq, method));
+        req.headers.push(HeaderName::CallId, self.id.call_id.clone());
+        req.headers.push(HeaderName::CSeq, format!("{} {}", self.local_seq, method));
         req.headers.push(HeaderName::MaxForwards, "70");
         req
     }
@@ -158,9 +144,7 @@ impl Dialog {
     /// Where the next request is physically sent: the first route, or the remote target
     /// when there is no route set (RFC 3261 §8.1.2).
     pub fn next_hop(&self) -> &Uri {
-        self.route_set
-            .first()
-            .map_or(&self.remote_target, |r| &r.uri)
+        self.route_set.first().map_or(&self.remote_target, |r| &r.uri)
     }
 
     fn routing(&self) -> (Uri, Vec<String>) {
@@ -181,10 +165,7 @@ impl Dialog {
 fn contact_uri(h: &crate::header::Headers) -> Result<Uri, HeaderError> {
     match h.contacts()? {
         crate::header::Contacts::List(list) if !list.is_empty() => Ok(list[0].uri.clone()),
-        _ => Err(HeaderError {
-            header: HeaderName::Contact,
-            reason: "missing",
-        }),
+        _ => Err(HeaderError { header: HeaderName::Contact, reason: "missing" }),
     }
 }
 
@@ -210,24 +191,11 @@ mod tests {
     fn uas_dialog_with_loose_routes() {
         let req = subscribe("Record-Route: <sip:p1;lr>, <sip:p2;lr>\r\n");
         let mut d = Dialog::as_uas(&req, "ours", 100).unwrap();
-        assert_eq!(
-            d.id,
-            DialogId {
-                call_id: "c1".into(),
-                local_tag: "ours".into(),
-                remote_tag: "ft".into()
-            }
-        );
+        assert_eq!(d.id, DialogId { call_id: "c1".into(), local_tag: "ours".into(), remote_tag: "ft".into() });
         assert_eq!(d.next_hop().to_string(), "sip:p1;lr");
         let notify = d.request(Method::Notify);
         assert_eq!(notify.uri.to_string(), "sip:1002@192.0.2.5:5062");
-        assert_eq!(
-            notify
-                .headers
-                .get_all(&HeaderName::Route)
-                .collect::<Vec<_>>(),
-            vec!["<sip:p1;lr>", "<sip:p2;lr>"]
-        );
+        assert_eq!(notify.headers.get_all(&HeaderName::Route).collect::<Vec<_>>(), vec!["<sip:p1;lr>", "<sip:p2;lr>"]);
         assert_eq!(notify.headers.cseq().unwrap().seq, 101);
         assert_eq!(notify.headers.from().unwrap().tag(), Some("ours"));
         assert_eq!(notify.headers.to().unwrap().tag(), Some("ft"));
@@ -240,19 +208,13 @@ mod tests {
         let mut d = Dialog::as_uas(&req, "ours", 1).unwrap();
         let notify = d.request(Method::Notify);
         assert_eq!(notify.uri.to_string(), "sip:strict.example.com");
-        assert_eq!(
-            notify.headers.get(&HeaderName::Route),
-            Some("<sip:1002@192.0.2.5:5062>")
-        );
+        assert_eq!(notify.headers.get(&HeaderName::Route), Some("<sip:1002@192.0.2.5:5062>"));
     }
 
     #[test]
     fn remote_cseq_must_increase() {
         let mut d = Dialog::as_uas(&subscribe(""), "ours", 1).unwrap();
-        assert_eq!(
-            d.accept_remote_cseq(7),
-            Err(CSeqOutOfOrder { got: 7, last: 7 })
-        );
+        assert_eq!(d.accept_remote_cseq(7), Err(CSeqOutOfOrder { got: 7, last: 7 }));
         assert!(d.accept_remote_cseq(8).is_ok());
         assert!(d.accept_remote_cseq(3).is_err());
     }
@@ -260,12 +222,7 @@ mod tests {
     #[test]
     fn uas_dialog_needs_contact() {
         let raw = "SUBSCRIBE sip:1001@pbx SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 SUBSCRIBE\r\n\r\n";
-        let Message::Request(req) = parse_message(raw.as_bytes()).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            Dialog::as_uas(&req, "t", 1).unwrap_err().header,
-            HeaderName::Contact
-        );
+        let Message::Request(req) = parse_message(raw.as_bytes()).unwrap() else { panic!() };
+        assert_eq!(Dialog::as_uas(&req, "t", 1).unwrap_err().header, HeaderName::Contact);
     }
 }

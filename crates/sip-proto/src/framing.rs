@@ -19,10 +19,7 @@ pub struct FrameLimits {
 
 impl Default for FrameLimits {
     fn default() -> Self {
-        FrameLimits {
-            max_head: 16 * 1024,
-            max_body: 64 * 1024,
-        }
+        FrameLimits { max_head: 16 * 1024, max_body: 64 * 1024 }
     }
 }
 
@@ -75,22 +72,14 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
     }
     if buf.starts_with(b"\r\n") {
         // "\r\n\r" could still become a ping.
-        return if buf.len() < 4 && b"\r\n\r".starts_with(buf) {
-            Frame::Incomplete
-        } else {
-            Frame::Pong(2)
-        };
+        return if buf.len() < 4 && b"\r\n\r".starts_with(buf) { Frame::Incomplete } else { Frame::Pong(2) };
     }
     if buf.is_empty() || buf == b"\r" {
         return Frame::Incomplete;
     }
     let window = &buf[..buf.len().min(limits.max_head)];
     let Some(blank) = memchr::memmem::find(window, b"\r\n\r\n") else {
-        return if buf.len() >= limits.max_head {
-            Frame::Invalid(FrameError::HeadTooLarge)
-        } else {
-            Frame::Incomplete
-        };
+        return if buf.len() >= limits.max_head { Frame::Invalid(FrameError::HeadTooLarge) } else { Frame::Incomplete };
     };
     let head_len = blank + 4;
     let body_len = match content_length(&buf[..blank]) {
@@ -101,11 +90,7 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
         return Frame::BodyTooLarge { head_len };
     }
     let len = head_len + body_len;
-    if buf.len() < len {
-        Frame::Incomplete
-    } else {
-        Frame::Message { head_len, len }
-    }
+    if buf.len() < len { Frame::Incomplete } else { Frame::Message { head_len, len } }
 }
 
 /// Finds Content-Length (or compact `l`) among the head's lines. Folded continuation lines
@@ -122,8 +107,7 @@ fn content_length(head: &[u8]) -> Result<usize, FrameError> {
         if HeaderName::from_wire(name) != HeaderName::ContentLength {
             continue;
         }
-        let value =
-            std::str::from_utf8(&line[colon + 1..]).map_err(|_| FrameError::BadContentLength)?;
+        let value = std::str::from_utf8(&line[colon + 1..]).map_err(|_| FrameError::BadContentLength)?;
         let n = crate::scan::parse_u32(value.trim()).ok_or(FrameError::BadContentLength)? as usize;
         if found.is_some_and(|prev| prev != n) {
             return Err(FrameError::BadContentLength);
@@ -137,10 +121,7 @@ fn content_length(head: &[u8]) -> Result<usize, FrameError> {
 mod tests {
     use super::*;
 
-    const L: FrameLimits = FrameLimits {
-        max_head: 200,
-        max_body: 10,
-    };
+    const L: FrameLimits = FrameLimits { max_head: 200, max_body: 10 };
 
     #[test]
     fn keep_alives() {
@@ -155,45 +136,18 @@ mod tests {
     #[test]
     fn messages_by_content_length() {
         let m = b"NOTIFY sip:a@b SIP/2.0\r\nl: 3\r\n\r\nabcNEXT";
-        assert_eq!(
-            frame(m, &L),
-            Frame::Message {
-                head_len: 32,
-                len: 35
-            }
-        );
+        assert_eq!(frame(m, &L), Frame::Message { head_len: 32, len: 35 });
         assert_eq!(frame(&m[..34], &L), Frame::Incomplete);
-        assert_eq!(
-            frame(&m[..35], &L),
-            Frame::Message {
-                head_len: 32,
-                len: 35
-            }
-        );
-        assert_eq!(
-            frame(b"X a b\r\nContent-Length: 11\r\n\r\n", &L),
-            Frame::BodyTooLarge { head_len: 29 }
-        );
+        assert_eq!(frame(&m[..35], &L), Frame::Message { head_len: 32, len: 35 });
+        assert_eq!(frame(b"X a b\r\nContent-Length: 11\r\n\r\n", &L), Frame::BodyTooLarge { head_len: 29 });
     }
 
     #[test]
     fn invalid_streams() {
-        assert_eq!(
-            frame(b"X a b\r\nVia: x\r\n\r\n", &L),
-            Frame::Invalid(FrameError::MissingContentLength)
-        );
-        assert_eq!(
-            frame(b"X a b\r\nl: ten\r\n\r\n", &L),
-            Frame::Invalid(FrameError::BadContentLength)
-        );
-        assert_eq!(
-            frame(b"X a b\r\nl: 1\r\nl: 2\r\n\r\n", &L),
-            Frame::Invalid(FrameError::BadContentLength)
-        );
-        assert_eq!(
-            frame(&[b'x'; 300], &L),
-            Frame::Invalid(FrameError::HeadTooLarge)
-        );
+        assert_eq!(frame(b"X a b\r\nVia: x\r\n\r\n", &L), Frame::Invalid(FrameError::MissingContentLength));
+        assert_eq!(frame(b"X a b\r\nl: ten\r\n\r\n", &L), Frame::Invalid(FrameError::BadContentLength));
+        assert_eq!(frame(b"X a b\r\nl: 1\r\nl: 2\r\n\r\n", &L), Frame::Invalid(FrameError::BadContentLength));
+        assert_eq!(frame(&[b'x'; 300], &L), Frame::Invalid(FrameError::HeadTooLarge));
         assert_eq!(frame(&[b'x'; 100], &L), Frame::Incomplete);
     }
 }

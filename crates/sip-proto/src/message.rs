@@ -63,21 +63,12 @@ impl Message {
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: Method, uri: Uri) -> Self {
-        Request {
-            method,
-            uri,
-            headers: Headers::new(),
-            body: Bytes::new(),
-        }
+        Request { method, uri, headers: Headers::new(), body: Bytes::new() }
     }
 
     /// Encodes to wire bytes.
     pub fn encode(&self) -> Bytes {
-        encode(
-            format!("{} {} SIP/2.0", self.method, self.uri),
-            &self.headers,
-            &self.body,
-        )
+        encode(format!("{} {} SIP/2.0", self.method, self.uri), &self.headers, &self.body)
     }
 }
 
@@ -92,23 +83,13 @@ impl Response {
         for value in request.get_all(&HeaderName::Via) {
             headers.push(HeaderName::Via, value);
         }
-        for name in [
-            HeaderName::From,
-            HeaderName::To,
-            HeaderName::CallId,
-            HeaderName::CSeq,
-        ] {
+        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
             if let Some(value) = request.get(&name) {
                 headers.push(name, value);
             }
         }
 
-        Response {
-            status,
-            reason: reason_phrase(status).to_owned(),
-            headers,
-            body: Bytes::new(),
-        }
+        Response { status, reason: reason_phrase(status).to_owned(), headers, body: Bytes::new() }
     }
 
     /// A response to `request` (see [`Response::to_headers`]).
@@ -124,11 +105,7 @@ impl Response {
 
     /// Encodes to wire bytes.
     pub fn encode(&self) -> Bytes {
-        encode(
-            format!("SIP/2.0 {} {}", self.status, self.reason),
-            &self.headers,
-            &self.body,
-        )
+        encode(format!("SIP/2.0 {} {}", self.status, self.reason), &self.headers, &self.body)
     }
 }
 
@@ -136,10 +113,7 @@ fn encode(start_line: String, headers: &Headers, body: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(start_line.len() + 64 * headers.len() + body.len() + 32);
     out.put_slice(start_line.as_bytes());
     out.put_slice(b"\r\n");
-    for field in headers
-        .iter()
-        .filter(|h| h.name != HeaderName::ContentLength)
-    {
+    for field in headers.iter().filter(|h| h.name != HeaderName::ContentLength) {
         out.put_slice(field.name.as_str().as_bytes());
         out.put_slice(b": ");
         out.put_slice(field.value.as_bytes());
@@ -201,10 +175,7 @@ mod tests {
         r.headers.push(HeaderName::ContentLength, "999");
         r.headers.push(HeaderName::Event, "presence");
         r.body = Bytes::from_static(b"hello");
-        assert_eq!(
-            &r.encode()[..],
-            b"NOTIFY sip:a@b SIP/2.0\r\nEvent: presence\r\nContent-Length: 5\r\n\r\nhello"
-        );
+        assert_eq!(&r.encode()[..], b"NOTIFY sip:a@b SIP/2.0\r\nEvent: presence\r\nContent-Length: 5\r\n\r\nhello");
     }
 
     #[test]

@@ -39,16 +39,8 @@ impl Params {
 
     /// Sets `name` to `value` (a token; `None` for a flag), replacing any earlier value.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
-        let param = Param {
-            name: name.to_owned(),
-            value: value.map(str::to_owned),
-            quoted: false,
-        };
-        match self
-            .0
-            .iter_mut()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-        {
+        let param = Param { name: name.to_owned(), value: value.map(str::to_owned), quoted: false };
+        match self.0.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
             Some(existing) => *existing = param,
             None => self.0.push(param),
         }
@@ -57,11 +49,7 @@ impl Params {
     /// Sets `name` to a value written as a quoted string.
     pub fn set_quoted(&mut self, name: &str, value: &str) {
         self.set(name, Some(value));
-        if let Some(p) = self
-            .0
-            .iter_mut()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-        {
+        if let Some(p) = self.0.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
             p.quoted = true;
         }
     }
@@ -88,10 +76,7 @@ impl Params {
     /// Parses `;a=b;c;d="e f"` (the leading `;` included). Whitespace around `;` and `=` is
     /// allowed (RFC 3261 SEMI and EQUAL are SWS-padded). `stop` bytes end the list and are
     /// left in the returned remainder.
-    pub(crate) fn parse<'a>(
-        mut s: &'a str,
-        stop: &[u8],
-    ) -> Result<(Params, &'a str), &'static str> {
+    pub(crate) fn parse<'a>(mut s: &'a str, stop: &[u8]) -> Result<(Params, &'a str), &'static str> {
         let mut params = Params::new();
         loop {
             s = s.trim_start();
@@ -100,9 +85,7 @@ impl Params {
             };
             let rest = rest.trim_start();
             let name_end = rest
-                .find(|c: char| {
-                    c == '=' || c == ';' || c.is_ascii_whitespace() || stop.contains(&(c as u8))
-                })
+                .find(|c: char| c == '=' || c == ';' || c.is_ascii_whitespace() || stop.contains(&(c as u8)))
                 .unwrap_or(rest.len());
             let name = &rest[..name_end];
             if name.is_empty() || !name.bytes().all(is_param_char) {
@@ -116,9 +99,7 @@ impl Params {
                     (value, true, remainder)
                 } else {
                     let end = v
-                        .find(|c: char| {
-                            c == ';' || c.is_ascii_whitespace() || stop.contains(&(c as u8))
-                        })
+                        .find(|c: char| c == ';' || c.is_ascii_whitespace() || stop.contains(&(c as u8)))
                         .unwrap_or(v.len());
                     if end == 0 {
                         return Err("parameter has an empty value");
@@ -128,18 +109,10 @@ impl Params {
                     }
                     (v[..end].to_owned(), false, &v[end..])
                 };
-                params.0.push(Param {
-                    name: name.to_owned(),
-                    value: Some(value),
-                    quoted,
-                });
+                params.0.push(Param { name: name.to_owned(), value: Some(value), quoted });
                 s = remainder;
             } else {
-                params.0.push(Param {
-                    name: name.to_owned(),
-                    value: None,
-                    quoted: false,
-                });
+                params.0.push(Param { name: name.to_owned(), value: None, quoted: false });
                 s = after_name;
             }
         }
@@ -175,8 +148,7 @@ mod tests {
 
     #[test]
     fn parses_flags_values_quotes_and_spacing() {
-        let (p, rest) =
-            Params::parse(" ; branch=z9hG4bK1 ;rport; lr ; x = \"a;b\">tail", b">").unwrap();
+        let (p, rest) = Params::parse(" ; branch=z9hG4bK1 ;rport; lr ; x = \"a;b\">tail", b">").unwrap();
         assert_eq!(p.get("BRANCH"), Some("z9hG4bK1"));
         assert!(p.contains("rport") && p.get("rport").is_none());
         assert!(p.contains("lr"));

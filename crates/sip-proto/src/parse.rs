@@ -91,9 +91,7 @@ impl ParseErrorKind {
     pub fn status(&self) -> u16 {
         match self {
             ParseErrorKind::Version => 505,
-            ParseErrorKind::CSeqMethodMismatch {
-                method_known: false,
-            } => 501,
+            ParseErrorKind::CSeqMethodMismatch { method_known: false } => 501,
             _ => 400,
         }
     }
@@ -110,18 +108,12 @@ impl ParseErrorKind {
             ParseErrorKind::Header(e) => format!("Malformed {} header", e.header),
             ParseErrorKind::Version => "Version Not Supported".to_owned(),
             ParseErrorKind::RequestUri(_) => "Malformed Request-URI".to_owned(),
-            ParseErrorKind::CSeqMethodMismatch { method_known: true } => {
-                "CSeq method mismatch".to_owned()
-            }
-            ParseErrorKind::CSeqMethodMismatch {
-                method_known: false,
-            } => "Not Implemented".to_owned(),
+            ParseErrorKind::CSeqMethodMismatch { method_known: true } => "CSeq method mismatch".to_owned(),
+            ParseErrorKind::CSeqMethodMismatch { method_known: false } => "Not Implemented".to_owned(),
             ParseErrorKind::BodyTruncated { .. } => "Body shorter than Content-Length".to_owned(),
             ParseErrorKind::TooManyHeaders => "Too many headers".to_owned(),
             ParseErrorKind::HeaderLine => "Malformed header line".to_owned(),
-            ParseErrorKind::StartLine(_) | ParseErrorKind::Empty => {
-                "Malformed start line".to_owned()
-            }
+            ParseErrorKind::StartLine(_) | ParseErrorKind::Empty => "Malformed start line".to_owned(),
         }
     }
 }
@@ -151,32 +143,21 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
     let start = loop {
         match lines.next_line() {
             None => {
-                return Err(ParseError {
-                    kind: ParseErrorKind::Empty,
-                    partial: None,
-                });
+                return Err(ParseError { kind: ParseErrorKind::Empty, partial: None });
             }
             Some(b"") => continue,
             Some(line) => break line,
         }
     };
-    let start = std::str::from_utf8(start).map_err(|_| ParseError {
-        kind: ParseErrorKind::StartLine("not UTF-8"),
-        partial: None,
-    })?;
+    let start = std::str::from_utf8(start)
+        .map_err(|_| ParseError { kind: ParseErrorKind::StartLine("not UTF-8"), partial: None })?;
     let (start, version_ok) = StartLine::parse(start)?;
     let method = match &start {
         StartLine::Request { method, .. } => Some(method.clone()),
         StartLine::Response { .. } => None,
     };
-    let mut head = PartialHead {
-        method,
-        headers: Headers::new(),
-    };
-    let fail = |kind, head: PartialHead| ParseError {
-        kind,
-        partial: Some(Box::new(head)),
-    };
+    let mut head = PartialHead { method, headers: Headers::new() };
+    let fail = |kind, head: PartialHead| ParseError { kind, partial: Some(Box::new(head)) };
 
     let headers_read = read_headers(&mut lines, &mut head.headers, limits);
     if !version_ok {
@@ -194,13 +175,7 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
         Ok(Some(declared)) => {
             let declared = declared as usize;
             if declared > rest.len() {
-                return Err(fail(
-                    ParseErrorKind::BodyTruncated {
-                        declared,
-                        available: rest.len(),
-                    },
-                    head,
-                ));
+                return Err(fail(ParseErrorKind::BodyTruncated { declared, available: rest.len() }, head));
             }
             &rest[..declared]
         }
@@ -208,24 +183,13 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
     };
     let body = Bytes::copy_from_slice(body);
     Ok(match start {
-        StartLine::Request {
-            uri: Err(reason), ..
-        } => return Err(fail(ParseErrorKind::RequestUri(reason), head)),
-        StartLine::Request {
-            method,
-            uri: Ok(uri),
-        } => Message::Request(Request {
-            method,
-            uri,
-            headers: head.headers,
-            body,
-        }),
-        StartLine::Response { status, reason } => Message::Response(Response {
-            status,
-            reason,
-            headers: head.headers,
-            body,
-        }),
+        StartLine::Request { uri: Err(reason), .. } => return Err(fail(ParseErrorKind::RequestUri(reason), head)),
+        StartLine::Request { method, uri: Ok(uri) } => {
+            Message::Request(Request { method, uri, headers: head.headers, body })
+        }
+        StartLine::Response { status, reason } => {
+            Message::Response(Response { status, reason, headers: head.headers, body })
+        }
     })
 }
 
@@ -237,10 +201,7 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
     let h = &head.headers;
     for name in SINGLE {
         if h.get_all(&name).count() > 1 {
-            return Err(ParseErrorKind::Header(HeaderError {
-                header: name,
-                reason: "repeated",
-            }));
+            return Err(ParseErrorKind::Header(HeaderError { header: name, reason: "repeated" }));
         }
     }
     let cseq = h.cseq().map_err(ParseErrorKind::Header)?;
@@ -267,18 +228,14 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
         check(h).map_err(ParseErrorKind::Header)?;
     }
     match &head.method {
-        Some(method) if *method != cseq.method => Err(ParseErrorKind::CSeqMethodMismatch {
-            method_known: !matches!(method, Method::Other(_)),
-        }),
+        Some(method) if *method != cseq.method => {
+            Err(ParseErrorKind::CSeqMethodMismatch { method_known: !matches!(method, Method::Other(_)) })
+        }
         _ => Ok(()),
     }
 }
 
-fn read_headers(
-    lines: &mut Lines<'_>,
-    headers: &mut Headers,
-    limits: &ParseLimits,
-) -> Result<(), ParseErrorKind> {
+fn read_headers(lines: &mut Lines<'_>, headers: &mut Headers, limits: &ParseLimits) -> Result<(), ParseErrorKind> {
     // Collect unfolded lines: a line starting with SP or HT continues the previous one
     // (RFC 3261 §7.3.1); the folded line break counts as a single space.
     let mut current: Option<String> = None;
@@ -312,51 +269,34 @@ fn add_header_line(headers: &mut Headers, line: &str) -> Result<(), ParseErrorKi
     if !crate::scan::is_token(name) {
         return Err(ParseErrorKind::HeaderLine);
     }
-    headers
-        .push_received(HeaderName::from_wire(name), value.trim())
-        .map_err(ParseErrorKind::Header)
+    headers.push_received(HeaderName::from_wire(name), value.trim()).map_err(ParseErrorKind::Header)
 }
 
 enum StartLine {
-    Request {
-        method: Method,
-        uri: Result<Uri, &'static str>,
-    },
-    Response {
-        status: u16,
-        reason: String,
-    },
+    Request { method: Method, uri: Result<Uri, &'static str> },
+    Response { status: u16, reason: String },
 }
 
 impl StartLine {
     /// Parses the first line; the flag says whether the version is SIP/2.0 (a request or
     /// response of another version still parses, so its head can carry a 505).
     fn parse(line: &str) -> Result<(StartLine, bool), ParseError> {
-        let err = |reason| ParseError {
-            kind: ParseErrorKind::StartLine(reason),
-            partial: None,
-        };
+        let err = |reason| ParseError { kind: ParseErrorKind::StartLine(reason), partial: None };
         if let Some(rest) = strip_version(line) {
             // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-            let rest = rest
-                .strip_prefix(' ')
-                .ok_or(err("no space after version"))?;
+            let rest = rest.strip_prefix(' ').ok_or(err("no space after version"))?;
             let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
             let status = (code.len() == 3)
                 .then(|| crate::scan::parse_u32(code))
                 .flatten()
                 .filter(|c| (100..700).contains(c))
                 .ok_or(err("malformed status code"))?;
-            let response = StartLine::Response {
-                status: status as u16,
-                reason: reason.to_owned(),
-            };
+            let response = StartLine::Response { status: status as u16, reason: reason.to_owned() };
             return Ok((response, is_sip_2_0(line)));
         }
         // Request-Line = Method SP Request-URI SP SIP-Version: single spaces, three parts.
         let mut parts = line.split(' ');
-        let (Some(method), Some(uri), Some(version), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(err("request line is not <method> <uri> <version>"));
         };
@@ -366,9 +306,7 @@ impl StartLine {
         }
         // RFC 3261 §19.1.1 Table 1: a Request-URI carries no headers component.
         let uri = Uri::parse(uri).map_err(|e| e.0).and_then(|u| match &u {
-            Uri::Sip(sip) if sip.headers.is_some() => {
-                Err("headers are not allowed in a Request-URI")
-            }
+            Uri::Sip(sip) if sip.headers.is_some() => Err("headers are not allowed in a Request-URI"),
             _ => Ok(u),
         });
         Ok((StartLine::Request { method, uri }, is_sip_2_0(version)))
@@ -377,14 +315,9 @@ impl StartLine {
 
 /// Strips a leading `SIP/<digits>.<digits>` ("SIP" case-insensitive per RFC 3261 §25).
 fn strip_version(s: &str) -> Option<&str> {
-    let rest = s
-        .get(..4)
-        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
-        .map(|_| &s[4..])?;
+    let rest = s.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &s[4..])?;
     let major_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let rest = rest[major_len..]
-        .strip_prefix('.')
-        .filter(|_| major_len > 0)?;
+    let rest = rest[major_len..].strip_prefix('.').filter(|_| major_len > 0)?;
     let minor_len = rest.bytes().take_while(u8::is_ascii_digit).count();
     (minor_len > 0).then(|| &rest[minor_len..])
 }
@@ -435,14 +368,9 @@ mod tests {
 
     #[test]
     fn parses_compact_folded_and_truncates_extra_bytes() {
-        let Message::Request(r) = parse_message(OPTIONS).unwrap() else {
-            panic!("not a request")
-        };
+        let Message::Request(r) = parse_message(OPTIONS).unwrap() else { panic!("not a request") };
         assert_eq!(r.method, Method::Options);
-        assert_eq!(
-            r.headers.get(&HeaderName::Subject),
-            Some("folded across lines")
-        );
+        assert_eq!(r.headers.get(&HeaderName::Subject), Some("folded across lines"));
         assert_eq!(r.headers.call_id().unwrap(), "abc@192.0.2.1");
         assert_eq!(&r.body[..], b"body");
     }
@@ -461,21 +389,12 @@ mod tests {
         let v = String::from_utf8_lossy(OPTIONS).replace("SIP/2.0\r\n", "SIP/7.0\r\n");
         assert_eq!(parse_message(v.as_bytes()).unwrap_err().kind.status(), 505);
         let t = String::from_utf8_lossy(OPTIONS).replace("l: 4", "l: 400");
-        assert!(matches!(
-            parse_message(t.as_bytes()).unwrap_err().kind,
-            ParseErrorKind::BodyTruncated { .. }
-        ));
+        assert!(matches!(parse_message(t.as_bytes()).unwrap_err().kind, ParseErrorKind::BodyTruncated { .. }));
     }
 
     #[test]
     fn garbage_has_no_partial_head() {
-        for junk in [
-            &b"\x00\x01\x02garbage"[..],
-            b"",
-            b"\r\n\r\n",
-            b"HELLO",
-            b"SIP/2.0 99 x\r\n\r\n",
-        ] {
+        for junk in [&b"\x00\x01\x02garbage"[..], b"", b"\r\n\r\n", b"HELLO", b"SIP/2.0 99 x\r\n\r\n"] {
             let err = parse_message(junk).unwrap_err();
             assert!(err.partial.is_none(), "{junk:?}");
         }
@@ -484,9 +403,7 @@ mod tests {
     #[test]
     fn responses_parse() {
         let msg = b"SIP/2.0 200 OK fine\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: q\r\nCSeq: 5 NOTIFY\r\nContent-Length: 0\r\n\r\n";
-        let Message::Response(r) = parse_message(msg).unwrap() else {
-            panic!("not a response")
-        };
+        let Message::Response(r) = parse_message(msg).unwrap() else { panic!("not a response") };
         assert_eq!((r.status, r.reason.as_str()), (200, "OK fine"));
     }
 }

@@ -107,10 +107,7 @@ mod tests {
     #[test]
     fn split_respects_quotes_and_angles() {
         let v = split_list(r#""Doe, John" <sip:a@b;x=1,2>, <sip:c@d> ,sip:e@f"#).unwrap();
-        assert_eq!(
-            v,
-            vec![r#""Doe, John" <sip:a@b;x=1,2>"#, "<sip:c@d>", "sip:e@f"]
-        );
+        assert_eq!(v, vec![r#""Doe, John" <sip:a@b;x=1,2>"#, "<sip:c@d>", "sip:e@f"]);
         assert_eq!(split_list("  ").unwrap(), Vec::<&str>::new());
         assert!(split_list("a,,b").is_err());
         assert!(split_list("\"open").is_err());

@@ -61,34 +61,22 @@ impl Uri {
     pub fn parse(s: &str) -> Result<Uri, UriError> {
         let colon = s.find(':').ok_or(UriError("URI has no scheme"))?;
         let scheme = &s[..colon];
-        let valid_scheme = scheme
-            .as_bytes()
-            .first()
-            .is_some_and(u8::is_ascii_alphabetic)
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        let valid_scheme = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
         if !valid_scheme {
             return Err(UriError("malformed URI scheme"));
         }
         let rest = &s[colon + 1..];
-        if rest
-            .bytes()
-            .any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"')
-        {
+        if rest.bytes().any(|b| b <= b' ' || b == b'<' || b == b'>' || b == b'"') {
             return Err(UriError("URI contains white space or a delimiter"));
         }
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-            return SipUri::parse_after_scheme(scheme.eq_ignore_ascii_case("sips"), rest)
-                .map(Uri::Sip);
+            return SipUri::parse_after_scheme(scheme.eq_ignore_ascii_case("sips"), rest).map(Uri::Sip);
         }
         if rest.is_empty() {
             return Err(UriError("URI is empty after its scheme"));
         }
-        Ok(Uri::Other {
-            scheme: scheme.to_ascii_lowercase(),
-            rest: rest.to_owned(),
-        })
+        Ok(Uri::Other { scheme: scheme.to_ascii_lowercase(), rest: rest.to_owned() })
     }
 
     /// The SIP URI, if this is one.
@@ -127,15 +115,7 @@ impl SipUri {
             None if after.is_empty() => None,
             None => return Err(UriError("unexpected characters after URI parameters")),
         };
-        Ok(SipUri {
-            secure,
-            user,
-            password,
-            host,
-            port,
-            params,
-            headers,
-        })
+        Ok(SipUri { secure, user, password, host, port, params, headers })
     }
 
     /// `user@host` with the host lowercased (or just the host): the address-of-record form
@@ -150,11 +130,7 @@ impl SipUri {
 
 /// Splits `host[:port]` from what follows (`;params` or `?headers`).
 fn split_hostport(s: &str) -> (&str, &str) {
-    let search_from = if s.starts_with('[') {
-        s.find(']').unwrap_or(0)
-    } else {
-        0
-    };
+    let search_from = if s.starts_with('[') { s.find(']').unwrap_or(0) } else { 0 };
     match s[search_from..].find([';', '?']) {
         Some(i) => s.split_at(search_from + i),
         None => (s, ""),
@@ -167,8 +143,7 @@ fn check_escapes(s: &str) -> Result<(), UriError> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 return Err(UriError("malformed %-escape in URI"));
             }
@@ -184,12 +159,8 @@ impl Host {
     /// Parses `host[:port]`, where host may be an `[IPv6]` reference.
     pub fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), UriError> {
         let (host, port) = if let Some(v6) = s.strip_prefix('[') {
-            let close = v6
-                .find(']')
-                .ok_or(UriError("unterminated IPv6 reference"))?;
-            let addr: Ipv6Addr = v6[..close]
-                .parse()
-                .map_err(|_| UriError("malformed IPv6 address"))?;
+            let close = v6.find(']').ok_or(UriError("unterminated IPv6 reference"))?;
+            let addr: Ipv6Addr = v6[..close].parse().map_err(|_| UriError("malformed IPv6 address"))?;
             (Host::V6(addr), &v6[close + 1..])
         } else {
             let (h, p) = match s.split_once(':') {
@@ -201,11 +172,9 @@ impl Host {
         let port = match port.strip_prefix(':') {
             None if port.is_empty() => None,
             None => return Err(UriError("unexpected characters after host")),
-            Some(p) => Some(
-                crate::scan::parse_u32(p)
-                    .and_then(|n| u16::try_from(n).ok())
-                    .ok_or(UriError("malformed port"))?,
-            ),
+            Some(p) => {
+                Some(crate::scan::parse_u32(p).and_then(|n| u16::try_from(n).ok()).ok_or(UriError("malformed port"))?)
+            }
         };
         Ok((host, port))
     }
@@ -213,17 +182,13 @@ impl Host {
     /// Parses a host without port: an IPv4 literal, `[IPv6]`, or a domain name.
     pub fn parse(s: &str) -> Result<Host, UriError> {
         if let Some(v6) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            return v6
-                .parse()
-                .map(Host::V6)
-                .map_err(|_| UriError("malformed IPv6 address"));
+            return v6.parse().map(Host::V6).map_err(|_| UriError("malformed IPv6 address"));
         }
         if let Ok(v4) = s.parse::<Ipv4Addr>() {
             return Ok(Host::V4(v4));
         }
         let valid_domain = !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             && !s.starts_with(['-', '.']);
         if !valid_domain {
             return Err(UriError("malformed host"));
@@ -291,9 +256,7 @@ mod tests {
 
     #[test]
     fn parses_full_sip_uri() {
-        let Uri::Sip(u) =
-            Uri::parse("sips:alice:secret@Example.COM:5061;transport=tcp;lr?subject=hi").unwrap()
-        else {
+        let Uri::Sip(u) = Uri::parse("sips:alice:secret@Example.COM:5061;transport=tcp;lr?subject=hi").unwrap() else {
             panic!("not a sip uri")
         };
         assert!(u.secure);
@@ -305,45 +268,25 @@ mod tests {
         assert!(u.params.contains("lr"));
         assert_eq!(u.headers.as_deref(), Some("subject=hi"));
         assert_eq!(u.aor(), "alice@example.com");
-        assert_eq!(
-            u.to_string(),
-            "sips:alice:secret@Example.COM:5061;transport=tcp;lr?subject=hi"
-        );
+        assert_eq!(u.to_string(), "sips:alice:secret@Example.COM:5061;transport=tcp;lr?subject=hi");
     }
 
     #[test]
     fn parses_ipv6_and_escaped_users() {
-        let Uri::Sip(u) = Uri::parse("sip:sips%3Auser%40example.com@[2001:db8::10]:5070").unwrap()
-        else {
+        let Uri::Sip(u) = Uri::parse("sip:sips%3Auser%40example.com@[2001:db8::10]:5070").unwrap() else {
             panic!("not a sip uri")
         };
         assert_eq!(u.host, Host::V6("2001:db8::10".parse().unwrap()));
         assert_eq!(u.port, Some(5070));
-        assert_eq!(
-            u.to_string(),
-            "sip:sips%3Auser%40example.com@[2001:db8::10]:5070"
-        );
+        assert_eq!(u.to_string(), "sip:sips%3Auser%40example.com@[2001:db8::10]:5070");
     }
 
     #[test]
     fn keeps_other_schemes_and_refuses_garbage() {
-        assert_eq!(
-            Uri::parse("tel:+1-555").unwrap(),
-            Uri::Other {
-                scheme: "tel".into(),
-                rest: "+1-555".into()
-            }
-        );
-        for bad in [
-            "sip:",
-            "sip:@host",
-            "sip:a@[::1",
-            "sip:a@host:99999",
-            "nocolon",
-            "1sip:a",
-            "sip:a b@c",
-            "sip:%zz@h",
-        ] {
+        assert_eq!(Uri::parse("tel:+1-555").unwrap(), Uri::Other { scheme: "tel".into(), rest: "+1-555".into() });
+        for bad in
+            ["sip:", "sip:@host", "sip:a@[::1", "sip:a@host:99999", "nocolon", "1sip:a", "sip:a b@c", "sip:%zz@h"]
+        {
             assert!(Uri::parse(bad).is_err(), "{bad} should not parse");
         }
     }

@@ -21,10 +21,7 @@ pub(crate) enum Inbound {
     /// A stream message whose body is over the limit: only its head. The connection closes.
     OversizedHead { head: Bytes, source: Peer },
     /// A stream connection opened; its writer takes bytes to send.
-    FlowOpened {
-        flow: FlowId,
-        writer: mpsc::Sender<Bytes>,
-    },
+    FlowOpened { flow: FlowId, writer: mpsc::Sender<Bytes> },
     /// A stream connection closed.
     FlowClosed { flow: FlowId },
 }
@@ -74,16 +71,10 @@ impl Flows {
     /// Sends without waiting: UDP with `try_send_to` (a full socket buffer drops the
     /// datagram, which retransmission covers), streams by queueing to their writer.
     pub(crate) fn send(&self, transmit: &Transmit) -> Result<(), SendError> {
-        let Peer {
-            transport,
-            addr,
-            flow,
-        } = transmit.destination;
+        let Peer { transport, addr, flow, .. } = transmit.destination;
         match transport {
             Transport::Udp => {
-                let socket = flow
-                    .and_then(|f| self.udp.get(&f))
-                    .ok_or(SendError::FlowGone(flow))?;
+                let socket = flow.and_then(|f| self.udp.get(&f)).ok_or(SendError::FlowGone(flow))?;
                 // A would-block or unreachable error is a lost datagram, as on the wire.
                 if let Err(e) = socket.try_send_to(&transmit.payload, addr) {
                     tracing::debug!(%addr, error = %e, "udp send failed");
@@ -91,15 +82,12 @@ impl Flows {
                 Ok(())
             }
             _ => {
-                let (id, writer) = flow
-                    .and_then(|f| self.streams.get(&f).map(|w| (f, w)))
-                    .ok_or(SendError::FlowGone(flow))?;
-                writer
-                    .try_send(transmit.payload.clone())
-                    .map_err(|e| match e {
-                        mpsc::error::TrySendError::Full(_) => SendError::Backlogged(id),
-                        mpsc::error::TrySendError::Closed(_) => SendError::FlowGone(Some(id)),
-                    })
+                let (id, writer) =
+                    flow.and_then(|f| self.streams.get(&f).map(|w| (f, w))).ok_or(SendError::FlowGone(flow))?;
+                writer.try_send(transmit.payload.clone()).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::Backlogged(id),
+                    mpsc::error::TrySendError::Closed(_) => SendError::FlowGone(Some(id)),
+                })
             }
         }
     }

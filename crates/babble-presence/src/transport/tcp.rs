@@ -42,10 +42,7 @@ impl Decoder for SipCodec {
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Item>> {
         loop {
             if self.poisoned {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "stream closed after an oversized message",
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "stream closed after an oversized message"));
             }
             match frame(src, &self.limits) {
                 Frame::Incomplete => return Ok(None),
@@ -89,42 +86,20 @@ pub(crate) async fn accept_loop(
         };
         let flow = ids.next();
         let inbound = inbound.clone();
+        let Ok(local) = stream.local_addr() else { continue };
         tokio::spawn(async move {
-            serve(
-                stream,
-                Peer {
-                    transport: Transport::Tcp,
-                    addr,
-                    flow: Some(flow),
-                },
-                flow,
-                inbound,
-                limits,
-            )
-            .await;
+            let source = Peer { transport: Transport::Tcp, addr, flow: Some(flow), local };
+            serve(stream, source, flow, inbound, limits).await;
             drop(permit);
         });
     }
 }
 
-async fn serve(
-    stream: TcpStream,
-    source: Peer,
-    flow: FlowId,
-    inbound: mpsc::Sender<Inbound>,
-    limits: FrameLimits,
-) {
+async fn serve(stream: TcpStream, source: Peer, flow: FlowId, inbound: mpsc::Sender<Inbound>, limits: FrameLimits) {
     let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let (writer, mut queue) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-    if inbound
-        .send(Inbound::FlowOpened {
-            flow,
-            writer: writer.clone(),
-        })
-        .await
-        .is_err()
-    {
+    if inbound.send(Inbound::FlowOpened { flow, writer: writer.clone() }).await.is_err() {
         return;
     }
     let writing = tokio::spawn(async move {
@@ -136,13 +111,7 @@ async fn serve(
         let _ = write.shutdown().await;
     });
     tracing::debug!(peer = %source.addr, ?flow, "tcp connection opened");
-    let mut frames = FramedRead::new(
-        read,
-        SipCodec {
-            limits,
-            poisoned: false,
-        },
-    );
+    let mut frames = FramedRead::new(read, SipCodec { limits, poisoned: false });
     while let Some(item) = frames.next().await {
         let event = match item {
             Ok(Item::Message(bytes)) => Inbound::Message { bytes, source },
@@ -175,26 +144,14 @@ mod tests {
 
     #[test]
     fn codec_frames_messages_pings_and_poisons_after_oversize() {
-        let mut codec = SipCodec {
-            limits: FrameLimits {
-                max_head: 100,
-                max_body: 4,
-            },
-            poisoned: false,
-        };
-        let mut buf =
-            BytesMut::from(&b"\r\n\r\n\r\nX a b\r\nl: 2\r\n\r\nhiY a b\r\nl: 9\r\n\r\n"[..]);
+        let mut codec = SipCodec { limits: FrameLimits { max_head: 100, max_body: 4 }, poisoned: false };
+        let mut buf = BytesMut::from(&b"\r\n\r\n\r\nX a b\r\nl: 2\r\n\r\nhiY a b\r\nl: 9\r\n\r\n"[..]);
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(Item::Ping));
         assert_eq!(
             codec.decode(&mut buf).unwrap(),
-            Some(Item::Message(Bytes::from_static(
-                b"X a b\r\nl: 2\r\n\r\nhi"
-            )))
+            Some(Item::Message(Bytes::from_static(b"X a b\r\nl: 2\r\n\r\nhi")))
         );
-        assert!(matches!(
-            codec.decode(&mut buf).unwrap(),
-            Some(Item::OversizedHead(_))
-        ));
+        assert!(matches!(codec.decode(&mut buf).unwrap(), Some(Item::OversizedHead(_))));
         assert!(codec.decode(&mut buf).is_err());
     }
 }

@@ -24,6 +24,7 @@ pub(crate) async fn receive_loop(
     // One byte more than allowed, so an oversized datagram is seen as such (the kernel
     // truncates to the buffer) and the engine counts it.
     let capacity = max_message_size + 1;
+    let Ok(local) = socket.local_addr() else { return };
     let mut buf = BytesMut::with_capacity(capacity);
     loop {
         buf.clear();
@@ -37,11 +38,7 @@ pub(crate) async fn receive_loop(
             }
         };
         let bytes = buf.split_to(len).freeze();
-        let source = Peer {
-            transport: Transport::Udp,
-            addr,
-            flow: Some(flow),
-        };
+        let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
         match inbound.try_send(Inbound::Message { bytes, source }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {

@@ -10,19 +10,14 @@ use std::process::Command;
 use crate::support::*;
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../interop/sipp")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/sipp").join(name)
 }
 
 /// The `sipp` binary, or `None` after reporting the skip (or panicking when interop is
 /// required).
 fn sipp() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("sipp"))
-            .find(|p| p.is_file())
-    });
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("sipp")).find(|p| p.is_file()));
     if found.is_none() {
         assert!(
             std::env::var("BABBLE_REQUIRE_INTEROP").as_deref() != Ok("1"),
@@ -42,24 +37,8 @@ fn sipp() -> Option<PathBuf> {
 fn run(sipp: &Path, target: SocketAddr, name: &str, transport: &str) {
     let out = Command::new(sipp)
         .arg(target.to_string())
-        .args([
-            "-sf",
-            scenario(name).to_str().unwrap(),
-            "-t",
-            transport,
-            "-m",
-            "1",
-        ])
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-timeout",
-            "10s",
-            "-timeout_error",
-            "-nostdin",
-        ])
+        .args(["-sf", scenario(name).to_str().unwrap(), "-t", transport, "-m", "1"])
+        .args(["-i", "127.0.0.1", "-p", "0", "-timeout", "10s", "-timeout_error", "-nostdin"])
         .output()
         .expect("sipp runs");
     assert!(
@@ -104,11 +83,8 @@ fn sipp_is_still_answered_after_garbage_truncated_and_oversized_datagrams() {
     let server = Server::start(&[]);
     let client = udp_client();
     let local = client.local_addr().unwrap();
-    client
-        .send_to(b"\xff\xfe garbage \x00\r\n\r\n", server.udp)
-        .unwrap();
-    let truncated =
-        options(local, "UDP", "cut").replace("Content-Length: 0", "Content-Length: 900");
+    client.send_to(b"\xff\xfe garbage \x00\r\n\r\n", server.udp).unwrap();
+    let truncated = options(local, "UDP", "cut").replace("Content-Length: 0", "Content-Length: 900");
     client.send_to(truncated.as_bytes(), server.udp).unwrap();
     let mut oversized = options(local, "UDP", "huge").into_bytes();
     oversized.extend(std::iter::repeat_n(b'x', 65_000));

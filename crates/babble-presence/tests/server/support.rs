@@ -21,14 +21,7 @@ impl Server {
     /// Starts the binary listening on UDP and TCP ephemeral ports, with `extra` arguments.
     pub(crate) fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
-            .args([
-                "--listen",
-                "udp:127.0.0.1:0",
-                "--listen",
-                "tcp:127.0.0.1:0",
-                "--log-format",
-                "json",
-            ])
+            .args(["--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--log-format", "json"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -52,15 +45,8 @@ impl Server {
         });
         let (mut udp, mut tcp) = (None, None);
         loop {
-            let line: serde_json::Value = logs
-                .recv_timeout(WAIT)
-                .expect("the server reports it is ready");
-            let field = |k: &str| {
-                line.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let line: serde_json::Value = logs.recv_timeout(WAIT).expect("the server reports it is ready");
+            let field = |k: &str| line.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match (field("message").as_str(), field("transport").as_str()) {
                 ("listening", "udp") => udp = field("local").parse().ok(),
                 ("listening", "tcp") => tcp = field("local").parse().ok(),
@@ -68,12 +54,7 @@ impl Server {
                 _ => {}
             }
         }
-        Server {
-            child,
-            logs,
-            udp: udp.expect("udp listener"),
-            tcp: tcp.expect("tcp listener"),
-        }
+        Server { child, logs, udp: udp.expect("udp listener"), tcp: tcp.expect("tcp listener") }
     }
 
     /// Sends SIGTERM and waits; returns the exit status and the log lines written since.
@@ -95,16 +76,13 @@ impl Drop for Server {
 }
 
 fn terminate(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
 
 /// A UDP client socket with a receive timeout.
 pub(crate) fn udp_client() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(1500)))
-        .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
     s
 }
 
@@ -131,8 +109,5 @@ pub(crate) fn recv_text(socket: &UdpSocket) -> Option<String> {
 
 /// The status code of a response's first line.
 pub(crate) fn status_of(response: &str) -> u16 {
-    response
-        .get(8..11)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    response.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0)
 }

@@ -17,42 +17,28 @@ fn udp_keeps_answering_after_garbage_truncated_and_oversized_datagrams() {
     let client = udp_client();
     let local = client.local_addr().unwrap();
 
-    client
-        .send_to(b"\x00\x01\x02 not sip at all", server.udp)
-        .unwrap();
+    client.send_to(b"\x00\x01\x02 not sip at all", server.udp).unwrap();
     assert_eq!(recv_text(&client), None, "garbage is dropped");
 
-    let truncated =
-        options(local, "UDP", "trunc").replace("Content-Length: 0", "Content-Length: 500");
+    let truncated = options(local, "UDP", "trunc").replace("Content-Length: 0", "Content-Length: 500");
     client.send_to(truncated.as_bytes(), server.udp).unwrap();
     let answer = recv_text(&client).expect("a truncated request is answered");
     assert_eq!(status_of(&answer), 400);
-    assert!(
-        answer.starts_with("SIP/2.0 400 Body shorter than Content-Length"),
-        "{answer}"
-    );
+    assert!(answer.starts_with("SIP/2.0 400 Body shorter than Content-Length"), "{answer}");
 
     let mut oversized = options(local, "UDP", "big").into_bytes();
     oversized.extend(std::iter::repeat_n(b'x', 5000));
     client.send_to(&oversized, server.udp).unwrap();
     assert_eq!(recv_text(&client), None, "oversized datagrams are dropped");
 
-    client
-        .send_to(options(local, "UDP", "after").as_bytes(), server.udp)
-        .unwrap();
+    client.send_to(options(local, "UDP", "after").as_bytes(), server.udp).unwrap();
     let answer = recv_text(&client).expect("still answering");
     assert_eq!(status_of(&answer), 200);
-    assert!(
-        answer.contains(&format!("rport={}", local.port())),
-        "{answer}"
-    );
+    assert!(answer.contains(&format!("rport={}", local.port())), "{answer}");
 
     let (status, logs) = server.stop();
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
-    let stopped = logs
-        .iter()
-        .find(|l| l["message"] == "stopped")
-        .expect("a final stats line");
+    let stopped = logs.iter().find(|l| l["message"] == "stopped").expect("a final stats line");
     assert_eq!(stopped["malformed_dropped"], 1);
     assert_eq!(stopped["malformed_answered"], 1);
     assert_eq!(stopped["oversized"], 1);
@@ -68,11 +54,8 @@ fn read_response(stream: &mut TcpStream) -> String {
         buf.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&buf).into_owned();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let len: usize =
+        head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).unwrap();
     head + &String::from_utf8_lossy(&body)
@@ -117,32 +100,22 @@ fn tcp_oversized_message_gets_413_then_the_connection_closes() {
     let server = Server::start(&[]);
     let mut tcp = TcpStream::connect(server.tcp).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let big = options(tcp.local_addr().unwrap(), "TCP", "huge")
-        .replace("Content-Length: 0", "Content-Length: 10000000");
+    let big =
+        options(tcp.local_addr().unwrap(), "TCP", "huge").replace("Content-Length: 0", "Content-Length: 10000000");
     tcp.write_all(big.as_bytes()).unwrap();
     assert_eq!(status_of(&read_response(&mut tcp)), 413);
     let mut rest = Vec::new();
-    assert_eq!(
-        tcp.read_to_end(&mut rest).unwrap(),
-        0,
-        "the server closes the stream"
-    );
+    assert_eq!(tcp.read_to_end(&mut rest).unwrap(), 0, "the server closes the stream");
 
     // A stream without Content-Length cannot be framed: closed without an answer.
     let mut tcp = TcpStream::connect(server.tcp).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let unframed =
-        options(tcp.local_addr().unwrap(), "TCP", "nolen").replace("Content-Length: 0\r\n", "");
+    let unframed = options(tcp.local_addr().unwrap(), "TCP", "nolen").replace("Content-Length: 0\r\n", "");
     tcp.write_all(unframed.as_bytes()).unwrap();
     assert_eq!(tcp.read_to_end(&mut rest).unwrap(), 0);
 
     // The server is unaffected.
     let client = udp_client();
-    client
-        .send_to(
-            options(client.local_addr().unwrap(), "UDP", "ok").as_bytes(),
-            server.udp,
-        )
-        .unwrap();
+    client.send_to(options(client.local_addr().unwrap(), "UDP", "ok").as_bytes(), server.udp).unwrap();
     assert_eq!(recv_text(&client).map(|r| status_of(&r)), Some(200));
 }

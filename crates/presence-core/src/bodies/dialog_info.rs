@@ -29,10 +29,7 @@ pub fn write(entity: &str, display: Option<&str>, version: u32, calls: &[&Call])
     let entity = escape(entity);
     let mut out = String::with_capacity(200 + 500 * calls.len());
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = write!(
-        out,
-        r#"<dialog-info xmlns="{NS}" version="{version}" state="full" entity="{entity}">"#
-    );
+    let _ = write!(out, r#"<dialog-info xmlns="{NS}" version="{version}" state="full" entity="{entity}">"#);
     for call in calls {
         write_dialog(&mut out, &entity, display, call);
     }
@@ -76,11 +73,7 @@ fn write_dialog(out: &mut String, entity: &str, display: Option<&str>, call: &Ca
 fn write_identity(out: &mut String, display: Option<&str>, escaped_uri: &str) {
     match display {
         Some(d) => {
-            let _ = write!(
-                out,
-                r#"<identity display="{}">{escaped_uri}</identity>"#,
-                escape(d)
-            );
+            let _ = write!(out, r#"<identity display="{}">{escaped_uri}</identity>"#, escape(d));
         }
         None => {
             let _ = write!(out, "<identity>{escaped_uri}</identity>");
@@ -90,19 +83,13 @@ fn write_identity(out: &mut String, display: Option<&str>, escaped_uri: &str) {
 
 /// Parses a document (full or partial). A dialog without a readable `<state>` is refused.
 pub fn parse(body: &[u8]) -> Result<DialogInfo, BodyError> {
-    let shape = |detail| BodyError::Shape {
-        format: "dialog-info",
-        detail,
-    };
+    let shape = |detail| BodyError::Shape { format: "dialog-info", detail };
     let doc = parse_xml(utf8(body)?)?;
     let root = doc.root_element();
     if root.tag_name().name() != "dialog-info" || root.tag_name().namespace() != Some(NS) {
         return Err(shape("root is not a dialog-info element"));
     }
-    let version = root
-        .attribute("version")
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or(shape("no numeric version"))?;
+    let version = root.attribute("version").and_then(|v| v.trim().parse().ok()).ok_or(shape("no numeric version"))?;
     let full = match root.attribute("state") {
         Some("full") => true,
         Some("partial") => false,
@@ -114,30 +101,17 @@ pub fn parse(body: &[u8]) -> Result<DialogInfo, BodyError> {
             .and_then(text)
             .and_then(|s| CallState::parse(&s))
             .ok_or(shape("a dialog has no valid state"))?;
-        let call_id = dialog
-            .attribute("call-id")
-            .or(dialog.attribute("id"))
-            .ok_or(shape("a dialog has no id"))?;
+        let call_id = dialog.attribute("call-id").or(dialog.attribute("id")).ok_or(shape("a dialog has no id"))?;
         let remote = child(dialog, Some(NS), "remote").and_then(|r| {
             let identity = child(r, Some(NS), "identity");
-            let uri = identity.and_then(text).or_else(|| {
-                child(r, Some(NS), "target")?
-                    .attribute("uri")
-                    .map(str::to_owned)
-            })?;
-            Some(Party {
-                display: identity
-                    .and_then(|i| i.attribute("display"))
-                    .map(str::to_owned),
-                uri,
-            })
+            let uri = identity
+                .and_then(text)
+                .or_else(|| child(r, Some(NS), "target")?.attribute("uri").map(str::to_owned))?;
+            Some(Party { display: identity.and_then(|i| i.attribute("display")).map(str::to_owned), uri })
         });
         let rendering = child(dialog, Some(NS), "local")
             .and_then(|l| child(l, Some(NS), "target"))
-            .and_then(|t| {
-                children(t, Some(NS), "param")
-                    .find(|p| p.attribute("pname") == Some("+sip.rendering"))
-            })
+            .and_then(|t| children(t, Some(NS), "param").find(|p| p.attribute("pname") == Some("+sip.rendering")))
             .and_then(|p| p.attribute("pval"))
             .map(|v| v.eq_ignore_ascii_case("yes"));
         calls.push(Call {
@@ -146,19 +120,12 @@ pub fn parse(body: &[u8]) -> Result<DialogInfo, BodyError> {
             remote_tag: dialog.attribute("remote-tag").map(str::to_owned),
             direction: dialog.attribute("direction").and_then(Direction::parse),
             state,
-            duration: child(dialog, Some(NS), "duration")
-                .and_then(text)
-                .and_then(|d| d.parse().ok()),
+            duration: child(dialog, Some(NS), "duration").and_then(text).and_then(|d| d.parse().ok()),
             rendering,
             remote,
         });
     }
-    Ok(DialogInfo {
-        version,
-        full,
-        entity: root.attribute("entity").unwrap_or_default().to_owned(),
-        calls,
-    })
+    Ok(DialogInfo { version, full, entity: root.attribute("entity").unwrap_or_default().to_owned(), calls })
 }
 
 #[cfg(test)]
@@ -174,10 +141,7 @@ mod tests {
             state: CallState::Early,
             duration: Some(3),
             rendering: Some(false),
-            remote: Some(Party {
-                display: Some("Kate & Co".into()),
-                uri: "2000@pbx.example.com".into(),
-            }),
+            remote: Some(Party { display: Some("Kate & Co".into()), uri: "2000@pbx.example.com".into() }),
         }
     }
 
@@ -200,17 +164,9 @@ mod tests {
         answered.state = CallState::Confirmed;
         answered.rendering = Some(true);
         answered.remote.as_mut().unwrap().uri = "sip:2000@pbx.example.com".into();
-        let body = write(
-            "sip:1001@pbx.example.com",
-            None,
-            7,
-            &[&ringing(), &answered],
-        );
+        let body = write("sip:1001@pbx.example.com", None, 7, &[&ringing(), &answered]);
         let parsed = parse(body.as_bytes()).unwrap();
-        assert_eq!(
-            (parsed.version, parsed.full, parsed.entity.as_str()),
-            (7, true, "sip:1001@pbx.example.com")
-        );
+        assert_eq!((parsed.version, parsed.full, parsed.entity.as_str()), (7, true, "sip:1001@pbx.example.com"));
         let mut expect_first = ringing();
         expect_first.remote.as_mut().unwrap().uri = "sip:2000@pbx.example.com".into();
         assert_eq!(parsed.calls, vec![expect_first, answered]);
@@ -225,9 +181,6 @@ mod tests {
         assert_eq!(parsed.calls[0].direction, Some(Direction::Initiator));
         let no_state = String::from_utf8_lossy(rfc).replace("<state>early</state>", "");
         assert!(parse(no_state.as_bytes()).is_err());
-        assert!(
-            parse(br#"<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" state="full"/>"#)
-                .is_err()
-        );
+        assert!(parse(br#"<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" state="full"/>"#).is_err());
     }
 }

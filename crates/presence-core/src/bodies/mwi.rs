@@ -41,10 +41,7 @@ pub struct Summary {
 
 /// Parses a body. Unknown message classes (`Fax-Message` ...) and headers are ignored.
 pub fn parse(body: &[u8]) -> Result<Summary, BodyError> {
-    let shape = |detail| BodyError::Shape {
-        format: "simple-message-summary",
-        detail,
-    };
+    let shape = |detail| BodyError::Shape { format: "simple-message-summary", detail };
     let mut waiting = None;
     let mut account = None;
     let mut voice = None;
@@ -62,17 +59,11 @@ pub fn parse(body: &[u8]) -> Result<Summary, BodyError> {
                 })
             }
             "message-account" => account = Some(value.to_owned()),
-            "voice-message" => {
-                voice = Some(parse_counts(value).ok_or(shape("malformed Voice-Message counts"))?)
-            }
+            "voice-message" => voice = Some(parse_counts(value).ok_or(shape("malformed Voice-Message counts"))?),
             _ => {}
         }
     }
-    Ok(Summary {
-        waiting: waiting.ok_or(shape("no Messages-Waiting line"))?,
-        account,
-        voice,
-    })
+    Ok(Summary { waiting: waiting.ok_or(shape("no Messages-Waiting line"))?, account, voice })
 }
 
 /// `new/old` optionally followed by `(urgent-new/urgent-old)`; the parentheses are
@@ -84,12 +75,7 @@ fn parse_counts(value: &str) -> Option<MessageCounts> {
         Some(urgent) => pair(urgent.trim_start_matches('(').trim_end_matches(')'))?,
         None => (0, 0),
     };
-    parts.next().is_none().then_some(MessageCounts {
-        new,
-        old,
-        new_urgent,
-        old_urgent,
-    })
+    parts.next().is_none().then_some(MessageCounts { new, old, new_urgent, old_urgent })
 }
 
 fn pair(s: &str) -> Option<(u32, u32)> {
@@ -103,49 +89,22 @@ mod tests {
 
     #[test]
     fn writes_rfc_3842_exactly() {
-        let counts = MessageCounts {
-            new: 2,
-            old: 8,
-            new_urgent: 0,
-            old_urgent: 2,
-        };
+        let counts = MessageCounts { new: 2, old: 8, new_urgent: 0, old_urgent: 2 };
         assert_eq!(
             write("sip:1001@pbx.example.com", &counts),
             "Messages-Waiting: yes\r\nMessage-Account: sip:1001@pbx.example.com\r\nVoice-Message: 2/8 (0/2)\r\n"
         );
-        assert!(
-            write("sip:a@b", &MessageCounts::default()).starts_with("Messages-Waiting: no\r\n")
-        );
+        assert!(write("sip:a@b", &MessageCounts::default()).starts_with("Messages-Waiting: no\r\n"));
     }
 
     #[test]
     fn round_trips_and_reads_variants() {
-        let counts = MessageCounts {
-            new: 3,
-            old: 1,
-            new_urgent: 1,
-            old_urgent: 0,
-        };
+        let counts = MessageCounts { new: 3, old: 1, new_urgent: 1, old_urgent: 0 };
         let parsed = parse(write("sip:a@b", &counts).as_bytes()).unwrap();
-        assert_eq!(
-            parsed,
-            Summary {
-                waiting: true,
-                account: Some("sip:a@b".into()),
-                voice: Some(counts)
-            }
-        );
+        assert_eq!(parsed, Summary { waiting: true, account: Some("sip:a@b".into()), voice: Some(counts) });
         // The seed's form without parentheses, and RFC 3842's example with other classes.
         let seed = parse(b"Messages-Waiting: yes\r\nVoice-Message: 2/5 0/1\r\n").unwrap();
-        assert_eq!(
-            seed.voice,
-            Some(MessageCounts {
-                new: 2,
-                old: 5,
-                new_urgent: 0,
-                old_urgent: 1
-            })
-        );
+        assert_eq!(seed.voice, Some(MessageCounts { new: 2, old: 5, new_urgent: 0, old_urgent: 1 }));
         let rfc = parse(b"Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.example.com\r\nVoice-Message: 4/8 (1/2)\r\nFax-Message: 1/0\r\n").unwrap();
         assert_eq!(rfc.voice.unwrap().new, 4);
     }

@@ -52,11 +52,7 @@ pub fn write(doc: &PidfDocument<'_>) -> String {
         r#"<presence xmlns="{NS_PIDF}" xmlns:dm="{NS_DM}" xmlns:rpid="{NS_RPID}" entity="{}">"#,
         escape(doc.entity)
     );
-    let _ = write!(
-        out,
-        r#"<tuple id="t1"><status><basic>{}</basic></status>"#,
-        doc.basic.as_str()
-    );
+    let _ = write!(out, r#"<tuple id="t1"><status><basic>{}</basic></status>"#, doc.basic.as_str());
     if let Some(note) = doc.note {
         let _ = write!(out, "<note>{}</note>", escape(note));
     }
@@ -87,10 +83,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
     let doc = parse_xml(utf8(body)?)?;
     let root = doc.root_element();
     if root.tag_name().name() != "presence" || root.tag_name().namespace() != Some(NS_PIDF) {
-        return Err(BodyError::Shape {
-            format: "PIDF",
-            detail: "root is not a PIDF <presence>",
-        });
+        return Err(BodyError::Shape { format: "PIDF", detail: "root is not a PIDF <presence>" });
     }
     let tuples: Vec<_> = children(root, Some(NS_PIDF), "tuple").collect();
     let basics: Vec<Basic> = tuples
@@ -98,17 +91,9 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
         .filter_map(|t| child(*t, Some(NS_PIDF), "status"))
         .filter_map(|s| child(s, Some(NS_PIDF), "basic"))
         .filter_map(text)
-        .map(|b| {
-            if b.eq_ignore_ascii_case("open") {
-                Basic::Open
-            } else {
-                Basic::Closed
-            }
-        })
+        .map(|b| if b.eq_ignore_ascii_case("open") { Basic::Open } else { Basic::Closed })
         .collect();
-    let tuple_note = tuples
-        .iter()
-        .find_map(|t| child(*t, Some(NS_PIDF), "note").and_then(text));
+    let tuple_note = tuples.iter().find_map(|t| child(*t, Some(NS_PIDF), "note").and_then(text));
     let presence_note = child(root, Some(NS_PIDF), "note").and_then(text);
     let person = child(root, Some(NS_DM), "person");
 
@@ -116,12 +101,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
         Some(person) => {
             let activities = child(person, Some(NS_RPID), "activities");
             let acts: Vec<&str> = activities
-                .map(|a| {
-                    a.children()
-                        .filter(|c| c.is_element())
-                        .map(|c| c.tag_name().name())
-                        .collect()
-                })
+                .map(|a| a.children().filter(|c| c.is_element()).map(|c| c.tag_name().name()).collect())
                 .unwrap_or_default();
             // The seed wrote dm:note inside rpid:activities; read it there too.
             let person_note = child(person, Some(NS_DM), "note")
@@ -129,10 +109,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
                 .and_then(text);
             let note = person_note.or(tuple_note).or(presence_note);
             let note_dnd = note.as_deref().is_some_and(note_means_dnd);
-            let dnd = acts
-                .iter()
-                .any(|a| matches!(*a, "busy" | "permanent-absence"))
-                || note_dnd;
+            let dnd = acts.iter().any(|a| matches!(*a, "busy" | "permanent-absence")) || note_dnd;
             let on_the_phone = acts.contains(&"on-the-phone");
             (note, dnd, on_the_phone)
         }
@@ -144,17 +121,8 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
             (note, dnd, on_the_phone)
         }
     };
-    let status = if basics.contains(&Basic::Open) || (basics.is_empty() && !dnd) {
-        Basic::Open
-    } else {
-        Basic::Closed
-    };
-    Ok(PresenceReport {
-        status,
-        note,
-        dnd,
-        on_the_phone,
-    })
+    let status = if basics.contains(&Basic::Open) || (basics.is_empty() && !dnd) { Basic::Open } else { Basic::Closed };
+    Ok(PresenceReport { status, note, dnd, on_the_phone })
 }
 
 #[cfg(test)]
@@ -162,12 +130,7 @@ mod tests {
     use super::*;
 
     fn report(status: Basic, note: Option<&str>, dnd: bool, on_the_phone: bool) -> PresenceReport {
-        PresenceReport {
-            status,
-            note: note.map(str::to_owned),
-            dnd,
-            on_the_phone,
-        }
+        PresenceReport { status, note: note.map(str::to_owned), dnd, on_the_phone }
     }
 
     #[test]
@@ -188,92 +151,44 @@ mod tests {
     fn every_generated_state_parses_back_as_itself() {
         let cases: [(Basic, &str, &[Activity], bool, bool); 5] = [
             (Basic::Open, "Available", &[], false, false),
-            (
-                Basic::Open,
-                "On the phone",
-                &[Activity::OnThePhone],
-                false,
-                true,
-            ),
-            (
-                Basic::Open,
-                "Do not disturb",
-                &[Activity::Busy],
-                true,
-                false,
-            ),
-            (
-                Basic::Open,
-                "Do not disturb",
-                &[Activity::Busy, Activity::OnThePhone],
-                true,
-                true,
-            ),
+            (Basic::Open, "On the phone", &[Activity::OnThePhone], false, true),
+            (Basic::Open, "Do not disturb", &[Activity::Busy], true, false),
+            (Basic::Open, "Do not disturb", &[Activity::Busy, Activity::OnThePhone], true, true),
             (Basic::Closed, "Offline", &[], false, false),
         ];
         for (basic, note, activities, dnd, phone) in cases {
-            let body = write(&PidfDocument {
-                entity: "sip:a@b",
-                basic,
-                note: Some(note),
-                activities,
-            });
-            assert_eq!(
-                parse(body.as_bytes()).unwrap(),
-                report(basic, Some(note), dnd, phone),
-                "{body}"
-            );
+            let body = write(&PidfDocument { entity: "sip:a@b", basic, note: Some(note), activities });
+            assert_eq!(parse(body.as_bytes()).unwrap(), report(basic, Some(note), dnd, phone), "{body}");
         }
     }
 
     #[test]
     fn seed_vector_zoiper_online() {
         let zoiper = br#"<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:1000@bling.babblevoice.com"><tuple id="z1"><status><basic>open</basic></status><note>Online</note></tuple></presence>"#;
-        assert_eq!(
-            parse(zoiper).unwrap(),
-            report(Basic::Open, Some("Online"), false, false)
-        );
+        assert_eq!(parse(zoiper).unwrap(), report(Basic::Open, Some("Online"), false, false));
         let dnd = String::from_utf8_lossy(zoiper).replace("Online", "DND");
         assert!(parse(dnd.as_bytes()).unwrap().dnd);
         let closed = String::from_utf8_lossy(zoiper).replace(">open<", ">closed<");
-        assert!(
-            parse(closed.as_bytes()).unwrap().dnd,
-            "the seed reads a lone closed tuple as DND"
-        );
+        assert!(parse(closed.as_bytes()).unwrap().dnd, "the seed reads a lone closed tuple as DND");
     }
 
     #[test]
     fn documents_the_seed_choked_on() {
         // Empty activities, no note, several tuples, unprefixed data-model namespace.
         let empty_acts = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:r="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:a@b"><tuple id="1"><status><basic>open</basic></status></tuple><dm:person id="p"><r:activities/></dm:person></presence>"#;
-        assert_eq!(
-            parse(empty_acts).unwrap(),
-            report(Basic::Open, None, false, false)
-        );
+        assert_eq!(parse(empty_acts).unwrap(), report(Basic::Open, None, false, false));
         let two_tuples = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="1"><status><basic>closed</basic></status></tuple><tuple id="2"><status><basic>open</basic></status><note>1234</note></tuple></presence>"#;
-        assert_eq!(
-            parse(two_tuples).unwrap(),
-            report(Basic::Open, Some("1234"), false, false)
-        );
+        assert_eq!(parse(two_tuples).unwrap(), report(Basic::Open, Some("1234"), false, false));
         let unprefixed = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="1"><status><basic>open</basic></status></tuple><person xmlns="urn:ietf:params:xml:ns:pidf:data-model" id="p"><activities xmlns="urn:ietf:params:xml:ns:pidf:rpid"><on-the-phone/></activities><note xmlns="urn:ietf:params:xml:ns:pidf:data-model">Talk 2000</note></person></presence>"#;
-        assert_eq!(
-            parse(unprefixed).unwrap(),
-            report(Basic::Open, Some("Talk 2000"), false, true)
-        );
+        assert_eq!(parse(unprefixed).unwrap(), report(Basic::Open, Some("Talk 2000"), false, true));
         let freeswitch_available = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" entity="sip:a@b"><tuple id="1"><status><basic>open</basic></status></tuple><dm:person id="p"><dm:note>Available</dm:note></dm:person></presence>"#;
-        assert_eq!(
-            parse(freeswitch_available).unwrap(),
-            report(Basic::Open, Some("Available"), false, false)
-        );
+        assert_eq!(parse(freeswitch_available).unwrap(), report(Basic::Open, Some("Available"), false, false));
     }
 
     #[test]
     fn foreign_namespaces_are_not_mistaken_for_pidf() {
         let foreign = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:x="urn:example" entity="sip:a@b"><tuple id="1"><status><basic>open</basic></status><x:note>DND</x:note></tuple></presence>"#;
-        assert_eq!(
-            parse(foreign).unwrap(),
-            report(Basic::Open, None, false, false)
-        );
+        assert_eq!(parse(foreign).unwrap(), report(Basic::Open, None, false, false));
         assert!(parse(br#"<presence xmlns="urn:example"/>"#).is_err());
         assert!(parse(b"not xml").is_err());
         assert!(parse(b"").is_err());

@@ -9,13 +9,9 @@ const DND_NOTES: &[&str] = &["dnd", "busy", "do not disturb", "do-not-disturb"];
 const PHONE_NOTES: &[&str] = &["on the phone", "on-the-phone", "talking", "away"];
 
 pub(super) fn note_means_dnd(note: &str) -> bool {
-    DND_NOTES
-        .iter()
-        .any(|w| note.trim().eq_ignore_ascii_case(w))
+    DND_NOTES.iter().any(|w| note.trim().eq_ignore_ascii_case(w))
 }
 
 pub(super) fn note_means_on_the_phone(note: &str) -> bool {
-    PHONE_NOTES
-        .iter()
-        .any(|w| note.trim().eq_ignore_ascii_case(w))
+    PHONE_NOTES.iter().any(|w| note.trim().eq_ignore_ascii_case(w))
 }

@@ -24,32 +24,20 @@ pub(super) fn parse(text: &str) -> Result<Document<'_>, BodyError> {
             return Err(BodyError::Dtd);
         }
     }
-    let options = ParsingOptions {
-        allow_dtd: true,
-        nodes_limit: MAX_NODES,
-        ..ParsingOptions::default()
-    };
+    let options = ParsingOptions { allow_dtd: true, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
     let doc = Document::parse_with_options(text, options).map_err(|e| match e {
         roxmltree::Error::NodesLimitReached => BodyError::TooComplex,
         other => BodyError::Xml(other.to_string()),
     })?;
-    if doc
-        .descendants()
-        .any(|n| n.is_element() && n.ancestors().nth(MAX_DEPTH).is_some())
-    {
+    if doc.descendants().any(|n| n.is_element() && n.ancestors().nth(MAX_DEPTH).is_some()) {
         return Err(BodyError::TooComplex);
     }
     Ok(doc)
 }
 
 /// The first child element of `node` with namespace `ns` and local name `name`.
-pub(super) fn child<'a, 'i>(
-    node: Node<'a, 'i>,
-    ns: Option<&str>,
-    name: &str,
-) -> Option<Node<'a, 'i>> {
-    node.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns)
+pub(super) fn child<'a, 'i>(node: Node<'a, 'i>, ns: Option<&str>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns)
 }
 
 /// Every child element of `node` with namespace `ns` and local name `name`.
@@ -58,9 +46,7 @@ pub(super) fn children<'a, 'i>(
     ns: Option<&'a str>,
     name: &'a str,
 ) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
-    node.children().filter(move |c| {
-        c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns
-    })
+    node.children().filter(move |c| c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == ns)
 }
 
 /// The trimmed text of an element, `None` when empty.
@@ -97,18 +83,12 @@ mod tests {
     fn refuses_entities_internal_subsets_and_deep_trees() {
         let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><lolz>&lol2;</lolz>"#;
         assert_eq!(parse(laughs).unwrap_err(), BodyError::Dtd);
-        assert_eq!(
-            parse(r#"<!DOCTYPE a [<!ELEMENT a ANY>]><a/>"#).unwrap_err(),
-            BodyError::Dtd
-        );
+        assert_eq!(parse(r#"<!DOCTYPE a [<!ELEMENT a ANY>]><a/>"#).unwrap_err(), BodyError::Dtd);
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         assert_eq!(parse(&deep).unwrap_err(), BodyError::TooComplex);
         let wide = format!("<a>{}</a>", "<b/>".repeat(5000));
         assert_eq!(parse(&wide).unwrap_err(), BodyError::TooComplex);
-        assert!(matches!(
-            parse("<a><b></a>").unwrap_err(),
-            BodyError::Xml(_)
-        ));
+        assert!(matches!(parse("<a><b></a>").unwrap_err(), BodyError::Xml(_)));
     }
 
     #[test]
@@ -121,10 +101,7 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            escape("a<b & \"c\" 'd'>"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
-        );
+        assert_eq!(escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
 }

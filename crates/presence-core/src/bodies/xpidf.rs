@@ -38,13 +38,7 @@ impl XpidfState {
 pub fn write(entity: &str, state: XpidfState) -> String {
     let (status, substatus) = state.attributes();
     let uri = escape(entity);
-    let id = escape(
-        entity
-            .trim_start_matches("sip:")
-            .split('@')
-            .next()
-            .unwrap_or_default(),
-    );
+    let id = escape(entity.trim_start_matches("sip:").split('@').next().unwrap_or_default());
     let mut out = String::with_capacity(400);
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     out.push_str(r#"<!DOCTYPE presence PUBLIC "-//IETF//DTD RFCxxxx XPIDF 1.0//EN" "xpidf.dtd">"#);
@@ -58,21 +52,15 @@ pub fn write(entity: &str, state: XpidfState) -> String {
 /// Distils a document: `inuse` (any case) or substatus `onthephone` means on a call,
 /// substatus `busy` means DND; the note is the substatus, or a `<note>` if present.
 pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
-    let shape = |detail| BodyError::Shape {
-        format: "XPIDF",
-        detail,
-    };
+    let shape = |detail| BodyError::Shape { format: "XPIDF", detail };
     let doc = parse_xml(utf8(body)?)?;
     let root = doc.root_element();
     if root.tag_name().name() != "presence" {
         return Err(shape("root is not <presence>"));
     }
-    let address = child(root, None, "atom")
-        .and_then(|atom| child(atom, None, "address"))
-        .ok_or(shape("no <atom><address>"))?;
-    let status = child(address, None, "status")
-        .and_then(|s| s.attribute("status"))
-        .unwrap_or("open");
+    let address =
+        child(root, None, "atom").and_then(|atom| child(atom, None, "address")).ok_or(shape("no <atom><address>"))?;
+    let status = child(address, None, "status").and_then(|s| s.attribute("status")).unwrap_or("open");
     let substatus = child(address, None, "msnsubstatus").and_then(|s| s.attribute("substatus"));
     let note = root
         .descendants()
@@ -80,11 +68,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
         .and_then(super::xml::text)
         .or_else(|| substatus.map(str::to_owned));
     let in_use = status.eq_ignore_ascii_case("inuse");
-    let basic = if status.eq_ignore_ascii_case("closed") {
-        Basic::Closed
-    } else {
-        Basic::Open
-    };
+    let basic = if status.eq_ignore_ascii_case("closed") { Basic::Closed } else { Basic::Open };
     Ok(PresenceReport {
         status: basic,
         note,
@@ -111,13 +95,7 @@ mod tests {
     #[test]
     fn seed_polycom_vectors() {
         assert_eq!(distil("open", "online"), (Basic::Open, false, false));
-        assert_eq!(
-            parse(polycom("open", "online").as_bytes())
-                .unwrap()
-                .note
-                .as_deref(),
-            Some("online")
-        );
+        assert_eq!(parse(polycom("open", "online").as_bytes()).unwrap().note.as_deref(), Some("online"));
         assert_eq!(distil("inuse", "onthephone"), (Basic::Open, false, true));
         assert_eq!(distil("inuse", "busy"), (Basic::Open, true, true));
         assert_eq!(distil("open", "BUSY"), (Basic::Open, true, false));
@@ -132,10 +110,7 @@ mod tests {
             (XpidfState::Available, (Basic::Open, false, false)),
             (XpidfState::OnThePhone, (Basic::Open, false, true)),
             (XpidfState::DoNotDisturb, (Basic::Open, true, false)),
-            (
-                XpidfState::OnThePhoneDoNotDisturb,
-                (Basic::Open, true, true),
-            ),
+            (XpidfState::OnThePhoneDoNotDisturb, (Basic::Open, true, true)),
             (XpidfState::Offline, (Basic::Closed, false, false)),
         ] {
             let r = parse(write("sip:1001@pbx.example.com", state).as_bytes()).unwrap();
@@ -153,7 +128,8 @@ mod tests {
 
     #[test]
     fn tolerates_missing_substatus_and_refuses_other_shapes() {
-        let no_sub = r#"<presence><atom id="1"><address uri="sip:a@b"><status status="open"/></address></atom></presence>"#;
+        let no_sub =
+            r#"<presence><atom id="1"><address uri="sip:a@b"><status status="open"/></address></atom></presence>"#;
         assert_eq!(parse(no_sub.as_bytes()).unwrap().note, None);
         assert!(parse(b"<presence/>").is_err());
         assert!(parse(b"<other/>").is_err());

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use presence_core::{Engine, EngineConfig, FlowId, Peer, Transmit, Transport};
 use sip_proto::message::Message;
-use sip_proto::{Response, parse_message};
+use sip_proto::{Request, Response, parse_message};
 
 pub(crate) struct Harness {
     pub(crate) engine: Engine,
@@ -13,17 +13,11 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) fn new() -> Self {
-        Self::with_config(EngineConfig {
-            seed: 7,
-            ..EngineConfig::default()
-        })
+        Self::with_config(EngineConfig { seed: 7, ..EngineConfig::default() })
     }
 
     pub(crate) fn with_config(config: EngineConfig) -> Self {
-        Harness {
-            engine: Engine::new(config),
-            t0: Instant::now(),
-        }
+        Harness { engine: Engine::new(config), t0: Instant::now() }
     }
 
     pub(crate) fn at(&self, secs: f64) -> Instant {
@@ -42,11 +36,15 @@ impl Harness {
     }
 }
 
+/// Our address as the peers reach us.
+pub(crate) const LOCAL: &str = "198.51.100.1:5060";
+
 pub(crate) fn udp_peer() -> Peer {
     Peer {
         transport: Transport::Udp,
         addr: "192.0.2.10:5062".parse().unwrap(),
-        flow: None,
+        flow: Some(FlowId(1)),
+        local: LOCAL.parse().unwrap(),
     }
 }
 
@@ -55,6 +53,7 @@ pub(crate) fn tcp_peer() -> Peer {
         transport: Transport::Tcp,
         addr: "192.0.2.10:40312".parse().unwrap(),
         flow: Some(FlowId(9)),
+        local: LOCAL.parse().unwrap(),
     }
 }
 
@@ -82,11 +81,100 @@ pub(crate) fn response_of(t: &Transmit) -> Response {
 
 /// The single response the engine sent.
 pub(crate) fn only_response(sent: &[Transmit]) -> Response {
-    assert_eq!(
-        sent.len(),
-        1,
-        "expected exactly one message, got {}",
-        sent.len()
-    );
+    assert_eq!(sent.len(), 1, "expected exactly one message, got {}", sent.len());
     response_of(&sent[0])
+}
+
+/// Splits what the engine sent into responses and requests (NOTIFYs), in order.
+pub(crate) fn split(sent: &[Transmit]) -> (Vec<Response>, Vec<Request>) {
+    let mut responses = Vec::new();
+    let mut requests = Vec::new();
+    for t in sent {
+        match parse_message(&t.payload) {
+            Ok(Message::Response(r)) => responses.push(r),
+            Ok(Message::Request(r)) => requests.push(r),
+            Err(e) => panic!("engine sent a malformed message: {e}"),
+        }
+    }
+    (responses, requests)
+}
+
+/// A watcher phone: one subscription dialog, tracking its CSeq and the server's tag.
+pub(crate) struct Watch {
+    pub(crate) call_id: String,
+    pub(crate) event: String,
+    pub(crate) accept: Option<String>,
+    pub(crate) to_tag: Option<String>,
+    pub(crate) cseq: u32,
+    pub(crate) target: String,
+}
+
+impl Watch {
+    pub(crate) fn new(call_id: &str, event: &str, target: &str) -> Self {
+        Watch {
+            call_id: call_id.into(),
+            event: event.into(),
+            accept: None,
+            to_tag: None,
+            cseq: 0,
+            target: target.into(),
+        }
+    }
+
+    pub(crate) fn accept(mut self, accept: &str) -> Self {
+        self.accept = Some(accept.into());
+        self
+    }
+
+    /// The next SUBSCRIBE of this dialog (initial until the server's tag is known).
+    pub(crate) fn subscribe(&mut self, expires: Option<u32>) -> Vec<u8> {
+        self.cseq += 1;
+        let to_tag = self.to_tag.as_ref().map(|t| format!(";tag={t}")).unwrap_or_default();
+        let accept = self.accept.as_ref().map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
+        let expires = expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
+        format!(
+            "SUBSCRIBE sip:{target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{call_id}{cseq};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: \"Watcher\" <sip:1002@pbx.example.com>;tag=w-{call_id}\r\n\
+             To: <sip:{target}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} SUBSCRIBE\r\n\
+             Contact: <sip:1002@192.168.1.50:5062>\r\n\
+             Event: {event}\r\n\
+             {accept}{expires}User-Agent: test-phone\r\n\
+             Content-Length: 0\r\n\r\n",
+            target = self.target,
+            call_id = self.call_id,
+            cseq = self.cseq,
+            event = self.event,
+        )
+        .into_bytes()
+    }
+
+    /// Learns the server's tag from a 2xx.
+    pub(crate) fn accepted(&mut self, response: &Response) {
+        assert!((200..300).contains(&response.status), "not accepted: {} {}", response.status, response.reason);
+        self.to_tag = response.headers.to().unwrap().tag().map(str::to_owned);
+    }
+}
+
+/// The phone's answer to a NOTIFY (or any request the engine sent).
+pub(crate) fn answer(request: &Request, status: u16) -> Vec<u8> {
+    let mut response = Response::to(request, status);
+    if let Ok(mut to) = request.headers.to()
+        && to.tag().is_none()
+    {
+        to.params.set("tag", Some("phone"));
+        response.headers.set(sip_proto::HeaderName::To, to.to_string());
+    }
+    response.encode().to_vec()
+}
+
+pub(crate) fn header(request: &Request, name: sip_proto::HeaderName) -> &str {
+    request.headers.get(&name).unwrap_or_default()
+}
+
+pub(crate) fn body(request: &Request) -> String {
+    String::from_utf8_lossy(&request.body).into_owned()
 }

@@ -17,14 +17,7 @@ fn vectors() -> Vec<Vector> {
         .into_iter()
         .map(|m| {
             let bytes = std::fs::read(dir.join(&m.file)).unwrap();
-            (
-                m.file,
-                m.expect,
-                m.status,
-                m.app_status,
-                m.liberal_accept_ok,
-                bytes,
-            )
+            (m.file, m.expect, m.status, m.app_status, m.liberal_accept_ok, bytes)
         })
         .collect()
 }
@@ -46,7 +39,9 @@ fn torture_messages_get_the_rfc_answer() {
             _ => answered.len() <= 1,
         };
         if !ok {
-            failures.push(format!("{file}: answered {answered:?} (expect {expect}, status {status:?}, app_status {app_status:?})"));
+            failures.push(format!(
+                "{file}: answered {answered:?} (expect {expect}, status {status:?}, app_status {app_status:?})"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -57,10 +52,7 @@ fn specific_torture_answers() {
     let answer = |name: &str| {
         let (.., bytes) = vectors().into_iter().find(|v| v.0 == name).unwrap();
         let mut h = Harness::new();
-        h.send(&bytes, udp_peer(), 0.0)
-            .iter()
-            .map(|t| response_of(t).status)
-            .collect::<Vec<_>>()
+        h.send(&bytes, udp_peer(), 0.0).iter().map(|t| response_of(t).status).collect::<Vec<_>>()
     };
     assert_eq!(answer("intmeth.sip"), vec![501]);
     assert_eq!(answer("unkscm.sip"), vec![416]);
@@ -70,11 +62,7 @@ fn specific_torture_answers() {
     assert_eq!(answer("badvers.sip"), vec![505]);
     assert_eq!(answer("clerr.sip"), vec![400]);
     assert_eq!(answer("escruri.sip"), vec![400]);
-    assert_eq!(
-        answer("scalarlg.sip"),
-        Vec::<u16>::new(),
-        "a response is never answered"
-    );
+    assert_eq!(answer("scalarlg.sip"), Vec::<u16>::new(), "a response is never answered");
 }
 
 /// A minimal reader for the manifest, so this crate needs no TOML dependency for one test.

@@ -10,19 +10,14 @@ use crate::support::*;
 #[test]
 fn options_gets_capabilities_and_is_addressed_by_rport() {
     let mut h = Harness::new();
-    let sent = h.send(
-        &request("OPTIONS", "sip:pbx.example.com", "z9hG4bKo1", ""),
-        udp_peer(),
-        0.0,
-    );
+    let sent = h.send(&request("OPTIONS", "sip:pbx.example.com", "z9hG4bKo1", ""), udp_peer(), 0.0);
     let r = only_response(&sent);
     assert_eq!(r.status, 200);
-    assert_eq!(r.headers.get(&HeaderName::Allow), Some("OPTIONS"));
+    assert_eq!(r.headers.allow().unwrap().unwrap(), vec![sip_proto::Method::Options, sip_proto::Method::Subscribe]);
+    assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary"]);
     assert_eq!(r.headers.accept().unwrap(), Some(vec![]));
-    assert!(
-        r.headers.to().unwrap().tag().is_some(),
-        "a final response carries a To tag"
-    );
+
+    assert!(r.headers.to().unwrap().tag().is_some(), "a final response carries a To tag");
     assert!(r.headers.contains(&HeaderName::Server));
     let via = r.headers.top_via().unwrap();
     assert_eq!(via.params.get("rport"), Some("5062"));
@@ -38,15 +33,8 @@ fn invite_gets_405_statelessly_with_the_same_tag_on_retransmission() {
     let again = only_response(&h.send(&invite, udp_peer(), 0.5));
     assert_eq!(first.status, 405);
     assert_eq!(first.headers.get(&HeaderName::Allow), Some("OPTIONS"));
-    assert_eq!(
-        first.headers.to().unwrap().tag(),
-        again.headers.to().unwrap().tag()
-    );
-    assert_eq!(
-        h.engine.server_transaction_count(),
-        0,
-        "INVITE keeps no state"
-    );
+    assert_eq!(first.headers.to().unwrap().tag(), again.headers.to().unwrap().tag());
+    assert_eq!(h.engine.server_transaction_count(), 0, "INVITE keeps no state");
     let ack = request("ACK", "sip:1001@pbx.example.com", "z9hG4bKi1", "");
     assert!(h.send(&ack, udp_peer(), 0.6).is_empty(), "ACK is absorbed");
 }
@@ -54,88 +42,43 @@ fn invite_gets_405_statelessly_with_the_same_tag_on_retransmission() {
 #[test]
 fn unknown_method_gets_501_and_known_unserved_method_405() {
     let mut h = Harness::new();
-    let r = only_response(&h.send(
-        &request("FROBNICATE", "sip:pbx.example.com", "z9hG4bKu", ""),
-        udp_peer(),
-        0.0,
-    ));
-    assert_eq!(
-        (r.status, r.headers.get(&HeaderName::Allow)),
-        (501, Some("OPTIONS"))
-    );
-    let r = only_response(&h.send(
-        &request("MESSAGE", "sip:1001@pbx.example.com", "z9hG4bKm", ""),
-        udp_peer(),
-        0.0,
-    ));
+    let r = only_response(&h.send(&request("FROBNICATE", "sip:pbx.example.com", "z9hG4bKu", ""), udp_peer(), 0.0));
+    assert_eq!((r.status, r.headers.get(&HeaderName::Allow)), (501, Some("OPTIONS")));
+    let r = only_response(&h.send(&request("MESSAGE", "sip:1001@pbx.example.com", "z9hG4bKm", ""), udp_peer(), 0.0));
     assert_eq!(r.status, 405);
 }
 
 #[test]
 fn in_dialog_request_for_unknown_dialog_gets_481() {
     let mut h = Harness::new();
-    let raw = String::from_utf8(request(
-        "SUBSCRIBE",
-        "sip:1001@pbx.example.com",
-        "z9hG4bKd",
-        "Event: presence\r\n",
-    ))
-    .unwrap()
-    .replace(
-        "To: <sip:1001@pbx.example.com>",
-        "To: <sip:1001@pbx.example.com>;tag=nosuch",
-    );
+    let raw = String::from_utf8(request("SUBSCRIBE", "sip:1001@pbx.example.com", "z9hG4bKd", "Event: presence\r\n"))
+        .unwrap()
+        .replace("To: <sip:1001@pbx.example.com>", "To: <sip:1001@pbx.example.com>;tag=nosuch");
     let r = only_response(&h.send(raw.as_bytes(), udp_peer(), 0.0));
     assert_eq!(r.status, 481);
-    assert_eq!(
-        r.headers.to().unwrap().tag(),
-        Some("nosuch"),
-        "an existing To tag is kept"
-    );
+    assert_eq!(r.headers.to().unwrap().tag(), Some("nosuch"), "an existing To tag is kept");
 }
 
 #[test]
 fn unsupported_scheme_and_required_extension() {
     let mut h = Harness::new();
-    let r = only_response(&h.send(
-        &request("OPTIONS", "tel:+15550100", "z9hG4bKt", ""),
-        udp_peer(),
-        0.0,
-    ));
+    let r = only_response(&h.send(&request("OPTIONS", "tel:+15550100", "z9hG4bKt", ""), udp_peer(), 0.0));
     assert_eq!(r.status, 416);
     let r = only_response(&h.send(
-        &request(
-            "OPTIONS",
-            "sip:pbx.example.com",
-            "z9hG4bKr",
-            "Require: foo, bar\r\n",
-        ),
+        &request("OPTIONS", "sip:pbx.example.com", "z9hG4bKr", "Require: foo, bar\r\n"),
         udp_peer(),
         0.0,
     ));
     assert_eq!(r.status, 420);
-    assert_eq!(
-        r.headers
-            .get_all(&HeaderName::Unsupported)
-            .collect::<Vec<_>>(),
-        vec!["foo", "bar"]
-    );
+    assert_eq!(r.headers.get_all(&HeaderName::Unsupported).collect::<Vec<_>>(), vec!["foo", "bar"]);
 }
 
 #[test]
 fn malformed_requests_are_answered_or_dropped_and_counted() {
     let mut h = Harness::new();
-    let bad_expires = request(
-        "OPTIONS",
-        "sip:pbx.example.com",
-        "z9hG4bKb1",
-        "Expires: soon\r\n",
-    );
+    let bad_expires = request("OPTIONS", "sip:pbx.example.com", "z9hG4bKb1", "Expires: soon\r\n");
     let r = only_response(&h.send(&bad_expires, udp_peer(), 0.0));
-    assert_eq!(
-        (r.status, r.reason.as_str()),
-        (400, "Malformed Expires header")
-    );
+    assert_eq!((r.status, r.reason.as_str()), (400, "Malformed Expires header"));
     assert_eq!(r.headers.call_id().unwrap(), "call-z9hG4bKb1");
 
     // A broken transaction identifier leaves nothing a client could match: dropped.
@@ -147,27 +90,16 @@ fn malformed_requests_are_answered_or_dropped_and_counted() {
     let bad_version = String::from_utf8(request("OPTIONS", "sip:pbx.example.com", "z9hG4bKb2", ""))
         .unwrap()
         .replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
-    assert_eq!(
-        only_response(&h.send(bad_version.as_bytes(), udp_peer(), 0.0)).status,
-        505
-    );
+    assert_eq!(only_response(&h.send(bad_version.as_bytes(), udp_peer(), 0.0)).status, 505);
 
-    for garbage in [
-        &b"\x16\x03\x01\x02\x00garbage"[..],
-        b"hello world\r\n\r\n",
-        b"",
-    ] {
+    for garbage in [&b"\x16\x03\x01\x02\x00garbage"[..], b"hello world\r\n\r\n", b""] {
         assert!(h.send(garbage, udp_peer(), 0.0).is_empty());
     }
     assert_eq!(h.engine.stats().malformed_answered, 2);
     assert_eq!(h.engine.stats().malformed_dropped, 4);
 
     // Still answering afterwards.
-    let ok = h.send(
-        &request("OPTIONS", "sip:pbx.example.com", "z9hG4bKb3", ""),
-        udp_peer(),
-        0.1,
-    );
+    let ok = h.send(&request("OPTIONS", "sip:pbx.example.com", "z9hG4bKb3", ""), udp_peer(), 0.1);
     assert_eq!(only_response(&ok).status, 200);
 }
 
@@ -177,10 +109,7 @@ fn udp_retransmissions_get_the_same_response_until_timer_j() {
     let options = request("OPTIONS", "sip:pbx.example.com", "z9hG4bKrt", "");
     let first = h.send(&options, udp_peer(), 0.0);
     let second = h.send(&options, udp_peer(), 0.5);
-    assert_eq!(
-        first[0].payload, second[0].payload,
-        "the stored response is resent byte for byte"
-    );
+    assert_eq!(first[0].payload, second[0].payload, "the stored response is resent byte for byte");
     assert_eq!(h.engine.stats().retransmissions_absorbed, 1);
     assert_eq!(h.engine.server_transaction_count(), 1);
 
@@ -197,26 +126,15 @@ fn udp_retransmissions_get_the_same_response_until_timer_j() {
 #[test]
 fn stream_transactions_end_at_once_and_answer_on_the_flow() {
     let mut h = Harness::new();
-    let sent = h.send(
-        &request("OPTIONS", "sip:pbx.example.com", "z9hG4bKtcp", ""),
-        tcp_peer(),
-        0.0,
-    );
+    let sent = h.send(&request("OPTIONS", "sip:pbx.example.com", "z9hG4bKtcp", ""), tcp_peer(), 0.0);
     assert_eq!(sent[0].destination, tcp_peer());
-    assert_eq!(
-        h.engine.server_transaction_count(),
-        0,
-        "Timer J is zero on reliable transports"
-    );
+    assert_eq!(h.engine.server_transaction_count(), 0, "Timer J is zero on reliable transports");
     assert_eq!(h.engine.pending_timer_count(), 0);
 }
 
 #[test]
 fn oversized_input_is_dropped_on_udp_and_gets_413_on_streams() {
-    let mut h = Harness::with_config(EngineConfig {
-        max_message_size: 600,
-        ..EngineConfig::default()
-    });
+    let mut h = Harness::with_config(EngineConfig { max_message_size: 600, ..EngineConfig::default() });
     let mut big = request("OPTIONS", "sip:pbx.example.com", "z9hG4bKbig", "");
     big.extend(std::iter::repeat_n(b'x', 1000));
     assert!(h.send(&big, udp_peer(), 0.0).is_empty());
@@ -225,36 +143,16 @@ fn oversized_input_is_dropped_on_udp_and_gets_413_on_streams() {
     let head = String::from_utf8(request("OPTIONS", "sip:pbx.example.com", "z9hG4bKbig2", ""))
         .unwrap()
         .replace("Content-Length: 0", "Content-Length: 99999999");
-    h.engine
-        .handle_oversized_head(head.as_bytes(), tcp_peer(), h.at(0.0));
+    h.engine.handle_oversized_head(head.as_bytes(), tcp_peer(), h.at(0.0));
     let r = only_response(&h.drain());
     assert_eq!(r.status, 413);
 }
 
 #[test]
 fn a_full_transaction_table_answers_503() {
-    let mut h = Harness::with_config(EngineConfig {
-        max_server_transactions: 1,
-        ..EngineConfig::default()
-    });
-    assert_eq!(
-        only_response(&h.send(
-            &request("OPTIONS", "sip:p", "z9hG4bK1", ""),
-            udp_peer(),
-            0.0
-        ))
-        .status,
-        200
-    );
-    assert_eq!(
-        only_response(&h.send(
-            &request("OPTIONS", "sip:p", "z9hG4bK2", ""),
-            udp_peer(),
-            0.0
-        ))
-        .status,
-        503
-    );
+    let mut h = Harness::with_config(EngineConfig { max_server_transactions: 1, ..EngineConfig::default() });
+    assert_eq!(only_response(&h.send(&request("OPTIONS", "sip:p", "z9hG4bK1", ""), udp_peer(), 0.0)).status, 200);
+    assert_eq!(only_response(&h.send(&request("OPTIONS", "sip:p", "z9hG4bK2", ""), udp_peer(), 0.0)).status, 503);
     assert_eq!(h.engine.stats().overload_rejections, 1);
 }
 

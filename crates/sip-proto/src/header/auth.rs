@@ -45,18 +45,12 @@ impl AuthParams {
             };
             params.push((name.to_owned(), value, quoted));
         }
-        Ok(AuthParams {
-            scheme: scheme.to_owned(),
-            params,
-        })
+        Ok(AuthParams { scheme: scheme.to_owned(), params })
     }
 
     /// The value of the auth-param `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, ..)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v, _)| v.as_str())
+        self.params.iter().find(|(n, ..)| n.eq_ignore_ascii_case(name)).map(|(_, v, _)| v.as_str())
     }
 
     /// Whether the scheme is `Digest`.

@@ -20,9 +20,7 @@ impl CSeq {
         let (Some(num), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err("CSeq is not <number> <method>");
         };
-        let seq = crate::scan::parse_u32(num)
-            .filter(|n| *n < 1 << 31)
-            .ok_or("CSeq number is not below 2**31")?;
+        let seq = crate::scan::parse_u32(num).filter(|n| *n < 1 << 31).ok_or("CSeq number is not below 2**31")?;
         let method = method.parse().map_err(|_| "CSeq method is not a token")?;
         Ok(CSeq { seq, method })
     }
@@ -40,21 +38,8 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!(
-            CSeq::parse("  42   NOTIFY ").unwrap(),
-            CSeq {
-                seq: 42,
-                method: Method::Notify
-            }
-        );
-        for bad in [
-            "42",
-            "x NOTIFY",
-            "4294967296 NOTIFY",
-            "2147483648 NOTIFY",
-            "1 NOTIFY extra",
-            "-1 A",
-        ] {
+        assert_eq!(CSeq::parse("  42   NOTIFY ").unwrap(), CSeq { seq: 42, method: Method::Notify });
+        for bad in ["42", "x NOTIFY", "4294967296 NOTIFY", "2147483648 NOTIFY", "1 NOTIFY extra", "-1 A"] {
             assert!(CSeq::parse(bad).is_err(), "{bad}");
         }
     }

@@ -20,9 +20,7 @@ impl Event {
     /// Parses an Event value.
     pub fn parse(s: &str) -> Result<Event, &'static str> {
         let s = s.trim();
-        let end = s
-            .find(|c: char| c == ';' || c.is_ascii_whitespace())
-            .unwrap_or(s.len());
+        let end = s.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(s.len());
         let package = &s[..end];
         if !is_token(package) {
             return Err("Event type is not a token");
@@ -31,10 +29,7 @@ impl Event {
         if !rest.trim().is_empty() {
             return Err("unexpected characters in Event");
         }
-        Ok(Event {
-            package: package.to_ascii_lowercase(),
-            params,
-        })
+        Ok(Event { package: package.to_ascii_lowercase(), params })
     }
 
     /// The `id` parameter, which tells several subscriptions in one dialog apart.
@@ -75,9 +70,7 @@ impl SubscriptionState {
     /// Parses a Subscription-State value.
     pub fn parse(s: &str) -> Result<SubscriptionState, &'static str> {
         let s = s.trim();
-        let end = s
-            .find(|c: char| c == ';' || c.is_ascii_whitespace())
-            .unwrap_or(s.len());
+        let end = s.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(s.len());
         let word = &s[..end];
         if !is_token(word) {
             return Err("Subscription-State value is not a token");
@@ -92,12 +85,7 @@ impl SubscriptionState {
         if !rest.trim().is_empty() {
             return Err("unexpected characters in Subscription-State");
         }
-        if params.contains("expires")
-            && params
-                .get("expires")
-                .and_then(crate::scan::parse_u32)
-                .is_none()
-        {
+        if params.contains("expires") && params.get("expires").and_then(crate::scan::parse_u32).is_none() {
             return Err("Subscription-State expires is not a number");
         }
         Ok(SubscriptionState { state, params })

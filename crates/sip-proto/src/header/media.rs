@@ -21,9 +21,7 @@ impl MediaType {
     pub fn parse(s: &str) -> Result<MediaType, &'static str> {
         let s = s.trim();
         let (kind, rest) = s.split_once('/').ok_or("media type has no '/'")?;
-        let end = rest
-            .find(|c: char| c == ';' || c.is_ascii_whitespace())
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(rest.len());
         let (kind, subtype) = (kind.trim(), &rest[..end]);
         if !is_token(kind) || !is_token(subtype) {
             return Err("malformed media type");
@@ -32,11 +30,7 @@ impl MediaType {
         if !after.trim().is_empty() {
             return Err("unexpected characters after media type");
         }
-        Ok(MediaType {
-            kind: kind.to_ascii_lowercase(),
-            subtype: subtype.to_ascii_lowercase(),
-            params,
-        })
+        Ok(MediaType { kind: kind.to_ascii_lowercase(), subtype: subtype.to_ascii_lowercase(), params })
     }
 
     /// `type/subtype` without parameters.
@@ -69,11 +63,7 @@ mod tests {
         let m = MediaType::parse("Application/PIDF+XML; charset=utf-8").unwrap();
         assert_eq!(m.essence(), "application/pidf+xml");
         assert_eq!(m.params.get("charset"), Some("utf-8"));
-        assert!(
-            MediaType::parse("application/*")
-                .unwrap()
-                .covers("application/dialog-info+xml")
-        );
+        assert!(MediaType::parse("application/*").unwrap().covers("application/dialog-info+xml"));
         assert!(MediaType::parse("*/*").unwrap().covers("text/plain"));
         assert!(!m.covers("application/xpidf+xml"));
         assert!(MediaType::parse("text").is_err());

@@ -62,10 +62,12 @@ impl Headers {
 
     /// Appends a header line; list-valued headers are not split here.
     pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
-        self.0.push(HeaderField {
-            name,
-            value: value.into(),
-        });
+        self.0.push(HeaderField { name, value: value.into() });
+    }
+
+    /// Inserts a header line before all others (a new top Via).
+    pub fn prepend(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.0.insert(0, HeaderField { name, value: value.into() });
     }
 
     /// Replaces every line of `name` with one line holding `value`, where the first one
@@ -104,18 +106,12 @@ impl Headers {
 
     /// The first value of `name`.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|h| h.name.matches(name))
-            .map(|h| h.value.as_str())
+        self.0.iter().find(|h| h.name.matches(name)).map(|h| h.value.as_str())
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |h| h.name.matches(name))
-            .map(|h| h.value.as_str())
+        self.0.iter().filter(move |h| h.name.matches(name)).map(|h| h.value.as_str())
     }
 
     /// Whether any line of `name` is present.
@@ -139,20 +135,13 @@ impl Headers {
     }
 
     /// Adds a received header line, splitting list-valued headers into elements.
-    pub(crate) fn push_received(
-        &mut self,
-        name: HeaderName,
-        value: &str,
-    ) -> Result<(), HeaderError> {
+    pub(crate) fn push_received(&mut self, name: HeaderName, value: &str) -> Result<(), HeaderError> {
         let is_wildcard_contact = name == HeaderName::Contact && value.trim() == "*";
         if !name.is_list() || is_wildcard_contact {
             self.push(name, value.trim());
             return Ok(());
         }
-        let elements = split_list(value).map_err(|reason| HeaderError {
-            header: name.clone(),
-            reason,
-        })?;
+        let elements = split_list(value).map_err(|reason| HeaderError { header: name.clone(), reason })?;
         if elements.is_empty() {
             // An empty list is meaningful (e.g. `Accept:` accepts no body), so keep the line.
             self.push(name.clone(), "");
@@ -164,25 +153,11 @@ impl Headers {
     }
 
     fn required(&self, name: HeaderName) -> Result<&str, HeaderError> {
-        self.get(&name).ok_or(HeaderError {
-            header: name,
-            reason: "missing",
-        })
+        self.get(&name).ok_or(HeaderError { header: name, reason: "missing" })
     }
 
-    fn typed<T>(
-        &self,
-        name: HeaderName,
-        parse: fn(&str) -> Result<T, &'static str>,
-    ) -> Result<Option<T>, HeaderError> {
-        self.get(&name)
-            .map(|v| {
-                parse(v).map_err(|reason| HeaderError {
-                    header: name.clone(),
-                    reason,
-                })
-            })
-            .transpose()
+    fn typed<T>(&self, name: HeaderName, parse: fn(&str) -> Result<T, &'static str>) -> Result<Option<T>, HeaderError> {
+        self.get(&name).map(|v| parse(v).map_err(|reason| HeaderError { header: name.clone(), reason })).transpose()
     }
 
     fn typed_list<T>(
@@ -192,12 +167,7 @@ impl Headers {
     ) -> Result<Vec<T>, HeaderError> {
         self.get_all(&name)
             .filter(|v| !v.is_empty())
-            .map(|v| {
-                parse(v).map_err(|reason| HeaderError {
-                    header: name.clone(),
-                    reason,
-                })
-            })
+            .map(|v| parse(v).map_err(|reason| HeaderError { header: name.clone(), reason }))
             .collect()
     }
 
@@ -206,84 +176,57 @@ impl Headers {
     }
 
     fn tokens(&self, name: HeaderName) -> Result<Vec<String>, HeaderError> {
-        self.typed_list(name, |v| {
-            if is_token(v) {
-                Ok(v.to_owned())
-            } else {
-                Err("element is not a token")
-            }
-        })
+        self.typed_list(name, |v| if is_token(v) { Ok(v.to_owned()) } else { Err("element is not a token") })
     }
 
     /// Every Via, top first.
     pub fn via(&self) -> Result<Vec<Via>, HeaderError> {
         let vias = self.typed_list(HeaderName::Via, Via::parse)?;
         if vias.is_empty() {
-            return Err(HeaderError {
-                header: HeaderName::Via,
-                reason: "missing",
-            });
+            return Err(HeaderError { header: HeaderName::Via, reason: "missing" });
         }
         Ok(vias)
     }
 
     /// The top Via.
     pub fn top_via(&self) -> Result<Via, HeaderError> {
-        Via::parse(self.required(HeaderName::Via)?).map_err(|reason| HeaderError {
-            header: HeaderName::Via,
-            reason,
-        })
+        Via::parse(self.required(HeaderName::Via)?).map_err(|reason| HeaderError { header: HeaderName::Via, reason })
     }
 
     /// From.
     pub fn from(&self) -> Result<NameAddr, HeaderError> {
-        NameAddr::parse(self.required(HeaderName::From)?).map_err(|reason| HeaderError {
-            header: HeaderName::From,
-            reason,
-        })
+        NameAddr::parse(self.required(HeaderName::From)?)
+            .map_err(|reason| HeaderError { header: HeaderName::From, reason })
     }
 
     /// To.
     pub fn to(&self) -> Result<NameAddr, HeaderError> {
-        NameAddr::parse(self.required(HeaderName::To)?).map_err(|reason| HeaderError {
-            header: HeaderName::To,
-            reason,
-        })
+        NameAddr::parse(self.required(HeaderName::To)?).map_err(|reason| HeaderError { header: HeaderName::To, reason })
     }
 
     /// Call-ID (RFC 3261 §20.8: `word [@ word]`, here any non-empty value without white space).
     pub fn call_id(&self) -> Result<&str, HeaderError> {
         let v = self.required(HeaderName::CallId)?;
         if v.is_empty() || v.bytes().any(|b| b.is_ascii_whitespace()) {
-            return Err(HeaderError {
-                header: HeaderName::CallId,
-                reason: "not a single word",
-            });
+            return Err(HeaderError { header: HeaderName::CallId, reason: "not a single word" });
         }
         Ok(v)
     }
 
     /// CSeq.
     pub fn cseq(&self) -> Result<CSeq, HeaderError> {
-        CSeq::parse(self.required(HeaderName::CSeq)?).map_err(|reason| HeaderError {
-            header: HeaderName::CSeq,
-            reason,
-        })
+        CSeq::parse(self.required(HeaderName::CSeq)?).map_err(|reason| HeaderError { header: HeaderName::CSeq, reason })
     }
 
     /// Contact: `*` or the addresses (none when absent).
     pub fn contacts(&self) -> Result<Contacts, HeaderError> {
         if self.get_all(&HeaderName::Contact).any(|v| v == "*") {
             if self.get_all(&HeaderName::Contact).count() > 1 {
-                return Err(HeaderError {
-                    header: HeaderName::Contact,
-                    reason: "'*' mixed with addresses",
-                });
+                return Err(HeaderError { header: HeaderName::Contact, reason: "'*' mixed with addresses" });
             }
             return Ok(Contacts::Wildcard);
         }
-        self.typed_list(HeaderName::Contact, NameAddr::parse)
-            .map(Contacts::List)
+        self.typed_list(HeaderName::Contact, NameAddr::parse).map(Contacts::List)
     }
 
     /// Route values, in order.
@@ -336,8 +279,7 @@ impl Headers {
         if !self.contains(&HeaderName::Accept) {
             return Ok(None);
         }
-        self.typed_list(HeaderName::Accept, MediaType::parse)
-            .map(Some)
+        self.typed_list(HeaderName::Accept, MediaType::parse).map(Some)
     }
 
     /// Allow: `None` when absent.
@@ -345,19 +287,12 @@ impl Headers {
         if !self.contains(&HeaderName::Allow) {
             return Ok(None);
         }
-        self.typed_list(HeaderName::Allow, |v| {
-            v.parse().map_err(|_| "method is not a token")
-        })
-        .map(Some)
+        self.typed_list(HeaderName::Allow, |v| v.parse().map_err(|_| "method is not a token")).map(Some)
     }
 
     /// Allow-Events package names, lowercased.
     pub fn allow_events(&self) -> Result<Vec<String>, HeaderError> {
-        Ok(self
-            .tokens(HeaderName::AllowEvents)?
-            .into_iter()
-            .map(|t| t.to_ascii_lowercase())
-            .collect())
+        Ok(self.tokens(HeaderName::AllowEvents)?.into_iter().map(|t| t.to_ascii_lowercase()).collect())
     }
 
     /// Supported option tags.
@@ -403,11 +338,7 @@ impl Headers {
 
 /// An RFC 3903 entity-tag is a token.
 fn entity_tag(v: &str) -> Result<String, &'static str> {
-    if is_token(v) {
-        Ok(v.to_owned())
-    } else {
-        Err("entity-tag is not a token")
-    }
+    if is_token(v) { Ok(v.to_owned()) } else { Err("entity-tag is not a token") }
 }
 
 #[cfg(test)]
@@ -425,10 +356,7 @@ mod tests {
     #[test]
     fn lists_are_split_and_typed() {
         let h = headers(&[
-            (
-                "v",
-                "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/TCP b;branch=z9hG4bK2",
-            ),
+            ("v", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/TCP b;branch=z9hG4bK2"),
             ("Accept", "application/pidf+xml, application/xpidf+xml"),
             ("u", "presence, Dialog"),
             ("Allow", "INVITE, SUBSCRIBE"),
@@ -436,29 +364,19 @@ mod tests {
         assert_eq!(h.via().unwrap().len(), 2);
         assert_eq!(h.accept().unwrap().unwrap().len(), 2);
         assert_eq!(h.allow_events().unwrap(), vec!["presence", "dialog"]);
-        assert_eq!(
-            h.allow().unwrap().unwrap(),
-            vec![Method::Invite, Method::Subscribe]
-        );
+        assert_eq!(h.allow().unwrap().unwrap(), vec![Method::Invite, Method::Subscribe]);
     }
 
     #[test]
     fn set_keeps_position_and_replace_first_keeps_later_lines() {
-        let mut h = headers(&[
-            ("To", "<sip:a@b>"),
-            ("Via", "SIP/2.0/UDP a, SIP/2.0/UDP b"),
-            ("To", "<sip:x@y>"),
-        ]);
+        let mut h = headers(&[("To", "<sip:a@b>"), ("Via", "SIP/2.0/UDP a, SIP/2.0/UDP b"), ("To", "<sip:x@y>")]);
         h.set(HeaderName::To, "<sip:a@b>;tag=1");
         assert_eq!(
             h.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(),
             vec!["<sip:a@b>;tag=1", "SIP/2.0/UDP a", "SIP/2.0/UDP b"]
         );
         assert!(h.replace_first(&HeaderName::Via, "SIP/2.0/UDP c"));
-        assert_eq!(
-            h.get_all(&HeaderName::Via).collect::<Vec<_>>(),
-            vec!["SIP/2.0/UDP c", "SIP/2.0/UDP b"]
-        );
+        assert_eq!(h.get_all(&HeaderName::Via).collect::<Vec<_>>(), vec!["SIP/2.0/UDP c", "SIP/2.0/UDP b"]);
         assert!(!h.replace_first(&HeaderName::Route, "x"));
     }
 
@@ -470,19 +388,9 @@ mod tests {
 
     #[test]
     fn wildcard_contact() {
-        assert_eq!(
-            headers(&[("m", "*")]).contacts().unwrap(),
-            Contacts::Wildcard
-        );
-        assert!(
-            headers(&[("m", "*"), ("m", "<sip:a@b>")])
-                .contacts()
-                .is_err()
-        );
-        let Contacts::List(l) = headers(&[("Contact", "<sip:a@b>;expires=5, sip:c@d")])
-            .contacts()
-            .unwrap()
-        else {
+        assert_eq!(headers(&[("m", "*")]).contacts().unwrap(), Contacts::Wildcard);
+        assert!(headers(&[("m", "*"), ("m", "<sip:a@b>")]).contacts().is_err());
+        let Contacts::List(l) = headers(&[("Contact", "<sip:a@b>;expires=5, sip:c@d")]).contacts().unwrap() else {
             panic!("wildcard")
         };
         assert_eq!(l.len(), 2);
@@ -494,12 +402,6 @@ mod tests {
         let h = headers(&[("Expires", "soon"), ("CSeq", "1")]);
         assert_eq!(h.expires().unwrap_err().header, HeaderName::Expires);
         assert_eq!(h.cseq().unwrap_err().header, HeaderName::CSeq);
-        assert_eq!(
-            h.call_id().unwrap_err(),
-            HeaderError {
-                header: HeaderName::CallId,
-                reason: "missing"
-            }
-        );
+        assert_eq!(h.call_id().unwrap_err(), HeaderError { header: HeaderName::CallId, reason: "missing" });
     }
 }

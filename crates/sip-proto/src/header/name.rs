@@ -123,18 +123,13 @@ impl HeaderName {
                 Some(c) => *short == Some(c),
                 None => canonical.eq_ignore_ascii_case(name),
             })
-            .map_or_else(
-                || HeaderName::Other(name.to_owned()),
-                |(known, ..)| known.clone(),
-            )
+            .map_or_else(|| HeaderName::Other(name.to_owned()), |(known, ..)| known.clone())
     }
 
     /// Whether values of this header are comma-separated lists that may be split into one
     /// entry per element (RFC 3261 §7.3.1).
     pub fn is_list(&self) -> bool {
-        TABLE
-            .iter()
-            .any(|(known, _, _, list)| *list && known == self)
+        TABLE.iter().any(|(known, _, _, list)| *list && known == self)
     }
 
     /// Whether this is the same header as `other`, comparing unknown names case-insensitively.

@@ -21,11 +21,7 @@ pub struct NameAddr {
 impl NameAddr {
     /// A name-addr for `uri` with no display name and no parameters.
     pub fn new(uri: Uri) -> Self {
-        NameAddr {
-            display: None,
-            uri,
-            params: Params::new(),
-        }
+        NameAddr { display: None, uri, params: Params::new() }
     }
 
     /// Parses one value.
@@ -53,11 +49,7 @@ impl NameAddr {
             if !after.trim().is_empty() {
                 return Err("unexpected characters after address");
             }
-            return Ok(NameAddr {
-                display,
-                uri,
-                params,
-            });
+            return Ok(NameAddr { display, uri, params });
         }
         // addr-spec form: the URI ends at the first ';', and what follows are header
         // parameters. RFC 3261 §20.10: a URI with a comma, '?' or ';' must be in <>.
@@ -70,11 +62,7 @@ impl NameAddr {
         if !after.trim().is_empty() {
             return Err("unexpected characters after address");
         }
-        Ok(NameAddr {
-            display: None,
-            uri,
-            params,
-        })
+        Ok(NameAddr { display: None, uri, params })
     }
 
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
@@ -100,8 +88,7 @@ mod tests {
 
     #[test]
     fn parses_the_three_forms() {
-        let a =
-            NameAddr::parse(r#""Bob \"B\"" <sip:bob@example.com;transport=tcp>;tag=abc"#).unwrap();
+        let a = NameAddr::parse(r#""Bob \"B\"" <sip:bob@example.com;transport=tcp>;tag=abc"#).unwrap();
         assert_eq!(a.display.as_deref(), Some(r#"Bob "B""#));
         assert_eq!(a.tag(), Some("abc"));
         assert_eq!(a.uri.as_sip().unwrap().params.get("transport"), Some("tcp"));
@@ -117,23 +104,13 @@ mod tests {
 
     #[test]
     fn round_trips_through_display() {
-        let a = NameAddr::parse(
-            r#""A, B" <sip:1001@10.0.0.1:5062>;expires=30;+sip.instance="<urn:uuid:1>""#,
-        )
-        .unwrap();
+        let a = NameAddr::parse(r#""A, B" <sip:1001@10.0.0.1:5062>;expires=30;+sip.instance="<urn:uuid:1>""#).unwrap();
         assert_eq!(NameAddr::parse(&a.to_string()).unwrap(), a);
     }
 
     #[test]
     fn refuses_broken_addresses() {
-        for bad in [
-            "<sip:a@b",
-            "sip:a@b?Route=x",
-            "\"x\" sip:a@b",
-            "<nocolon>",
-            "sip:a@b junk",
-            "\"open <sip:a@b>",
-        ] {
+        for bad in ["<sip:a@b", "sip:a@b?Route=x", "\"x\" sip:a@b", "<nocolon>", "sip:a@b junk", "\"open <sip:a@b>"] {
             assert!(NameAddr::parse(bad).is_err(), "{bad}");
         }
     }

@@ -106,9 +106,7 @@ impl ClientTransaction {
                 self.state = ClientState::Terminated;
                 Some(ClientAction::TimedOut)
             }
-            ClientState::Trying | ClientState::Proceeding
-                if self.timer_e.is_some_and(|e| e <= now) =>
-            {
+            ClientState::Trying | ClientState::Proceeding if self.timer_e.is_some_and(|e| e <= now) => {
                 self.interval_e = if self.state == ClientState::Trying {
                     (self.interval_e * 2).min(self.timers.t2)
                 } else {

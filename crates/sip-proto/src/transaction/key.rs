@@ -79,27 +79,15 @@ impl ClientKey {
     /// The key of a request we send.
     pub fn for_request(req: &Request) -> Result<ClientKey, HeaderError> {
         let via = req.headers.top_via()?;
-        let branch = via.branch().ok_or(HeaderError {
-            header: crate::header::HeaderName::Via,
-            reason: "no branch",
-        })?;
-        Ok(ClientKey {
-            branch: branch.to_owned(),
-            method: req.method.to_string(),
-        })
+        let branch = via.branch().ok_or(HeaderError { header: crate::header::HeaderName::Via, reason: "no branch" })?;
+        Ok(ClientKey { branch: branch.to_owned(), method: req.method.to_string() })
     }
 
     /// The key of a response we receive.
     pub fn for_response(resp: &Response) -> Result<ClientKey, HeaderError> {
         let via = resp.headers.top_via()?;
-        let branch = via.branch().ok_or(HeaderError {
-            header: crate::header::HeaderName::Via,
-            reason: "no branch",
-        })?;
-        Ok(ClientKey {
-            branch: branch.to_owned(),
-            method: resp.headers.cseq()?.method.to_string(),
-        })
+        let branch = via.branch().ok_or(HeaderError { header: crate::header::HeaderName::Via, reason: "no branch" })?;
+        Ok(ClientKey { branch: branch.to_owned(), method: resp.headers.cseq()?.method.to_string() })
     }
 }
 
@@ -121,40 +109,23 @@ mod tests {
 
     #[test]
     fn rfc3261_keys_use_branch_sent_by_and_method() {
-        let a = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKabc", "OPTIONS"))
-            .unwrap();
-        let b = ServerKey::for_request(&request(
-            "SIP/2.0/UDP H:5060;branch=z9hG4bKabc;rport",
-            "OPTIONS",
-        ))
-        .unwrap();
-        let c = ServerKey::for_request(&request("SIP/2.0/UDP h:5061;branch=z9hG4bKabc", "OPTIONS"))
-            .unwrap();
-        let d = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKabc", "CANCEL"))
-            .unwrap();
+        let a = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKabc", "OPTIONS")).unwrap();
+        let b = ServerKey::for_request(&request("SIP/2.0/UDP H:5060;branch=z9hG4bKabc;rport", "OPTIONS")).unwrap();
+        let c = ServerKey::for_request(&request("SIP/2.0/UDP h:5061;branch=z9hG4bKabc", "OPTIONS")).unwrap();
+        let d = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKabc", "CANCEL")).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
-        let ack = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKinv", "ACK"))
-            .unwrap();
-        let inv =
-            ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKinv", "INVITE"))
-                .unwrap();
+        let ack = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKinv", "ACK")).unwrap();
+        let inv = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=z9hG4bKinv", "INVITE")).unwrap();
         assert_eq!(ack, inv);
     }
 
     #[test]
     fn rfc2543_fallback_without_cookie() {
-        let a =
-            ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old1", "OPTIONS")).unwrap();
+        let a = ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old1", "OPTIONS")).unwrap();
         assert!(matches!(a, ServerKey::Rfc2543 { .. }));
-        assert_eq!(
-            a,
-            ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old1", "OPTIONS")).unwrap()
-        );
-        assert_ne!(
-            a,
-            ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old2", "OPTIONS")).unwrap()
-        );
+        assert_eq!(a, ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old1", "OPTIONS")).unwrap());
+        assert_ne!(a, ServerKey::for_request(&request("SIP/2.0/UDP h:5060;branch=old2", "OPTIONS")).unwrap());
     }
 }

@@ -33,13 +33,7 @@ impl ServerTransaction {
     /// A transaction for a request that just arrived over a reliable (stream) or
     /// unreliable (UDP) transport.
     pub fn new(reliable: bool, timers: TimerConfig) -> Self {
-        ServerTransaction {
-            state: ServerState::Trying,
-            reliable,
-            last_response: None,
-            timer_j: None,
-            timers,
-        }
+        ServerTransaction { state: ServerState::Trying, reliable, last_response: None, timer_j: None, timers }
     }
 
     /// The current state.

@@ -36,73 +36,41 @@ fn uri_params() -> impl Strategy<Value = Params> {
 }
 
 fn params_quoted_if(quote: impl Strategy<Value = bool>) -> impl Strategy<Value = Params> {
-    proptest::collection::vec((token(), proptest::option::of(token()), quote), 0..3).prop_map(
-        |list| {
-            let mut p = Params::new();
-            for (i, (name, value, quoted)) in list.into_iter().enumerate() {
-                // Distinct names, so later `set` calls do not merge entries.
-                let name = format!("{name}{i}");
-                match (value, quoted) {
-                    (Some(v), true) => p.set_quoted(&name, &format!("{v} ;,\"\\")),
-                    (value, _) => p.set(&name, value.as_deref()),
-                }
+    proptest::collection::vec((token(), proptest::option::of(token()), quote), 0..3).prop_map(|list| {
+        let mut p = Params::new();
+        for (i, (name, value, quoted)) in list.into_iter().enumerate() {
+            // Distinct names, so later `set` calls do not merge entries.
+            let name = format!("{name}{i}");
+            match (value, quoted) {
+                (Some(v), true) => p.set_quoted(&name, &format!("{v} ;,\"\\")),
+                (value, _) => p.set(&name, value.as_deref()),
             }
-            p
+        }
+        p
+    })
+}
+
+fn sip_uri() -> impl Strategy<Value = Uri> {
+    (proptest::option::of("[a-z0-9]{1,8}"), host(), proptest::option::of(1u16..), uri_params(), any::<bool>()).prop_map(
+        |(user, host, port, params, secure)| {
+            Uri::Sip(SipUri { secure, user, password: None, host, port, params, headers: None })
         },
     )
 }
 
-fn sip_uri() -> impl Strategy<Value = Uri> {
-    (
-        proptest::option::of("[a-z0-9]{1,8}"),
-        host(),
-        proptest::option::of(1u16..),
-        uri_params(),
-        any::<bool>(),
-    )
-        .prop_map(|(user, host, port, params, secure)| {
-            Uri::Sip(SipUri {
-                secure,
-                user,
-                password: None,
-                host,
-                port,
-                params,
-                headers: None,
-            })
-        })
-}
-
 fn name_addr() -> impl Strategy<Value = NameAddr> {
-    (
-        proptest::option::of("[a-zA-Z ,\"\\\\]{1,12}"),
-        sip_uri(),
-        params(),
-    )
-        .prop_map(|(display, uri, params)| NameAddr {
-            display,
-            uri,
-            params,
-        })
+    (proptest::option::of("[a-zA-Z ,\"\\\\]{1,12}"), sip_uri(), params()).prop_map(|(display, uri, params)| NameAddr {
+        display,
+        uri,
+        params,
+    })
 }
 
 fn via() -> impl Strategy<Value = Via> {
-    (
-        prop_oneof![Just("UDP"), Just("TCP"), Just("TLS")],
-        host(),
-        proptest::option::of(1u16..),
-        token(),
-        params(),
-    )
+    (prop_oneof![Just("UDP"), Just("TCP"), Just("TLS")], host(), proptest::option::of(1u16..), token(), params())
         .prop_map(|(transport, host, port, branch, mut params)| {
             params.set("branch", Some(&format!("z9hG4bK{branch}")));
-            Via {
-                version: "2.0".to_owned(),
-                transport: transport.to_owned(),
-                host,
-                port,
-                params,
-            }
+            Via { version: "2.0".to_owned(), transport: transport.to_owned(), host, port, params }
         })
 }
 
@@ -136,34 +104,16 @@ struct Typed {
 
 fn typed() -> impl Strategy<Value = Typed> {
     (
-        (
-            method(),
-            sip_uri(),
-            proptest::collection::vec(via(), 1..4),
-            name_addr(),
-            name_addr(),
-        ),
-        (
-            "[a-zA-Z0-9.@-]{1,20}",
-            0u32..(1 << 31),
-            proptest::collection::vec(name_addr(), 0..3),
-        ),
-        (
-            proptest::option::of((token(), params())),
-            proptest::option::of(any::<u32>()),
-        ),
+        (method(), sip_uri(), proptest::collection::vec(via(), 1..4), name_addr(), name_addr()),
+        ("[a-zA-Z0-9.@-]{1,20}", 0u32..(1 << 31), proptest::collection::vec(name_addr(), 0..3)),
+        (proptest::option::of((token(), params())), proptest::option::of(any::<u32>())),
         (
             proptest::collection::vec(("[a-z]{1,8}", "[a-z+.-]{1,10}", params()), 0..3),
             proptest::collection::vec(any::<u8>(), 0..64),
         ),
     )
-        .prop_map(
-            |(
-                (method, uri, vias, from, to),
-                (call_id, seq, contacts),
-                (event, expires),
-                (accept, body),
-            )| Typed {
+        .prop_map(|((method, uri, vias, from, to), (call_id, seq, contacts), (event, expires), (accept, body))| {
+            Typed {
                 method,
                 uri,
                 vias,
@@ -172,22 +122,12 @@ fn typed() -> impl Strategy<Value = Typed> {
                 call_id,
                 seq,
                 contacts,
-                event: event.map(|(package, params)| Event {
-                    package: package.to_ascii_lowercase(),
-                    params,
-                }),
+                event: event.map(|(package, params)| Event { package: package.to_ascii_lowercase(), params }),
                 expires,
-                accept: accept
-                    .into_iter()
-                    .map(|(kind, subtype, params)| MediaType {
-                        kind,
-                        subtype,
-                        params,
-                    })
-                    .collect(),
+                accept: accept.into_iter().map(|(kind, subtype, params)| MediaType { kind, subtype, params }).collect(),
                 body,
-            },
-        )
+            }
+        })
 }
 
 impl Typed {
@@ -199,14 +139,7 @@ impl Typed {
         h.push(HeaderName::From, self.from.to_string());
         h.push(HeaderName::To, self.to.to_string());
         h.push(HeaderName::CallId, self.call_id.clone());
-        h.push(
-            HeaderName::CSeq,
-            CSeq {
-                seq: self.seq,
-                method: self.method.clone(),
-            }
-            .to_string(),
-        );
+        h.push(HeaderName::CSeq, CSeq { seq: self.seq, method: self.method.clone() }.to_string());
         for c in &self.contacts {
             h.push(HeaderName::Contact, c.to_string());
         }
@@ -219,12 +152,7 @@ impl Typed {
         for a in &self.accept {
             h.push(HeaderName::Accept, a.to_string());
         }
-        Request {
-            method: self.method.clone(),
-            uri: self.uri.clone(),
-            headers: h,
-            body: Bytes::from(self.body.clone()),
-        }
+        Request { method: self.method.clone(), uri: self.uri.clone(), headers: h, body: Bytes::from(self.body.clone()) }
     }
 
     fn assert_matches(&self, parsed: &Request) {
@@ -235,17 +163,8 @@ impl Typed {
         assert_eq!(h.from().unwrap(), self.from);
         assert_eq!(h.to().unwrap(), self.to);
         assert_eq!(h.call_id().unwrap(), self.call_id);
-        assert_eq!(
-            h.cseq().unwrap(),
-            CSeq {
-                seq: self.seq,
-                method: self.method.clone()
-            }
-        );
-        assert_eq!(
-            h.contacts().unwrap(),
-            sip_proto::header::Contacts::List(self.contacts.clone())
-        );
+        assert_eq!(h.cseq().unwrap(), CSeq { seq: self.seq, method: self.method.clone() });
+        assert_eq!(h.contacts().unwrap(), sip_proto::header::Contacts::List(self.contacts.clone()));
         assert_eq!(h.event().unwrap(), self.event);
         assert_eq!(h.expires().unwrap(), self.expires);
         let accept = h.accept().unwrap().unwrap_or_default();
@@ -257,10 +176,7 @@ impl Typed {
 fn parse_request(bytes: &[u8]) -> Request {
     match parse_message(bytes) {
         Ok(Message::Request(r)) => r,
-        other => panic!(
-            "did not parse as a request: {other:?}\n{}",
-            String::from_utf8_lossy(bytes)
-        ),
+        other => panic!("did not parse as a request: {other:?}\n{}", String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -277,8 +193,7 @@ fn wire_variant(req: &Request, seed: &[u8]) -> Vec<u8> {
         let name = &fields[i].name;
         let mut values = vec![fields[i].value.clone()];
         // Join following elements of the same list header onto this line.
-        while pick & 1 == 1 && name.is_list() && i + 1 < fields.len() && fields[i + 1].name == *name
-        {
+        while pick & 1 == 1 && name.is_list() && i + 1 < fields.len() && fields[i + 1].name == *name {
             i += 1;
             values.push(fields[i].value.clone());
         }

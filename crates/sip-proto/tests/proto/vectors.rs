@@ -48,22 +48,12 @@ fn outcome(result: &Result<Message, sip_proto::ParseError>) -> String {
 fn rfc4475_torture_messages() {
     let text = std::fs::read_to_string(vectors_dir().join("rfc4475/manifest.toml")).unwrap();
     let manifest: TortureManifest = toml::from_str(&text).unwrap();
-    assert_eq!(
-        manifest.message.len(),
-        49,
-        "every message of RFC 4475 is present"
-    );
+    assert_eq!(manifest.message.len(), 49, "every message of RFC 4475 is present");
     let mut failures = Vec::new();
     for t in &manifest.message {
         let bytes = std::fs::read(vectors_dir().join("rfc4475").join(&t.file)).unwrap();
         let result = parse_message(&bytes);
-        println!(
-            "{:<8} {:<16} {:<7} {}",
-            t.section,
-            t.file,
-            t.expect,
-            outcome(&result)
-        );
+        println!("{:<8} {:<16} {:<7} {}", t.section, t.file, t.expect, outcome(&result));
         let problem = match (t.expect.as_str(), &result) {
             ("parse", Ok(msg)) => check_fields(t, msg).err(),
             ("parse", Err(e)) => Some(format!("refused a valid message: {e}")),
@@ -71,10 +61,7 @@ fn rfc4475_torture_messages() {
                 // Responses that must be dropped: any refusal is right.
                 Some(0) | None => None,
                 Some(status) if status == e.kind.status() => None,
-                Some(status) => Some(format!(
-                    "refused with {} instead of {status}",
-                    e.kind.status()
-                )),
+                Some(status) => Some(format!("refused with {} instead of {status}", e.kind.status())),
             },
             ("reject", Ok(_)) if t.liberal_accept_ok => None,
             ("reject", Ok(_)) => Some("accepted an invalid message".to_owned()),
@@ -84,11 +71,7 @@ fn rfc4475_torture_messages() {
             failures.push(format!("{} ({}): {p}", t.file, t.section));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "torture failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "torture failures:\n{}", failures.join("\n"));
 }
 
 fn check_fields(t: &Torture, msg: &Message) -> Result<(), String> {
@@ -106,11 +89,7 @@ fn check_fields(t: &Torture, msg: &Message) -> Result<(), String> {
         }
     }
     if let Some(id) = &t.call_id {
-        expect_eq(
-            "Call-ID",
-            h.call_id().map_err(|e| e.to_string())?,
-            id.as_str(),
-        )?;
+        expect_eq("Call-ID", h.call_id().map_err(|e| e.to_string())?, id.as_str())?;
     }
     let cseq = h.cseq().map_err(|e| e.to_string())?;
     if let Some(n) = t.cseq {
@@ -133,11 +112,7 @@ fn check_fields(t: &Torture, msg: &Message) -> Result<(), String> {
 }
 
 fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, want {want:?}"))
-    }
+    if got == want { Ok(()) } else { Err(format!("{what}: got {got:?}, want {want:?}")) }
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,16 +163,8 @@ fn vendor_captures_parse_with_typed_headers() {
         assert_eq!(h.from().unwrap().tag().unwrap_or(""), v.from_tag, "{ctx}");
         assert_eq!(h.to().unwrap().tag().unwrap_or(""), v.to_tag, "{ctx}");
         let event = h.event().unwrap();
-        assert_eq!(
-            event.as_ref().map(|e| e.package.as_str()),
-            v.event.as_deref(),
-            "{ctx}"
-        );
-        assert_eq!(
-            event.as_ref().and_then(|e| e.id()).unwrap_or(""),
-            v.event_id,
-            "{ctx}"
-        );
+        assert_eq!(event.as_ref().map(|e| e.package.as_str()), v.event.as_deref(), "{ctx}");
+        assert_eq!(event.as_ref().and_then(|e| e.id()).unwrap_or(""), v.event_id, "{ctx}");
         assert_eq!(h.expires().unwrap(), v.expires, "{ctx}");
         let contacts = match h.contacts().unwrap() {
             Contacts::List(l) => l.len(),
@@ -209,11 +176,7 @@ fn vendor_captures_parse_with_typed_headers() {
             Message::Response(r) => r.body.len(),
         };
         assert_eq!(body, v.body_len, "{ctx}");
-        assert_eq!(
-            h.get(&HeaderName::UserAgent),
-            v.user_agent.as_deref(),
-            "{ctx}"
-        );
+        assert_eq!(h.get(&HeaderName::UserAgent), v.user_agent.as_deref(), "{ctx}");
         // Every typed header the server reads is readable.
         h.accept().unwrap();
         h.allow().unwrap();
@@ -227,12 +190,7 @@ fn vendor_captures_parse_with_typed_headers() {
 fn polycom_methods_parameter_keeps_its_commas() {
     let bytes = std::fs::read(vectors_dir().join("vendors/polycom/register.sip")).unwrap();
     let msg = parse_message(&bytes).unwrap();
-    let Contacts::List(contacts) = msg.headers().contacts().unwrap() else {
-        panic!("wildcard")
-    };
+    let Contacts::List(contacts) = msg.headers().contacts().unwrap() else { panic!("wildcard") };
     let methods = contacts[0].params.get("methods").unwrap();
-    assert!(
-        methods.contains("SUBSCRIBE") && methods.contains(','),
-        "{methods}"
-    );
+    assert!(methods.contains("SUBSCRIBE") && methods.contains(','), "{methods}");
 }

@@ -1,0 +1,337 @@
+//! The notifier role (RFC 6665 §4.2): accepting, refreshing and ending subscriptions, and
+//! sending their NOTIFYs: one in flight per subscription, with state that changes
+//! meanwhile merged into the next one; failures end the subscription as SPEC §4 says.
+
+use std::time::{Duration, Instant};
+
+use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::header::Contacts;
+use sip_proto::transaction::ClientKey;
+use sip_proto::uri::Uri;
+use sip_proto::{HeaderName, Method, Request, Response};
+
+use crate::api::{InEvent, NewWatcher};
+use crate::bodies::Format;
+use crate::engine::{Engine, TimerKey};
+use crate::entity::Changed;
+use crate::handlers::with_allow_events;
+use crate::outgoing::{NotifyKind, Outcome};
+use crate::package::Package;
+use crate::peer::{Peer, Transport};
+use crate::render::{RenderOptions, Watcher, render};
+use crate::subscription::{Phase, Subscription, SubscriptionId};
+
+impl Engine {
+    /// Handles a SUBSCRIBE: the response, and the subscription to notify once it is sent.
+    pub(crate) fn on_subscribe(
+        &mut self,
+        req: &Request,
+        source: Peer,
+        now: Instant,
+    ) -> (Response, Option<SubscriptionId>) {
+        let event = req.headers.event().ok().flatten();
+        let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
+            // RFC 6665 §4.2.1.1: an unknown (or missing) package gets 489 and Allow-Events.
+            return (with_allow_events(Response::to(req, 489)), None);
+        };
+        let event_id = event.as_ref().and_then(|e| e.id()).map(str::to_owned);
+        match DialogId::of_incoming(req) {
+            Ok(Some(dialog)) => self.refresh(req, &dialog, package, event_id, source, now),
+            _ => self.subscribe(req, package, event_id, source, now),
+        }
+    }
+
+    /// The expiry to grant (RFC 6665 §4.2.1.1), or the 423 refusal.
+    fn granted_expiry(&self, req: &Request) -> Result<u32, Response> {
+        let rules = self.config.expiry;
+        let requested = req.headers.expires().ok().flatten().unwrap_or(rules.default);
+        if requested != 0 && requested < rules.min {
+            let mut refusal = Response::to(req, 423);
+            refusal.headers.push(HeaderName::MinExpires, rules.min.to_string());
+            return Err(refusal);
+        }
+        Ok(requested.min(rules.max))
+    }
+
+    fn subscribe(
+        &mut self,
+        req: &Request,
+        package: Package,
+        event_id: Option<String>,
+        source: Peer,
+        now: Instant,
+    ) -> (Response, Option<SubscriptionId>) {
+        let accept = req.headers.accept().ok().flatten();
+        let Some(format) = package.negotiate(accept.as_deref()) else {
+            let mut refusal = Response::to(req, 406);
+            let offered: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
+            refusal.headers.push(HeaderName::Accept, offered.join(", "));
+            return (refusal, None);
+        };
+        let expires = match self.granted_expiry(req) {
+            Ok(expires) => expires,
+            Err(refusal) => return (refusal, None),
+        };
+        let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
+        let entity = self.config.entity_key(&target.aor());
+        if self.subscriptions.count_of_entity(&entity) >= self.config.max_subscriptions_per_entity {
+            let mut busy = Response::to(req, 503).with_reason("Too Many Subscriptions");
+            busy.headers.push(HeaderName::RetryAfter, "60");
+            return (busy, None);
+        }
+        let local_tag = self.ids.token();
+        let dialog = match Dialog::as_uas(req, &local_tag, 0) {
+            Ok(dialog) => dialog,
+            Err(e) => {
+                let reason = if e.reason == "missing" { format!("Missing {} header", e.header) } else { e.to_string() };
+                return (Response::to(req, 400).with_reason(reason), None);
+            }
+        };
+        let subscriber = req.headers.from().map(|f| self.config.entity_key(&f.uri.to_string())).unwrap_or_default();
+        let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { host_text(source) };
+        let call_id = dialog.id.call_id.clone();
+        let sub = Subscription {
+            entity: entity.clone(),
+            package,
+            format,
+            event_id,
+            dialog,
+            peer: source,
+            our_host,
+            expires_at: now + Duration::from_secs(expires.into()),
+            phase: Phase::Active,
+            version: 0,
+            seen_change: 0,
+            in_flight: false,
+            dirty: false,
+            check_sync: false,
+            failures: 0,
+        };
+        let contact = contact_of(&sub);
+        let id = self.subscriptions.insert(sub);
+        if expires == 0 {
+            // A fetch (RFC 6665 §4.4.3): one terminated NOTIFY with the current state.
+            self.begin_termination(id, "timeout");
+        } else {
+            let expires_at = now + Duration::from_secs(expires.into());
+            self.deadlines.set(TimerKey::SubscriptionExpiry(id), Some(expires_at));
+            let watcher = NewWatcher { content_type: format.content_type(), entity, subscriber, expires, call_id };
+            self.events.push_back(match package {
+                Package::MessageSummary => InEvent::VoicemailIn(watcher),
+                Package::Presence | Package::Dialog => InEvent::SubscribeIn(watcher),
+            });
+        }
+        (accepted(req, &local_tag, expires, &contact), Some(id))
+    }
+
+    fn refresh(
+        &mut self,
+        req: &Request,
+        dialog: &DialogId,
+        package: Package,
+        event_id: Option<String>,
+        source: Peer,
+        now: Instant,
+    ) -> (Response, Option<SubscriptionId>) {
+        let Some(id) = self.subscriptions.find_dialog(dialog, package, event_id.as_deref()) else {
+            return (Response::to(req, 481).with_reason("Subscription Does Not Exist"), None);
+        };
+        let expires = match self.granted_expiry(req) {
+            Ok(expires) => expires,
+            Err(refusal) => return (refusal, None),
+        };
+        let Some(sub) = self.subscriptions.get_mut(id) else { return (Response::to(req, 481), None) };
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
+        if sub.dialog.accept_remote_cseq(seq).is_err() {
+            // RFC 3261 §12.2.2: a CSeq below the last one is answered 500.
+            return (Response::to(req, 500).with_reason("CSeq Out of Order"), None);
+        }
+        // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.1), and NATs rebind:
+        // follow the latest Contact and source.
+        if let Ok(Contacts::List(contacts)) = req.headers.contacts()
+            && let Some(first) = contacts.first()
+        {
+            sub.dialog.remote_target = first.uri.clone();
+        }
+        sub.peer = source;
+        let contact = contact_of(sub);
+        let local_tag = sub.dialog.id.local_tag.clone();
+        if expires == 0 {
+            self.begin_termination(id, "timeout");
+        } else {
+            sub.expires_at = now + Duration::from_secs(expires.into());
+            let expires_at = sub.expires_at;
+            self.deadlines.set(TimerKey::SubscriptionExpiry(id), Some(expires_at));
+        }
+        (accepted(req, &local_tag, expires, &contact), Some(id))
+    }
+
+    /// Ends a subscription with a final NOTIFY `terminated;reason=<reason>`.
+    pub(crate) fn terminate_subscription(&mut self, id: SubscriptionId, reason: &'static str, now: Instant) {
+        if self.subscriptions.get(id).is_none_or(|s| s.phase != Phase::Active) {
+            return;
+        }
+        self.begin_termination(id, reason);
+        self.send_notify(id, now);
+    }
+
+    /// Marks a subscription as ending: no further state reaches it, and its next NOTIFY is
+    /// the final one.
+    fn begin_termination(&mut self, id: SubscriptionId, reason: &'static str) {
+        self.subscriptions.detach(id);
+        self.deadlines.set(TimerKey::SubscriptionExpiry(id), None);
+        if let Some(sub) = self.subscriptions.get_mut(id) {
+            sub.phase = Phase::Terminating(reason);
+        }
+    }
+
+    /// Forgets a subscription without a final NOTIFY (its peer cannot be reached).
+    pub(crate) fn end_subscription(&mut self, id: SubscriptionId) {
+        if self.subscriptions.remove(id).is_some() {
+            self.stats.subscriptions_lost += 1;
+        }
+        self.deadlines.set(TimerKey::SubscriptionExpiry(id), None);
+    }
+
+    /// Notifies every subscription of `entity` whose document `changed` affects.
+    pub(crate) fn notify_entity(&mut self, entity: &str, changed: Changed, now: Instant) {
+        for id in self.subscriptions.of_entity(entity) {
+            let affected = self.subscriptions.get(id).is_some_and(|s| match s.format {
+                Format::Pidf | Format::Xpidf => changed.presence,
+                Format::DialogInfo => changed.dialogs,
+                Format::MessageSummary => changed.voicemail,
+            });
+            if affected {
+                self.send_notify(id, now);
+            }
+        }
+    }
+
+    /// Sends the subscription's next NOTIFY now, or marks it to follow the one in flight.
+    pub(crate) fn send_notify(&mut self, id: SubscriptionId, now: Instant) {
+        let branch = self.ids.branch();
+        let options = RenderOptions {
+            unknown_is_available: self.config.unknown_is_available,
+            zero_voicemail_when_unknown: self.config.zero_voicemail_when_unknown,
+        };
+        let Some(sub) = self.subscriptions.get_mut(id) else { return };
+        if sub.in_flight {
+            sub.dirty = true;
+            return;
+        }
+        let entity = self.entities.get(&sub.entity);
+        let kind = match sub.phase {
+            Phase::Active if sub.check_sync => NotifyKind::CheckSync,
+            Phase::Active => NotifyKind::State { last: false },
+            Phase::Terminating(_) => NotifyKind::State { last: true },
+        };
+        let mut req = sub.dialog.request(Method::Notify);
+        let h = &mut req.headers;
+        let transport = sub.peer.transport;
+        h.prepend(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {}:{};branch={branch};rport",
+                transport.via_token(),
+                sub.our_host,
+                sub.peer.local.port()
+            ),
+        );
+        h.push(HeaderName::Contact, contact_of(sub));
+        h.push(HeaderName::UserAgent, self.config.server_name.clone());
+        let state = match sub.phase {
+            Phase::Active => format!("active;expires={}", sub.remaining_secs(now)),
+            Phase::Terminating(reason) => format!("terminated;reason={reason}"),
+        };
+        h.push(HeaderName::SubscriptionState, state);
+        if kind == NotifyKind::CheckSync {
+            h.push(HeaderName::Event, "check-sync");
+            sub.check_sync = false;
+        } else {
+            let event = match &sub.event_id {
+                Some(event_id) => format!("{};id={event_id}", sub.package.name()),
+                None => sub.package.name().to_owned(),
+            };
+            h.push(HeaderName::Event, event);
+            let watcher = Watcher { version: sub.version, seen_change: sub.seen_change };
+            if let Some(body) = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, options) {
+                h.push(HeaderName::ContentType, sub.format.content_type());
+                req.body = body.into();
+            }
+            sub.version = sub.version.wrapping_add(1);
+            sub.seen_change = entity.map_or(0, |e| e.change() + 1);
+            sub.dirty = false;
+        }
+        sub.in_flight = true;
+        let destination = sub.peer;
+        let key = ClientKey { branch, method: Method::Notify.to_string() };
+        self.send_request(key, req.encode(), destination, id, kind, now);
+    }
+
+    /// A NOTIFY ended: SPEC §4's rules for what that means for the subscription.
+    pub(crate) fn notify_outcome(&mut self, id: SubscriptionId, kind: NotifyKind, outcome: Outcome, now: Instant) {
+        let udp_limit = self.config.udp_notify_failures;
+        let Some(sub) = self.subscriptions.get_mut(id) else { return };
+        sub.in_flight = false;
+        let failed = match (kind, outcome) {
+            (_, Outcome::Final(status)) if (200..300).contains(&status) => {
+                sub.failures = 0;
+                false
+            }
+            // A phone that does not understand check-sync keeps its MWI subscription.
+            (NotifyKind::CheckSync, Outcome::Final(status)) => status == 481,
+            // RFC 6665 §4.2.2: 481 ends the subscription; so does any other error.
+            (_, Outcome::Final(_)) => true,
+            (_, Outcome::Timeout) => {
+                sub.failures += 1;
+                // Retry with the current state rather than leave the watcher unsure.
+                sub.dirty = true;
+                sub.peer.transport.is_reliable() || sub.failures >= udp_limit
+            }
+        };
+        if failed {
+            self.end_subscription(id);
+            return;
+        }
+        if kind == (NotifyKind::State { last: true }) {
+            self.subscriptions.remove(id);
+            return;
+        }
+        if matches!(sub.phase, Phase::Terminating(_)) || sub.dirty || sub.check_sync {
+            self.send_notify(id, now);
+        }
+    }
+}
+
+/// The 2xx to a SUBSCRIBE: our To tag, the granted Expires (RFC 6665 §4.2.1.1 requires it),
+/// our Contact, and the Record-Route copied (RFC 3261 §12.1.1).
+fn accepted(req: &Request, local_tag: &str, expires: u32, contact: &str) -> Response {
+    let mut response = Response::to(req, 200);
+    if let Ok(mut to) = req.headers.to() {
+        to.params.set("tag", Some(local_tag));
+        response.headers.set(HeaderName::To, to.to_string());
+    }
+    response.headers.push(HeaderName::Expires, expires.to_string());
+    response.headers.push(HeaderName::Contact, contact);
+    for route in req.headers.get_all(&HeaderName::RecordRoute) {
+        response.headers.push(HeaderName::RecordRoute, route);
+    }
+    response
+}
+
+/// Our Contact for a subscription's dialog.
+fn contact_of(sub: &Subscription) -> String {
+    let transport = match sub.peer.transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+    };
+    format!("<sip:{}:{}{transport}>", sub.our_host, sub.peer.local.port())
+}
+
+/// Our local IP as URI host text (IPv6 in brackets).
+fn host_text(peer: Peer) -> String {
+    match peer.local.ip() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}

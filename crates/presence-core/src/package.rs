@@ -1,0 +1,103 @@
+//! The event packages served (RFC 6665 §7): `presence` (RFC 3856), `dialog` (RFC 4235) and
+//! `message-summary` (RFC 3842), each with the body formats it offers, and choosing a
+//! format from a SUBSCRIBE's Accept header (q-values honoured, order breaks ties).
+
+use sip_proto::header::MediaType;
+
+use crate::bodies::Format;
+
+/// An event package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Package {
+    Presence,
+    Dialog,
+    MessageSummary,
+}
+
+/// Every package, in the order `Allow-Events` lists them.
+pub(crate) const PACKAGES: [Package; 3] = [Package::Presence, Package::Dialog, Package::MessageSummary];
+
+impl Package {
+    pub(crate) fn from_event(name: &str) -> Option<Package> {
+        PACKAGES.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Package::Presence => "presence",
+            Package::Dialog => "dialog",
+            Package::MessageSummary => "message-summary",
+        }
+    }
+
+    /// Formats offered, the default (used when Accept is absent) first.
+    pub(crate) fn formats(self) -> &'static [Format] {
+        match self {
+            Package::Presence => &[Format::Pidf, Format::Xpidf],
+            Package::Dialog => &[Format::DialogInfo],
+            Package::MessageSummary => &[Format::MessageSummary],
+        }
+    }
+
+    /// The format to send: the package default without Accept, otherwise the offered
+    /// format with the highest q (earlier ranges win ties). `None` means 406.
+    pub(crate) fn negotiate(self, accept: Option<&[MediaType]>) -> Option<Format> {
+        let Some(ranges) = accept else { return self.formats().first().copied() };
+        let mut best: Option<(u32, Format)> = None;
+        for range in ranges {
+            let q = quality(range);
+            if q == 0 {
+                continue;
+            }
+            let offered = self.formats().iter().find(|f| range.covers(f.content_type()));
+            if let Some(format) = offered
+                && best.is_none_or(|(best_q, _)| q > best_q)
+            {
+                best = Some((q, *format));
+            }
+
+        }
+        best.map(|(_, f)| f)
+    }
+}
+
+/// The q-value in thousandths (RFC 3261 §20.1); 1000 when absent or unreadable.
+fn quality(range: &MediaType) -> u32 {
+    range.params.get("q").and_then(|q| q.parse::<f32>().ok()).map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(list: &[&str]) -> Vec<MediaType> {
+        list.iter().map(|m| MediaType::parse(m).unwrap()).collect()
+    }
+
+    #[test]
+    fn defaults_and_order() {
+        assert_eq!(Package::Presence.negotiate(None), Some(Format::Pidf));
+        assert_eq!(Package::MessageSummary.negotiate(None), Some(Format::MessageSummary));
+        let polycom = accept(&["application/xpidf+xml", "application/pidf+xml"]);
+        assert_eq!(Package::Presence.negotiate(Some(&polycom)), Some(Format::Xpidf));
+        let spaced = accept(&["application/xml", " application/pidf+xml"]);
+        assert_eq!(Package::Presence.negotiate(Some(&spaced)), Some(Format::Pidf), "the seed answered 406 here");
+    }
+
+    #[test]
+    fn q_values_and_wildcards() {
+        let q = accept(&["application/xpidf+xml;q=0.5", "application/pidf+xml;q=1"]);
+        assert_eq!(Package::Presence.negotiate(Some(&q)), Some(Format::Pidf));
+        let zero = accept(&["application/pidf+xml;q=0", "application/xpidf+xml"]);
+        assert_eq!(Package::Presence.negotiate(Some(&zero)), Some(Format::Xpidf));
+        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["*/*"]))), Some(Format::DialogInfo));
+        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["application/pidf+xml"]))), None);
+        assert_eq!(Package::Presence.negotiate(Some(&[])), None, "an empty Accept accepts nothing");
+    }
+
+    #[test]
+    fn event_names_fold_case() {
+        assert_eq!(Package::from_event("Message-Summary"), Some(Package::MessageSummary));
+        assert_eq!(Package::from_event("talk"), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! Subscriptions we serve as notifier (RFC 6665 §4.2): their state and the indexes that
+//! find them by dialog (in-dialog SUBSCRIBE), by entity (state changes), by Call-ID (`.out`
+//! events that target one watcher) and by id (NOTIFY responses, timers).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use sip_proto::dialog::{Dialog, DialogId};
+
+use crate::bodies::Format;
+use crate::package::Package;
+use crate::peer::Peer;
+
+/// Identifies a subscription for the engine's lifetime.
+pub(crate) type SubscriptionId = u64;
+
+/// Where a subscription is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Active,
+    /// Ending: the next NOTIFY is the final `terminated;reason=<reason>` one.
+    Terminating(&'static str),
+}
+
+/// One subscription.
+#[derive(Clone, Debug)]
+pub(crate) struct Subscription {
+    pub(crate) entity: String,
+    pub(crate) package: Package,
+    pub(crate) format: Format,
+    pub(crate) event_id: Option<String>,
+    pub(crate) dialog: Dialog,
+    /// Where NOTIFYs go: the source (and connection) of the latest SUBSCRIBE.
+    pub(crate) peer: Peer,
+    /// Our host as the subscriber addressed us, for Via and Contact.
+    pub(crate) our_host: String,
+    pub(crate) expires_at: Instant,
+    pub(crate) phase: Phase,
+    /// The dialog-info version the next NOTIFY carries (RFC 4235 §4.1: starts at 0).
+    pub(crate) version: u32,
+    /// The entity change number the last NOTIFY showed.
+    pub(crate) seen_change: u64,
+    /// Whether a NOTIFY is awaiting its final response.
+    pub(crate) in_flight: bool,
+    /// State changed while a NOTIFY was in flight: send again when it completes.
+    pub(crate) dirty: bool,
+    /// A check-sync NOTIFY is waiting to be sent.
+    pub(crate) check_sync: bool,
+    /// NOTIFYs in a row that timed out.
+    pub(crate) failures: u8,
+}
+
+impl Subscription {
+    /// Seconds left, rounded up, for `Subscription-State: active;expires=`.
+    pub(crate) fn remaining_secs(&self, now: Instant) -> u64 {
+        let left = self.expires_at.saturating_duration_since(now);
+        left.as_secs() + u64::from(left.subsec_nanos() > 0)
+    }
+}
+
+/// The key of an in-dialog SUBSCRIBE: the dialog plus the event package and `id`.
+type DialogKey = (DialogId, Package, Option<String>);
+
+/// All subscriptions and their indexes.
+#[derive(Debug, Default)]
+pub(crate) struct Subscriptions {
+    by_id: HashMap<SubscriptionId, Subscription>,
+    by_dialog: HashMap<DialogKey, SubscriptionId>,
+    by_entity: HashMap<String, BTreeSet<SubscriptionId>>,
+    by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
+    next_id: SubscriptionId,
+}
+
+impl Subscriptions {
+    pub(crate) fn insert(&mut self, sub: Subscription) -> SubscriptionId {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_dialog.insert((sub.dialog.id.clone(), sub.package, sub.event_id.clone()), id);
+        self.by_entity.entry(sub.entity.clone()).or_default().insert(id);
+        self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
+        self.by_id.insert(id, sub);
+        id
+    }
+
+    pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Subscription> {
+        self.by_id.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: SubscriptionId) -> Option<&mut Subscription> {
+        self.by_id.get_mut(&id)
+    }
+
+    pub(crate) fn find_dialog(
+        &self,
+        dialog: &DialogId,
+        package: Package,
+        event_id: Option<&str>,
+    ) -> Option<SubscriptionId> {
+        self.by_dialog.get(&(dialog.clone(), package, event_id.map(str::to_owned))).copied()
+    }
+
+    /// Active subscriptions to `entity`.
+    pub(crate) fn of_entity(&self, entity: &str) -> Vec<SubscriptionId> {
+        self.by_entity.get(entity).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Active subscriptions of `entity` whose dialog has this Call-ID.
+    pub(crate) fn of_call_id(&self, entity: &str, call_id: &str) -> Vec<SubscriptionId> {
+        let ids = self.by_call_id.get(call_id).into_iter().flatten();
+        ids.copied().filter(|id| self.by_id.get(id).is_some_and(|s| s.entity == entity)).collect()
+    }
+
+    /// Subscriptions whose NOTIFYs travel on `flow`.
+    pub(crate) fn on_flow(&self, flow: crate::peer::FlowId) -> Vec<SubscriptionId> {
+        self.by_id
+            .iter()
+            .filter(|(_, s)| s.peer.transport.is_reliable() && s.peer.flow == Some(flow))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// How many active subscriptions `entity` has.
+    pub(crate) fn count_of_entity(&self, entity: &str) -> usize {
+        self.by_entity.get(entity).map_or(0, BTreeSet::len)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Takes a subscription out of the lookup indexes (so no new state and no refresh
+    /// reaches it) while keeping it for its final NOTIFY.
+    pub(crate) fn detach(&mut self, id: SubscriptionId) {
+        let Some(sub) = self.by_id.get(&id) else { return };
+        self.by_dialog.remove(&(sub.dialog.id.clone(), sub.package, sub.event_id.clone()));
+        remove_from(&mut self.by_entity, &sub.entity, id);
+        remove_from(&mut self.by_call_id, &sub.dialog.id.call_id, id);
+    }
+
+    /// Forgets a subscription entirely.
+    pub(crate) fn remove(&mut self, id: SubscriptionId) -> Option<Subscription> {
+        self.detach(id);
+        self.by_id.remove(&id)
+    }
+}
+
+fn remove_from(index: &mut HashMap<String, BTreeSet<SubscriptionId>>, key: &str, id: SubscriptionId) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
