@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ListenSpec, LogFormat};
+use babble_presence::config::{Config, ConfigError, ListenSpec, LogFormat};
 
 /// A SIP presence server: BLF, presence/DND and message-waiting for phones.
 #[derive(Debug, Parser)]
@@ -50,7 +50,7 @@ pub(crate) struct RunArgs {
 
 impl RunArgs {
     /// The configuration: the file (or defaults) with these flags applied, validated.
-    pub(crate) fn resolve(&self) -> anyhow::Result<Config> {
+    pub(crate) fn resolve(&self) -> Result<Config, ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),

@@ -7,34 +7,54 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use presence_core::{CallLimits, EngineConfig, ExpiryConfig, Transport};
 use serde::Deserialize;
 use sip_proto::transaction::TimerConfig;
 
+/// A configuration that cannot be used; the message says what and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub enum ConfigError {
+    /// The file cannot be read or parsed, or a value is out of range.
+    Invalid(String),
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Config {
-    pub(crate) sip: SipConfig,
-    pub(crate) notifier: NotifierConfig,
-    pub(crate) http: HttpConfig,
-    pub(crate) storage: StorageConfig,
-    pub(crate) log: LogConfig,
+pub struct Config {
+    /// SIP listeners, limits and timers.
+    pub sip: SipConfig,
+    /// Subscription handling.
+    pub notifier: NotifierConfig,
+    /// The integration API.
+    pub http: HttpConfig,
+    /// Persistent state.
+    pub storage: StorageConfig,
+    /// Logging.
+    pub log: LogConfig,
 }
 
 /// `[sip]`: listeners, limits and RFC 3261 timers.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct SipConfig {
-    pub(crate) listen: Vec<ListenSpec>,
-    pub(crate) max_message_size: usize,
-    pub(crate) max_tcp_connections: usize,
-    pub(crate) max_server_transactions: usize,
-    pub(crate) t1_ms: u64,
-    pub(crate) t2_ms: u64,
-    pub(crate) t4_ms: u64,
-    pub(crate) server_name: Option<String>,
+pub struct SipConfig {
+    /// Where to accept SIP.
+    pub listen: Vec<ListenSpec>,
+    /// Largest SIP message accepted, in bytes.
+    pub max_message_size: usize,
+    /// Most simultaneous TCP connections.
+    pub max_tcp_connections: usize,
+    /// Most server transactions held at once.
+    pub max_server_transactions: usize,
+    /// RFC 3261 T1 in milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 T4 in milliseconds.
+    pub t4_ms: u64,
+    /// The Server/User-Agent header value.
+    pub server_name: Option<String>,
 }
 
 impl Default for SipConfig {
@@ -59,19 +79,31 @@ impl Default for SipConfig {
 /// `[notifier]`: how subscriptions are served (RFC 6665) and what watchers see.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct NotifierConfig {
-    pub(crate) default_expires: u32,
-    pub(crate) min_expires: u32,
-    pub(crate) max_expires: u32,
-    pub(crate) max_subscriptions_per_entity: usize,
-    pub(crate) unknown_presence: UnknownPresence,
-    pub(crate) dummy_voicemail: bool,
-    pub(crate) udp_notify_failures: u8,
-    pub(crate) early_call_lifetime_secs: u64,
-    pub(crate) confirmed_call_lifetime_secs: u64,
-    pub(crate) ended_call_memory_secs: u64,
-    pub(crate) max_calls_per_entity: usize,
-    pub(crate) domain_aliases: std::collections::BTreeMap<String, String>,
+pub struct NotifierConfig {
+    /// Expiry granted when a SUBSCRIBE has none, in seconds.
+    pub default_expires: u32,
+    /// Shortest expiry accepted (shorter gets 423), in seconds.
+    pub min_expires: u32,
+    /// Longest expiry granted, in seconds.
+    pub max_expires: u32,
+    /// Most subscriptions to one entity.
+    pub max_subscriptions_per_entity: usize,
+    /// What watchers of an entity nothing reported on see.
+    pub unknown_presence: UnknownPresence,
+    /// Zero message counts until a voicemail system reports.
+    pub dummy_voicemail: bool,
+    /// Consecutive NOTIFY timeouts that end a UDP subscription.
+    pub udp_notify_failures: u8,
+    /// How long a call may stay unanswered, in seconds.
+    pub early_call_lifetime_secs: u64,
+    /// How long an answered call may go without update, in seconds.
+    pub confirmed_call_lifetime_secs: u64,
+    /// How long an ended call is remembered, in seconds.
+    pub ended_call_memory_secs: u64,
+    /// Most calls kept per entity.
+    pub max_calls_per_entity: usize,
+    /// Alias host to canonical host.
+    pub domain_aliases: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for NotifierConfig {
@@ -97,7 +129,7 @@ impl Default for NotifierConfig {
 /// What presence watchers of an entity nobody has reported on see.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum UnknownPresence {
+pub enum UnknownPresence {
     /// Open / available.
     Available,
     /// Closed / offline.
@@ -107,8 +139,9 @@ pub(crate) enum UnknownPresence {
 /// `[http]`: the integration API (served from a later release; the address is reserved).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct HttpConfig {
-    pub(crate) listen: SocketAddr,
+pub struct HttpConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
 }
 
 impl Default for HttpConfig {
@@ -120,8 +153,9 @@ impl Default for HttpConfig {
 /// `[storage]`: where state is kept.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct StorageConfig {
-    pub(crate) data_dir: PathBuf,
+pub struct StorageConfig {
+    /// Directory for persistent state.
+    pub data_dir: PathBuf,
 }
 
 impl Default for StorageConfig {
@@ -133,9 +167,11 @@ impl Default for StorageConfig {
 /// `[log]`: verbosity and format.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct LogConfig {
-    pub(crate) level: String,
-    pub(crate) format: LogFormat,
+pub struct LogConfig {
+    /// A tracing filter such as `info`.
+    pub level: String,
+    /// Text or JSON.
+    pub format: LogFormat,
 }
 
 impl Default for LogConfig {
@@ -147,7 +183,7 @@ impl Default for LogConfig {
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
+pub enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -156,22 +192,26 @@ pub(crate) enum LogFormat {
 
 /// A listener: `udp:HOST:PORT` or `tcp:HOST:PORT` (IPv6 hosts in brackets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ListenSpec {
-    pub(crate) transport: Transport,
-    pub(crate) addr: SocketAddr,
+pub struct ListenSpec {
+    /// The transport.
+    pub transport: Transport,
+    /// The address to bind.
+    pub addr: SocketAddr,
 }
 
 impl FromStr for ListenSpec {
-    type Err = anyhow::Error;
+    type Err = ConfigError;
 
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        let (scheme, addr) = s.split_once(':').context("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060")?;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let invalid = |why: String| ConfigError::Invalid(format!("listener {s:?}: {why}"));
+        let (scheme, addr) =
+            s.split_once(':').ok_or_else(|| invalid("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060".into()))?;
         let transport = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
-            other => bail!("unknown transport {other:?} (supported: udp, tcp)"),
+            other => return Err(invalid(format!("unknown transport {other:?} (supported: udp, tcp)"))),
         };
-        let addr = addr.parse().with_context(|| format!("{addr:?} is not HOST:PORT"))?;
+        let addr = addr.parse().map_err(|_| invalid(format!("{addr:?} is not HOST:PORT")))?;
         Ok(ListenSpec { transport, addr })
     }
 }
@@ -179,7 +219,7 @@ impl FromStr for ListenSpec {
 impl<'de> Deserialize<'de> for ListenSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{s:?}: {e:#}")))
+        s.parse().map_err(|e: ConfigError| serde::de::Error::custom(e))
     }
 }
 
@@ -191,45 +231,48 @@ impl std::fmt::Display for ListenSpec {
 
 impl Config {
     /// Reads and validates a file.
-    pub(crate) fn load(path: &std::path::Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Invalid(format!("parsing {}: {e}", path.display())))?;
         config.validate()?;
         Ok(config)
     }
 
     /// Checks what serde cannot.
-    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bail = |why: &str| Err(ConfigError::Invalid(why.to_owned()));
         let sip = &self.sip;
         if sip.listen.is_empty() {
-            bail!("sip.listen is empty: the server would not listen anywhere");
+            return bail("sip.listen is empty: the server would not listen anywhere");
         }
         if !(1..=60_000).contains(&sip.t1_ms) || sip.t2_ms < sip.t1_ms || sip.t4_ms == 0 {
-            bail!("timers must satisfy 1 <= t1_ms <= 60000, t2_ms >= t1_ms, t4_ms > 0");
+            return bail("timers must satisfy 1 <= t1_ms <= 60000, t2_ms >= t1_ms, t4_ms > 0");
         }
         if !(1024..=1_048_576).contains(&sip.max_message_size) {
-            bail!("sip.max_message_size must be between 1024 and 1048576 bytes");
+            return bail("sip.max_message_size must be between 1024 and 1048576 bytes");
         }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 {
-            bail!("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
+            return bail("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
         }
         let n = &self.notifier;
         if n.min_expires == 0
             || n.min_expires > n.max_expires
             || !(n.min_expires..=n.max_expires).contains(&n.default_expires)
         {
-            bail!("notifier expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
+            return bail("notifier expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
         }
         if n.udp_notify_failures == 0 || n.max_subscriptions_per_entity == 0 || n.max_calls_per_entity == 0 {
-            bail!(
-                "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero"
+            return bail(
+                "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero",
             );
         }
         Ok(())
     }
 
     /// The engine's settings.
-    pub(crate) fn engine(&self, seed: u64) -> EngineConfig {
+    pub fn engine(&self, seed: u64) -> EngineConfig {
         let defaults = EngineConfig::default();
         EngineConfig {
             timers: TimerConfig {

@@ -4,8 +4,9 @@
 
 use std::pin::pin;
 
+use presence_core::api::InEvent;
 use presence_core::{Engine, Transmit};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
 use crate::transport::{Flows, Inbound};
@@ -15,11 +16,17 @@ pub(crate) struct Driver {
     engine: Engine,
     flows: Flows,
     inbound: mpsc::Receiver<Inbound>,
+    events: broadcast::Sender<InEvent>,
 }
 
 impl Driver {
-    pub(crate) fn new(engine: Engine, flows: Flows, inbound: mpsc::Receiver<Inbound>) -> Self {
-        Driver { engine, flows, inbound }
+    pub(crate) fn new(
+        engine: Engine,
+        flows: Flows,
+        inbound: mpsc::Receiver<Inbound>,
+        events: broadcast::Sender<InEvent>,
+    ) -> Self {
+        Driver { engine, flows, inbound, events }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -50,6 +57,7 @@ impl Driver {
             Inbound::Message { bytes, source } => self.engine.handle_sip(&bytes, source, now),
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
+            Inbound::Command(command) => self.engine.handle_command(command, now),
             Inbound::FlowClosed { flow } => {
                 // Send what the engine produced for this flow before forgetting it.
                 self.flush();
@@ -62,6 +70,10 @@ impl Driver {
     fn flush(&mut self) {
         while let Some(transmit) = self.engine.poll_transmit() {
             self.send(&transmit);
+        }
+        while let Some(event) = self.engine.poll_event() {
+            // No receiver is not an error: nobody is integrated yet.
+            let _ = self.events.send(event);
         }
     }
 

@@ -6,15 +6,17 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber.
-pub(crate) fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
+pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
-        _ => EnvFilter::try_new(level)?,
-    };
+        Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env),
+        _ => EnvFilter::try_new(level),
+    }
+    .map_err(|e| format!("log filter: {e}"))?;
+
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+    installed.map_err(|e| format!("installing the log subscriber: {e}"))
 }

@@ -55,7 +55,6 @@ impl Package {
             {
                 best = Some((q, *format));
             }
-
         }
         best.map(|(_, f)| f)
     }

@@ -24,6 +24,8 @@ pub(crate) enum Inbound {
     FlowOpened { flow: FlowId, writer: mpsc::Sender<Bytes> },
     /// A stream connection closed.
     FlowClosed { flow: FlowId },
+    /// An `.out` event from the library API.
+    Command(presence_core::api::Command),
 }
 
 /// Numbers flows (UDP sockets and TCP connections) uniquely for the process's life.

@@ -15,7 +15,7 @@ fn scenario(name: &str) -> PathBuf {
 
 /// The `sipp` binary, or `None` after reporting the skip (or panicking when interop is
 /// required).
-fn sipp() -> Option<PathBuf> {
+pub(crate) fn sipp() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("sipp")).find(|p| p.is_file()));
     if found.is_none() {
@@ -35,7 +35,13 @@ fn sipp() -> Option<PathBuf> {
 /// Runs one scenario once against `target` over `transport` ("u1" or "t1"); panics with
 /// SIPp's output when the call fails.
 fn run(sipp: &Path, target: SocketAddr, name: &str, transport: &str) {
+    run_sipp(sipp, target, name, transport, &[]);
+}
+
+/// [`run`] with extra SIPp arguments.
+pub(crate) fn run_sipp(sipp: &Path, target: SocketAddr, name: &str, transport: &str, extra: &[&str]) {
     let out = Command::new(sipp)
+        .args(extra)
         .arg(target.to_string())
         .args(["-sf", scenario(name).to_str().unwrap(), "-t", transport, "-m", "1"])
         .args(["-i", "127.0.0.1", "-p", "0", "-timeout", "10s", "-timeout_error", "-nostdin"])

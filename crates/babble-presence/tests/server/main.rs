@@ -6,5 +6,6 @@
 
 mod cli;
 mod interop;
+mod notifier;
 mod support;
 mod wire;

@@ -120,6 +120,5 @@ mod tests {
         }
         // Another version parses, so a 505 can still be addressed.
         assert_eq!(Via::parse("SIP/7.0/UDP h").unwrap().version, "7.0");
-
     }
 }

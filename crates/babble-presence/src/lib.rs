@@ -1,0 +1,16 @@
+//! babble-presence: a SIP presence server (BLF, presence/DND, message waiting). The binary
+//! runs it from a TOML file; as a library, [`Server`] runs it inside a Rust program with
+//! the event contract of SPEC §9 as typed values: `.in` events from [`Server::events`],
+//! `.out` events through [`Server::send`].
+
+pub mod config;
+mod driver;
+mod server;
+pub mod telemetry;
+mod transport;
+
+pub use presence_core::api;
+pub use presence_core::bodies::mwi::MessageCounts;
+pub use presence_core::call;
+pub use presence_core::{Stats, Transport};
+pub use server::{Server, ServerError};

@@ -1,0 +1,152 @@
+//! The server as a library: [`Server::start`] binds the listeners and runs the engine
+//! driver on the current tokio runtime; the returned [`Server`] hands out the typed stream
+//! of `.in` events and takes `.out` events as [`Command`]s (SPEC §9).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use presence_core::api::{Command, InEvent};
+use presence_core::{Engine, Stats, Transport};
+use sip_proto::framing::FrameLimits;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ListenSpec};
+use crate::driver::Driver;
+use crate::transport::{FlowIds, Flows, Inbound, tcp, udp};
+
+/// Events buffered between the network and the engine before UDP input is shed.
+const INBOUND_QUEUE: usize = 8192;
+/// `.in` events buffered per subscriber to [`Server::events`]; a slower one misses events
+/// (and is told so by `RecvError::Lagged`) instead of stalling SIP.
+const EVENT_QUEUE: usize = 4096;
+
+/// Why the server could not start or take a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A listener could not be bound.
+    #[error("binding {listener}: {source}")]
+    Bind {
+        /// The listener.
+        listener: ListenSpec,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The server has stopped.
+    #[error("the server has stopped")]
+    Stopped,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    inbound: mpsc::Sender<Inbound>,
+    events: broadcast::Sender<InEvent>,
+    listeners: Vec<(Transport, SocketAddr)>,
+    stop: Option<oneshot::Sender<()>>,
+    driver: JoinHandle<Engine>,
+    udp_queue_drops: Arc<AtomicU64>,
+}
+
+impl Server {
+    /// Binds every listener of `config` and starts serving.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        config.validate()?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let ids = Arc::new(FlowIds::default());
+        let udp_queue_drops = Arc::new(AtomicU64::new(0));
+        let mut flows = Flows::default();
+        let mut listeners = Vec::new();
+        let limits = FrameLimits { max_head: config.sip.max_message_size, max_body: config.sip.max_message_size };
+        let bind_error = |listener: &ListenSpec| {
+            let listener = *listener;
+            move |source| ServerError::Bind { listener, source }
+        };
+
+        for spec in &config.sip.listen {
+            match spec.transport {
+                Transport::Udp => {
+                    let socket = Arc::new(UdpSocket::bind(spec.addr).await.map_err(bind_error(spec))?);
+                    let local = socket.local_addr().map_err(bind_error(spec))?;
+                    let flow = ids.next();
+                    flows.add_udp(flow, socket.clone());
+                    tracing::info!(transport = "udp", local = %local, "listening");
+                    listeners.push((Transport::Udp, local));
+                    let max = config.sip.max_message_size;
+                    tokio::spawn(udp::receive_loop(socket, flow, inbound_tx.clone(), max, udp_queue_drops.clone()));
+                }
+                Transport::Tcp => {
+                    let listener = TcpListener::bind(spec.addr).await.map_err(bind_error(spec))?;
+                    let local = listener.local_addr().map_err(bind_error(spec))?;
+                    tracing::info!(transport = "tcp", local = %local, "listening");
+                    listeners.push((Transport::Tcp, local));
+                    let max_connections = config.sip.max_tcp_connections;
+                    tokio::spawn(tcp::accept_loop(listener, inbound_tx.clone(), ids.clone(), limits, max_connections));
+                }
+                _ => {
+                    return Err(ServerError::Config(crate::config::ConfigError::Invalid(format!(
+                        "transport of {spec} is not supported"
+                    ))));
+                }
+            }
+        }
+
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let (stop, stopped) = oneshot::channel();
+        let engine = Engine::new(config.engine(rand::random()));
+        let driver = Driver::new(engine, flows, inbound_rx, events.clone());
+        let driver = tokio::spawn(driver.run(async {
+            let _ = stopped.await;
+        }));
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
+        Ok(Server { inbound: inbound_tx, events, listeners, stop: Some(stop), driver, udp_queue_drops })
+    }
+
+    /// The bound listeners (useful with port 0).
+    pub fn listeners(&self) -> &[(Transport, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// The first bound address of `transport`.
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.listeners.iter().find(|(t, _)| *t == transport).map(|(_, a)| *a)
+    }
+
+    /// A stream of the `.in` events raised from now on.
+    pub fn events(&self) -> broadcast::Receiver<InEvent> {
+        self.events.subscribe()
+    }
+
+    /// Applies an `.out` event.
+    pub async fn send(&self, command: Command) -> Result<(), ServerError> {
+        self.inbound.send(Inbound::Command(command)).await.map_err(|_| ServerError::Stopped)
+    }
+
+    /// Stops serving and returns the engine's final counters.
+    pub async fn shutdown(mut self) -> Result<Stats, ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let engine = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        let stats = engine.stats().clone();
+        tracing::info!(
+            requests_in = stats.requests_in,
+            responses_in = stats.responses_in,
+            messages_out = stats.messages_out,
+            malformed_answered = stats.malformed_answered,
+            malformed_dropped = stats.malformed_dropped,
+            oversized = stats.oversized,
+            notify_timeouts = stats.notify_timeouts,
+            subscriptions_lost = stats.subscriptions_lost,
+            udp_queue_drops = self.udp_queue_drops.load(Ordering::Relaxed),
+            "stopped"
+        );
+        Ok(stats)
+    }
+}

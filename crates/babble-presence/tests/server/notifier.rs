@@ -1,0 +1,87 @@
+//! The notifier against SIPp over UDP and TCP, with the server run in-process through the
+//! library API so the test can push state (`.out` events) while SIPp watches: for each
+//! package, subscribe, the immediate NOTIFY with the right body, a NOTIFY after a state
+//! change, unsubscribe and the terminated NOTIFY; and refresh then expiry.
+
+use std::time::Duration;
+
+use babble_presence::api::{CallsUpdate, Command, InEvent, VoicemailReason};
+use babble_presence::call::{Call, CallState};
+use babble_presence::config::{Config, ListenSpec};
+use babble_presence::{MessageCounts, Server, Transport};
+use presence_core::bodies::Basic;
+
+use crate::interop::{run_sipp, sipp};
+
+async fn start(configure: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config::default();
+    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    configure(&mut config);
+    Server::start(config).await.unwrap()
+}
+
+/// Runs `scenario` over `transport`, pushing `push` once SIPp's SUBSCRIBE raised its event.
+async fn watch_and_push(scenario: &'static str, transport: Transport, push: fn(String) -> Command) {
+    let Some(sipp) = sipp() else { return };
+    let server = start(|_| {}).await;
+    let mut events = server.events();
+    let target = server.local_addr(transport).unwrap();
+    let flag = if transport == Transport::Udp { "u1" } else { "t1" };
+    let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag, &[]));
+    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an .in event").unwrap();
+    let entity = match event {
+        InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => w.entity,
+        other => panic!("unexpected event {other:?}"),
+    };
+    assert_eq!(entity, "1001@127.0.0.1", "the event names the watched resource");
+    server.send(push(entity)).await.unwrap();
+    run.await.unwrap();
+    let stats = server.shutdown().await.unwrap();
+    assert_eq!(stats.subscriptions_lost, 0);
+}
+
+fn dnd(entity: String) -> Command {
+    Command::Status { entity, basic: Basic::Open, note: Some("DND".into()), dnd: true, on_the_phone: false }
+}
+
+fn ringing(entity: String) -> Command {
+    let calls = CallsUpdate::Partial(Call::new("sipp-call-1", CallState::Early));
+    Command::Dialog { entity, display: Some("Alice".into()), call_count: None, calls, call_id: None }
+}
+
+fn messages(entity: String) -> Command {
+    let counts = MessageCounts { new: 2, old: 5, new_urgent: 0, old_urgent: 1 };
+    Command::Voicemail { entity, counts, reason: VoicemailReason::Update }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_presence_watcher_over_udp_and_tcp() {
+    watch_and_push("subscribe_presence.xml", Transport::Udp, dnd).await;
+    watch_and_push("subscribe_presence.xml", Transport::Tcp, dnd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_blf_watcher_over_udp_and_tcp() {
+    watch_and_push("subscribe_dialog.xml", Transport::Udp, ringing).await;
+    watch_and_push("subscribe_dialog.xml", Transport::Tcp, ringing).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_mwi_subscriber_over_udp_and_tcp() {
+    watch_and_push("subscribe_mwi.xml", Transport::Udp, messages).await;
+    watch_and_push("subscribe_mwi.xml", Transport::Tcp, messages).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_refresh_outlives_the_first_expiry_then_expires_with_timeout() {
+    let Some(sipp) = sipp() else { return };
+    for (transport, flag) in [(Transport::Udp, "u1"), (Transport::Tcp, "t1")] {
+        let server = start(|c| c.notifier.min_expires = 1).await;
+        let target = server.local_addr(transport).unwrap();
+        let sipp = sipp.clone();
+        tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "subscribe_refresh_expiry.xml", flag, &[]))
+            .await
+            .unwrap();
+        server.shutdown().await.unwrap();
+    }
+}
