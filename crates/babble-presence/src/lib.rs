@@ -12,5 +12,6 @@ mod transport;
 pub use presence_core::api;
 pub use presence_core::bodies::mwi::MessageCounts;
 pub use presence_core::call;
+pub use presence_core::contract;
 pub use presence_core::{Stats, Transport};
 pub use server::{Server, ServerError};

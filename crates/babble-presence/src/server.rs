@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use presence_core::api::{Command, InEvent};
+use presence_core::contract;
+
 use presence_core::{Engine, Stats, Transport};
 use sip_proto::framing::FrameLimits;
 use tokio::net::{TcpListener, UdpSocket};
@@ -41,6 +43,9 @@ pub enum ServerError {
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,
+    /// An `.out` event in JSON form does not fit the contract.
+    #[error(transparent)]
+    Contract(#[from] contract::ContractError),
 }
 
 /// A running server.
@@ -126,6 +131,12 @@ impl Server {
     /// Applies an `.out` event.
     pub async fn send(&self, command: Command) -> Result<(), ServerError> {
         self.inbound.send(Inbound::Command(command)).await.map_err(|_| ServerError::Stopped)
+    }
+
+    /// Applies an `.out` event in the contract's JSON form, e.g. `("presence.voicemail.out",
+    /// {"entity": "1001@pbx", "newcount": 2})`; the seed's field names and aliases work.
+    pub async fn send_json(&self, event: &str, data: &serde_json::Value) -> Result<(), ServerError> {
+        self.send(contract::command_from_json(event, data)?).await
     }
 
     /// Stops serving and returns the engine's final counters.

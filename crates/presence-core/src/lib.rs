@@ -8,6 +8,7 @@ pub mod bodies;
 pub mod call;
 mod commands;
 mod config;
+pub mod contract;
 mod engine;
 mod entity;
 mod handlers;
