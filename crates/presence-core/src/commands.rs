@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::api::{CallsUpdate, Command};
 use crate::bodies::Format;
 use crate::engine::{Engine, TimerKey};
-use crate::entity::{Changed, Registration, Status};
+use crate::entity::{Changed, Entity, Registration, Source, Status};
 
 impl Engine {
     /// Applies an `.out` event.
@@ -16,12 +16,12 @@ impl Engine {
         let limits = self.config.calls;
         let entity = self.entities.entry(entity_key.clone()).or_default();
         let (changed, target) = match command {
-            Command::Voicemail { counts, .. } => (entity.set_voicemail(counts), None),
+            Command::Voicemail { counts, .. } => (entity.set_voicemail(Source::Api, Some(counts)), None),
             Command::Registration { registered, call_count, call_id, .. } => {
                 (entity.set_registration(Registration { registered, call_count }), call_id)
             }
             Command::Status { basic, note, dnd, on_the_phone, .. } => {
-                (entity.set_status(Status { basic, note, dnd, on_the_phone }), None)
+                (entity.set_status(Source::Api, Some(Status { basic, note, dnd, on_the_phone })), None)
             }
             Command::Dialog { display, call_count, calls, call_id, .. } => {
                 let mut changed = entity.set_display(display);
@@ -31,8 +31,8 @@ impl Engine {
                     changed = or(changed, entity.set_registration(Registration { registered, call_count: count }));
                 }
                 let calls_changed = match calls {
-                    CallsUpdate::Full(calls) => entity.replace_calls(calls, &limits, now),
-                    CallsUpdate::Partial(call) => entity.update_call(call, &limits, now),
+                    CallsUpdate::Full(calls) => entity.replace_calls(Source::Api, calls, &limits, now),
+                    CallsUpdate::Partial(call) => entity.update_call(Source::Api, call, &limits, now),
                     CallsUpdate::Unchanged => Changed::default(),
                 };
                 (or(changed, calls_changed), call_id)
@@ -42,12 +42,7 @@ impl Engine {
                 return;
             }
         };
-        let next_expiry = entity.next_expiry();
-        if entity.is_empty() {
-            self.entities.remove(&entity_key);
-        }
-        self.deadlines.set(TimerKey::EntityCalls(entity_key.clone()), next_expiry);
-        self.notify_entity(&entity_key, changed, now);
+        self.entity_changed(&entity_key, changed, now);
         if let Some(call_id) = target {
             for id in self.subscriptions.of_call_id(&entity_key, &call_id) {
                 // Already notified above when the change affected it; merging makes a
@@ -62,8 +57,14 @@ impl Engine {
         let limits = self.config.calls;
         let Some(entity) = self.entities.get_mut(entity_key) else { return };
         let changed = entity.forget_expired(&limits, now);
-        let next = entity.next_expiry();
-        if entity.is_empty() {
+        self.entity_changed(entity_key, changed, now);
+    }
+
+    /// After an entity changed: re-arms its call-expiry timer, forgets it when it holds
+    /// nothing, and notifies the watchers the change affects.
+    pub(crate) fn entity_changed(&mut self, entity_key: &str, changed: Changed, now: Instant) {
+        let next = self.entities.get(entity_key).and_then(Entity::next_expiry);
+        if self.entities.get(entity_key).is_some_and(Entity::is_empty) {
             self.entities.remove(entity_key);
         }
         self.deadlines.set(TimerKey::EntityCalls(entity_key.to_owned()), next);

@@ -3,7 +3,7 @@
 
 use sip_proto::transaction::TimerConfig;
 
-use crate::entity::CallLimits;
+use crate::entity::{CallLimits, DndRule};
 
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +34,14 @@ pub struct EngineConfig {
     pub domain_aliases: Vec<(String, String)>,
     /// Consecutive NOTIFY timeouts that end a UDP subscription (a stream one ends at the first).
     pub udp_notify_failures: u8,
+    /// How DND reports of several sources (publications, integrations) combine.
+    pub dnd_rule: DndRule,
+    /// Show DND to dialog (BLF) watchers as a busy lamp.
+    pub dnd_as_busy_lamp: bool,
+    /// Publication expiry rules (RFC 3903 §6).
+    pub publish_expiry: ExpiryConfig,
+    /// Most live publications one entity may have; further ones get 503.
+    pub max_publications_per_entity: usize,
 }
 
 /// RFC 6665 §4.2.1.1 expiry handling.
@@ -68,6 +76,10 @@ impl Default for EngineConfig {
             calls: CallLimits::default(),
             domain_aliases: Vec::new(),
             udp_notify_failures: 3,
+            dnd_rule: DndRule::Any,
+            dnd_as_busy_lamp: true,
+            publish_expiry: ExpiryConfig::default(),
+            max_publications_per_entity: 32,
         }
     }
 }

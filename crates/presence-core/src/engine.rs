@@ -25,6 +25,7 @@ use crate::handlers;
 use crate::ids::Ids;
 use crate::outgoing::Outgoing;
 use crate::peer::{FlowId, Peer, Transmit};
+use crate::publication::{PublicationId, Publications};
 use crate::reply::{response_destination, stamp_via};
 use crate::stats::Stats;
 use crate::subscription::{SubscriptionId, Subscriptions};
@@ -36,6 +37,7 @@ pub(crate) enum TimerKey {
     ServerTransaction(ServerKey),
     ClientTransaction(ClientKey),
     SubscriptionExpiry(SubscriptionId),
+    PublicationExpiry(PublicationId),
     EntityCalls(String),
 }
 
@@ -47,6 +49,7 @@ pub struct Engine {
     server_transactions: HashMap<ServerKey, ServerTransaction>,
     pub(crate) outgoing: HashMap<ClientKey, Outgoing>,
     pub(crate) subscriptions: Subscriptions,
+    pub(crate) publications: Publications,
     pub(crate) entities: HashMap<String, Entity>,
     pub(crate) deadlines: DeadlineIndex<TimerKey>,
     transmits: VecDeque<Transmit>,
@@ -63,6 +66,7 @@ impl Engine {
             server_transactions: HashMap::new(),
             outgoing: HashMap::new(),
             subscriptions: Subscriptions::default(),
+            publications: Publications::default(),
             entities: HashMap::new(),
             deadlines: DeadlineIndex::new(),
             transmits: VecDeque::new(),
@@ -130,6 +134,7 @@ impl Engine {
                 }
                 TimerKey::ClientTransaction(key) => self.on_client_timer(key, now),
                 TimerKey::SubscriptionExpiry(id) => self.terminate_subscription(id, "timeout", now),
+                TimerKey::PublicationExpiry(id) => self.remove_publication(id, now),
                 TimerKey::EntityCalls(entity) => self.expire_calls(&entity, now),
             }
         }
@@ -163,6 +168,11 @@ impl Engine {
     /// How many subscriptions are held, ending ones included (for tests and metrics).
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.len()
+    }
+
+    /// How many live publications are held (for tests and metrics).
+    pub fn publication_count(&self) -> usize {
+        self.publications.len()
     }
 
     /// How many deadlines the index holds (for tests and metrics).
@@ -222,6 +232,7 @@ impl Engine {
         match req.method {
             Method::Options => (handlers::capabilities(Response::to(req, 200)), None),
             Method::Subscribe => self.on_subscribe(req, source, now),
+            Method::Publish => (self.on_publish(req, source, now), None),
             // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
             // a transaction we do not have (§9.2).
             _ => (Response::to(req, 481), None),

@@ -1,7 +1,10 @@
 //! Entity state: everything known about one watched resource (`user@host`), composed from
-//! what integrations pushed: presence status, registration, calls and voicemail counts.
-//! Calls are kept per Call-ID with bounded lifetimes: an ended call leaves a tombstone so a
-//! late update for it is ignored, and a call never answered expires (SPEC §7).
+//! every source (SPEC §7): presence reported by integrations and by each live publication,
+//! registration, calls and voicemail counts. Calls are kept per Call-ID with bounded
+//! lifetimes: an ended call leaves a tombstone so a late update for it is ignored, and a
+//! call never answered expires.
+
+use std::collections::BTreeMap;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,7 +37,8 @@ impl Default for CallLimits {
     }
 }
 
-/// A presence status pushed by an integration (`presence.status.out`).
+/// A presence status from one source: an integration's `presence.status.out` or a
+/// publication.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Status {
     /// Reachable or not.
@@ -56,9 +60,35 @@ pub(crate) struct Registration {
     pub(crate) call_count: u32,
 }
 
+/// Where a presence status or a call came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Source {
+    /// The integration API (`.out` events).
+    Api,
+    /// A publication (RFC 3903), by its id.
+    Publication(u64),
+}
+
+/// How DND reports of several sources combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DndRule {
+    /// DND when any source says so (the default: DND set anywhere shows everywhere).
+    Any,
+    /// DND only when every source that reports presence says so.
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reported {
+    status: Status,
+    /// The entity's change number when reported: the highest is the most recent.
+    at_change: u64,
+}
+
 #[derive(Clone, Debug)]
 struct LiveCall {
     call: Call,
+    source: Source,
     expires_at: Instant,
 }
 
@@ -76,12 +106,14 @@ struct Tombstone {
 pub(crate) struct Entity {
     /// Display name for the entity's own identity in dialog-info.
     pub(crate) display: Option<String>,
-    /// Last pushed status.
-    pub(crate) status: Option<Status>,
+    /// Presence as each source last reported it.
+    presence: BTreeMap<Source, Reported>,
     /// Last pushed registration.
     pub(crate) registration: Option<Registration>,
     /// Voicemail counts, once known.
     pub(crate) voicemail: Option<MessageCounts>,
+    /// Who reported the counts: removing that source's publication clears them.
+    voicemail_source: Option<Source>,
     calls: HashMap<String, LiveCall>,
     ended: HashMap<String, Tombstone>,
     /// Increases on every change; subscriptions remember the number they last saw.
@@ -119,11 +151,53 @@ impl Entity {
         changed
     }
 
-    /// Sets the status.
-    pub(crate) fn set_status(&mut self, status: Status) -> Changed {
-        let changed = self.status.as_ref() != Some(&status);
-        self.status = Some(status);
-        self.bump(Changed { presence: changed, ..Changed::default() })
+    /// Sets (or with `None` clears) what `source` reports.
+    pub(crate) fn set_status(&mut self, source: Source, status: Option<Status>) -> Changed {
+        let unchanged = self.presence.get(&source).map(|r| &r.status) == status.as_ref();
+        if unchanged {
+            return Changed::default();
+        }
+        match status {
+            Some(status) => {
+                let at_change = self.change + 1;
+                self.presence.insert(source, Reported { status, at_change });
+            }
+            None => {
+                self.presence.remove(&source);
+            }
+        }
+        // Dialog watchers show DND as a busy lamp, so they may change too.
+        self.bump(Changed { presence: true, dialogs: true, voicemail: false })
+    }
+
+    /// The presence of every source combined: open if any source is open, DND per `rule`,
+    /// on the phone if any source says so, the most recent note. `None` with no source.
+    pub(crate) fn status(&self, rule: DndRule) -> Option<Status> {
+        let reports = self.presence.values();
+        let latest_note = self
+            .presence
+            .values()
+            .filter(|r| r.status.note.is_some())
+            .max_by_key(|r| r.at_change)
+            .and_then(|r| r.status.note.clone());
+        let mut any = false;
+        let (mut open, mut dnd_any, mut dnd_all, mut phone) = (false, false, true, false);
+        for r in reports {
+            any = true;
+            open |= r.status.basic == Basic::Open;
+            dnd_any |= r.status.dnd;
+            dnd_all &= r.status.dnd;
+            phone |= r.status.on_the_phone;
+        }
+        any.then(|| Status {
+            basic: if open { Basic::Open } else { Basic::Closed },
+            note: latest_note,
+            dnd: match rule {
+                DndRule::Any => dnd_any,
+                DndRule::All => dnd_all,
+            },
+            on_the_phone: phone,
+        })
     }
 
     /// Sets the registration.
@@ -133,10 +207,19 @@ impl Entity {
         self.bump(Changed { presence: changed, ..Changed::default() })
     }
 
-    /// Sets the voicemail counts.
-    pub(crate) fn set_voicemail(&mut self, counts: MessageCounts) -> Changed {
-        let changed = self.voicemail != Some(counts);
-        self.voicemail = Some(counts);
+    /// Sets the voicemail counts `source` reports; `None` clears them if `source` set them.
+    pub(crate) fn set_voicemail(&mut self, source: Source, counts: Option<MessageCounts>) -> Changed {
+        let changed = match counts {
+            Some(counts) => {
+                self.voicemail_source = Some(source);
+                self.voicemail.replace(counts) != Some(counts)
+            }
+            None if self.voicemail_source == Some(source) => {
+                self.voicemail_source = None;
+                self.voicemail.take().is_some()
+            }
+            None => false,
+        };
         self.bump(Changed { voicemail: changed, ..Changed::default() })
     }
 
@@ -149,9 +232,9 @@ impl Entity {
         self.bump(Changed { dialogs: changed, ..Changed::default() })
     }
 
-    /// Adds or updates one call (a partial update). An update for an ended call is
-    /// ignored; a terminated state ends the call.
-    pub(crate) fn update_call(&mut self, call: Call, limits: &CallLimits, now: Instant) -> Changed {
+    /// Adds or updates one call (a partial update) reported by `source`. An update for an
+    /// ended call is ignored; a terminated state ends the call.
+    pub(crate) fn update_call(&mut self, source: Source, call: Call, limits: &CallLimits, now: Instant) -> Changed {
         self.forget_expired(limits, now);
         if self.ended.contains_key(&call.call_id) {
             return Changed::default();
@@ -175,24 +258,48 @@ impl Entity {
         }
         let lifetime = if call.state.is_early() { limits.early_lifetime } else { limits.confirmed_lifetime };
         let unchanged = self.calls.get(&call.call_id).is_some_and(|live| live.call == call);
-        self.calls.insert(call.call_id.clone(), LiveCall { call, expires_at: now + lifetime });
+        self.calls.insert(call.call_id.clone(), LiveCall { call, source, expires_at: now + lifetime });
         self.bump(Changed { presence: !unchanged, dialogs: !unchanged, voicemail: false })
     }
 
-    /// Replaces the whole call list (a full update): calls missing from `calls` end.
-    pub(crate) fn replace_calls(&mut self, calls: Vec<Call>, limits: &CallLimits, now: Instant) -> Changed {
-        let mut changed = Changed::default();
+    /// Replaces every call `source` reported (a full update): its calls missing from
+    /// `calls` end; other sources' calls stay.
+    pub(crate) fn replace_calls(
+        &mut self,
+        source: Source,
+        calls: Vec<Call>,
+        limits: &CallLimits,
+        now: Instant,
+    ) -> Changed {
         let keep: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
-        let gone: Vec<String> = self.calls.keys().filter(|id| !keep.contains(&id.as_str())).cloned().collect();
-        for id in gone {
-            if let Some(live) = self.calls.get(&id) {
+        let gone: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(id, live)| live.source == source && !keep.contains(&id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changed = self.end_calls(&gone, source, limits, now);
+        for call in calls {
+            changed = merge(changed, self.update_call(source, call, limits, now));
+        }
+        changed
+    }
+
+    /// Ends every call `source` reported (its publication went away).
+    pub(crate) fn end_calls_of(&mut self, source: Source, limits: &CallLimits, now: Instant) -> Changed {
+        let ids: Vec<String> =
+            self.calls.iter().filter(|(_, l)| l.source == source).map(|(id, _)| id.clone()).collect();
+        self.end_calls(&ids, source, limits, now)
+    }
+
+    fn end_calls(&mut self, ids: &[String], source: Source, limits: &CallLimits, now: Instant) -> Changed {
+        let mut changed = Changed::default();
+        for id in ids {
+            if let Some(live) = self.calls.get(id) {
                 let mut ended = live.call.clone();
                 ended.state = CallState::Terminated;
-                changed = merge(changed, self.update_call(ended, limits, now));
+                changed = merge(changed, self.update_call(source, ended, limits, now));
             }
-        }
-        for call in calls {
-            changed = merge(changed, self.update_call(call, limits, now));
         }
         changed
     }
@@ -243,11 +350,11 @@ impl Entity {
     }
 
     /// Whether the entity is on a call: an answered call, the call manager's count, or a
-    /// pushed on-the-phone status.
+    /// source reporting on-the-phone.
     pub(crate) fn on_the_phone(&self) -> bool {
         self.calls.values().any(|c| c.call.state == CallState::Confirmed)
             || self.registration.is_some_and(|r| r.call_count > 0)
-            || self.status.as_ref().is_some_and(|s| s.on_the_phone)
+            || self.presence.values().any(|r| r.status.on_the_phone)
     }
 
     /// Whether the entity is known to be unregistered (offline, not merely idle).
@@ -257,7 +364,7 @@ impl Entity {
 
     /// Whether the entity holds nothing worth keeping.
     pub(crate) fn is_empty(&self) -> bool {
-        self.status.is_none()
+        self.presence.is_empty()
             && self.registration.is_none()
             && self.voicemail.is_none()
             && self.display.is_none()
@@ -287,16 +394,19 @@ mod tests {
         let t0 = Instant::now();
         let limits = CallLimits::default();
         let mut e = Entity::default();
-        assert!(e.update_call(Call::new("a", CallState::Early), &limits, t0).dialogs);
+        assert!(e.update_call(Source::Api, Call::new("a", CallState::Early), &limits, t0).dialogs);
         let seen = e.change();
-        assert!(e.update_call(Call::new("a", CallState::Terminated), &limits, secs(t0, 1)).dialogs);
+        assert!(e.update_call(Source::Api, Call::new("a", CallState::Terminated), &limits, secs(t0, 1)).dialogs);
         assert!(e.calls().is_empty());
         assert_eq!(e.ended_since(seen).len(), 1, "shown once as terminated to a watcher that saw it");
         assert!(e.ended_since(e.change() + 1).is_empty());
-        assert!(!e.update_call(Call::new("a", CallState::Early), &limits, secs(t0, 2)).any(), "late early ignored");
+        assert!(
+            !e.update_call(Source::Api, Call::new("a", CallState::Early), &limits, secs(t0, 2)).any(),
+            "late early ignored"
+        );
         assert!(e.calls().is_empty());
         // After the tombstone lifetime the Call-ID may be reused.
-        assert!(e.update_call(Call::new("a", CallState::Early), &limits, secs(t0, 100)).any());
+        assert!(e.update_call(Source::Api, Call::new("a", CallState::Early), &limits, secs(t0, 100)).any());
     }
 
     #[test]
@@ -304,8 +414,8 @@ mod tests {
         let t0 = Instant::now();
         let limits = CallLimits::default();
         let mut e = Entity::default();
-        e.update_call(Call::new("ring", CallState::Early), &limits, t0);
-        e.update_call(Call::new("talk", CallState::Confirmed), &limits, t0);
+        e.update_call(Source::Api, Call::new("ring", CallState::Early), &limits, t0);
+        e.update_call(Source::Api, Call::new("talk", CallState::Confirmed), &limits, t0);
         assert_eq!(e.next_expiry(), Some(secs(t0, 180)));
         assert!(e.forget_expired(&limits, secs(t0, 180)).dialogs);
 
@@ -318,9 +428,17 @@ mod tests {
         let t0 = Instant::now();
         let limits = CallLimits::default();
         let mut e = Entity::default();
-        e.replace_calls(vec![Call::new("a", CallState::Confirmed), Call::new("b", CallState::Early)], &limits, t0);
-        assert!(!e.update_call(Call::new("a", CallState::Confirmed), &limits, t0).any(), "duplicate update");
-        let changed = e.replace_calls(vec![Call::new("b", CallState::Confirmed)], &limits, t0);
+        e.replace_calls(
+            Source::Api,
+            vec![Call::new("a", CallState::Confirmed), Call::new("b", CallState::Early)],
+            &limits,
+            t0,
+        );
+        assert!(
+            !e.update_call(Source::Api, Call::new("a", CallState::Confirmed), &limits, t0).any(),
+            "duplicate update"
+        );
+        let changed = e.replace_calls(Source::Api, vec![Call::new("b", CallState::Confirmed)], &limits, t0);
         assert!(changed.dialogs);
         assert_eq!(e.calls().len(), 1);
         assert_eq!(e.ended_since(0).len(), 1);
@@ -332,7 +450,7 @@ mod tests {
         let limits = CallLimits { max_calls: 2, ..CallLimits::default() };
         let mut e = Entity::default();
         for id in ["a", "b", "c"] {
-            e.update_call(Call::new(id, CallState::Early), &limits, t0);
+            e.update_call(Source::Api, Call::new(id, CallState::Early), &limits, t0);
         }
         assert_eq!(e.calls().len(), 2);
     }

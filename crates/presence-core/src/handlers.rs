@@ -8,7 +8,7 @@ use sip_proto::{HeaderName, Method, Request, Response};
 use crate::package::PACKAGES;
 
 /// Methods this server serves; every other known method gets 405 with this list.
-pub const ALLOWED_METHODS: &[Method] = &[Method::Options, Method::Subscribe];
+pub const ALLOWED_METHODS: &[Method] = &[Method::Options, Method::Subscribe, Method::Publish];
 
 /// A refusal, or `None` when the request may go on to its method's handling.
 pub(crate) fn preflight(req: &Request) -> Option<Response> {
@@ -46,9 +46,10 @@ pub(crate) fn with_allow_events(mut response: Response) -> Response {
 }
 
 /// Allow, Allow-Events and Accept as an OPTIONS response carries them (RFC 3261 §11.2,
-/// RFC 6665 §8.2.2). No request body type is accepted yet, which an empty Accept states.
+/// RFC 6665 §8.2.2): Accept lists the bodies a PUBLISH may carry.
 pub(crate) fn capabilities(response: Response) -> Response {
     let mut response = with_allow_events(with_allow(response));
-    response.headers.push(HeaderName::Accept, "");
+    let bodies: Vec<&str> = PACKAGES.iter().flat_map(|p| p.formats()).map(|f| f.content_type()).collect();
+    response.headers.push(HeaderName::Accept, bodies.join(", "));
     response
 }

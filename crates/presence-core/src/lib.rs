@@ -17,6 +17,8 @@ mod notifier;
 mod outgoing;
 mod package;
 mod peer;
+mod publication;
+mod publisher;
 mod render;
 mod reply;
 mod stats;
@@ -25,7 +27,7 @@ mod timers;
 
 pub use config::{EngineConfig, ExpiryConfig};
 pub use engine::Engine;
-pub use entity::CallLimits;
+pub use entity::{CallLimits, DndRule};
 pub use handlers::ALLOWED_METHODS;
 pub use peer::{FlowId, Peer, Transmit, Transport};
 pub use stats::Stats;

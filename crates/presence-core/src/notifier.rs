@@ -213,6 +213,8 @@ impl Engine {
         let options = RenderOptions {
             unknown_is_available: self.config.unknown_is_available,
             zero_voicemail_when_unknown: self.config.zero_voicemail_when_unknown,
+            dnd_rule: self.config.dnd_rule,
+            dnd_as_busy_lamp: self.config.dnd_as_busy_lamp,
         };
         let Some(sub) = self.subscriptions.get_mut(id) else { return };
         if sub.in_flight {

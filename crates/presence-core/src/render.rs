@@ -6,7 +6,8 @@ use crate::bodies::mwi::{self, MessageCounts};
 use crate::bodies::pidf::{self, Activity, PidfDocument};
 use crate::bodies::xpidf::{self, XpidfState};
 use crate::bodies::{Basic, Format, dialog_info};
-use crate::entity::Entity;
+use crate::call::{Call, CallState};
+use crate::entity::{DndRule, Entity};
 
 /// What a presence watcher is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +37,14 @@ pub(crate) struct RenderOptions {
     pub(crate) unknown_is_available: bool,
     /// Answer MWI watchers with zero counts while no voicemail system has reported.
     pub(crate) zero_voicemail_when_unknown: bool,
+    /// How DND reports of several sources combine.
+    pub(crate) dnd_rule: DndRule,
+    /// Show DND to dialog watchers as a busy lamp (a confirmed pseudo-dialog).
+    pub(crate) dnd_as_busy_lamp: bool,
 }
+
+/// The Call-ID of the pseudo-dialog that shows DND on BLF keys.
+const DND_DIALOG_ID: &str = "dnd";
 
 /// Composes what presence watchers see: unregistered is offline; otherwise DND and calls
 /// from every source combine; a pushed `closed` status with nothing else is offline.
@@ -47,13 +55,14 @@ pub(crate) fn shown(entity: Option<&Entity>, options: RenderOptions) -> Shown {
     if e.offline() {
         return Shown::Offline;
     }
-    let dnd = e.status.as_ref().is_some_and(|s| s.dnd);
+    let status = e.status(options.dnd_rule);
+    let dnd = status.as_ref().is_some_and(|s| s.dnd);
     let phone = e.on_the_phone();
     match (dnd, phone) {
         (true, true) => Shown::OnThePhoneDoNotDisturb,
         (true, false) => Shown::DoNotDisturb,
         (false, true) => Shown::OnThePhone,
-        (false, false) => match (&e.status, &e.registration) {
+        (false, false) => match (&status, &e.registration) {
             (Some(s), _) if s.basic == Basic::Closed => Shown::Offline,
             (None, None) if !options.unknown_is_available => Shown::Offline,
             _ => Shown::Available,
@@ -81,7 +90,8 @@ pub(crate) fn render(
     match format {
         Format::Pidf => {
             let shown = shown(entity, options);
-            let note = entity.and_then(|e| e.status.as_ref()).and_then(|s| s.note.as_deref());
+            let status = entity.and_then(|e| e.status(options.dnd_rule));
+            let note = status.as_ref().and_then(|s| s.note.as_deref());
             let (basic, activities): (Basic, &[Activity]) = match shown {
                 Shown::Available => (Basic::Open, &[]),
                 Shown::OnThePhone => (Basic::Open, &[Activity::OnThePhone]),
@@ -110,6 +120,11 @@ pub(crate) fn render(
             if let Some(e) = entity {
                 calls.extend(e.ended_since(watcher.seen_change));
             }
+            let dnd_lamp = Call::new(DND_DIALOG_ID, CallState::Confirmed);
+            let dnd = matches!(shown(entity, options), Shown::DoNotDisturb | Shown::OnThePhoneDoNotDisturb);
+            if options.dnd_as_busy_lamp && dnd && !calls.iter().any(|c| c.state == CallState::Confirmed) {
+                calls.push(&dnd_lamp);
+            }
             Some(dialog_info::write(entity_uri, display, watcher.version, &calls))
         }
         Format::MessageSummary => {
@@ -123,9 +138,14 @@ pub(crate) fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entity::{Registration, Status};
+    use crate::entity::{Registration, Source, Status};
 
-    const OPTS: RenderOptions = RenderOptions { unknown_is_available: true, zero_voicemail_when_unknown: true };
+    const OPTS: RenderOptions = RenderOptions {
+        unknown_is_available: true,
+        zero_voicemail_when_unknown: true,
+        dnd_rule: DndRule::Any,
+        dnd_as_busy_lamp: true,
+    };
 
     #[test]
     fn composition_rules() {
@@ -133,11 +153,11 @@ mod tests {
         assert_eq!(shown(None, RenderOptions { unknown_is_available: false, ..OPTS }), Shown::Offline);
         let mut e = Entity::default();
         e.set_registration(Registration { registered: false, call_count: 0 });
-        e.set_status(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false });
+        e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
         assert_eq!(shown(Some(&e), OPTS), Shown::Offline, "unregistered beats DND");
         e.set_registration(Registration { registered: true, call_count: 1 });
         assert_eq!(shown(Some(&e), OPTS), Shown::OnThePhoneDoNotDisturb);
-        e.set_status(Status { basic: Basic::Closed, note: None, dnd: false, on_the_phone: false });
+        e.set_status(Source::Api, Some(Status { basic: Basic::Closed, note: None, dnd: false, on_the_phone: false }));
         assert_eq!(shown(Some(&e), OPTS), Shown::OnThePhone);
         e.set_registration(Registration { registered: true, call_count: 0 });
         assert_eq!(shown(Some(&e), OPTS), Shown::Offline, "a pushed closed status alone is offline");
@@ -152,5 +172,25 @@ mod tests {
         assert_eq!(render("sip:a@b", None, Format::MessageSummary, w, off), None);
         let idle = render("sip:a@b", None, Format::DialogInfo, w, OPTS).unwrap();
         assert!(idle.ends_with(r#"version="0" state="full" entity="sip:a@b"></dialog-info>"#));
+    }
+
+    #[test]
+    fn dnd_lights_blf_keys_unless_disabled() {
+        let w = Watcher { version: 0, seen_change: 0 };
+        let mut e = Entity::default();
+        e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
+        let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap();
+        let doc = dialog_info::parse(lamp.as_bytes()).unwrap();
+        assert_eq!(
+            doc.calls.iter().map(|c| (c.call_id.as_str(), c.state)).collect::<Vec<_>>(),
+            vec![("dnd", CallState::Confirmed)]
+        );
+        let off = RenderOptions { dnd_as_busy_lamp: false, ..OPTS };
+        assert!(
+            dialog_info::parse(render("sip:a@b", Some(&e), Format::DialogInfo, w, off).unwrap().as_bytes())
+                .unwrap()
+                .calls
+                .is_empty()
+        );
     }
 }

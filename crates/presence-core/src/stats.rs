@@ -26,4 +26,6 @@ pub struct Stats {
     pub notify_timeouts: u64,
     /// Subscriptions ended because their NOTIFYs failed (481, errors, timeouts, lost flow).
     pub subscriptions_lost: u64,
+    /// Dialog publications ignored because a newer version was already applied.
+    pub stale_publications: u64,
 }

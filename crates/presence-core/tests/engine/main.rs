@@ -6,6 +6,7 @@
 
 mod invariants;
 mod notifier;
+mod publisher;
 mod support;
 mod torture;
 mod transport_rules;

@@ -178,3 +178,55 @@ pub(crate) fn header(request: &Request, name: sip_proto::HeaderName) -> &str {
 pub(crate) fn body(request: &Request) -> String {
     String::from_utf8_lossy(&request.body).into_owned()
 }
+
+/// A PUBLISH (RFC 3903) from `device` (its Contact) for `entity`.
+pub(crate) struct Publish<'a> {
+    pub(crate) entity: &'a str,
+    pub(crate) event: &'a str,
+    pub(crate) device: &'a str,
+    pub(crate) if_match: Option<&'a str>,
+    pub(crate) expires: Option<u32>,
+    pub(crate) body: Option<(&'a str, &'a str)>,
+}
+
+impl Publish<'_> {
+    pub(crate) fn encode(&self, branch: &str) -> Vec<u8> {
+        let if_match = self.if_match.map(|t| format!("SIP-If-Match: {t}\r\n")).unwrap_or_default();
+        let expires = self.expires.map(|e| format!("Expires: {e}\r\n")).unwrap_or_default();
+        let (content_type, body) = match self.body {
+            Some((t, b)) => (format!("Content-Type: {t}\r\n"), b),
+            None => (String::new(), ""),
+        };
+        format!(
+            "PUBLISH sip:{entity} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:{entity}>;tag=p-{branch}\r\n\
+             To: <sip:{entity}>\r\n\
+             Call-ID: pub-{branch}\r\n\
+             CSeq: 1 PUBLISH\r\n\
+             Contact: <sip:{device}>\r\n\
+             Event: {event}\r\n\
+             {if_match}{expires}{content_type}Content-Length: {len}\r\n\r\n{body}",
+            entity = self.entity,
+            device = self.device,
+            event = self.event,
+            len = body.len(),
+        )
+        .into_bytes()
+    }
+}
+
+/// A minimal PIDF document as Zoiper publishes it: one tuple with a note.
+pub(crate) fn zoiper_pidf(entity: &str, basic: &str, note: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:{entity}"><tuple id="z1"><status><basic>{basic}</basic></status><note>{note}</note></tuple></presence>"#
+    )
+}
+
+/// A dialog-info document with one dialog in `state`.
+pub(crate) fn dialog_doc(entity: &str, version: u32, call_id: &str, state: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" state="full" entity="sip:{entity}"><dialog id="{call_id}" call-id="{call_id}" direction="recipient"><state>{state}</state></dialog></dialog-info>"#
+    )
+}

@@ -13,9 +13,21 @@ fn options_gets_capabilities_and_is_addressed_by_rport() {
     let sent = h.send(&request("OPTIONS", "sip:pbx.example.com", "z9hG4bKo1", ""), udp_peer(), 0.0);
     let r = only_response(&sent);
     assert_eq!(r.status, 200);
-    assert_eq!(r.headers.allow().unwrap().unwrap(), vec![sip_proto::Method::Options, sip_proto::Method::Subscribe]);
+    assert_eq!(
+        r.headers.allow().unwrap().unwrap(),
+        vec![sip_proto::Method::Options, sip_proto::Method::Subscribe, sip_proto::Method::Publish]
+    );
     assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary"]);
-    assert_eq!(r.headers.accept().unwrap(), Some(vec![]));
+    let accept: Vec<String> = r.headers.accept().unwrap().unwrap().iter().map(|m| m.essence()).collect();
+    assert_eq!(
+        accept,
+        vec![
+            "application/pidf+xml",
+            "application/xpidf+xml",
+            "application/dialog-info+xml",
+            "application/simple-message-summary"
+        ]
+    );
 
     assert!(r.headers.to().unwrap().tag().is_some(), "a final response carries a To tag");
     assert!(r.headers.contains(&HeaderName::Server));

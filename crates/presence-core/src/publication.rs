@@ -1,0 +1,96 @@
+//! Publications (RFC 3903): each a piece of an entity's state with its own entity-tag and
+//! expiry, indexed by entity-tag (for SIP-If-Match) and by publishing device (so a
+//! publisher that lost its tag, after a 412, replaces its record instead of adding one).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::package::Package;
+
+/// Identifies a publication for the engine's lifetime.
+pub(crate) type PublicationId = u64;
+
+/// One live publication.
+#[derive(Clone, Debug)]
+pub(crate) struct Publication {
+    pub(crate) entity: String,
+    pub(crate) package: Package,
+    pub(crate) etag: String,
+    pub(crate) expires_at: Instant,
+    /// Who published from where: the From address plus the Contact (or source address).
+    pub(crate) device: String,
+    /// The highest dialog-info version seen from this publisher; older documents are stale.
+    pub(crate) dialog_version: Option<u32>,
+}
+
+type DeviceKey = (String, Package, String);
+
+/// Every live publication.
+#[derive(Debug, Default)]
+pub(crate) struct Publications {
+    by_id: HashMap<PublicationId, Publication>,
+    by_etag: HashMap<String, PublicationId>,
+    by_device: HashMap<DeviceKey, PublicationId>,
+    per_entity: HashMap<String, usize>,
+    next_id: PublicationId,
+}
+
+impl Publications {
+    pub(crate) fn insert(&mut self, publication: Publication) -> PublicationId {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_etag.insert(publication.etag.clone(), id);
+        self.by_device.insert(device_key(&publication), id);
+        *self.per_entity.entry(publication.entity.clone()).or_default() += 1;
+        self.by_id.insert(id, publication);
+        id
+    }
+
+    pub(crate) fn get_mut(&mut self, id: PublicationId) -> Option<&mut Publication> {
+        self.by_id.get_mut(&id)
+    }
+
+    /// The publication holding entity-tag `etag` for `entity` and `package`.
+    pub(crate) fn by_etag(&self, entity: &str, package: Package, etag: &str) -> Option<PublicationId> {
+        let id = *self.by_etag.get(etag)?;
+        self.by_id.get(&id).filter(|p| p.entity == entity && p.package == package).map(|_| id)
+    }
+
+    pub(crate) fn by_device(&self, entity: &str, package: Package, device: &str) -> Option<PublicationId> {
+        self.by_device.get(&(entity.to_owned(), package, device.to_owned())).copied()
+    }
+
+    pub(crate) fn count_of_entity(&self, entity: &str) -> usize {
+        self.per_entity.get(entity).copied().unwrap_or(0)
+    }
+
+    /// Gives a publication a fresh entity-tag (RFC 3903 §6: a new one on every 2xx).
+    pub(crate) fn retag(&mut self, id: PublicationId, etag: String) {
+        if let Some(p) = self.by_id.get_mut(&id) {
+            self.by_etag.remove(&p.etag);
+            self.by_etag.insert(etag.clone(), id);
+            p.etag = etag;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: PublicationId) -> Option<Publication> {
+        let p = self.by_id.remove(&id)?;
+        self.by_etag.remove(&p.etag);
+        self.by_device.remove(&device_key(&p));
+        if let Some(n) = self.per_entity.get_mut(&p.entity) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_entity.remove(&p.entity);
+            }
+        }
+        Some(p)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+fn device_key(p: &Publication) -> DeviceKey {
+    (p.entity.clone(), p.package, p.device.clone())
+}
