@@ -189,7 +189,7 @@ impl Entity {
             dnd_all &= r.status.dnd;
             phone |= r.status.on_the_phone;
         }
-        any.then(|| Status {
+        any.then_some(Status {
             basic: if open { Basic::Open } else { Basic::Closed },
             note: latest_note,
             dnd: match rule {

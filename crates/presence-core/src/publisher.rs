@@ -9,7 +9,7 @@ use sip_proto::{HeaderName, Request, Response};
 
 use crate::bodies::{BodyError, Format, dialog_info, mwi, pidf, xpidf};
 use crate::engine::{Engine, TimerKey};
-use crate::entity::{Changed, Entity, Source, Status};
+use crate::entity::{Changed, Source, Status};
 use crate::handlers::with_allow_events;
 use crate::package::Package;
 use crate::peer::Peer;
@@ -129,7 +129,7 @@ impl Engine {
         }
         let limits = self.config.calls;
         let source = Source::Publication(id);
-        let entity = self.entities.entry(entity_key.clone()).or_insert_with(Entity::default);
+        let entity = self.entities.entry(entity_key.clone()).or_default();
         let changed = match content {
             Content::Presence(status) => entity.set_status(source, Some(status)),
             Content::Voicemail(counts) => entity.set_voicemail(source, Some(counts)),
