@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use presence_core::{CallLimits, EngineConfig, ExpiryConfig, Transport};
+use presence_core::{CallLimits, DndRule, EngineConfig, ExpiryConfig, Transport};
 use serde::Deserialize;
 use sip_proto::transaction::TimerConfig;
 
@@ -27,6 +27,8 @@ pub struct Config {
     pub sip: SipConfig,
     /// Subscription handling.
     pub notifier: NotifierConfig,
+    /// Publication handling.
+    pub publish: PublishConfig,
     /// The integration API.
     pub http: HttpConfig,
     /// Persistent state.
@@ -104,6 +106,46 @@ pub struct NotifierConfig {
     pub max_calls_per_entity: usize,
     /// Alias host to canonical host.
     pub domain_aliases: std::collections::BTreeMap<String, String>,
+    /// Whether DND from any source or only from all sources shows.
+    pub dnd_when: DndWhen,
+    /// Show DND on BLF keys as a busy lamp.
+    pub dnd_on_blf: bool,
+}
+
+/// How DND reports of several sources combine.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DndWhen {
+    /// DND set anywhere shows everywhere.
+    Any,
+    /// Only when every source that reports presence says DND.
+    All,
+}
+
+/// `[publish]`: PUBLISH handling (RFC 3903).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Expiry granted when a PUBLISH has none, in seconds.
+    pub default_expires: u32,
+    /// Shortest expiry accepted (shorter gets 423), in seconds.
+    pub min_expires: u32,
+    /// Longest expiry granted, in seconds.
+    pub max_expires: u32,
+    /// Most live publications of one entity.
+    pub max_per_entity: usize,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        PublishConfig {
+            default_expires: engine.publish_expiry.default,
+            min_expires: engine.publish_expiry.min,
+            max_expires: engine.publish_expiry.max,
+            max_per_entity: engine.max_publications_per_entity,
+        }
+    }
 }
 
 impl Default for NotifierConfig {
@@ -122,6 +164,8 @@ impl Default for NotifierConfig {
             ended_call_memory_secs: engine.calls.tombstone_lifetime.as_secs(),
             max_calls_per_entity: engine.calls.max_calls,
             domain_aliases: Default::default(),
+            dnd_when: DndWhen::Any,
+            dnd_on_blf: engine.dnd_as_busy_lamp,
         }
     }
 }
@@ -263,6 +307,16 @@ impl Config {
         {
             return bail("notifier expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
         }
+        let p = &self.publish;
+        if p.min_expires == 0
+            || p.min_expires > p.max_expires
+            || !(p.min_expires..=p.max_expires).contains(&p.default_expires)
+        {
+            return bail("publish expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
+        }
+        if p.max_per_entity == 0 {
+            return bail("publish.max_per_entity must be above zero");
+        }
         if n.udp_notify_failures == 0 || n.max_subscriptions_per_entity == 0 || n.max_calls_per_entity == 0 {
             return bail(
                 "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero",
@@ -305,6 +359,17 @@ impl Config {
                 .map(|(alias, canonical)| (alias.to_ascii_lowercase(), canonical.to_ascii_lowercase()))
                 .collect(),
             udp_notify_failures: self.notifier.udp_notify_failures,
+            dnd_rule: match self.notifier.dnd_when {
+                DndWhen::Any => DndRule::Any,
+                DndWhen::All => DndRule::All,
+            },
+            dnd_as_busy_lamp: self.notifier.dnd_on_blf,
+            publish_expiry: ExpiryConfig {
+                default: self.publish.default_expires,
+                min: self.publish.min_expires,
+                max: self.publish.max_expires,
+            },
+            max_publications_per_entity: self.publish.max_per_entity,
         }
     }
 }
