@@ -7,5 +7,6 @@
 mod cli;
 mod interop;
 mod notifier;
+mod publisher;
 mod support;
 mod wire;

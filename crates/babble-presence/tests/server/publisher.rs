@@ -1,0 +1,73 @@
+//! PUBLISH against SIPp over UDP and TCP: a publisher and a watcher in separate SIPp
+//! processes, for each package, watch-then-publish (the watcher sees the published state
+//! arrive, change and leave) and publish-then-watch (the first NOTIFY already shows it).
+
+use std::time::Duration;
+
+use babble_presence::Transport;
+use babble_presence::config::{Config, ListenSpec};
+use babble_presence::{Server, api::InEvent};
+
+use crate::interop::{run_sipp, sipp};
+
+async fn start() -> Server {
+    let mut config = Config::default();
+    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    Server::start(config).await.unwrap()
+}
+
+fn flag(transport: Transport) -> &'static str {
+    if transport == Transport::Udp { "u1" } else { "t1" }
+}
+
+/// Starts `watcher`, waits until its SUBSCRIBE raised an event, then runs `publisher`.
+async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
+    let Some(sipp) = sipp() else { return };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start().await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let sipp_w = sipp.clone();
+        let watching = tokio::task::spawn_blocking(move || run_sipp(&sipp_w, target, watcher, flag(transport), &[]));
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("the watcher subscribed");
+        assert!(matches!(event, Ok(InEvent::SubscribeIn(_) | InEvent::VoicemailIn(_))));
+        let sipp_p = sipp.clone();
+        tokio::task::spawn_blocking(move || run_sipp(&sipp_p, target, publisher, flag(transport), &[])).await.unwrap();
+        watching.await.unwrap();
+        let stats = server.shutdown().await.unwrap();
+        assert_eq!(stats.subscriptions_lost, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_presence_publisher_and_watcher() {
+    watch_then_publish("watch_presence_publish.xml", "publish_presence.xml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_dialog_publisher_and_blf_watcher() {
+    watch_then_publish("watch_dialog_publish.xml", "publish_dialog.xml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_mwi_publisher_and_subscriber() {
+    watch_then_publish("watch_mwi_publish.xml", "publish_mwi.xml").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_publish_then_watch() {
+    let Some(sipp) = sipp() else { return };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start().await;
+        let target = server.local_addr(transport).unwrap();
+        let s = sipp.clone();
+        tokio::task::spawn_blocking(move || run_sipp(&s, target, "publish_presence_keep.xml", flag(transport), &[]))
+            .await
+            .unwrap();
+        let s = sipp.clone();
+        tokio::task::spawn_blocking(move || run_sipp(&s, target, "watch_presence_published.xml", flag(transport), &[]))
+            .await
+            .unwrap();
+        server.shutdown().await.unwrap();
+    }
+}
