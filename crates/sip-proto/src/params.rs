@@ -73,6 +73,22 @@ impl Params {
         self.0.iter().find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// Parses `token;a=b;c`: a leading token and its parameters, with nothing after them
+    /// (the shape of Event and Subscription-State values).
+    pub(crate) fn parse_token_value(s: &str) -> Result<(&str, Params), &'static str> {
+        let s = s.trim();
+        let end = s.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(s.len());
+        let token = &s[..end];
+        if !crate::scan::is_token(token) {
+            return Err("value is not a token");
+        }
+        let (params, rest) = Params::parse(&s[end..], b"")?;
+        if !rest.trim().is_empty() {
+            return Err("unexpected characters after the parameters");
+        }
+        Ok((token, params))
+    }
+
     /// Parses `;a=b;c;d="e f"` (the leading `;` included). Whitespace around `;` and `=` is
     /// allowed (RFC 3261 SEMI and EQUAL are SWS-padded). `stop` bytes end the list and are
     /// left in the returned remainder.

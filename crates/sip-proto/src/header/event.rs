@@ -4,7 +4,6 @@
 use std::fmt;
 
 use crate::params::Params;
-use crate::scan::is_token;
 
 /// `Event: dialog;id=5`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,16 +18,8 @@ pub struct Event {
 impl Event {
     /// Parses an Event value.
     pub fn parse(s: &str) -> Result<Event, &'static str> {
-        let s = s.trim();
-        let end = s.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(s.len());
-        let package = &s[..end];
-        if !is_token(package) {
-            return Err("Event type is not a token");
-        }
-        let (params, rest) = Params::parse(&s[end..], b"")?;
-        if !rest.trim().is_empty() {
-            return Err("unexpected characters in Event");
-        }
+        let (package, params) =
+            Params::parse_token_value(s).map_err(|_| "Event type is not a token with parameters")?;
         Ok(Event { package: package.to_ascii_lowercase(), params })
     }
 
@@ -69,22 +60,14 @@ pub struct SubscriptionState {
 impl SubscriptionState {
     /// Parses a Subscription-State value.
     pub fn parse(s: &str) -> Result<SubscriptionState, &'static str> {
-        let s = s.trim();
-        let end = s.find(|c: char| c == ';' || c.is_ascii_whitespace()).unwrap_or(s.len());
-        let word = &s[..end];
-        if !is_token(word) {
-            return Err("Subscription-State value is not a token");
-        }
+        let (word, params) =
+            Params::parse_token_value(s).map_err(|_| "Subscription-State is not a token with parameters")?;
         let state = match word.to_ascii_lowercase().as_str() {
             "active" => SubState::Active,
             "pending" => SubState::Pending,
             "terminated" => SubState::Terminated,
             _ => SubState::Other(word.to_owned()),
         };
-        let (params, rest) = Params::parse(&s[end..], b"")?;
-        if !rest.trim().is_empty() {
-            return Err("unexpected characters in Subscription-State");
-        }
         if params.contains("expires") && params.get("expires").and_then(crate::scan::parse_u32).is_none() {
             return Err("Subscription-State expires is not a number");
         }
