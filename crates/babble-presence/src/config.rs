@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use presence_core::{CallLimits, DndRule, EngineConfig, ExpiryConfig, Transport};
+use presence_core::{
+    Algorithm, AuthConfig, CallLimits, DndRule, EngineConfig, ExpiryConfig, Secret, Transport, User, WatchPolicy,
+};
 use serde::Deserialize;
 use sip_proto::transaction::TimerConfig;
 
@@ -29,6 +31,14 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// Publication handling.
     pub publish: PublishConfig,
+    /// The registrar.
+    pub registrar: RegistrarConfig,
+    /// Subscribing back to registered phones.
+    pub subscribe_back: SubscribeBackConfig,
+    /// Digest authentication.
+    pub auth: AuthSection,
+    /// Who may watch whom.
+    pub policy: PolicyConfig,
     /// The integration API.
     pub http: HttpConfig,
     /// Persistent state.
@@ -180,6 +190,166 @@ pub enum UnknownPresence {
     Offline,
 }
 
+/// `[registrar]`: REGISTER handling (RFC 3261 §10).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    /// Expiry granted when a REGISTER asks for none, in seconds.
+    pub default_expires: u32,
+    /// Shortest expiry accepted (shorter gets 423), in seconds.
+    pub min_expires: u32,
+    /// Longest expiry granted, in seconds.
+    pub max_expires: u32,
+    /// Push message-waiting NOTIFYs to registered phones that do not subscribe to MWI.
+    pub unsolicited_mwi: bool,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        RegistrarConfig {
+            default_expires: engine.registrar_expiry.default,
+            min_expires: engine.registrar_expiry.min,
+            max_expires: engine.registrar_expiry.max,
+            unsolicited_mwi: engine.unsolicited_mwi,
+        }
+    }
+}
+
+/// `[subscribe_back]`: subscribing to phones that register.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubscribeBackConfig {
+    /// Event packages to subscribe to (`presence`, `dialog`); empty disables it.
+    pub events: Vec<String>,
+    /// Expiry asked for, in seconds.
+    pub expires: u32,
+    /// How DND reported by an entity's phones combines.
+    pub dnd_when: DndWhen,
+}
+
+impl Default for SubscribeBackConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        SubscribeBackConfig {
+            events: engine.subscribe_back,
+            expires: engine.subscribe_back_expires,
+            dnd_when: DndWhen::All,
+        }
+    }
+}
+
+/// `[auth]`: digest authentication (RFC 3261 §22, RFC 8760).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The realm; empty uses the Request-URI host.
+    pub realm: String,
+    /// Challenge REGISTER.
+    pub register: bool,
+    /// Challenge SUBSCRIBE.
+    pub subscribe: bool,
+    /// Challenge PUBLISH.
+    pub publish: bool,
+    /// `www` (401) or `proxy` (407).
+    pub challenge: ChallengeKind,
+    /// How long a nonce may be used, in seconds.
+    pub nonce_lifetime_secs: u64,
+    /// Algorithms offered, preferred first: `MD5`, `SHA-256`.
+    pub algorithms: Vec<String>,
+    /// The authenticated realm must equal the Request-URI host, else 403.
+    pub realm_must_match_host: bool,
+    /// Wrong credentials get `forbidden` (403) or a new `challenge`.
+    pub bad_credentials: BadCredentials,
+    /// Users who may authenticate; also our credentials when a phone challenges us.
+    pub users: Vec<UserEntry>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            realm: String::new(),
+            register: false,
+            subscribe: false,
+            publish: false,
+            challenge: ChallengeKind::Www,
+            nonce_lifetime_secs: 300,
+            algorithms: vec!["MD5".to_owned()],
+            realm_must_match_host: false,
+            bad_credentials: BadCredentials::Forbidden,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// The challenge status.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeKind {
+    /// 401 with WWW-Authenticate.
+    Www,
+    /// 407 with Proxy-Authenticate (the original's `proxy` option).
+    Proxy,
+}
+
+/// What wrong credentials get.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BadCredentials {
+    /// 403 Forbidden.
+    Forbidden,
+    /// A new challenge.
+    Challenge,
+}
+
+/// One `[[auth.users]]` entry: a password, or precomputed HA1 values.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// The username (usually the extension).
+    pub username: String,
+    /// Only in this realm; absent: any.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// The password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `MD5(username:realm:password)` in hex, instead of the password.
+    #[serde(default)]
+    pub ha1_md5: Option<String>,
+    /// `SHA-256(username:realm:password)` in hex, instead of the password.
+    #[serde(default)]
+    pub ha1_sha256: Option<String>,
+}
+
+/// `[policy]`: who may watch whom (everyone may watch themselves).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// `open`, `same-domain` or `lists`.
+    pub watch: WatchMode,
+    /// For `lists`: entity to the subscribers allowed to watch it (`*`: everyone).
+    pub lists: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { watch: WatchMode::Open, lists: Default::default() }
+    }
+}
+
+/// The watch policy.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchMode {
+    /// Anyone may watch anyone.
+    Open,
+    /// Only subscribers of the entity's domain.
+    SameDomain,
+    /// Only those listed in `policy.lists`.
+    Lists,
+}
+
 /// `[http]`: the integration API (served from a later release; the address is reserved).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -317,6 +487,34 @@ impl Config {
         if p.max_per_entity == 0 {
             return bail("publish.max_per_entity must be above zero");
         }
+        let r = &self.registrar;
+        if r.min_expires == 0
+            || r.min_expires > r.max_expires
+            || !(r.min_expires..=r.max_expires).contains(&r.default_expires)
+        {
+            return bail("registrar expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
+        }
+        if self.subscribe_back.expires < 60 {
+            return bail("subscribe_back.expires must be at least 60 seconds");
+        }
+        for event in &self.subscribe_back.events {
+            if !["presence", "dialog"].contains(&event.as_str()) {
+                return bail("subscribe_back.events may hold \"presence\" and \"dialog\"");
+            }
+        }
+        for algorithm in &self.auth.algorithms {
+            if !["MD5", "SHA-256"].contains(&algorithm.as_str()) {
+                return bail("auth.algorithms may hold \"MD5\" and \"SHA-256\"");
+            }
+        }
+        if self.auth.algorithms.is_empty() || self.auth.nonce_lifetime_secs == 0 {
+            return bail("auth needs at least one algorithm and a nonce lifetime above zero");
+        }
+        for user in &self.auth.users {
+            if user.password.is_none() && user.ha1_md5.is_none() && user.ha1_sha256.is_none() {
+                return bail("every auth user needs a password, ha1_md5 or ha1_sha256");
+            }
+        }
         if n.udp_notify_failures == 0 || n.max_subscriptions_per_entity == 0 || n.max_calls_per_entity == 0 {
             return bail(
                 "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero",
@@ -370,6 +568,57 @@ impl Config {
                 max: self.publish.max_expires,
             },
             max_publications_per_entity: self.publish.max_per_entity,
+            registrar_expiry: ExpiryConfig {
+                default: self.registrar.default_expires,
+                min: self.registrar.min_expires,
+                max: self.registrar.max_expires,
+            },
+            auth: self.auth_config(),
+            watch_policy: match self.policy.watch {
+                WatchMode::Open => WatchPolicy::Open,
+                WatchMode::SameDomain => WatchPolicy::SameDomain,
+                WatchMode::Lists => WatchPolicy::Lists(
+                    self.policy.lists.iter().map(|(entity, who)| (entity.to_ascii_lowercase(), who.clone())).collect(),
+                ),
+            },
+            subscribe_back: self.subscribe_back.events.clone(),
+            subscribe_back_expires: self.subscribe_back.expires,
+            device_dnd_rule: match self.subscribe_back.dnd_when {
+                DndWhen::Any => DndRule::Any,
+                DndWhen::All => DndRule::All,
+            },
+            unsolicited_mwi: self.registrar.unsolicited_mwi,
+        }
+    }
+
+    fn auth_config(&self) -> AuthConfig {
+        let a = &self.auth;
+        AuthConfig {
+            realm: (!a.realm.is_empty()).then(|| a.realm.clone()),
+            register: a.register,
+            subscribe: a.subscribe,
+            publish: a.publish,
+            proxy: a.challenge == ChallengeKind::Proxy,
+            nonce_lifetime: Duration::from_secs(a.nonce_lifetime_secs),
+            algorithms: a
+                .algorithms
+                .iter()
+                .map(|name| if name == "SHA-256" { Algorithm::Sha256 } else { Algorithm::Md5 })
+                .collect(),
+            users: a
+                .users
+                .iter()
+                .map(|u| User {
+                    username: u.username.clone(),
+                    realm: u.realm.clone(),
+                    secret: match &u.password {
+                        Some(password) => Secret::Password(password.clone()),
+                        None => Secret::Ha1 { md5: u.ha1_md5.clone(), sha256: u.ha1_sha256.clone() },
+                    },
+                })
+                .collect(),
+            realm_must_match_host: a.realm_must_match_host,
+            challenge_bad_credentials: a.bad_credentials == BadCredentials::Challenge,
         }
     }
 }

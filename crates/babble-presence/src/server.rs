@@ -63,6 +63,9 @@ impl Server {
     /// Binds every listener of `config` and starts serving.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         config.validate()?;
+        if config.policy.watch == crate::config::WatchMode::Open {
+            tracing::warn!("policy.watch is \"open\": anyone who can reach the server may watch any entity");
+        }
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(FlowIds::default());
         let udp_queue_drops = Arc::new(AtomicU64::new(0));

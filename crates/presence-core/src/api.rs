@@ -14,6 +14,12 @@ pub enum InEvent {
     SubscribeIn(NewWatcher),
     /// `presence.voicemail.in`: a phone subscribed to message-waiting.
     VoicemailIn(NewWatcher),
+    /// `presence.status.in`: a phone we subscribe to reported its presence.
+    StatusIn(StatusReport),
+    /// `register`: a contact was bound, or refreshed past half its life.
+    Register(RegistrationEvent),
+    /// `unregister`: a contact was removed or expired.
+    Unregister(RegistrationEvent),
 }
 
 impl InEvent {
@@ -22,8 +28,68 @@ impl InEvent {
         match self {
             InEvent::SubscribeIn(_) => "presence.subscribe.in",
             InEvent::VoicemailIn(_) => "presence.voicemail.in",
+            InEvent::StatusIn(_) => "presence.status.in",
+            InEvent::Register(_) => "register",
+            InEvent::Unregister(_) => "unregister",
         }
     }
+}
+
+/// Where a message came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceAddress {
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// The IP address.
+    pub address: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl SourceAddress {
+    pub(crate) fn of(peer: crate::peer::Peer) -> Self {
+        SourceAddress {
+            transport: peer.transport.to_string(),
+            address: peer.addr.ip().to_string(),
+            port: peer.addr.port(),
+        }
+    }
+}
+
+/// A registration change (`register`/`unregister`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationEvent {
+    /// The address-of-record, `user@host`.
+    pub entity: String,
+    /// Every contact bound to it now.
+    pub contacts: Vec<String>,
+    /// The contact this event is about.
+    pub contact: String,
+    /// The expiry granted to that contact, in seconds.
+    pub expires: u32,
+    /// Its User-Agent.
+    pub user_agent: Option<String>,
+    /// The methods it accepts (Allow, or the Contact `methods` parameter).
+    pub allow: Vec<String>,
+    /// Where the REGISTER came from.
+    pub source: SourceAddress,
+}
+
+/// A phone's presence as its NOTIFY reported it (`presence.status.in`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The entity the phone registered for.
+    pub entity: String,
+    /// `open` or `closed`.
+    pub status: Basic,
+    /// Its note.
+    pub note: Option<String>,
+    /// Do not disturb.
+    pub dnd: bool,
+    /// On the phone.
+    pub on_the_phone: bool,
+    /// Where the NOTIFY came from.
+    pub source: SourceAddress,
 }
 
 /// A new subscription, as the `.in` events describe it.

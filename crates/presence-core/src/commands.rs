@@ -28,17 +28,18 @@ impl Engine {
                 if let Some(count) = call_count {
                     // The seed re-rendered presence watchers from the dialog event's count.
                     let registered = entity.registration.is_none_or(|r| r.registered);
-                    changed = or(changed, entity.set_registration(Registration { registered, call_count: count }));
+                    changed = changed.or(entity.set_registration(Registration { registered, call_count: count }));
                 }
                 let calls_changed = match calls {
                     CallsUpdate::Full(calls) => entity.replace_calls(Source::Api, calls, &limits, now),
                     CallsUpdate::Partial(call) => entity.update_call(Source::Api, call, &limits, now),
                     CallsUpdate::Unchanged => Changed::default(),
                 };
-                (or(changed, calls_changed), call_id)
+                (changed.or(calls_changed), call_id)
             }
             Command::CheckSync { .. } => {
                 self.check_sync(&entity_key, now);
+                self.unsolicited_check_sync(&entity_key, now);
                 return;
             }
         };
@@ -69,6 +70,9 @@ impl Engine {
         }
         self.deadlines.set(TimerKey::EntityCalls(entity_key.to_owned()), next);
         self.notify_entity(entity_key, changed, now);
+        if changed.voicemail && self.config.unsolicited_mwi {
+            self.unsolicited_mwi(entity_key, now);
+        }
     }
 
     /// `presence.checksync.out`: an `Event: check-sync` NOTIFY in each of the entity's
@@ -83,13 +87,5 @@ impl Engine {
                 }
             }
         }
-    }
-}
-
-fn or(a: Changed, b: Changed) -> Changed {
-    Changed {
-        presence: a.presence || b.presence,
-        dialogs: a.dialogs || b.dialogs,
-        voicemail: a.voicemail || b.voicemail,
     }
 }

@@ -3,6 +3,10 @@
 
 use sip_proto::transaction::TimerConfig;
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::digest_auth::{Algorithm, User};
 use crate::entity::{CallLimits, DndRule};
 
 /// Engine settings.
@@ -42,6 +46,90 @@ pub struct EngineConfig {
     pub publish_expiry: ExpiryConfig,
     /// Most live publications one entity may have; further ones get 503.
     pub max_publications_per_entity: usize,
+    /// Registration expiry rules (RFC 3261 §10.3).
+    pub registrar_expiry: ExpiryConfig,
+    /// Digest authentication.
+    pub auth: AuthConfig,
+    /// Who may watch whom.
+    pub watch_policy: WatchPolicy,
+    /// Event packages to subscribe to on phones that register and accept SUBSCRIBE
+    /// (`presence`, `dialog`); empty: none.
+    pub subscribe_back: Vec<String>,
+    /// The expiry asked for in those subscriptions, in seconds.
+    pub subscribe_back_expires: u32,
+    /// How DND reports of an entity's registered phones combine.
+    pub device_dnd_rule: DndRule,
+    /// Send message-waiting NOTIFYs unsolicited to registered phones without an MWI
+    /// subscription.
+    pub unsolicited_mwi: bool,
+}
+
+/// Digest authentication settings (RFC 3261 §22, RFC 8760).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The realm; `None` uses the Request-URI host.
+    pub realm: Option<String>,
+    /// Challenge REGISTER.
+    pub register: bool,
+    /// Challenge SUBSCRIBE (initial and in-dialog).
+    pub subscribe: bool,
+    /// Challenge PUBLISH.
+    pub publish: bool,
+    /// Challenge with 407/Proxy-Authenticate instead of 401/WWW-Authenticate.
+    pub proxy: bool,
+    /// How long a nonce may be used.
+    pub nonce_lifetime: Duration,
+    /// Algorithms offered, preferred first.
+    pub algorithms: Vec<Algorithm>,
+    /// Users who may authenticate (also our credentials when a phone challenges us).
+    pub users: Vec<User>,
+    /// The seed's rule: the authenticated realm must equal the Request-URI host, else 403.
+    pub realm_must_match_host: bool,
+    /// Answer wrong credentials with a new challenge instead of 403.
+    pub challenge_bad_credentials: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            realm: None,
+            register: false,
+            subscribe: false,
+            publish: false,
+            proxy: false,
+            nonce_lifetime: Duration::from_secs(300),
+            algorithms: vec![Algorithm::Md5],
+            users: Vec::new(),
+            realm_must_match_host: false,
+            challenge_bad_credentials: false,
+        }
+    }
+}
+
+/// Who may subscribe to whom. Everyone may always watch their own entity (MWI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchPolicy {
+    /// Anyone may watch anyone.
+    Open,
+    /// Only subscribers of the entity's own domain.
+    SameDomain,
+    /// Only the subscribers listed per entity (`*` allows everyone).
+    Lists(HashMap<String, Vec<String>>),
+}
+
+impl WatchPolicy {
+    /// Whether `subscriber` may watch `entity` (both `user@host` keys).
+    pub fn allows(&self, subscriber: &str, entity: &str) -> bool {
+        let domain = |aor: &str| aor.rsplit_once('@').map_or(aor, |(_, d)| d).to_owned();
+        subscriber == entity
+            || match self {
+                WatchPolicy::Open => true,
+                WatchPolicy::SameDomain => domain(subscriber) == domain(entity),
+                WatchPolicy::Lists(lists) => {
+                    lists.get(entity).is_some_and(|allowed| allowed.iter().any(|a| a == "*" || a == subscriber))
+                }
+            }
+    }
 }
 
 /// RFC 6665 §4.2.1.1 expiry handling.
@@ -80,6 +168,13 @@ impl Default for EngineConfig {
             dnd_as_busy_lamp: true,
             publish_expiry: ExpiryConfig::default(),
             max_publications_per_entity: 32,
+            registrar_expiry: ExpiryConfig { default: 3600, min: 60, max: 7200 },
+            auth: AuthConfig::default(),
+            watch_policy: WatchPolicy::Open,
+            subscribe_back: vec!["presence".to_owned()],
+            subscribe_back_expires: 3600,
+            device_dnd_rule: DndRule::All,
+            unsolicited_mwi: true,
         }
     }
 }

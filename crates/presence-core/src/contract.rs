@@ -29,17 +29,33 @@ pub enum ContractError {
 
 /// The `.in` event as the contract's JSON.
 pub fn in_event_json(event: &InEvent) -> Value {
-    let (InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w)) = event;
-    json!({
-        "event": event.name(),
-        "data": {
+    let data = match event {
+        InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => json!({
             "contenttype": w.content_type,
             "entity": w.entity,
             "subscriber": w.subscriber,
             "expires": w.expires,
             "callid": w.call_id,
-        }
-    })
+        }),
+        InEvent::StatusIn(s) => json!({
+            "entity": s.entity,
+            "status": s.status.as_str(),
+            "note": s.note,
+            "dnd": s.dnd,
+            "onthephone": s.on_the_phone,
+            "source": { "event": "NOTIFY", "transport": s.source.transport, "address": s.source.address, "port": s.source.port },
+        }),
+        InEvent::Register(r) | InEvent::Unregister(r) => json!({
+            "entity": r.entity,
+            "contacts": r.contacts,
+            "contact": r.contact,
+            "expires": r.expires,
+            "useragent": r.user_agent,
+            "allow": r.allow,
+            "source": { "transport": r.source.transport, "address": r.source.address, "port": r.source.port },
+        }),
+    };
+    json!({ "event": event.name(), "data": data })
 }
 
 /// Reads an `.out` event: its name and its `data` object.

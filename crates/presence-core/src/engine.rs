@@ -20,16 +20,19 @@ use sip_proto::{HeaderName, Headers, Method, Request, Response};
 
 use crate::api::InEvent;
 use crate::config::EngineConfig;
+use crate::digest_auth::{self, Authenticator, Verdict};
 use crate::entity::Entity;
 use crate::handlers;
 use crate::ids::Ids;
 use crate::outgoing::Outgoing;
 use crate::peer::{FlowId, Peer, Transmit};
 use crate::publication::{PublicationId, Publications};
+use crate::registrar::Registrations;
 use crate::reply::{response_destination, stamp_via};
 use crate::stats::Stats;
 use crate::subscription::{SubscriptionId, Subscriptions};
 use crate::timers::DeadlineIndex;
+use crate::watching::{WatchId, Watches};
 
 /// What a deadline in the index belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,6 +42,8 @@ pub(crate) enum TimerKey {
     SubscriptionExpiry(SubscriptionId),
     PublicationExpiry(PublicationId),
     EntityCalls(String),
+    BindingExpiry(String),
+    WatchRefresh(WatchId),
 }
 
 /// The presence engine.
@@ -50,6 +55,9 @@ pub struct Engine {
     pub(crate) outgoing: HashMap<ClientKey, Outgoing>,
     pub(crate) subscriptions: Subscriptions,
     pub(crate) publications: Publications,
+    pub(crate) registrations: Registrations,
+    pub(crate) watches: Watches,
+    authenticator: Authenticator,
     pub(crate) entities: HashMap<String, Entity>,
     pub(crate) deadlines: DeadlineIndex<TimerKey>,
     transmits: VecDeque<Transmit>,
@@ -62,11 +70,15 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine {
             ids: Ids::new(config.seed),
+            authenticator: Authenticator::new(config.auth.nonce_lifetime),
             config,
             server_transactions: HashMap::new(),
             outgoing: HashMap::new(),
             subscriptions: Subscriptions::default(),
             publications: Publications::default(),
+            registrations: Registrations::default(),
+            watches: Watches::default(),
+
             entities: HashMap::new(),
             deadlines: DeadlineIndex::new(),
             transmits: VecDeque::new(),
@@ -136,6 +148,8 @@ impl Engine {
                 TimerKey::SubscriptionExpiry(id) => self.terminate_subscription(id, "timeout", now),
                 TimerKey::PublicationExpiry(id) => self.remove_publication(id, now),
                 TimerKey::EntityCalls(entity) => self.expire_calls(&entity, now),
+                TimerKey::BindingExpiry(aor) => self.expire_bindings(&aor, now),
+                TimerKey::WatchRefresh(id) => self.refresh_watch(id, now),
             }
         }
     }
@@ -168,6 +182,16 @@ impl Engine {
     /// How many subscriptions are held, ending ones included (for tests and metrics).
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.len()
+    }
+
+    /// How many contacts are registered (for tests and metrics).
+    pub fn binding_count(&self) -> usize {
+        self.registrations.len()
+    }
+
+    /// How many subscriptions to phones are held (for tests and metrics).
+    pub fn watch_count(&self) -> usize {
+        self.watches.len()
     }
 
     /// How many live publications are held (for tests and metrics).
@@ -229,19 +253,64 @@ impl Engine {
     /// The response to a request that passed the generic checks, and the subscription
     /// to notify once it is sent.
     fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Option<SubscriptionId>) {
+        if let Some(refusal) = self.authenticate(req, now) {
+            return (refusal, None);
+        }
         match req.method {
             Method::Options => (handlers::capabilities(Response::to(req, 200)), None),
             Method::Subscribe => self.on_subscribe(req, source, now),
             Method::Publish => (self.on_publish(req, source, now), None),
+            Method::Register => (self.on_register(req, source, now), None),
+            Method::Notify => (self.on_notify(req, source, now), None),
             // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
             // a transaction we do not have (§9.2).
             _ => (Response::to(req, 481), None),
         }
     }
 
+    /// Digest authentication for the methods configured (RFC 3261 §22.1): `None` lets the
+    /// request through; otherwise the challenge or refusal to send.
+    fn authenticate(&mut self, req: &Request, now: Instant) -> Option<Response> {
+        let auth = &self.config.auth;
+        let required = match req.method {
+            Method::Register => auth.register,
+            Method::Subscribe => auth.subscribe,
+            Method::Publish => auth.publish,
+            _ => false,
+        };
+        if !required {
+            return None;
+        }
+        let host = req.uri.as_sip().map(|u| u.host.canonical()).unwrap_or_default();
+        let realm = auth.realm.clone().unwrap_or_else(|| host.clone());
+        let verdict = self.authenticator.verify(req, &realm, &auth.users, now);
+        let stale = match verdict {
+            Verdict::Authenticated { realm, .. } if auth.realm_must_match_host && realm != host => {
+                self.stats.auth_refusals += 1;
+                return Some(Response::to(req, 403).with_reason("Realm Does Not Match the Domain"));
+            }
+            Verdict::Authenticated { .. } => return None,
+            Verdict::Forbidden("Bad credentials") if auth.challenge_bad_credentials => false,
+            Verdict::Forbidden(reason) => {
+                self.stats.auth_refusals += 1;
+                return Some(Response::to(req, 403).with_reason(reason));
+            }
+            Verdict::Challenge { stale } => stale,
+        };
+        self.stats.auth_challenges += 1;
+        let (status, header) = (if auth.proxy { 407 } else { 401 }, digest_auth::challenge_header(auth.proxy));
+        let nonce = self.ids.token() + &self.ids.token();
+        let algorithms = self.config.auth.algorithms.clone();
+        let mut challenge = Response::to(req, status);
+        for value in self.authenticator.challenge(nonce, &realm, &algorithms, stale, now) {
+            challenge.headers.push(header.clone(), value);
+        }
+        Some(challenge)
+    }
+
     fn on_response(&mut self, resp: &Response, now: Instant) {
         match ClientKey::for_response(resp) {
-            Ok(key) if self.outgoing.contains_key(&key) => self.on_client_response(key, resp.status, now),
+            Ok(key) if self.outgoing.contains_key(&key) => self.on_client_response(key, resp, now),
             _ => self.stats.stray_responses += 1,
         }
     }

@@ -67,6 +67,8 @@ pub(crate) enum Source {
     Api,
     /// A publication (RFC 3903), by its id.
     Publication(u64),
+    /// A phone we subscribe to, by the subscription's id.
+    Device(u64),
 }
 
 /// How DND reports of several sources combine.
@@ -136,6 +138,15 @@ impl Changed {
     pub(crate) fn any(self) -> bool {
         self.presence || self.dialogs || self.voicemail
     }
+
+    /// Both changes together.
+    pub(crate) fn or(self, other: Changed) -> Changed {
+        Changed {
+            presence: self.presence || other.presence,
+            dialogs: self.dialogs || other.dialogs,
+            voicemail: self.voicemail || other.voicemail,
+        }
+    }
 }
 
 impl Entity {
@@ -170,16 +181,34 @@ impl Entity {
         self.bump(Changed { presence: true, dialogs: true, voicemail: false })
     }
 
-    /// The presence of every source combined: open if any source is open, DND per `rule`,
-    /// on the phone if any source says so, the most recent note. `None` with no source.
-    pub(crate) fn status(&self, rule: DndRule) -> Option<Status> {
-        let reports = self.presence.values();
+    /// The presence of every source combined: open if any source is open, DND per `rule`
+    /// among publications and integrations and per `device_rule` among the registered
+    /// phones that report it (DND when one group says so), on the phone if any source says
+    /// so, the most recent note. `None` with no source.
+    pub(crate) fn status(&self, rule: DndRule, device_rule: DndRule) -> Option<Status> {
+        let mut status = self.combine(|s| !matches!(s, Source::Device(_)), rule);
+        let devices = self.combine(|s| matches!(s, Source::Device(_)), device_rule);
         let latest_note = self
             .presence
             .values()
             .filter(|r| r.status.note.is_some())
             .max_by_key(|r| r.at_change)
             .and_then(|r| r.status.note.clone());
+        match (&mut status, devices) {
+            (Some(s), Some(d)) => {
+                s.basic = if s.basic == Basic::Open || d.basic == Basic::Open { Basic::Open } else { Basic::Closed };
+                s.dnd |= d.dnd;
+                s.on_the_phone |= d.on_the_phone;
+            }
+            (None, devices) => status = devices,
+            (Some(_), None) => {}
+        }
+        status.map(|s| Status { note: latest_note, ..s })
+    }
+
+    /// The sources `include` selects combined, DND per `rule`.
+    fn combine(&self, include: impl Fn(&Source) -> bool, rule: DndRule) -> Option<Status> {
+        let reports = self.presence.iter().filter(|(source, _)| include(source)).map(|(_, r)| r);
         let mut any = false;
         let (mut open, mut dnd_any, mut dnd_all, mut phone) = (false, false, true, false);
         for r in reports {
@@ -191,7 +220,7 @@ impl Entity {
         }
         any.then_some(Status {
             basic: if open { Basic::Open } else { Basic::Closed },
-            note: latest_note,
+            note: None,
             dnd: match rule {
                 DndRule::Any => dnd_any,
                 DndRule::All => dnd_all,
@@ -280,7 +309,7 @@ impl Entity {
             .collect();
         let mut changed = self.end_calls(&gone, source, limits, now);
         for call in calls {
-            changed = merge(changed, self.update_call(source, call, limits, now));
+            changed = changed.or(self.update_call(source, call, limits, now));
         }
         changed
     }
@@ -298,7 +327,7 @@ impl Entity {
             if let Some(live) = self.calls.get(id) {
                 let mut ended = live.call.clone();
                 ended.state = CallState::Terminated;
-                changed = merge(changed, self.update_call(source, ended, limits, now));
+                changed = changed.or(self.update_call(source, ended, limits, now));
             }
         }
         changed
@@ -370,14 +399,6 @@ impl Entity {
             && self.display.is_none()
             && self.calls.is_empty()
             && self.ended.is_empty()
-    }
-}
-
-fn merge(a: Changed, b: Changed) -> Changed {
-    Changed {
-        presence: a.presence || b.presence,
-        dialogs: a.dialogs || b.dialogs,
-        voicemail: a.voicemail || b.voicemail,
     }
 }
 

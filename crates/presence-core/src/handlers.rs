@@ -8,7 +8,8 @@ use sip_proto::{HeaderName, Method, Request, Response};
 use crate::package::PACKAGES;
 
 /// Methods this server serves; every other known method gets 405 with this list.
-pub const ALLOWED_METHODS: &[Method] = &[Method::Options, Method::Subscribe, Method::Publish];
+pub const ALLOWED_METHODS: &[Method] =
+    &[Method::Options, Method::Subscribe, Method::Notify, Method::Publish, Method::Register];
 
 /// A refusal, or `None` when the request may go on to its method's handling.
 pub(crate) fn preflight(req: &Request) -> Option<Response> {

@@ -15,11 +15,12 @@ use crate::bodies::Format;
 use crate::engine::{Engine, TimerKey};
 use crate::entity::Changed;
 use crate::handlers::with_allow_events;
-use crate::outgoing::{NotifyKind, Outcome};
+use crate::outgoing::{NotifyKind, Purpose};
 use crate::package::Package;
 use crate::peer::{Peer, Transport};
 use crate::render::{RenderOptions, Watcher, render};
 use crate::subscription::{Phase, Subscription, SubscriptionId};
+use crate::watching::host_text;
 
 impl Engine {
     /// Handles a SUBSCRIBE: the response, and the subscription to notify once it is sent.
@@ -74,6 +75,10 @@ impl Engine {
         };
         let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
         let entity = self.config.entity_key(&target.aor());
+        let subscriber = req.headers.from().map(|f| self.config.entity_key(&f.uri.to_string())).unwrap_or_default();
+        if !self.config.watch_policy.allows(&subscriber, &entity) {
+            return (Response::to(req, 403).with_reason("Not Allowed to Watch This Entity"), None);
+        }
         if self.subscriptions.count_of_entity(&entity) >= self.config.max_subscriptions_per_entity {
             let mut busy = Response::to(req, 503).with_reason("Too Many Subscriptions");
             busy.headers.push(HeaderName::RetryAfter, "60");
@@ -87,7 +92,6 @@ impl Engine {
                 return (Response::to(req, 400).with_reason(reason), None);
             }
         };
-        let subscriber = req.headers.from().map(|f| self.config.entity_key(&f.uri.to_string())).unwrap_or_default();
         let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { host_text(source) };
         let call_id = dialog.id.call_id.clone();
         let sub = Subscription {
@@ -214,6 +218,7 @@ impl Engine {
             unknown_is_available: self.config.unknown_is_available,
             zero_voicemail_when_unknown: self.config.zero_voicemail_when_unknown,
             dnd_rule: self.config.dnd_rule,
+            device_dnd_rule: self.config.device_dnd_rule,
             dnd_as_busy_lamp: self.config.dnd_as_busy_lamp,
         };
         let Some(sub) = self.subscriptions.get_mut(id) else { return };
@@ -267,24 +272,25 @@ impl Engine {
         sub.in_flight = true;
         let destination = sub.peer;
         let key = ClientKey { branch, method: Method::Notify.to_string() };
-        self.send_request(key, req.encode(), destination, id, kind, now);
+        self.send_request(key, req.encode(), destination, Purpose::Notify { subscription: id, kind }, now);
     }
 
-    /// A NOTIFY ended: SPEC §4's rules for what that means for the subscription.
-    pub(crate) fn notify_outcome(&mut self, id: SubscriptionId, kind: NotifyKind, outcome: Outcome, now: Instant) {
+    /// A NOTIFY ended with a final response status (`None`: it timed out): SPEC §4's rules
+    /// for what that means for the subscription.
+    pub(crate) fn notify_outcome(&mut self, id: SubscriptionId, kind: NotifyKind, outcome: Option<u16>, now: Instant) {
         let udp_limit = self.config.udp_notify_failures;
         let Some(sub) = self.subscriptions.get_mut(id) else { return };
         sub.in_flight = false;
         let failed = match (kind, outcome) {
-            (_, Outcome::Final(status)) if (200..300).contains(&status) => {
+            (_, Some(status)) if (200..300).contains(&status) => {
                 sub.failures = 0;
                 false
             }
             // A phone that does not understand check-sync keeps its MWI subscription.
-            (NotifyKind::CheckSync, Outcome::Final(status)) => status == 481,
+            (NotifyKind::CheckSync, Some(status)) => status == 481,
             // RFC 6665 §4.2.2: 481 ends the subscription; so does any other error.
-            (_, Outcome::Final(_)) => true,
-            (_, Outcome::Timeout) => {
+            (_, Some(_)) => true,
+            (_, None) => {
                 sub.failures += 1;
                 // Retry with the current state rather than leave the watcher unsure.
                 sub.dirty = true;
@@ -328,12 +334,4 @@ fn contact_of(sub: &Subscription) -> String {
         Transport::Tcp => ";transport=tcp",
     };
     format!("<sip:{}:{}{transport}>", sub.our_host, sub.peer.local.port())
-}
-
-/// Our local IP as URI host text (IPv6 in brackets).
-fn host_text(peer: Peer) -> String {
-    match peer.local.ip() {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-    }
 }

@@ -1,15 +1,18 @@
-//! Requests the engine sends (NOTIFYs), each in a non-INVITE client transaction
-//! (RFC 3261 §17.1.2): retransmitted over UDP by Timer E, given up by Timer F, kept for
-//! Timer K so retransmitted responses are absorbed. The outcome goes to the notifier once.
+//! Requests the engine sends (NOTIFYs, SUBSCRIBEs to phones), each in a non-INVITE client
+//! transaction (RFC 3261 §17.1.2): retransmitted over UDP by Timer E, given up by Timer F,
+//! kept for Timer K so retransmitted responses are absorbed. The outcome goes once to the
+//! part of the engine that sent the request.
 
 use std::time::Instant;
 
 use bytes::Bytes;
+use sip_proto::Response;
 use sip_proto::transaction::{ClientAction, ClientKey, ClientTransaction};
 
 use crate::engine::{Engine, TimerKey};
 use crate::peer::Peer;
 use crate::subscription::SubscriptionId;
+use crate::watching::WatchId;
 
 /// What a NOTIFY was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,20 +23,21 @@ pub(crate) enum NotifyKind {
     CheckSync,
 }
 
-/// How a NOTIFY ended.
+/// Who sent a request and waits for its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// A final response with this status.
-    Final(u16),
-    /// Timer F fired: no final response.
-    Timeout,
+pub(crate) enum Purpose {
+    /// A NOTIFY of one of our subscriptions.
+    Notify { subscription: SubscriptionId, kind: NotifyKind },
+    /// A SUBSCRIBE to a phone.
+    Watch(WatchId),
+    /// An out-of-dialog NOTIFY (unsolicited MWI, check-sync): nobody waits.
+    Unsolicited,
 }
 
 /// One request in flight.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
-    pub(crate) subscription: SubscriptionId,
-    pub(crate) kind: NotifyKind,
+    purpose: Purpose,
     txn: ClientTransaction,
     bytes: Bytes,
     destination: Peer,
@@ -48,26 +52,25 @@ impl Engine {
         key: ClientKey,
         bytes: Bytes,
         destination: Peer,
-        subscription: SubscriptionId,
-        kind: NotifyKind,
+        purpose: Purpose,
         now: Instant,
     ) {
         let txn = ClientTransaction::new(destination.transport.is_reliable(), self.config.timers, now);
         self.deadlines.set(TimerKey::ClientTransaction(key.clone()), txn.deadline());
         self.queue(destination, bytes.clone());
-        self.outgoing.insert(key, Outgoing { subscription, kind, txn, bytes, destination, reported: false });
+        self.outgoing.insert(key, Outgoing { purpose, txn, bytes, destination, reported: false });
     }
 
-    pub(crate) fn on_client_response(&mut self, key: ClientKey, status: u16, now: Instant) {
+    pub(crate) fn on_client_response(&mut self, key: ClientKey, response: &Response, now: Instant) {
         let Some(out) = self.outgoing.get_mut(&key) else { return };
-        let deliver = out.txn.on_response(status, now) && status >= 200 && !out.reported;
+        let deliver = out.txn.on_response(response.status, now) && response.status >= 200 && !out.reported;
         let report = deliver.then(|| {
             out.reported = true;
-            (out.subscription, out.kind)
+            out.purpose
         });
         self.settle(&key);
-        if let Some((subscription, kind)) = report {
-            self.notify_outcome(subscription, kind, Outcome::Final(status), now);
+        if let Some(purpose) = report {
+            self.report(purpose, Some(response), now);
         }
     }
 
@@ -77,15 +80,28 @@ impl Engine {
         let (bytes, destination) = (out.bytes.clone(), out.destination);
         let report = (action == Some(ClientAction::TimedOut) && !out.reported).then(|| {
             out.reported = true;
-            (out.subscription, out.kind)
+            out.purpose
         });
         if action == Some(ClientAction::Retransmit) {
             self.queue(destination, bytes);
         }
         self.settle(&key);
-        if let Some((subscription, kind)) = report {
-            self.stats.notify_timeouts += 1;
-            self.notify_outcome(subscription, kind, Outcome::Timeout, now);
+        if let Some(purpose) = report {
+            self.report(purpose, None, now);
+        }
+    }
+
+    /// Hands a final response (`None`: Timer F fired) to whoever sent the request.
+    fn report(&mut self, purpose: Purpose, response: Option<&Response>, now: Instant) {
+        match purpose {
+            Purpose::Notify { subscription, kind } => {
+                if response.is_none() {
+                    self.stats.notify_timeouts += 1;
+                }
+                self.notify_outcome(subscription, kind, response.map(|r| r.status), now);
+            }
+            Purpose::Watch(id) => self.watch_outcome(id, response, now),
+            Purpose::Unsolicited => {}
         }
     }
 

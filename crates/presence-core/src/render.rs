@@ -37,8 +37,10 @@ pub(crate) struct RenderOptions {
     pub(crate) unknown_is_available: bool,
     /// Answer MWI watchers with zero counts while no voicemail system has reported.
     pub(crate) zero_voicemail_when_unknown: bool,
-    /// How DND reports of several sources combine.
+    /// How DND reports of publications and integrations combine.
     pub(crate) dnd_rule: DndRule,
+    /// How DND reports of an entity's registered phones combine.
+    pub(crate) device_dnd_rule: DndRule,
     /// Show DND to dialog watchers as a busy lamp (a confirmed pseudo-dialog).
     pub(crate) dnd_as_busy_lamp: bool,
 }
@@ -55,7 +57,7 @@ pub(crate) fn shown(entity: Option<&Entity>, options: RenderOptions) -> Shown {
     if e.offline() {
         return Shown::Offline;
     }
-    let status = e.status(options.dnd_rule);
+    let status = e.status(options.dnd_rule, options.device_dnd_rule);
     let dnd = status.as_ref().is_some_and(|s| s.dnd);
     let phone = e.on_the_phone();
     match (dnd, phone) {
@@ -90,7 +92,7 @@ pub(crate) fn render(
     match format {
         Format::Pidf => {
             let shown = shown(entity, options);
-            let status = entity.and_then(|e| e.status(options.dnd_rule));
+            let status = entity.and_then(|e| e.status(options.dnd_rule, options.device_dnd_rule));
             let note = status.as_ref().and_then(|s| s.note.as_deref());
             let (basic, activities): (Basic, &[Activity]) = match shown {
                 Shown::Available => (Basic::Open, &[]),
@@ -144,6 +146,7 @@ mod tests {
         unknown_is_available: true,
         zero_voicemail_when_unknown: true,
         dnd_rule: DndRule::Any,
+        device_dnd_rule: DndRule::All,
         dnd_as_busy_lamp: true,
     };
 

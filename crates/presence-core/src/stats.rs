@@ -28,4 +28,10 @@ pub struct Stats {
     pub subscriptions_lost: u64,
     /// Dialog publications ignored because a newer version was already applied.
     pub stale_publications: u64,
+    /// Out-of-dialog NOTIFYs sent (unsolicited MWI, check-sync).
+    pub unsolicited_notifies: u64,
+    /// Requests refused for failed authentication (403) or challenged (401/407).
+    pub auth_refusals: u64,
+    /// Authentication challenges sent.
+    pub auth_challenges: u64,
 }

@@ -75,8 +75,9 @@ pub fn write(doc: &PidfDocument<'_>) -> String {
 ///
 /// - With a `dm:person`: activities decide (`busy`/`permanent-absence` mean DND,
 ///   `on-the-phone` a call), then notes; `basic` is read as written.
-/// - Without one (Zoiper's minimal PUBLISH): the seed's heuristics: a `closed` basic or a
-///   DND note means DND, an "on the phone"-style note a call.
+/// - Without one (Zoiper's minimal PUBLISH): the seed's note heuristics: a DND note means
+///   DND, an "on the phone"-style note a call. Unlike the seed, a `closed` basic alone means
+///   not reachable, not DND: it is what PJSIP publishes when it goes offline.
 ///
 /// Several tuples: open if any is open. No basic at all: open unless DND.
 pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
@@ -115,8 +116,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceReport, BodyError> {
         }
         None => {
             let note = tuple_note.or(presence_note);
-            let all_closed = !basics.is_empty() && basics.iter().all(|b| *b == Basic::Closed);
-            let dnd = all_closed || note.as_deref().is_some_and(note_means_dnd);
+            let dnd = note.as_deref().is_some_and(note_means_dnd);
             let on_the_phone = note.as_deref().is_some_and(note_means_on_the_phone);
             (note, dnd, on_the_phone)
         }
@@ -168,8 +168,9 @@ mod tests {
         assert_eq!(parse(zoiper).unwrap(), report(Basic::Open, Some("Online"), false, false));
         let dnd = String::from_utf8_lossy(zoiper).replace("Online", "DND");
         assert!(parse(dnd.as_bytes()).unwrap().dnd);
-        let closed = String::from_utf8_lossy(zoiper).replace(">open<", ">closed<");
-        assert!(parse(closed.as_bytes()).unwrap().dnd, "the seed reads a lone closed tuple as DND");
+        // PJSIP going offline: closed, no note. The seed read this as DND; it is offline.
+        let pjsip_offline = br#"<presence entity="sip:1001@h" xmlns="urn:ietf:params:xml:ns:pidf"><tuple id="pj1"><status><basic>closed</basic></status><timestamp>2026-11-22T02:00:00Z</timestamp></tuple></presence>"#;
+        assert_eq!(parse(pjsip_offline).unwrap(), report(Basic::Closed, None, false, false));
     }
 
     #[test]

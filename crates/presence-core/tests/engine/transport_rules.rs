@@ -15,7 +15,13 @@ fn options_gets_capabilities_and_is_addressed_by_rport() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.headers.allow().unwrap().unwrap(),
-        vec![sip_proto::Method::Options, sip_proto::Method::Subscribe, sip_proto::Method::Publish]
+        vec![
+            sip_proto::Method::Options,
+            sip_proto::Method::Subscribe,
+            sip_proto::Method::Notify,
+            sip_proto::Method::Publish,
+            sip_proto::Method::Register
+        ]
     );
     assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary"]);
     let accept: Vec<String> = r.headers.accept().unwrap().unwrap().iter().map(|m| m.essence()).collect();

@@ -1,0 +1,92 @@
+//! Out-of-dialog NOTIFYs to registered phones: message-waiting for phones that do not
+//! subscribe to it (many desk phones expect the PBX to push MWI), and `check-sync` asking a
+//! phone to resynchronise or reboot. Nobody waits for their outcome.
+
+use std::time::Instant;
+
+use sip_proto::transaction::ClientKey;
+use sip_proto::{HeaderName, Method, Request, Uri};
+
+use crate::bodies::{Format, mwi};
+use crate::engine::Engine;
+use crate::outgoing::Purpose;
+use crate::peer::{Peer, Transport};
+use crate::watching::host_text;
+
+impl Engine {
+    /// Pushes the entity's message counts to each registered contact that has no MWI
+    /// subscription from the same address.
+    pub(crate) fn unsolicited_mwi(&mut self, entity_key: &str, now: Instant) {
+        let counts = self.entities.get(entity_key).and_then(|e| e.voicemail).unwrap_or_default();
+        let subscribed: Vec<_> = self
+            .subscriptions
+            .of_entity(entity_key)
+            .into_iter()
+            .filter_map(|id| self.subscriptions.get(id))
+            .filter(|s| s.format == Format::MessageSummary)
+            .map(|s| s.peer.addr)
+            .collect();
+        let targets: Vec<(Uri, Peer)> = self
+            .registrations
+            .of(entity_key)
+            .iter()
+            .filter(|b| !subscribed.contains(&b.source.addr))
+            .map(|b| (b.contact.uri.clone(), b.source))
+            .collect();
+        let body = mwi::write(&format!("sip:{entity_key}"), &counts);
+        for (target, peer) in targets {
+            self.send_unsolicited(entity_key, target, peer, "message-summary", Some(&body), now);
+        }
+    }
+
+    /// Sends `Event: check-sync` to each registered contact of the entity.
+    pub(crate) fn unsolicited_check_sync(&mut self, entity_key: &str, now: Instant) {
+        let targets: Vec<(Uri, Peer)> =
+            self.registrations.of(entity_key).iter().map(|b| (b.contact.uri.clone(), b.source)).collect();
+        for (target, peer) in targets {
+            self.send_unsolicited(entity_key, target, peer, "check-sync", None, now);
+        }
+    }
+
+    fn send_unsolicited(
+        &mut self,
+        entity: &str,
+        target: Uri,
+        peer: Peer,
+        event: &str,
+        body: Option<&str>,
+        now: Instant,
+    ) {
+        let branch = self.ids.branch();
+        let tag = self.ids.token();
+        let host = if peer.local.ip().is_unspecified() {
+            entity.rsplit_once('@').map_or(entity, |(_, h)| h).to_owned()
+        } else {
+            host_text(peer)
+        };
+        let mut req = Request::new(Method::Notify, target);
+        let h = &mut req.headers;
+        h.push(
+            HeaderName::Via,
+            format!("SIP/2.0/{} {host}:{};branch={branch};rport", peer.transport.via_token(), peer.local.port()),
+        );
+        h.push(HeaderName::MaxForwards, "70");
+        h.push(HeaderName::From, format!("<sip:{entity}>;tag={tag}"));
+        h.push(HeaderName::To, format!("<sip:{entity}>"));
+        h.push(HeaderName::CallId, format!("{}@{host}", self.ids.token()));
+        h.push(HeaderName::CSeq, "1 NOTIFY");
+        let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        h.push(HeaderName::Contact, format!("<sip:{host}:{}{transport}>", peer.local.port()));
+        h.push(HeaderName::Event, event);
+        // What the original sent, and what the phones it served accept.
+        h.push(HeaderName::SubscriptionState, "terminated;reason=noresource");
+        h.push(HeaderName::UserAgent, self.config.server_name.clone());
+        if let Some(body) = body {
+            h.push(HeaderName::ContentType, Format::MessageSummary.content_type());
+            req.body = body.to_owned().into();
+        }
+        self.stats.unsolicited_notifies += 1;
+        let key = ClientKey { branch, method: Method::Notify.to_string() };
+        self.send_request(key, req.encode(), peer, Purpose::Unsolicited, now);
+    }
+}
