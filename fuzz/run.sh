@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seeds each fuzz target's corpus with the sip-proto test vectors, then fuzzes each target
 # for SECONDS_PER_TARGET seconds (default 60). Runnable from any directory.
-#   SECONDS_PER_TARGET=300 fuzz/run.sh            # both targets
+#   SECONDS_PER_TARGET=300 fuzz/run.sh            # every target
 #   fuzz/run.sh framing                           # just one
 set -euo pipefail
 
@@ -12,7 +12,7 @@ seconds="${SECONDS_PER_TARGET:-60}"
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(parse_message framing)
+    targets=(parse_message framing body_pidf body_xpidf body_dialog_info body_mwi)
 fi
 
 export RUSTC_BOOTSTRAP=1

@@ -3,8 +3,9 @@
 //! needs more bytes or gives up on the stream.
 //!
 //! Checked: every reported length fits in the buffer, every advance is positive (so the
-//! loop always terminates), and the limits are honoured (`head_len <= max_head`,
-//! `len - head_len <= max_body`).
+//! loop always terminates), the limits are honoured (`head_len <= max_head`,
+//! `len - head_len <= max_body`), and a framed message that parses has exactly the body the
+//! framer cut (the two once disagreed about bare-LF and white-space-only blank lines).
 
 #![no_main]
 
@@ -32,7 +33,14 @@ fuzz_target!(|data: &[u8]| {
                 assert!(head_len <= len, "head_len {head_len} > len {len}");
                 assert!(head_len <= LIMITS.max_head, "head_len {head_len} over the limit");
                 assert!(len - head_len <= LIMITS.max_body, "body {} over the limit", len - head_len);
-                let _ = black_box(parse_message(&rest[..len]));
+                if let Ok(message) = parse_message(&rest[..len]) {
+                    let body = match &message {
+                        sip_proto::Message::Request(r) => r.body.len(),
+                        sip_proto::Message::Response(r) => r.body.len(),
+                    };
+                    assert_eq!(body, len - head_len, "framer and parser disagree on the body");
+                    black_box(message);
+                }
                 len
             }
             Frame::BodyTooLarge { head_len } => {

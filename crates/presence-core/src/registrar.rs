@@ -11,7 +11,7 @@ use sip_proto::{HeaderName, Method, Request, Response, Uri};
 
 use crate::api::{InEvent, RegistrationEvent, SourceAddress};
 use crate::engine::{Engine, TimerKey};
-use crate::entity::Registration;
+use crate::entity::{Changed, Registration};
 use crate::peer::Peer;
 use crate::watching::WatchId;
 
@@ -116,11 +116,13 @@ impl Engine {
         let user_agent = req.headers.get(&HeaderName::UserAgent).map(str::to_owned);
         let allow_header: Option<Vec<String>> =
             req.headers.allow().ok().flatten().map(|m| m.iter().map(ToString::to_string).collect());
+        let mut changed = Changed::default();
         for change in changes {
             let allow = allow_header.clone().unwrap_or_else(|| methods_param(&change.contact));
-            self.apply_binding(&aor, change, &call_id, cseq, source, user_agent.clone(), allow, now);
+            changed =
+                changed.or(self.apply_binding(&aor, change, &call_id, cseq, source, user_agent.clone(), allow, now));
         }
-        self.registration_changed(&aor, now);
+        self.registration_changed(&aor, changed, now);
         let mut ok = Response::to(req, 200);
         for binding in self.registrations.of(&aor) {
             let mut contact = binding.contact.clone();
@@ -142,15 +144,17 @@ impl Engine {
         user_agent: Option<String>,
         allow: Vec<String>,
         now: Instant,
-    ) {
+    ) -> Changed {
         let bindings = self.registrations.by_aor.entry(aor.to_owned()).or_default();
         let existing = bindings.iter().position(|b| b.key == change.key);
         if change.expires == 0 {
-            if let Some(i) = existing {
-                let gone = bindings.remove(i);
-                self.binding_gone(aor, gone, now);
-            }
-            return;
+            return match existing {
+                Some(i) => {
+                    let gone = bindings.remove(i);
+                    self.binding_gone(aor, gone, now)
+                }
+                None => Changed::default(),
+            };
         }
         let expires_at = now + Duration::from_secs(change.expires.into());
         match existing {
@@ -187,15 +191,21 @@ impl Engine {
                 self.watch_binding(aor, index, now);
             }
         }
+        Changed::default()
     }
 
-    /// A binding was removed or expired: announce it and stop watching the phone.
-    fn binding_gone(&mut self, aor: &str, binding: Binding, now: Instant) {
+    /// A binding was removed or expired: announce it and stop watching the phone. Returns
+    /// what that changed in the entity, for the one notification that follows.
+    fn binding_gone(&mut self, aor: &str, binding: Binding, now: Instant) -> Changed {
         let event = registration_event(aor, &binding, self.registrations.of(aor));
         self.events.push_back(InEvent::Unregister(event));
+        let mut changed = Changed::default();
         for watch in binding.watches {
-            self.end_watch(watch, true, now);
+            if let Some((_, more)) = self.stop_watch(watch, true, now) {
+                changed = changed.or(more);
+            }
         }
+        changed
     }
 
     /// Removes expired bindings of `aor`.
@@ -203,14 +213,16 @@ impl Engine {
         let Some(bindings) = self.registrations.by_aor.get_mut(aor) else { return };
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(bindings).into_iter().partition(|b| b.expires_at <= now);
         *bindings = kept;
+        let mut changed = Changed::default();
         for binding in gone {
-            self.binding_gone(aor, binding, now);
+            changed = changed.or(self.binding_gone(aor, binding, now));
         }
-        self.registration_changed(aor, now);
+        self.registration_changed(aor, changed, now);
     }
 
-    /// Re-arms the expiry timer and tells the entity whether it is registered.
-    fn registration_changed(&mut self, aor: &str, now: Instant) {
+    /// Re-arms the expiry timer, tells the entity whether it is registered, and notifies
+    /// its watchers once of that and of `changed`.
+    fn registration_changed(&mut self, aor: &str, changed: Changed, now: Instant) {
         let bindings = self.registrations.of(aor);
         let next = bindings.iter().map(|b| b.expires_at).min();
         let registered = !bindings.is_empty();
@@ -220,7 +232,7 @@ impl Engine {
         self.deadlines.set(TimerKey::BindingExpiry(aor.to_owned()), next);
         let entity = self.entities.entry(aor.to_owned()).or_default();
         let call_count = entity.registration.map_or(0, |r| r.call_count);
-        let changed = entity.set_registration(Registration { registered, call_count });
+        let changed = changed.or(entity.set_registration(Registration { registered, call_count }));
         self.entity_changed(aor, changed, now);
     }
 }

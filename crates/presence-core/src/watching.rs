@@ -16,7 +16,7 @@ use crate::api::{InEvent, SourceAddress, StatusReport};
 use crate::bodies::{BodyError, Format, dialog_info, pidf, xpidf};
 use crate::digest_auth;
 use crate::engine::{Engine, TimerKey};
-use crate::entity::{Source, Status};
+use crate::entity::{Changed, Source, Status};
 use crate::outgoing::Purpose;
 use crate::package::Package;
 use crate::peer::{Peer, Transport};
@@ -159,7 +159,7 @@ impl Engine {
             return;
         };
         if w.ending {
-            self.forget_watch(id, now);
+            self.stop_watch(id, false, now);
             return;
         }
         match response.status {
@@ -210,34 +210,32 @@ impl Engine {
         self.send_watch_subscribe(id, None, now);
     }
 
-    /// Ends a watch: with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first.
-    /// What the phone reported leaves the entity either way.
+    /// Ends a watch and notifies the entity's watchers of what the phone's leaving changed.
     pub(crate) fn end_watch(&mut self, id: WatchId, unsubscribe: bool, now: Instant) {
-        let Some(w) = self.watches.by_id.get_mut(&id) else { return };
-        if unsubscribe && w.dialog.is_some() && !w.ending {
-            w.ending = true;
-            self.deadlines.set(TimerKey::WatchRefresh(id), None);
-            self.clear_device_status(id, now);
-            self.send_watch_subscribe(id, None, now);
-        } else {
-            self.forget_watch(id, now);
+        if let Some((entity, changed)) = self.stop_watch(id, unsubscribe, now) {
+            self.entity_changed(&entity, changed, now);
         }
     }
 
-    fn forget_watch(&mut self, id: WatchId, now: Instant) {
+    /// Ends a watch without notifying (the caller does, once, with everything that changed):
+    /// with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first. What the phone
+    /// reported leaves the entity; returns the entity and that change.
+    pub(crate) fn stop_watch(&mut self, id: WatchId, unsubscribe: bool, now: Instant) -> Option<(String, Changed)> {
+        let w = self.watches.by_id.get_mut(&id)?;
+        let entity_key = w.entity.clone();
+        let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;
+        w.ending = true;
         self.deadlines.set(TimerKey::WatchRefresh(id), None);
-        self.clear_device_status(id, now);
-        if let Some(w) = self.watches.by_id.remove(&id) {
+        if keep_for_unsubscribe {
+            self.send_watch_subscribe(id, None, now);
+        } else if let Some(w) = self.watches.by_id.remove(&id) {
             self.watches.by_call.remove(&(w.call_id, w.local_tag));
         }
-    }
-
-    fn clear_device_status(&mut self, id: WatchId, now: Instant) {
-        let Some(entity_key) = self.watches.by_id.get(&id).map(|w| w.entity.clone()) else { return };
-        if let Some(entity) = self.entities.get_mut(&entity_key) {
-            let changed = entity.set_status(Source::Device(id), None);
-            self.entity_changed(&entity_key, changed, now);
-        }
+        let changed = match self.entities.get_mut(&entity_key) {
+            Some(entity) => entity.set_status(Source::Device(id), None),
+            None => Changed::default(),
+        };
+        Some((entity_key, changed))
     }
 
     /// A NOTIFY from a phone we subscribe to: answer it (RFC 6665 §4.1.3), and feed what it
@@ -250,17 +248,19 @@ impl Engine {
             return Response::to(req, 481).with_reason("Subscription Does Not Exist");
         };
         let Some(w) = self.watches.by_id.get_mut(&id) else { return Response::to(req, 481) };
-        if w.dialog.is_none() {
+        match w.dialog.as_mut() {
             // RFC 6665 §4.1.2.4: the NOTIFY may arrive before our SUBSCRIBE's 2xx and then
-            // establishes the dialog.
-            match Dialog::as_uas(req, &w.local_tag, w.cseq) {
+            // establishes the dialog (recording its CSeq).
+            None => match Dialog::as_uas(req, &w.local_tag, w.cseq) {
                 Ok(dialog) => w.dialog = Some(dialog),
                 Err(e) => return Response::to(req, 400).with_reason(format!("Bad NOTIFY: {e}")),
+            },
+            Some(dialog) => {
+                let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
+                if dialog.accept_remote_cseq(seq).is_err() {
+                    return Response::to(req, 500).with_reason("CSeq Out of Order");
+                }
             }
-        }
-        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
-        if w.dialog.as_mut().is_some_and(|d| d.accept_remote_cseq(seq).is_err()) {
-            return Response::to(req, 500).with_reason("CSeq Out of Order");
         }
         let terminated =
             req.headers.subscription_state().ok().flatten().is_some_and(|s| s.state == SubState::Terminated);
@@ -275,7 +275,7 @@ impl Engine {
                 let changed = if doc.full {
                     entity.replace_calls(Source::Device(id), doc.calls, &limits, now)
                 } else {
-                    doc.calls.into_iter().fold(crate::entity::Changed::default(), |c, call| {
+                    doc.calls.into_iter().fold(Changed::default(), |c, call| {
                         c.or(entity.update_call(Source::Device(id), call, &limits, now))
                     })
                 };
@@ -298,7 +298,7 @@ impl Engine {
             }
         };
         if terminated {
-            self.forget_watch(id, now);
+            self.end_watch(id, false, now);
         }
         response
     }

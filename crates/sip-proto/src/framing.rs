@@ -78,10 +78,9 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
         return Frame::Incomplete;
     }
     let window = &buf[..buf.len().min(limits.max_head)];
-    let Some(blank) = memchr::memmem::find(window, b"\r\n\r\n") else {
+    let Some((blank, head_len)) = head_end(window) else {
         return if buf.len() >= limits.max_head { Frame::Invalid(FrameError::HeadTooLarge) } else { Frame::Incomplete };
     };
-    let head_len = blank + 4;
     let body_len = match content_length(&buf[..blank]) {
         Ok(n) => n,
         Err(e) => return Frame::Invalid(e),
@@ -91,6 +90,20 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
     }
     let len = head_len + body_len;
     if buf.len() < len { Frame::Incomplete } else { Frame::Message { head_len, len } }
+}
+
+/// Where the head ends: the first empty line, ended by CRLF or a bare LF, exactly where
+/// [`crate::parse_message`] ends it, so the two always agree on the body. Returns the
+/// offset of the line break before the empty line and the head length including it.
+fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match &buf[i + 1..] {
+            [b'\n', ..] => return Some((i, i + 2)),
+            [b'\r', b'\n', ..] => return Some((i, i + 3)),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Finds Content-Length (or compact `l`) among the head's lines. Folded continuation lines
@@ -140,6 +153,16 @@ mod tests {
         assert_eq!(frame(&m[..34], &L), Frame::Incomplete);
         assert_eq!(frame(&m[..35], &L), Frame::Message { head_len: 32, len: 35 });
         assert_eq!(frame(b"X a b\r\nContent-Length: 11\r\n\r\n", &L), Frame::BodyTooLarge { head_len: 29 });
+    }
+
+    #[test]
+    fn bare_lf_heads_end_where_the_parser_ends_them() {
+        // Found by fuzzing: the framer and the parser disagreed about the blank line.
+        let m = b"OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\nCall-ID: x\nCSeq: 1 OPTIONS\nl: 5\n\nhello";
+        let Frame::Message { head_len, len } = frame(m, &FrameLimits::default()) else { panic!("not framed") };
+        assert_eq!((len - head_len, &m[head_len..len]), (5, &b"hello"[..]));
+        let crlf_after_lf = b"X a b\nl: 2\n\r\nhi";
+        assert_eq!(frame(crlf_after_lf, &L), Frame::Message { head_len: 13, len: 15 });
     }
 
     #[test]

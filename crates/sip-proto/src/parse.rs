@@ -242,12 +242,16 @@ fn read_headers(lines: &mut Lines<'_>, headers: &mut Headers, limits: &ParseLimi
     loop {
         let line = lines.next_line().unwrap_or(b"");
         let text = std::str::from_utf8(line).map_err(|_| ParseErrorKind::HeaderLine)?;
-        if text.starts_with([' ', '\t']) && !text.trim().is_empty() {
+        if text.starts_with([' ', '\t']) {
+            // A continuation line; one holding only white space adds nothing (and, not
+            // being empty, does not end the head: stream framing agrees).
             let Some(cur) = current.as_mut() else {
                 return Err(ParseErrorKind::HeaderLine);
             };
-            cur.push(' ');
-            cur.push_str(text.trim());
+            if !text.trim().is_empty() {
+                cur.push(' ');
+                cur.push_str(text.trim());
+            }
             continue;
         }
         if let Some(complete) = current.take() {
@@ -256,7 +260,7 @@ fn read_headers(lines: &mut Lines<'_>, headers: &mut Headers, limits: &ParseLimi
                 return Err(ParseErrorKind::TooManyHeaders);
             }
         }
-        if text.trim().is_empty() {
+        if text.is_empty() {
             return Ok(());
         }
         current = Some(text.to_owned());
@@ -390,6 +394,14 @@ mod tests {
         assert_eq!(parse_message(v.as_bytes()).unwrap_err().kind.status(), 505);
         let t = String::from_utf8_lossy(OPTIONS).replace("l: 4", "l: 400");
         assert!(matches!(parse_message(t.as_bytes()).unwrap_err().kind, ParseErrorKind::BodyTruncated { .. }));
+    }
+
+    #[test]
+    fn a_whitespace_only_line_does_not_end_the_head() {
+        // Found by fuzzing: it ended the head here while stream framing did not.
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n \r\nl: 5\r\n\r\nhello";
+        let Message::Request(r) = parse_message(m).unwrap() else { panic!("not a request") };
+        assert_eq!((&r.body[..], r.headers.content_length().unwrap()), (&b"hello"[..], Some(5)));
     }
 
     #[test]

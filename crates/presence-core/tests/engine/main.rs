@@ -4,9 +4,12 @@
 // Test helpers fail the test by panicking; that is their job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod invariants;
 mod notifier;
 mod publisher;
+mod registrar;
 mod support;
 mod torture;
 mod transport_rules;
+mod watching;

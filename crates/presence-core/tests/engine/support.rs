@@ -230,3 +230,20 @@ pub(crate) fn dialog_doc(entity: &str, version: u32, call_id: &str, state: &str)
         r#"<?xml version="1.0"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" state="full" entity="sip:{entity}"><dialog id="{call_id}" call-id="{call_id}" direction="recipient"><state>{state}</state></dialog></dialog-info>"#
     )
 }
+
+/// A REGISTER from a phone at 192.0.2.10:5062 for `aor`, binding `contact` lines.
+pub(crate) fn register(aor: &str, call_id: &str, cseq: u32, contacts: &[&str], extra: &str) -> Vec<u8> {
+    let contacts: String = contacts.iter().map(|c| format!("Contact: {c}\r\n")).collect();
+    format!(
+        "REGISTER sip:pbx.example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{call_id}{cseq};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{aor}>;tag=r-{call_id}\r\n\
+         To: <sip:{aor}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         {contacts}{extra}User-Agent: test-phone\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}

@@ -1,0 +1,139 @@
+//! Digest authentication (RFC 3261 §22, SPEC §8) and the watch policy on a virtual clock:
+//! challenges, right and wrong passwords, nonce-count replay, stale nonces, 401 or 407, the
+//! realm rule, in-dialog refreshes, and who may watch whom.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+use presence_core::{AuthConfig, EngineConfig, Secret, User, WatchPolicy};
+use sip_proto::header::AuthParams;
+use sip_proto::{HeaderName, Response};
+
+use crate::support::*;
+
+const AOR: &str = "1001@pbx.example.com";
+
+fn hex_md5(s: &str) -> String {
+    Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn config(auth: AuthConfig) -> EngineConfig {
+    EngineConfig { auth, seed: 11, ..EngineConfig::default() }
+}
+
+fn auth(register: bool, subscribe: bool) -> AuthConfig {
+    AuthConfig {
+        register,
+        subscribe,
+        users: vec![User { username: "1001".into(), realm: None, secret: Secret::Password("secret".into()) }],
+        ..AuthConfig::default()
+    }
+}
+
+/// Credentials for `challenge` as a phone computes them (RFC 2617 qop=auth, MD5).
+fn credentials(challenge: &Response, header: HeaderName, method: &str, uri: &str, password: &str, nc: u32) -> String {
+    let c = AuthParams::parse(challenge.headers.get(&header).expect("a challenge")).unwrap();
+    let (realm, nonce) = (c.get("realm").unwrap(), c.get("nonce").unwrap());
+    let ha1 = hex_md5(&format!("1001:{realm}:{password}"));
+    let ha2 = hex_md5(&format!("{method}:{uri}"));
+    let nc = format!("{nc:08x}");
+    let response = hex_md5(&format!("{ha1}:{nonce}:{nc}:abc:auth:{ha2}"));
+    format!(
+        r#"Digest username="1001", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5, qop=auth, nc={nc}, cnonce="abc""#
+    )
+}
+
+fn register_with(call_id: &str, cseq: u32, authorization: Option<String>) -> Vec<u8> {
+    let extra = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    register(AOR, call_id, cseq, &["<sip:1001@192.0.2.10>"], &(extra + "Expires: 600\r\n"))
+}
+
+#[test]
+fn register_challenge_right_and_wrong_password_and_replay() {
+    let mut h = Harness::with_config(config(auth(true, false)));
+    let challenge = only_response(&h.send(&register_with("a", 1, None), udp_peer(), 0.0));
+    assert_eq!(challenge.status, 401);
+    let www = challenge.headers.get(&HeaderName::WwwAuthenticate).unwrap();
+    assert!(www.contains(r#"realm="pbx.example.com""#) && www.contains(r#"qop="auth""#), "{www}");
+    assert_eq!(h.engine.binding_count(), 0);
+
+    let wrong = credentials(&challenge, HeaderName::WwwAuthenticate, "REGISTER", "sip:pbx.example.com", "nope", 1);
+    let r = only_response(&h.send(&register_with("a", 2, Some(wrong)), udp_peer(), 1.0));
+    assert_eq!((r.status, r.reason.as_str()), (403, "Bad credentials"));
+    assert_eq!(h.engine.binding_count(), 0, "a wrong password never creates state");
+    assert!(h.engine.poll_event().is_none());
+
+    let right = credentials(&challenge, HeaderName::WwwAuthenticate, "REGISTER", "sip:pbx.example.com", "secret", 1);
+    let r = only_response(&h.send(&register_with("a", 3, Some(right.clone())), udp_peer(), 2.0));
+    assert_eq!(r.status, 200);
+    assert_eq!(h.engine.binding_count(), 1);
+
+    let r = only_response(&h.send(&register_with("a", 4, Some(right)), udp_peer(), 3.0));
+    assert_eq!((r.status, r.reason.as_str()), (403, "Replayed nonce count"));
+    let next = credentials(&challenge, HeaderName::WwwAuthenticate, "REGISTER", "sip:pbx.example.com", "secret", 2);
+    assert_eq!(only_response(&h.send(&register_with("a", 5, Some(next)), udp_peer(), 4.0)).status, 200);
+}
+
+#[test]
+fn proxy_challenges_stale_nonces_and_the_realm_rule() {
+    let mut h = Harness::with_config(config(AuthConfig { proxy: true, ..auth(true, false) }));
+    let challenge = only_response(&h.send(&register_with("p", 1, None), udp_peer(), 0.0));
+    assert_eq!(challenge.status, 407);
+    let creds = credentials(&challenge, HeaderName::ProxyAuthenticate, "REGISTER", "sip:pbx.example.com", "secret", 1);
+    let late = String::from_utf8(register_with("p", 2, None))
+        .unwrap()
+        .replace("Expires: 600", &format!("Proxy-Authorization: {creds}\r\nExpires: 600"));
+    let stale = only_response(&h.send(late.as_bytes(), udp_peer(), 301.0));
+    assert_eq!(stale.status, 407);
+    assert!(stale.headers.get(&HeaderName::ProxyAuthenticate).unwrap().contains("stale=true"));
+
+    let strict =
+        AuthConfig { realm: Some("other.example.com".into()), realm_must_match_host: true, ..auth(true, false) };
+    let mut h = Harness::with_config(config(strict));
+    let challenge = only_response(&h.send(&register_with("s", 1, None), udp_peer(), 0.0));
+    let creds = credentials(&challenge, HeaderName::WwwAuthenticate, "REGISTER", "sip:pbx.example.com", "secret", 1);
+    let r = only_response(&h.send(&register_with("s", 2, Some(creds)), udp_peer(), 1.0));
+    assert_eq!(r.status, 403, "the authenticated realm is not the Request-URI host");
+}
+
+#[test]
+fn an_unauthenticated_refresh_is_challenged_without_ending_the_subscription() {
+    let mut h = Harness::with_config(config(auth(false, true)));
+    let mut watch = Watch::new("sa", "presence", AOR);
+    let challenge = only_response(&h.send(&watch.subscribe(None), udp_peer(), 0.0));
+    assert_eq!(challenge.status, 401);
+    let creds = credentials(&challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &format!("sip:{AOR}"), "secret", 1);
+    let raw = String::from_utf8(watch.subscribe(None))
+        .unwrap()
+        .replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));
+    let (responses, notifies) = split(&h.send(raw.as_bytes(), udp_peer(), 1.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 1.0);
+
+    // The refresh arrives without credentials: challenged, and the subscription lives on.
+    let r = only_response(&h.send(&watch.subscribe(None), udp_peer(), 100.0));
+    assert_eq!(r.status, 401);
+    assert_eq!(h.engine.subscription_count(), 1);
+    h.engine.handle_timeout(h.at(200.0));
+    assert!(h.drain().is_empty(), "no terminated NOTIFY");
+}
+
+#[test]
+fn watch_policies() {
+    let same = EngineConfig { watch_policy: WatchPolicy::SameDomain, seed: 2, ..EngineConfig::default() };
+    let mut h = Harness::with_config(same);
+    let raw = String::from_utf8(Watch::new("x1", "presence", "1001@other.example.com").subscribe(None)).unwrap();
+    assert_eq!(only_response(&h.send(raw.as_bytes(), udp_peer(), 0.0)).status, 403);
+    let (responses, _) = split(&h.send(&Watch::new("x2", "presence", AOR).subscribe(None), udp_peer(), 0.0));
+    assert_eq!(responses[0].status, 200);
+
+    let lists = HashMap::from([(AOR.to_owned(), vec!["1003@pbx.example.com".to_owned()])]);
+    let listed = EngineConfig { watch_policy: WatchPolicy::Lists(lists), seed: 2, ..EngineConfig::default() };
+    let mut h = Harness::with_config(listed);
+    let refused = only_response(&h.send(&Watch::new("x3", "presence", AOR).subscribe(None), udp_peer(), 0.0));
+    assert_eq!((refused.status, refused.reason.as_str()), (403, "Not Allowed to Watch This Entity"));
+    // Everyone may watch themselves: 1002's own mailbox.
+    let (responses, _) =
+        split(&h.send(&Watch::new("x4", "message-summary", "1002@pbx.example.com").subscribe(None), udp_peer(), 0.0));
+    assert_eq!(responses[0].status, 200);
+}
