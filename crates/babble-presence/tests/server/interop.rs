@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/sipp").join(name)
 }
 

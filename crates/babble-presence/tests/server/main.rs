@@ -8,5 +8,6 @@ mod cli;
 mod interop;
 mod notifier;
 mod publisher;
+mod registrar;
 mod support;
 mod wire;

@@ -1,0 +1,92 @@
+//! The registrar and subscribing back to phones against SIPp over UDP and TCP: a SIPp
+//! "phone" REGISTERs (with and without digest authentication), answers the server's
+//! SUBSCRIBE and NOTIFYs a Polycom XPIDF `busy`; SIPp watchers then see DND as PIDF, XPIDF
+//! and a lit BLF key; when the phone unregisters the server ends its subscription and the
+//! entity shows offline.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use babble_presence::Transport;
+use babble_presence::api::InEvent;
+use babble_presence::config::{Config, ListenSpec, UserEntry};
+use babble_presence::{Server, api};
+use tokio::sync::broadcast;
+
+use crate::interop::{run_sipp, scenario, sipp};
+
+async fn start(auth: bool) -> Server {
+    let mut config = Config::default();
+    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    if auth {
+        config.auth.register = true;
+        config.auth.users = vec![UserEntry {
+            username: "1001".into(),
+            realm: None,
+            password: Some("secret".into()),
+            ha1_md5: None,
+            ha1_sha256: None,
+        }];
+    }
+    Server::start(config).await.unwrap()
+}
+
+/// Waits for the first event `pick` accepts.
+async fn wait_for<T>(events: &mut broadcast::Receiver<InEvent>, pick: impl Fn(InEvent) -> Option<T>) -> T {
+    let wait = async {
+        loop {
+            if let Some(found) = pick(events.recv().await.expect("the event stream")) {
+                return found;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("the event in time")
+}
+
+async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static str, auth: bool) {
+    let Some(sipp) = sipp() else { return };
+    for (transport, flag) in [(Transport::Udp, "u1"), (Transport::Tcp, "t1")] {
+        let server = start(auth).await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let errors: PathBuf = std::env::temp_dir().join(format!("bp-phone-{}-{flag}-{auth}.err", std::process::id()));
+        let _ = std::fs::remove_file(&errors);
+        let ooc = scenario("phone_ooc.xml");
+        let (s, e) = (sipp.clone(), errors.clone());
+        let phone = tokio::task::spawn_blocking(move || {
+            let extra = ["-oocsf", ooc.to_str().unwrap(), "-trace_err", "-error_file", e.to_str().unwrap()];
+            run_sipp(&s, target, phone, flag, &extra);
+        });
+
+        let status: api::StatusReport = wait_for(&mut events, |e| match e {
+            InEvent::StatusIn(s) => Some(s),
+            _ => None,
+        })
+        .await;
+        assert_eq!((status.entity.as_str(), status.dnd), ("1001@127.0.0.1", true));
+        for watcher in ["watch_dnd_pidf.xml", "watch_dnd_xpidf.xml", "watch_dnd_dialog.xml"] {
+            let s = sipp.clone();
+            tokio::task::spawn_blocking(move || run_sipp(&s, target, watcher, flag, &[])).await.unwrap();
+        }
+        wait_for(&mut events, |e| matches!(e, InEvent::Unregister(_)).then_some(())).await;
+        let s = sipp.clone();
+        tokio::task::spawn_blocking(move || run_sipp(&s, target, "watch_offline.xml", flag, &[])).await.unwrap();
+        phone.await.unwrap();
+        // The phone's own side (answering our SUBSCRIBE, its NOTIFY, and our Expires: 0
+        // SUBSCRIBE when it unregistered) ran to the end.
+        let log = std::fs::read_to_string(&errors).unwrap_or_default();
+        assert!(!log.contains("Aborting call") && !log.contains("Dead call"), "phone side failed:\n{log}");
+        assert!(log.contains("out-of-call SUBSCRIBE"), "the server subscribed to the phone:\n{log}");
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_phone_registers_reports_dnd_and_unregisters() {
+    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register.xml", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_phone_registers_with_digest_authentication() {
+    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register_auth.xml", true).await;
+}

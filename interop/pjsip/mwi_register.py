@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""PJSIP (pjsua2) registrar + message-waiting (MWI) interop check against babble-presence.
+
+One pjsua2 Endpoint, one account sip:USER@HOST that
+
+  1. REGISTERs with the server as registrar (regConfig.registrarUri), answering a digest
+     challenge with USER/--password when one is given;
+  2. subscribes to its own mailbox (mwiConfig.enabled: SUBSCRIBE, Event: message-summary,
+     RFC 3842), which pjsua starts once the registration succeeded;
+  3. waits for the first NOTIFY (`Messages-Waiting: no`, zero counts: no voicemail system
+     has reported yet) and then for one with `Messages-Waiting: yes` and
+     `Voice-Message: NEW/OLD` equal to --expect-counts.
+
+Requests go through the server as outbound proxy (sip:HOST:PORT;transport=...;lr), so the
+MWI SUBSCRIBE, whose Request-URI is the account URI (no port), reaches it too.
+
+Stdout carries one line per event (PJSIP's own log goes to stderr):
+  registered code=200 expires=N        the REGISTER succeeded
+  registration failed code=N reason=.. the REGISTER was refused (then FAIL, exit 1)
+  READY                                registered and the MWI subscription reported active
+  mwi body=<body, CR/LF escaped>       one per onMwiInfo callback (each MWI NOTIFY)
+  unregistered code=N                  the un-REGISTER (Expires: 0) was answered
+  PASS ... / FAIL ...                  the verdict
+
+pjsua2 has no callback for the MWI subscription's own state; the state of the subscription
+is only known when a NOTIFY arrives (OnMwiInfoParam.state), so READY is printed when the
+registration succeeded and the first MWI NOTIFY reported the subscription ACTIVE.
+
+Exit codes: 0 pass, 1 fail (registration refused, expectation not met, setup error, or the
+hard watchdog fired because the run outlived --timeout plus the shutdown grace), 2 usage.
+"""
+
+import argparse
+import faulthandler
+import os
+import re
+import sys
+import time
+
+try:
+    import pjsua2 as pj
+except ImportError as exc:  # pragma: no cover - environment problem
+    print(f"cannot import pjsua2 ({exc}); install it with: pip install pjsua2-python",
+          file=sys.stderr)
+    sys.exit(1)
+
+SHUTDOWN_GRACE = 5.0  # seconds allowed for un-REGISTER/un-SUBSCRIBE + libDestroy
+
+EVSUB_NAMES = {
+    pj.PJSIP_EVSUB_STATE_NULL: "NULL",
+    pj.PJSIP_EVSUB_STATE_SENT: "SENT",
+    pj.PJSIP_EVSUB_STATE_ACCEPTED: "ACCEPTED",
+    pj.PJSIP_EVSUB_STATE_PENDING: "PENDING",
+    pj.PJSIP_EVSUB_STATE_ACTIVE: "ACTIVE",
+    pj.PJSIP_EVSUB_STATE_TERMINATED: "TERMINATED",
+    pj.PJSIP_EVSUB_STATE_UNKNOWN: "UNKNOWN",
+}
+
+VOICE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)(?:\s*\(?\s*(\d+)\s*/\s*(\d+)\s*\)?)?\s*$")
+
+
+def err(msg):
+    print(f"[mwi_register] {msg}", file=sys.stderr, flush=True)
+
+
+def out(msg):
+    print(msg, flush=True)
+
+
+def escape(text):
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
+class StderrLogWriter(pj.LogWriter):
+    """Sends PJSIP's log to stderr so stdout only carries the script's own lines."""
+
+    def write(self, entry):
+        sys.stderr.write(entry.msg if entry.msg.endswith("\n") else entry.msg + "\n")
+        sys.stderr.flush()
+
+
+def split_message(whole):
+    """(headers, body) of a raw SIP message; body '' when there is none."""
+    for sep in ("\r\n\r\n", "\n\n"):
+        head, found, body = whole.partition(sep)
+        if found:
+            return head, body
+    return whole, ""
+
+
+def header(head, name):
+    """First value of header `name` (long form only) in a raw header block, or None."""
+    for line in head.splitlines()[1:]:
+        hname, sep, value = line.partition(":")
+        if sep and hname.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def parse_summary(body):
+    """Messages-Waiting and Voice-Message of a simple-message-summary body (RFC 3842 §5)."""
+    waiting = voice = account = None
+    for line in body.splitlines():
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        value = value.strip()
+        if name == "messages-waiting":
+            waiting = value.lower()
+        elif name == "message-account":
+            account = value
+        elif name == "voice-message":
+            m = VOICE_RE.match(value)
+            voice = tuple(int(g) if g is not None else 0 for g in m.groups()) if m else value
+    return {"waiting": waiting, "account": account, "voice": voice}
+
+
+class MwiAccount(pj.Account):
+    """The phone: records registration results and every MWI NOTIFY."""
+
+    def __init__(self, t0):
+        pj.Account.__init__(self)
+        self.t0 = t0
+        self.reg_events = []    # (code, reason, expiration)
+        self.registered = False
+        self.reg_failed = None  # (code, reason) of a refused REGISTER
+        self.unregistering = False
+        self.unregistered = None
+        self.mwi = []           # dicts, in callback order
+
+    def onRegState(self, prm):
+        try:
+            code, reason, expires = prm.code, prm.reason, prm.expiration
+            self.reg_events.append((code, reason, expires))
+            err(f"onRegState code={code} reason={reason!r} expiration={expires} "
+                f"status={prm.status}")
+            if self.unregistering:
+                self.unregistered = code
+                out(f"unregistered code={code}")
+            elif code // 100 == 2 and expires > 0:
+                if not self.registered:
+                    out(f"registered code={code} expires={expires}")
+                self.registered = True
+            elif code // 100 != 2 and self.reg_failed is None:
+                # Transport errors show as 408/503 etc. with status != PJ_SUCCESS.
+                self.reg_failed = (code, reason)
+                out(f"registration failed code={code} reason={reason!r}")
+        except Exception as exc:  # never let an exception vanish inside a callback
+            err(f"onRegState error: {exc!r}")
+
+    def onMwiInfo(self, prm):
+        try:
+            whole = prm.rdata.wholeMsg if prm.rdata is not None else ""
+            head, body = split_message(whole)
+            state = EVSUB_NAMES.get(prm.state, str(prm.state))
+            rec = {
+                "t": time.monotonic() - self.t0,
+                "state": state,
+                "body": body,
+                "sub_state": header(head, "Subscription-State"),
+                "start": head.splitlines()[0] if head else "",
+                "src": prm.rdata.srcAddress if prm.rdata is not None else "",
+            }
+            rec.update(parse_summary(body))
+            self.mwi.append(rec)
+            err(f"MWI NOTIFY #{len(self.mwi)} t={rec['t']:.2f}s from {rec['src']} "
+                f"subscription={state} Subscription-State: {rec['sub_state']} "
+                f"({rec['start']})")
+            out(f"mwi body={escape(body)}")
+        except Exception as exc:
+            err(f"onMwiInfo error: {exc!r}")
+
+
+def parse_server(value):
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT, e.g. 127.0.0.1:5060")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def parse_counts(value):
+    m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
+    if not m:
+        raise argparse.ArgumentTypeError("expected NEW/OLD, e.g. 2/5")
+    new, old = int(m.group(1)), int(m.group(2))
+    if new == 0:
+        raise argparse.ArgumentTypeError("NEW must be > 0: Messages-Waiting is yes only "
+                                         "when there are new messages")
+    return new, old
+
+
+def describe(rec):
+    return (f"t={rec['t']:.2f}s subscription={rec['state']} "
+            f"Messages-Waiting={rec['waiting']} Voice-Message={rec['voice']} "
+            f"body={escape(rec['body'])!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--server", required=True, type=parse_server, metavar="HOST:PORT",
+                    help="babble-presence address (registrar, outbound proxy, SIP domain)")
+    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    ap.add_argument("--user", default="1001", help="account user part (default 1001)")
+    ap.add_argument("--password", default=None,
+                    help="digest password for USER (realm '*'); none: no credentials")
+    ap.add_argument("--timeout", type=float, default=20.0,
+                    help="seconds to wait for registration and the MWI NOTIFYs (default 20); "
+                         f"shutdown gets {SHUTDOWN_GRACE:.0f} s more, then a watchdog exits")
+    ap.add_argument("--expect-counts", type=parse_counts, default=(2, 5), metavar="NEW/OLD",
+                    help="Voice-Message counts the NOTIFY after the zero-count one must carry "
+                         "(with Messages-Waiting: yes); default 2/5")
+    ap.add_argument("--log-level", type=int, default=2,
+                    help="PJSIP log level on stderr (0-6; 5 shows the SIP messages; default 2)")
+    args = ap.parse_args()
+
+    host, port = args.server
+    hostpart = f"[{host}]" if ":" in host else host
+    registrar = f"sip:{hostpart}:{port};transport={args.transport}"
+    proxy = f"sip:{hostpart}:{port};transport={args.transport};lr"
+    acc_uri = f"sip:{args.user}@{hostpart}"
+    want_new, want_old = args.expect_counts
+
+    t0 = time.monotonic()
+    deadline = t0 + args.timeout
+    # Hard stop that needs neither the GIL nor the main thread: if anything
+    # (including libDestroy) blocks, the process exits on its own.
+    faulthandler.dump_traceback_later(args.timeout + SHUTDOWN_GRACE + 1.0, exit=True)
+
+    # libCreate() prints a few lines before our log writer is installed; keep
+    # them off stdout.
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    ep = pj.Endpoint()
+    try:
+        ep.libCreate()
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+
+    writer = StderrLogWriter()
+    acc = None
+    result = 1
+
+    def pump_until(pred, until):
+        while time.monotonic() < until:
+            if pred():
+                return True
+            ep.libHandleEvents(50)
+        return pred()
+
+    try:
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0          # no worker threads: we poll
+        ep_cfg.uaConfig.mainThreadOnly = True  # callbacks run in libHandleEvents
+        ep_cfg.uaConfig.userAgent = "babble-interop-pjsua2"
+        ep_cfg.logConfig.level = args.log_level
+        ep_cfg.logConfig.consoleLevel = args.log_level
+        ep_cfg.logConfig.msgLogging = 1 if args.log_level >= 5 else 0
+        ep_cfg.logConfig.writer = writer
+        ep_cfg.medConfig.noVad = True
+        ep.libInit(ep_cfg)
+
+        tp_cfg = pj.TransportConfig()
+        tp_cfg.port = 0  # any free local port
+        tp_cfg.boundAddress = "127.0.0.1" if host in ("127.0.0.1", "localhost") else ""
+        tp_type = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        tp_id = ep.transportCreate(tp_type, tp_cfg)
+        ep.libStart()
+        ep.audDevManager().setNullDev()
+        err(f"pjsua2 {ep.libVersion().full}, transport {args.transport}, account {acc_uri}, "
+            f"registrar {registrar}, proxy {proxy}, "
+            f"credentials {'yes' if args.password is not None else 'none'}")
+
+        cfg = pj.AccountConfig()
+        cfg.idUri = acc_uri
+        cfg.regConfig.registrarUri = registrar
+        cfg.regConfig.registerOnAdd = True
+        cfg.regConfig.retryIntervalSec = 0     # a refused REGISTER is final for this check
+        cfg.regConfig.timeoutSec = 300
+        cfg.regConfig.unregWaitMsec = 1000
+        cfg.sipConfig.proxies.append(proxy)
+        cfg.sipConfig.transportId = tp_id
+        if args.password is not None:
+            cfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
+        cfg.mwiConfig.enabled = True           # SUBSCRIBE to message-summary after REGISTER
+        cfg.mwiConfig.expirationSec = 3600
+        cfg.presConfig.publishEnabled = False
+        cfg.mediaConfig.transportConfig.port = 0
+
+        acc = MwiAccount(t0)
+        acc.create(cfg)
+
+        # 1. Registration.
+        if not pump_until(lambda: acc.registered or acc.reg_failed is not None, deadline):
+            out(f"FAIL over {args.transport}: no REGISTER result within {args.timeout:g}s "
+                f"(onRegState seen: {acc.reg_events or 'none'})")
+            return result
+        if not acc.registered:
+            code, reason = acc.reg_failed
+            out(f"FAIL over {args.transport}: registration refused code={code} "
+                f"reason={reason!r}")
+            return result
+
+        # 2. READY once the MWI subscription has reported itself active (first NOTIFY).
+        def mwi_active():
+            return any(r["state"] == "ACTIVE" for r in acc.mwi)
+
+        if pump_until(mwi_active, deadline):
+            out("READY")
+        else:
+            err("MWI subscription never reported ACTIVE")
+
+        # 3. First a zero-count NOTIFY, then the expected counts.
+        def verdict():
+            first = acc.mwi[0] if acc.mwi else None
+            if first is None or first["waiting"] != "no":
+                return None
+            for i in range(1, len(acc.mwi)):
+                rec = acc.mwi[i]
+                v = rec["voice"]
+                if (rec["waiting"] == "yes" and isinstance(v, tuple)
+                        and v[0] == want_new and v[1] == want_old):
+                    return i
+            return None
+
+        pump_until(lambda: verdict() is not None
+                   or (acc.mwi and acc.mwi[0]["waiting"] != "no"), deadline)
+        match = verdict()
+        if match is not None:
+            rec = acc.mwi[match]
+            v = rec["voice"]
+            out(f"PASS over {args.transport}: registered, MWI NOTIFY #1 Messages-Waiting: no, "
+                f"then #{match + 1} Messages-Waiting: yes Voice-Message: {v[0]}/{v[1]} "
+                f"({v[2]}/{v[3]})")
+            result = 0
+        else:
+            first = acc.mwi[0] if acc.mwi else None
+            if first is None:
+                why = "no MWI NOTIFY seen"
+            elif first["waiting"] != "no":
+                why = (f"the first MWI NOTIFY is not Messages-Waiting: no "
+                       f"(got {first['waiting']!r})")
+            else:
+                why = (f"no NOTIFY with Messages-Waiting: yes and Voice-Message: "
+                       f"{want_new}/{want_old} after the zero-count one")
+            out(f"FAIL over {args.transport}: {why} within {args.timeout:g}s; "
+                f"MWI NOTIFYs seen:")
+            for n, rec in enumerate(acc.mwi, 1):
+                out(f"  #{n} {describe(rec)}")
+            if not acc.mwi:
+                out("  (none)")
+    except pj.Error as exc:
+        out(f"FAIL: pjsua2 error: {exc.info()}")
+        result = 1
+    finally:
+        # Clean shutdown: un-REGISTER (Expires: 0) and wait for its answer, then delete the
+        # account (un-SUBSCRIBEs message-summary, ends the server's presence subscription
+        # to us), then the library.
+        try:
+            if acc is not None:
+                if acc.registered:
+                    acc.unregistering = True
+                    acc.setRegistration(False)
+                    pump_until(lambda: acc.unregistered is not None,
+                               time.monotonic() + min(3.0, SHUTDOWN_GRACE / 2))
+                    if acc.unregistered is None:
+                        err("no answer to the un-REGISTER")
+                acc.shutdown()
+                end = time.monotonic() + 1.0
+                while time.monotonic() < end:
+                    ep.libHandleEvents(50)
+                del acc
+        except pj.Error as exc:
+            err(f"shutdown error: {exc.info()}")
+        ep.libDestroy()
+        del ep
+        faulthandler.cancel_dump_traceback_later()
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
