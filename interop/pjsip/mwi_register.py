@@ -22,9 +22,10 @@ Stdout carries one line per event (PJSIP's own log goes to stderr):
   unregistered code=N                  the un-REGISTER (Expires: 0) was answered
   PASS ... / FAIL ...                  the verdict
 
-pjsua2 has no callback for the MWI subscription's own state; the state of the subscription
-is only known when a NOTIFY arrives (OnMwiInfoParam.state), so READY is printed when the
-registration succeeded and the first MWI NOTIFY reported the subscription ACTIVE.
+pjsua2 has no callback for the MWI subscription's own state; it is only known when a NOTIFY
+arrives, and OnMwiInfoParam.state is the state before that NOTIFY is applied (ACCEPTED on the
+first one). So READY is printed when the registration succeeded and an MWI NOTIFY carried
+`Subscription-State: active`.
 
 Exit codes: 0 pass, 1 fail (registration refused, expectation not met, setup error, or the
 hard watchdog fired because the run outlived --timeout plus the shutdown grace), 2 usage.
@@ -306,14 +307,19 @@ def main():
                 f"reason={reason!r}")
             return result
 
-        # 2. READY once the MWI subscription has reported itself active (first NOTIFY).
+        # 2. READY once the MWI subscription is active. pjsua2 reports it only with a
+        # NOTIFY, and OnMwiInfoParam.state is the state *before* that NOTIFY is applied
+        # (ACCEPTED on the first one), so the NOTIFY's Subscription-State decides.
         def mwi_active():
-            return any(r["state"] == "ACTIVE" for r in acc.mwi)
+            return any(r["state"] == "ACTIVE"
+                       or (r["sub_state"] or "").lower().startswith("active")
+                       for r in acc.mwi)
 
-        if pump_until(mwi_active, deadline):
+        if pump_until(lambda: mwi_active() or acc.mwi, deadline) and mwi_active():
             out("READY")
         else:
-            err("MWI subscription never reported ACTIVE")
+            err("MWI subscription not reported active "
+                f"(Subscription-State seen: {[r['sub_state'] for r in acc.mwi] or 'none'})")
 
         # 3. First a zero-count NOTIFY, then the expected counts.
         def verdict():

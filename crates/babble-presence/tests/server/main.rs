@@ -7,6 +7,7 @@
 mod cli;
 mod interop;
 mod notifier;
+mod pjsip;
 mod publisher;
 mod registrar;
 mod support;
