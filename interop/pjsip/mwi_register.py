@@ -129,6 +129,7 @@ class MwiAccount(pj.Account):
         self.unregistering = False
         self.unregistered = None
         self.mwi = []           # dicts, in callback order
+        self.ready = False      # READY printed
 
     def onRegState(self, prm):
         try:
@@ -169,6 +170,15 @@ class MwiAccount(pj.Account):
                 f"subscription={state} Subscription-State: {rec['sub_state']} "
                 f"({rec['start']})")
             out(f"mwi body={escape(body)}")
+            # READY as soon as registered and the MWI subscription is active. pjsua2 has no
+            # MWI subscription-state callback, and OnMwiInfoParam.state is the state *before*
+            # this NOTIFY is applied (ACCEPTED on the first one), so the NOTIFY's
+            # Subscription-State header decides.
+            if (not self.ready and self.registered
+                    and (state == "ACTIVE"
+                         or (rec["sub_state"] or "").lower().startswith("active"))):
+                self.ready = True
+                out("READY")
         except Exception as exc:
             err(f"onMwiInfo error: {exc!r}")
 
@@ -303,23 +313,16 @@ def main():
             return result
         if not acc.registered:
             code, reason = acc.reg_failed
-            out(f"FAIL over {args.transport}: registration refused code={code} "
+            out(f"FAIL over {args.transport}: registration failed code={code} "
                 f"reason={reason!r}")
             return result
 
-        # 2. READY once the MWI subscription is active. pjsua2 reports it only with a
-        # NOTIFY, and OnMwiInfoParam.state is the state *before* that NOTIFY is applied
-        # (ACCEPTED on the first one), so the NOTIFY's Subscription-State decides.
-        def mwi_active():
-            return any(r["state"] == "ACTIVE"
-                       or (r["sub_state"] or "").lower().startswith("active")
-                       for r in acc.mwi)
-
-        if pump_until(lambda: mwi_active() or acc.mwi, deadline) and mwi_active():
-            out("READY")
-        else:
-            err("MWI subscription not reported active "
-                f"(Subscription-State seen: {[r['sub_state'] for r in acc.mwi] or 'none'})")
+        # 2. READY is printed by onMwiInfo; wait for the first MWI NOTIFY.
+        if not pump_until(lambda: acc.mwi, deadline):
+            err("no MWI NOTIFY: the message-summary subscription never reported")
+        elif not acc.ready:
+            err("MWI subscription not reported active (Subscription-State seen: "
+                f"{[r['sub_state'] for r in acc.mwi]})")
 
         # 3. First a zero-count NOTIFY, then the expected counts.
         def verdict():
@@ -354,8 +357,8 @@ def main():
             else:
                 why = (f"no NOTIFY with Messages-Waiting: yes and Voice-Message: "
                        f"{want_new}/{want_old} after the zero-count one")
-            out(f"FAIL over {args.transport}: {why} within {args.timeout:g}s; "
-                f"MWI NOTIFYs seen:")
+            out(f"FAIL over {args.transport}: {why} "
+                f"(after {time.monotonic() - t0:.1f}s of {args.timeout:g}s); MWI NOTIFYs seen:")
             for n, rec in enumerate(acc.mwi, 1):
                 out(f"  #{n} {describe(rec)}")
             if not acc.mwi:

@@ -239,11 +239,21 @@ impl Engine {
         }
         let txn = ServerTransaction::new(source.transport.is_reliable(), self.config.timers);
         self.server_transactions.insert(key.clone(), txn);
+        let before = self.transmits.len();
         let (response, notify) = match handlers::preflight(&req) {
             Some(refusal) => (refusal, None),
             None => self.dispatch(&req, source, now),
         };
+        let triggered = self.transmits.len();
         self.send_response(Some(key), response, source, now);
+        // The response goes out before any request its handling triggered (a REGISTER's
+        // SUBSCRIBE to the phone): phones expect the final response first.
+        if self.transmits.len() == triggered + 1
+            && triggered > before
+            && let Some(response) = self.transmits.pop_back()
+        {
+            self.transmits.insert(before, response);
+        }
         // The NOTIFY a SUBSCRIBE triggers follows its response (RFC 6665 §4.2.1.2).
         if let Some(id) = notify {
             self.send_notify(id, now);

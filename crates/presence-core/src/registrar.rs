@@ -197,7 +197,8 @@ impl Engine {
     /// A binding was removed or expired: announce it and stop watching the phone. Returns
     /// what that changed in the entity, for the one notification that follows.
     fn binding_gone(&mut self, aor: &str, binding: Binding, now: Instant) -> Changed {
-        let event = registration_event(aor, &binding, self.registrations.of(aor));
+        let mut event = registration_event(aor, &binding, self.registrations.of(aor));
+        event.expires = 0;
         self.events.push_back(InEvent::Unregister(event));
         let mut changed = Changed::default();
         for watch in binding.watches {

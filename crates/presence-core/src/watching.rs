@@ -159,7 +159,10 @@ impl Engine {
             return;
         };
         if w.ending {
-            self.stop_watch(id, false, now);
+            // RFC 6665 §4.1.2.3: a final NOTIFY follows our unsubscribe; keep the watch to
+            // answer it, for at most 64*T1.
+            let grace = self.config.timers.timeout();
+            self.deadlines.set(TimerKey::WatchRefresh(id), Some(now + grace));
             return;
         }
         match response.status {
@@ -205,9 +208,16 @@ impl Engine {
         }
     }
 
-    /// Refreshes a watch before it expires.
+    /// Refreshes a watch before it expires, or forgets an ended one whose final NOTIFY did
+    /// not come.
     pub(crate) fn refresh_watch(&mut self, id: WatchId, now: Instant) {
-        self.send_watch_subscribe(id, None, now);
+        match self.watches.by_id.get(&id) {
+            Some(w) if w.ending => {
+                self.stop_watch(id, false, now);
+            }
+            Some(_) => self.send_watch_subscribe(id, None, now),
+            None => {}
+        }
     }
 
     /// Ends a watch and notifies the entity's watchers of what the phone's leaving changed.
@@ -224,6 +234,7 @@ impl Engine {
         let w = self.watches.by_id.get_mut(&id)?;
         let entity_key = w.entity.clone();
         let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;
+        let already_ending = w.ending;
         w.ending = true;
         self.deadlines.set(TimerKey::WatchRefresh(id), None);
         if keep_for_unsubscribe {
@@ -232,8 +243,8 @@ impl Engine {
             self.watches.by_call.remove(&(w.call_id, w.local_tag));
         }
         let changed = match self.entities.get_mut(&entity_key) {
-            Some(entity) => entity.set_status(Source::Device(id), None),
-            None => Changed::default(),
+            Some(entity) if !already_ending => entity.set_status(Source::Device(id), None),
+            _ => Changed::default(),
         };
         Some((entity_key, changed))
     }
@@ -264,6 +275,13 @@ impl Engine {
         }
         let terminated =
             req.headers.subscription_state().ok().flatten().is_some_and(|s| s.state == SubState::Terminated);
+        if w.ending {
+            // The final NOTIFY after our unsubscribe: answered, not applied.
+            if terminated {
+                self.stop_watch(id, false, now);
+            }
+            return Response::to(req, 200);
+        }
         let report = if req.body.is_empty() { Ok(None) } else { read_body(req).map(Some) };
         let entity_key = w.entity.clone();
         let limits = self.config.calls;

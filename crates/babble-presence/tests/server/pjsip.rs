@@ -8,9 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use babble_presence::Transport;
-use babble_presence::config::{Config, ListenSpec};
-use babble_presence::Server;
+use std::time::Duration;
+
+use babble_presence::api::{self, InEvent, VoicemailReason};
+use babble_presence::config::{Config, ListenSpec, UserEntry};
+use babble_presence::{MessageCounts, Server, Transport};
 
 /// Whether pjsua2 can be imported, or panics when interop is required.
 pub(crate) fn pjsua2_available() -> bool {
@@ -20,7 +22,10 @@ pub(crate) fn pjsua2_available() -> bool {
             std::env::var("BABBLE_REQUIRE_INTEROP").as_deref() != Ok("1"),
             "BABBLE_REQUIRE_INTEROP=1 but pjsua2 is not installed (pip install pjsua2-python)"
         );
-        let _ = writeln!(std::io::stderr(), "SKIPPED: pjsua2 not importable; pip install pjsua2-python to run the PJSIP interop tests");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: pjsua2 not importable; pip install pjsua2-python to run the PJSIP interop tests"
+        );
     }
     ok
 }
@@ -48,8 +53,13 @@ pub(crate) fn run_script(name: &str, target: SocketAddr, transport: &str, extra:
 }
 
 async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::default();
     config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    configure(&mut config);
     Server::start(config).await.unwrap()
 }
 
@@ -61,9 +71,66 @@ async fn pjsip_buddy_sees_published_online_note_and_offline() {
     for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
         let server = start().await;
         let target = server.local_addr(transport).unwrap();
-        let out = tokio::task::spawn_blocking(move || run_script("presence_buddy.py", target, name, &[])).await.unwrap();
+        let out =
+            tokio::task::spawn_blocking(move || run_script("presence_buddy.py", target, name, &[])).await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("PASS"), "{stdout}");
         server.shutdown().await.unwrap();
     }
+}
+
+/// PJSIP registers (with digest authentication when `password` is set), subscribes to
+/// message-summary, gets zero counts, then the counts the test pushes through the library
+/// API when the server reports the subscription.
+async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>) {
+    if !pjsua2_available() {
+        return;
+    }
+    for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
+        let server = start_with(|c| {
+            if password.is_some() {
+                c.auth.register = true;
+                c.auth.users = vec![UserEntry {
+                    username: "1001".into(),
+                    realm: None,
+                    password: Some("secret".into()),
+                    ha1_md5: None,
+                    ha1_sha256: None,
+                }];
+            }
+        })
+        .await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let run = tokio::task::spawn_blocking(move || {
+            let mut extra = vec!["--user", "1001", "--expect-counts", "2/5"];
+            if let Some(p) = password {
+                extra.extend(["--password", p]);
+            }
+            run_script("mwi_register.py", target, name, &extra)
+        });
+        let watcher = loop {
+            let event =
+                tokio::time::timeout(Duration::from_secs(15), events.recv()).await.expect("an MWI subscription");
+            if let Ok(InEvent::VoicemailIn(w)) = event {
+                break w;
+            }
+        };
+        let counts = MessageCounts { new: 2, old: 5, new_urgent: 0, old_urgent: 1 };
+        let push = api::Command::Voicemail { entity: watcher.entity, counts, reason: VoicemailReason::Init };
+        server.send(push).await.unwrap();
+        let out = run.await.unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
+        server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pjsip_registers_and_receives_mwi_counts() {
+    pjsip_registers_and_gets_mwi(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pjsip_registers_with_digest_and_receives_mwi_counts() {
+    pjsip_registers_and_gets_mwi(Some("secret")).await;
 }

@@ -86,6 +86,7 @@ fn register_then_subscribe_notify_and_refresh() {
     let mut h = Harness::new();
     let sent = h.send(&register(AOR, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
     let subscribe = split(&sent).1.remove(0);
+    assert!(sent[0].payload.starts_with(b"SIP/2.0 200"), "the REGISTER's 200 goes out first");
     assert_eq!(sent[1].destination, udp_peer(), "sent where the REGISTER came from");
     assert_eq!(subscribe.uri.to_string(), "sip:1001@192.0.2.10:5062");
     assert_eq!(header(&subscribe, HeaderName::Event), "presence");
@@ -166,6 +167,9 @@ fn a_phones_dnd_reaches_watchers_in_every_format_and_leaves_with_its_binding() {
     let presence = requests.iter().find(|r| header(r, HeaderName::ContentType) == "application/pidf+xml").unwrap();
     assert_eq!(pidf::parse(&presence.body).unwrap().status, Basic::Closed);
     h.send(&Response::to(unsubscribe, 200).encode(), udp_peer(), 5.1);
+    assert_eq!(h.engine.watch_count(), 1, "kept to answer the phone's final NOTIFY");
+    let last = phone_notify(&subscribe, &ok, 2, "terminated;reason=timeout", None);
+    assert_eq!(only_response(&h.send(&last, udp_peer(), 5.2)).status, 200, "not 481");
     assert_eq!(h.engine.watch_count(), 0);
 }
 
