@@ -16,6 +16,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::default();
     let listen = std::env::args().nth(1).unwrap_or_else(|| "udp:127.0.0.1:5060".to_owned());
     config.sip.listen = vec![listen.parse()?];
+    // The HTTP API on an ephemeral port, so the example runs beside a server.
+    config.http.listen = "127.0.0.1:0".parse()?;
     let server = Server::start(config).await?;
     let mut events = server.events();
     println!("listening on {:?}; Ctrl-C to stop", server.listeners());
@@ -24,8 +26,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => break,
             event = events.recv() => event?,
         };
-        println!("{}: {event:?}", event.name());
-        let reply = match event {
+        println!("#{} {}: {:?}", event.seq, event.event.name(), event.event);
+        let reply = match event.event {
             InEvent::VoicemailIn(watcher) => Command::Voicemail {
                 entity: watcher.entity,
                 counts: MessageCounts { new: 2, old: 5, new_urgent: 0, old_urgent: 1 },

@@ -356,11 +356,13 @@ pub enum WatchMode {
 pub struct HttpConfig {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
+    /// Bearer token required on `/api/v1/*` and `/metrics`; empty: none (loopback only).
+    pub token: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), token: String::new() }
     }
 }
 
@@ -466,6 +468,9 @@ impl Config {
         }
         if !(1024..=1_048_576).contains(&sip.max_message_size) {
             return bail("sip.max_message_size must be between 1024 and 1048576 bytes");
+        }
+        if !self.http.listen.ip().is_loopback() && self.http.token.is_empty() {
+            return bail("http.token is required when http.listen is not a loopback address");
         }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 {
             return bail("sip.max_tcp_connections and sip.max_server_transactions must be above zero");

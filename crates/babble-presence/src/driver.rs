@@ -4,11 +4,11 @@
 
 use std::pin::pin;
 
-use presence_core::api::InEvent;
 use presence_core::{Engine, Transmit};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
+use crate::server::SequencedEvent;
 use crate::transport::{Flows, Inbound};
 
 /// Owns the engine and the flow table.
@@ -16,7 +16,8 @@ pub(crate) struct Driver {
     engine: Engine,
     flows: Flows,
     inbound: mpsc::Receiver<Inbound>,
-    events: broadcast::Sender<InEvent>,
+    events: broadcast::Sender<SequencedEvent>,
+    next_seq: u64,
 }
 
 impl Driver {
@@ -24,9 +25,9 @@ impl Driver {
         engine: Engine,
         flows: Flows,
         inbound: mpsc::Receiver<Inbound>,
-        events: broadcast::Sender<InEvent>,
+        events: broadcast::Sender<SequencedEvent>,
     ) -> Self {
-        Driver { engine, flows, inbound, events }
+        Driver { engine, flows, inbound, events, next_seq: 1 }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -58,6 +59,7 @@ impl Driver {
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
             Inbound::Command(command) => self.engine.handle_command(command, now),
+            Inbound::Call(call) => (call.0)(&mut self.engine, now),
             Inbound::FlowClosed { flow } => {
                 // Send what the engine produced for this flow before forgetting it.
                 self.flush();
@@ -73,7 +75,8 @@ impl Driver {
         }
         while let Some(event) = self.engine.poll_event() {
             // No receiver is not an error: nobody is integrated yet.
-            let _ = self.events.send(event);
+            let _ = self.events.send(SequencedEvent { seq: self.next_seq, event });
+            self.next_seq += 1;
         }
     }
 

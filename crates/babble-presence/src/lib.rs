@@ -5,6 +5,7 @@
 
 pub mod config;
 mod driver;
+mod http;
 mod server;
 pub mod telemetry;
 mod transport;
@@ -14,4 +15,4 @@ pub use presence_core::bodies::mwi::MessageCounts;
 pub use presence_core::call;
 pub use presence_core::contract;
 pub use presence_core::{Stats, Transport};
-pub use server::{Server, ServerError};
+pub use server::{Handle, SequencedEvent, Server, ServerError};

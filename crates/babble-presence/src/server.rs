@@ -40,6 +40,14 @@ pub enum ServerError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The HTTP API's address could not be bound.
+    #[error("binding the HTTP API to {address}: {source}")]
+    HttpBind {
+        /// The address.
+        address: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,
@@ -48,12 +56,54 @@ pub enum ServerError {
     Contract(#[from] contract::ContractError),
 }
 
+/// An `.in` event with its sequence number (1, 2, ... for the server's lifetime), so a
+/// stream consumer can tell whether it missed any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SequencedEvent {
+    /// The sequence number.
+    pub seq: u64,
+    /// The event.
+    pub event: InEvent,
+}
+
+/// What the HTTP API (and any other front end) needs to reach the engine; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    inbound: mpsc::Sender<Inbound>,
+    events: broadcast::Sender<SequencedEvent>,
+}
+
+impl Handle {
+    /// A stream of the `.in` events raised from now on.
+    pub fn events(&self) -> broadcast::Receiver<SequencedEvent> {
+        self.events.subscribe()
+    }
+
+    /// Applies an `.out` event.
+    pub async fn send(&self, command: Command) -> Result<(), ServerError> {
+        self.inbound.send(Inbound::Command(command)).await.map_err(|_| ServerError::Stopped)
+    }
+
+    /// Runs `f` on the engine (in its task, between other inputs) and returns its result.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine, std::time::Instant) -> T + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let (tx, rx) = oneshot::channel();
+        let call = crate::transport::EngineCall(Box::new(move |engine, now| {
+            let _ = tx.send(f(engine, now));
+        }));
+        self.inbound.send(Inbound::Call(call)).await.map_err(|_| ServerError::Stopped)?;
+        rx.await.map_err(|_| ServerError::Stopped)
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
-    inbound: mpsc::Sender<Inbound>,
-    events: broadcast::Sender<InEvent>,
+    handle: Handle,
     listeners: Vec<(Transport, SocketAddr)>,
+    http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     driver: JoinHandle<Engine>,
     udp_queue_drops: Arc<AtomicU64>,
@@ -112,8 +162,32 @@ impl Server {
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));
+        let handle = Handle { inbound: inbound_tx, events };
+        let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
+        let http = http_listener
+            .local_addr()
+            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
+        let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, udp_queue_drops.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(http_listener, app).await {
+                tracing::error!(error = %e, "the HTTP API stopped");
+            }
+        });
+        tracing::info!(transport = "http", local = %http, "listening");
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-        Ok(Server { inbound: inbound_tx, events, listeners, stop: Some(stop), driver, udp_queue_drops })
+        Ok(Server { handle, listeners, http, stop: Some(stop), driver, udp_queue_drops })
+    }
+
+    /// The address the HTTP API listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// A cloneable handle to the engine.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
     /// The bound listeners (useful with port 0).
@@ -127,13 +201,13 @@ impl Server {
     }
 
     /// A stream of the `.in` events raised from now on.
-    pub fn events(&self) -> broadcast::Receiver<InEvent> {
-        self.events.subscribe()
+    pub fn events(&self) -> broadcast::Receiver<SequencedEvent> {
+        self.handle.events()
     }
 
     /// Applies an `.out` event.
     pub async fn send(&self, command: Command) -> Result<(), ServerError> {
-        self.inbound.send(Inbound::Command(command)).await.map_err(|_| ServerError::Stopped)
+        self.handle.send(command).await
     }
 
     /// Applies an `.out` event in the contract's JSON form, e.g. `("presence.voicemail.out",

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sip_proto::message::Message;
 use sip_proto::parse::{ParseError, parse_message};
@@ -63,6 +63,8 @@ pub struct Engine {
     transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<InEvent>,
     pub(crate) stats: Stats,
+    /// Time from sending a NOTIFY to its final response, until the shell collects them.
+    pub(crate) notify_latencies: Vec<Duration>,
 }
 
 impl Engine {
@@ -84,6 +86,7 @@ impl Engine {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            notify_latencies: Vec::new(),
         }
     }
 
@@ -172,6 +175,11 @@ impl Engine {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// NOTIFY latencies (send to final response) measured since the last call.
+    pub fn take_notify_latencies(&mut self) -> Vec<Duration> {
+        std::mem::take(&mut self.notify_latencies)
     }
 
     /// How many server transactions are held (for tests and metrics).

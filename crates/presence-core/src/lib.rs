@@ -27,6 +27,7 @@ mod stats;
 mod subscription;
 mod timers;
 mod unsolicited;
+pub mod views;
 mod watching;
 
 pub use config::{AuthConfig, EngineConfig, ExpiryConfig, WatchPolicy};

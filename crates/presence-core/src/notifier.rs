@@ -99,6 +99,7 @@ impl Engine {
             package,
             format,
             event_id,
+            subscriber: subscriber.clone(),
             dialog,
             peer: source,
             our_host,

@@ -34,6 +34,9 @@ pub(crate) enum Purpose {
     Unsolicited,
 }
 
+/// NOTIFY latencies kept until the shell collects them (older ones beyond are dropped).
+const MAX_LATENCIES: usize = 4096;
+
 /// One request in flight.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
@@ -41,6 +44,7 @@ pub(crate) struct Outgoing {
     txn: ClientTransaction,
     bytes: Bytes,
     destination: Peer,
+    sent_at: Instant,
     /// The outcome was reported; the entry only absorbs retransmitted responses now.
     reported: bool,
 }
@@ -58,7 +62,7 @@ impl Engine {
         let txn = ClientTransaction::new(destination.transport.is_reliable(), self.config.timers, now);
         self.deadlines.set(TimerKey::ClientTransaction(key.clone()), txn.deadline());
         self.queue(destination, bytes.clone());
-        self.outgoing.insert(key, Outgoing { purpose, txn, bytes, destination, reported: false });
+        self.outgoing.insert(key, Outgoing { purpose, txn, bytes, destination, sent_at: now, reported: false });
     }
 
     pub(crate) fn on_client_response(&mut self, key: ClientKey, response: &Response, now: Instant) {
@@ -68,8 +72,12 @@ impl Engine {
             out.reported = true;
             out.purpose
         });
+        let latency = now.saturating_duration_since(out.sent_at);
         self.settle(&key);
         if let Some(purpose) = report {
+            if matches!(purpose, Purpose::Notify { .. }) && self.notify_latencies.len() < MAX_LATENCIES {
+                self.notify_latencies.push(latency);
+            }
             self.report(purpose, Some(response), now);
         }
     }

@@ -89,6 +89,11 @@ impl Publications {
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    /// Every live publication.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Publication> {
+        self.by_id.values()
+    }
 }
 
 fn device_key(p: &Publication) -> DeviceKey {

@@ -28,7 +28,7 @@ pub(crate) struct Binding {
     announced_at: Instant,
     granted: u32,
     pub(crate) source: Peer,
-    user_agent: Option<String>,
+    pub(crate) user_agent: Option<String>,
     /// Methods the contact accepts: from Allow, or Polycom's Contact `methods` parameter.
     pub(crate) allow: Vec<String>,
     pub(crate) watches: Vec<WatchId>,
@@ -57,6 +57,11 @@ impl Registrations {
 
     pub(crate) fn len(&self) -> usize {
         self.by_aor.values().map(Vec::len).sum()
+    }
+
+    /// Every binding with its address-of-record.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Binding)> {
+        self.by_aor.iter().flat_map(|(aor, bindings)| bindings.iter().map(move |b| (aor, b)))
     }
 }
 

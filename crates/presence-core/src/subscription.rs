@@ -29,6 +29,8 @@ pub(crate) struct Subscription {
     pub(crate) package: Package,
     pub(crate) format: Format,
     pub(crate) event_id: Option<String>,
+    /// Who subscribed (`user@host` of From).
+    pub(crate) subscriber: String,
     pub(crate) dialog: Dialog,
     /// Where NOTIFYs go: the source (and connection) of the latest SUBSCRIBE.
     pub(crate) peer: Peer,
@@ -126,6 +128,16 @@ impl Subscriptions {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Every subscription, ending ones included, by id.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SubscriptionId, &Subscription)> {
+        self.by_id.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// Entities with at least one active subscription.
+    pub(crate) fn entities(&self) -> impl Iterator<Item = &String> {
+        self.by_entity.keys()
     }
 
     /// Takes a subscription out of the lookup indexes (so no new state and no refresh

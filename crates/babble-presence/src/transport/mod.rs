@@ -26,6 +26,18 @@ pub(crate) enum Inbound {
     FlowClosed { flow: FlowId },
     /// An `.out` event from the library API.
     Command(presence_core::api::Command),
+    /// Work to do on the engine (a look-up, or an action such as ending a subscription);
+    /// the closure sends its own answer.
+    Call(EngineCall),
+}
+
+/// A closure run on the engine by the driver, given the current time.
+pub(crate) struct EngineCall(pub(crate) Box<dyn FnOnce(&mut presence_core::Engine, std::time::Instant) + Send>);
+
+impl std::fmt::Debug for EngineCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineCall")
+    }
 }
 
 /// Numbers flows (UDP sockets and TCP connections) uniquely for the process's life.

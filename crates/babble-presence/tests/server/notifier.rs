@@ -16,6 +16,7 @@ use crate::interop::{run_sipp, sipp};
 async fn start(configure: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::default();
     config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
     configure(&mut config);
     Server::start(config).await.unwrap()
 }
@@ -29,7 +30,7 @@ async fn watch_and_push(scenario: &'static str, transport: Transport, push: fn(S
     let flag = if transport == Transport::Udp { "u1" } else { "t1" };
     let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag, &[]));
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an .in event").unwrap();
-    let entity = match event {
+    let entity = match event.event {
         InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => w.entity,
         other => panic!("unexpected event {other:?}"),
     };

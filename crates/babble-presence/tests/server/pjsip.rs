@@ -59,6 +59,7 @@ async fn start() -> Server {
 async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::default();
     config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
     configure(&mut config);
     Server::start(config).await.unwrap()
 }
@@ -112,7 +113,7 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>) {
         let watcher = loop {
             let event =
                 tokio::time::timeout(Duration::from_secs(15), events.recv()).await.expect("an MWI subscription");
-            if let Ok(InEvent::VoicemailIn(w)) = event {
+            if let Ok(babble_presence::SequencedEvent { event: InEvent::VoicemailIn(w), .. }) = event {
                 break w;
             }
         };

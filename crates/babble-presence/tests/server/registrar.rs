@@ -10,7 +10,7 @@ use std::time::Duration;
 use babble_presence::Transport;
 use babble_presence::api::InEvent;
 use babble_presence::config::{Config, ListenSpec, UserEntry};
-use babble_presence::{Server, api};
+use babble_presence::{SequencedEvent, Server, api};
 use tokio::sync::broadcast;
 
 use crate::interop::{run_sipp, scenario, sipp};
@@ -18,6 +18,7 @@ use crate::interop::{run_sipp, scenario, sipp};
 async fn start(auth: bool) -> Server {
     let mut config = Config::default();
     config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
     if auth {
         config.auth.register = true;
         config.auth.users = vec![UserEntry {
@@ -32,10 +33,10 @@ async fn start(auth: bool) -> Server {
 }
 
 /// Waits for the first event `pick` accepts.
-async fn wait_for<T>(events: &mut broadcast::Receiver<InEvent>, pick: impl Fn(InEvent) -> Option<T>) -> T {
+async fn wait_for<T>(events: &mut broadcast::Receiver<SequencedEvent>, pick: impl Fn(InEvent) -> Option<T>) -> T {
     let wait = async {
         loop {
-            if let Some(found) = pick(events.recv().await.expect("the event stream")) {
+            if let Some(found) = pick(events.recv().await.expect("the event stream").event) {
                 return found;
             }
         }

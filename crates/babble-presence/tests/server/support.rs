@@ -15,13 +15,15 @@ pub(crate) struct Server {
     logs: mpsc::Receiver<serde_json::Value>,
     pub(crate) udp: SocketAddr,
     pub(crate) tcp: SocketAddr,
+    pub(crate) http: SocketAddr,
 }
 
 impl Server {
     /// Starts the binary listening on UDP and TCP ephemeral ports, with `extra` arguments.
     pub(crate) fn start(extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
-            .args(["--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--log-format", "json"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -43,18 +45,25 @@ impl Server {
                 }
             }
         });
-        let (mut udp, mut tcp) = (None, None);
+        let (mut udp, mut tcp, mut http) = (None, None, None);
         loop {
             let line: serde_json::Value = logs.recv_timeout(WAIT).expect("the server reports it is ready");
             let field = |k: &str| line.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match (field("message").as_str(), field("transport").as_str()) {
                 ("listening", "udp") => udp = field("local").parse().ok(),
                 ("listening", "tcp") => tcp = field("local").parse().ok(),
+                ("listening", "http") => http = field("local").parse().ok(),
                 ("babble-presence ready", _) => break,
                 _ => {}
             }
         }
-        Server { child, logs, udp: udp.expect("udp listener"), tcp: tcp.expect("tcp listener") }
+        Server {
+            child,
+            logs,
+            udp: udp.expect("udp listener"),
+            tcp: tcp.expect("tcp listener"),
+            http: http.expect("http listener"),
+        }
     }
 
     /// Sends SIGTERM and waits; returns the exit status and the log lines written since.

@@ -1,0 +1,305 @@
+//! Look-ups (SPEC §9): entities with their composed state and availability, the
+//! subscriptions served (and ending one), registrations and publications.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use presence_core::api::SourceAddress;
+use presence_core::views::{EntityView, PublicationView, RegistrationView, SubscriptionView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::problem::{ApiError, Problem};
+
+/// Where a party is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Address {
+    transport: String,
+    address: String,
+    port: u16,
+}
+
+impl From<SourceAddress> for Address {
+    fn from(s: SourceAddress) -> Self {
+        Address { transport: s.transport, address: s.address, port: s.port }
+    }
+}
+
+/// A call of an entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CallOut {
+    callid: String,
+    state: &'static str,
+    direction: Option<&'static str>,
+    duration: Option<u64>,
+    remote: Option<String>,
+}
+
+/// Message counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Voicemail {
+    new: u32,
+    old: u32,
+    newurgent: u32,
+    oldurgent: u32,
+}
+
+/// An entity's composed state.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Entity {
+    entity: String,
+    /// `null` when nothing reported registration.
+    registered: Option<bool>,
+    contacts: usize,
+    /// `available`, `on-the-phone`, `dnd`, `on-the-phone-dnd` or `offline`.
+    shown: &'static str,
+    note: Option<String>,
+    dnd: bool,
+    onthephone: bool,
+    /// Can take a call now: not offline, not DND, not on the phone.
+    available: bool,
+    calls: Vec<CallOut>,
+    voicemail: Option<Voicemail>,
+    watchers: usize,
+}
+
+impl From<EntityView> for Entity {
+    fn from(v: EntityView) -> Self {
+        Entity {
+            entity: v.entity,
+            registered: v.registered,
+            contacts: v.contacts,
+            shown: v.shown,
+            note: v.note,
+            dnd: v.dnd,
+            onthephone: v.on_the_phone,
+            available: v.available,
+            calls: v
+                .calls
+                .into_iter()
+                .map(|c| CallOut {
+                    callid: c.call_id,
+                    state: c.state.as_str(),
+                    direction: c.direction.map(|d| d.as_str()),
+                    duration: c.duration,
+                    remote: c.remote.map(|r| r.uri),
+                })
+                .collect(),
+            voicemail: v.voicemail.map(|c| Voicemail {
+                new: c.new,
+                old: c.old,
+                newurgent: c.new_urgent,
+                oldurgent: c.old_urgent,
+            }),
+            watchers: v.watchers,
+        }
+    }
+}
+
+/// One page of entities.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EntityPage {
+    total: usize,
+    offset: usize,
+    limit: usize,
+    items: Vec<Entity>,
+}
+
+/// Paging and filtering of `GET /api/v1/entities`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct EntityQuery {
+    /// Only entities starting with this (`10` matches `1001@pbx`).
+    prefix: Option<String>,
+    /// Skip this many (default 0).
+    offset: Option<usize>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// Lists the entities known (with state, watchers or registrations), sorted.
+#[utoipa::path(get, path = "/api/v1/entities", tag = "look-ups", params(EntityQuery),
+    responses((status = 200, body = EntityPage), (status = 400, body = Problem)))]
+pub(crate) async fn list_entities(
+    State(state): State<AppState>,
+    Query(q): Query<EntityQuery>,
+) -> Result<Json<EntityPage>, ApiError> {
+    let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(100));
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
+    }
+    let prefix = q.prefix.unwrap_or_default().to_ascii_lowercase();
+    let (total, views) = state
+        .handle
+        .query(move |engine, _| {
+            let keys: Vec<String> =
+                engine.entity_keys().into_iter().filter(|k| k.to_ascii_lowercase().starts_with(&prefix)).collect();
+            let page = keys.iter().skip(offset).take(limit).map(|k| engine.entity_view(k)).collect::<Vec<_>>();
+            (keys.len(), page)
+        })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect() }))
+}
+
+/// One entity's composed state; an entity nothing is known about shows the defaults.
+#[utoipa::path(get, path = "/api/v1/entities/{entity}", tag = "look-ups",
+    params(("entity" = String, Path, description = "user@host (a sip: prefix is ignored)")),
+    responses((status = 200, body = Entity)))]
+pub(crate) async fn get_entity(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+) -> Result<Json<Entity>, ApiError> {
+    let view = state
+        .handle
+        .query(move |engine, _| {
+            let key = engine.config().entity_key(&entity);
+            engine.entity_view(&key)
+        })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(Json(view.into()))
+}
+
+/// Which of `entities` can take a call now (SPEC §9: queue availability).
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct AvailabilityQuery {
+    /// Comma-separated `user@host` entities.
+    entities: String,
+}
+
+/// How many of a list of entities can take a call, and which.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Availability {
+    available: usize,
+    entities: Vec<String>,
+}
+
+/// Counts the entities of a list that can take a call now.
+#[utoipa::path(get, path = "/api/v1/availability", tag = "look-ups", params(AvailabilityQuery),
+    responses((status = 200, body = Availability)))]
+pub(crate) async fn availability(
+    State(state): State<AppState>,
+    Query(q): Query<AvailabilityQuery>,
+) -> Result<Json<Availability>, ApiError> {
+    let wanted: Vec<String> =
+        q.entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    let entities = state
+        .handle
+        .query(move |engine, _| {
+            wanted
+                .iter()
+                .map(|e| engine.config().entity_key(e))
+                .filter(|k| engine.entity_view(k).available)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok(Json(Availability { available: entities.len(), entities }))
+}
+
+/// A subscription served.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Subscription {
+    id: u64,
+    entity: String,
+    subscriber: String,
+    event: &'static str,
+    contenttype: &'static str,
+    callid: String,
+    expires: u64,
+    /// `active` or `terminating`.
+    state: &'static str,
+    peer: Address,
+}
+
+impl From<SubscriptionView> for Subscription {
+    fn from(v: SubscriptionView) -> Self {
+        Subscription {
+            id: v.id,
+            entity: v.entity,
+            subscriber: v.subscriber,
+            event: v.event,
+            contenttype: v.content_type,
+            callid: v.call_id,
+            expires: v.expires_in,
+            state: v.state,
+            peer: v.peer.into(),
+        }
+    }
+}
+
+/// Lists the subscriptions served.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "look-ups", responses((status = 200, body = Vec<Subscription>)))]
+pub(crate) async fn list_subscriptions(State(state): State<AppState>) -> Result<Json<Vec<Subscription>>, ApiError> {
+    let views =
+        state.handle.query(|engine, now| engine.subscription_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    Ok(Json(views.into_iter().map(Subscription::from).collect()))
+}
+
+/// Ends a subscription with `Subscription-State: terminated;reason=deactivated`.
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "look-ups",
+    params(("id" = u64, Path, description = "The subscription's id")),
+    responses((status = 204, description = "Ending"), (status = 404, body = Problem)))]
+pub(crate) async fn delete_subscription(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, ApiError> {
+    let ended = state
+        .handle
+        .query(move |engine, now| engine.deactivate_subscription(id, now))
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    if ended { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no active subscription {id}"))) }
+}
+
+/// A registered contact.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Registration {
+    entity: String,
+    contact: String,
+    expires: u64,
+    useragent: Option<String>,
+    source: Address,
+}
+
+/// Lists the registered contacts.
+#[utoipa::path(get, path = "/api/v1/registrations", tag = "look-ups", responses((status = 200, body = Vec<Registration>)))]
+pub(crate) async fn list_registrations(State(state): State<AppState>) -> Result<Json<Vec<Registration>>, ApiError> {
+    let views: Vec<RegistrationView> =
+        state.handle.query(|engine, now| engine.registration_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    Ok(Json(
+        views
+            .into_iter()
+            .map(|v| Registration {
+                entity: v.entity,
+                contact: v.contact,
+                expires: v.expires_in,
+                useragent: v.user_agent,
+                source: v.source.into(),
+            })
+            .collect(),
+    ))
+}
+
+/// A live publication.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Publication {
+    entity: String,
+    event: &'static str,
+    etag: String,
+    expires: u64,
+}
+
+/// Lists the live publications.
+#[utoipa::path(get, path = "/api/v1/publications", tag = "look-ups", responses((status = 200, body = Vec<Publication>)))]
+pub(crate) async fn list_publications(State(state): State<AppState>) -> Result<Json<Vec<Publication>>, ApiError> {
+    let views: Vec<PublicationView> =
+        state.handle.query(|engine, now| engine.publication_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    Ok(Json(
+        views
+            .into_iter()
+            .map(|v| Publication { entity: v.entity, event: v.event, etag: v.etag, expires: v.expires_in })
+            .collect(),
+    ))
+}

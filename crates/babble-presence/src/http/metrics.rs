@@ -1,0 +1,80 @@
+//! The Prometheus exposition: each scrape copies the engine's counters and state into a
+//! recorder of our own (not the process-wide one, so several servers in one process stay
+//! apart) and renders it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use presence_core::Stats;
+
+/// NOTIFY latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// What a scrape reads from the engine: counters, subscriptions by (event, state), named
+/// counts, and the NOTIFY latencies measured since the last scrape.
+pub(crate) type Snapshot =
+    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 5], Vec<Duration>);
+
+pub(crate) struct Metrics {
+    recorder: PrometheusRecorder,
+    pub(crate) api_events: AtomicU64,
+    udp_queue_drops: Arc<AtomicU64>,
+}
+
+impl Metrics {
+    pub(crate) fn new(udp_queue_drops: Arc<AtomicU64>) -> Self {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder
+            .set_buckets_for_metric(Matcher::Full("babble_notify_latency_seconds".into()), &LATENCY_BUCKETS)
+        {
+            Ok(b) => b,
+            // Only refuses an empty bucket list, which ours is not.
+            Err(_) => PrometheusBuilder::new(),
+        };
+        Metrics { recorder: builder.build_recorder(), api_events: AtomicU64::new(0), udp_queue_drops }
+    }
+
+    pub(crate) fn render(&self, (stats, subscriptions, counts, latencies): Snapshot) -> String {
+        with_local_recorder(&self.recorder, || {
+            let totals = [
+                ("babble_sip_requests_received_total", stats.requests_in),
+                ("babble_sip_responses_received_total", stats.responses_in),
+                ("babble_sip_messages_sent_total", stats.messages_out),
+                ("babble_sip_malformed_answered_total", stats.malformed_answered),
+                ("babble_sip_malformed_dropped_total", stats.malformed_dropped),
+                ("babble_sip_oversized_total", stats.oversized),
+                ("babble_sip_retransmissions_absorbed_total", stats.retransmissions_absorbed),
+                ("babble_sip_stray_responses_total", stats.stray_responses),
+                ("babble_sip_overload_rejections_total", stats.overload_rejections),
+                ("babble_notify_timeouts_total", stats.notify_timeouts),
+                ("babble_subscriptions_lost_total", stats.subscriptions_lost),
+                ("babble_publications_stale_total", stats.stale_publications),
+                ("babble_unsolicited_notifies_total", stats.unsolicited_notifies),
+                ("babble_auth_challenges_total", stats.auth_challenges),
+                ("babble_auth_refusals_total", stats.auth_refusals),
+                ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
+                ("babble_udp_queue_drops_total", self.udp_queue_drops.load(Ordering::Relaxed)),
+            ];
+            for (name, value) in totals {
+                counter!(name).absolute(value);
+            }
+            for event in ["presence", "dialog", "message-summary"] {
+                for state in ["active", "terminating"] {
+                    let n = subscriptions.get(&(event, state)).copied().unwrap_or(0);
+                    gauge!("babble_subscriptions", "event" => event, "state" => state).set(n as f64);
+                }
+            }
+            for (name, value) in counts {
+                gauge!(format!("babble_{name}")).set(value as f64);
+            }
+            for latency in latencies {
+                histogram!("babble_notify_latency_seconds").record(latency.as_secs_f64());
+            }
+        });
+        self.recorder.handle().render()
+    }
+}

@@ -1,0 +1,103 @@
+//! The integration API over HTTP (axum, SPEC §9/§11): events in, `.in` events out over
+//! WebSocket and SSE, look-ups, an OpenAPI document generated from the handlers, Prometheus
+//! metrics and a health check. Every handler reaches the engine through the driver's
+//! channel, so the API never locks or blocks SIP.
+
+mod events;
+mod lookups;
+mod metrics;
+mod ops;
+mod problem;
+mod stream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Config;
+use crate::server::Handle;
+use problem::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    handle: Handle,
+    token: Option<Arc<str>>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub(crate) fn new(handle: Handle, config: &Config, udp_queue_drops: Arc<AtomicU64>) -> Self {
+        let token = (!config.http.token.is_empty()).then(|| Arc::from(config.http.token.as_str()));
+        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(udp_queue_drops)) }
+    }
+
+    fn count_api_event(&self) {
+        self.metrics.api_events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "babble-presence", description = "Integration API of the babble-presence SIP presence server."),
+    tags(
+        (name = "events", description = "The event contract: .out events in, .in events out"),
+        (name = "look-ups", description = "State of entities, subscriptions, registrations and publications"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// The whole HTTP application.
+pub(crate) fn router(state: AppState) -> Router {
+    let (routes, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(events::post_event))
+        .routes(routes!(events::put_voicemail))
+        .routes(routes!(events::put_status))
+        .routes(routes!(events::put_dialogs))
+        .routes(routes!(events::post_checksync))
+        .routes(routes!(stream::ws))
+        .routes(routes!(stream::sse))
+        .routes(routes!(lookups::list_entities))
+        .routes(routes!(lookups::get_entity))
+        .routes(routes!(lookups::availability))
+        .routes(routes!(lookups::list_subscriptions))
+        .routes(routes!(lookups::delete_subscription))
+        .routes(routes!(lookups::list_registrations))
+        .routes(routes!(lookups::list_publications))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    routes
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+/// With `http.token` set, `/api/*` and `/metrics` need `Authorization: Bearer <token>`.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let guarded = path.starts_with("/api/") || path == "/metrics";
+    if let (true, Some(token)) = (guarded, &state.token) {
+        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let expected = format!("Bearer {token}");
+        if presented != Some(expected.as_str()) {
+            let mut refusal =
+                ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "a bearer token is required").into_response();
+            refusal.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return refusal;
+        }
+    }
+    next.run(request).await
+}

@@ -1,0 +1,55 @@
+//! Operations: `/healthz` (the engine answers), and `/metrics` in the Prometheus text format,
+//! built at each scrape from the engine's counters and state.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::problem::{ApiError, Problem};
+
+/// Health.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok` when the engine answers.
+    status: &'static str,
+}
+
+/// Answers once the engine has answered a query.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.handle.query(|_, _| ()).await.map_err(|_| ApiError::unavailable())?;
+    Ok(Json(Health { status: "ok" }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let snapshot = state
+        .handle
+        .query(|engine, now| {
+            let mut subscriptions: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
+            for s in engine.subscription_views(now) {
+                *subscriptions.entry((s.event, s.state)).or_default() += 1;
+            }
+            let counts = [
+                ("registrations", engine.binding_count()),
+                ("publications", engine.publication_count()),
+                ("server_transactions", engine.server_transaction_count()),
+                ("phone_subscriptions", engine.watch_count()),
+                ("timers", engine.pending_timer_count()),
+            ];
+            (engine.stats().clone(), subscriptions, counts, engine.take_notify_latencies())
+        })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    let text = state.metrics.render(snapshot);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}

@@ -1,0 +1,117 @@
+//! `.in` events out (SPEC §9): a WebSocket and a Server-Sent Events stream of every event as
+//! `{"seq", "event", "data"}`, filtered by event name and entity. A consumer too slow to keep
+//! up is dropped with a logged reason (and a close reason on the WebSocket), never buffered
+//! without bound and never slowing SIP.
+
+use std::convert::Infallible;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use presence_core::api::InEvent;
+use presence_core::contract::in_event_json;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use utoipa::IntoParams;
+
+use super::AppState;
+use crate::server::SequencedEvent;
+
+/// Which events a stream carries.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub(crate) struct Filter {
+    /// Comma-separated event names (`presence.voicemail.in,register`); all when absent.
+    event: Option<String>,
+    /// Only events about this entity (`user@host`).
+    entity: Option<String>,
+}
+
+impl Filter {
+    fn wants(&self, event: &InEvent) -> bool {
+        let name_ok = self.event.as_deref().is_none_or(|names| names.split(',').any(|n| n.trim() == event.name()));
+        let entity_ok = self.entity.as_deref().is_none_or(|wanted| entity_of(event).eq_ignore_ascii_case(wanted));
+        name_ok && entity_ok
+    }
+}
+
+fn entity_of(event: &InEvent) -> &str {
+    match event {
+        InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => &w.entity,
+        InEvent::StatusIn(s) => &s.entity,
+        InEvent::Register(r) | InEvent::Unregister(r) => &r.entity,
+        _ => "",
+    }
+}
+
+/// The wire form: the contract's `{"event", "data"}` plus the sequence number.
+fn payload(e: &SequencedEvent) -> Value {
+    let mut json = in_event_json(&e.event);
+    if let Some(object) = json.as_object_mut() {
+        object.insert("seq".to_owned(), Value::from(e.seq));
+    }
+    json
+}
+
+/// Streams `.in` events as Server-Sent Events (`id` = sequence number, `event` = name).
+#[utoipa::path(get, path = "/api/v1/events/sse", tag = "events", params(Filter),
+    responses((status = 200, description = "text/event-stream of {seq, event, data}", content_type = "text/event-stream")))]
+pub(crate) async fn sse(
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = BroadcastStream::new(state.handle.events())
+        .map_while(|item| match item {
+            Ok(event) => Some(Some(event)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "dropping a slow SSE consumer");
+                None
+            }
+        })
+        .filter_map(move |item| item.filter(|e| filter.wants(&e.event)))
+        .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.event.name()).data(payload(&e).to_string())));
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// Streams `.in` events over a WebSocket, one JSON text message each.
+#[utoipa::path(get, path = "/api/v1/events/ws", tag = "events", params(Filter),
+    responses((status = 101, description = "WebSocket of {seq, event, data} text messages")))]
+pub(crate) async fn ws(
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade.on_upgrade(move |socket| follow(socket, state, filter))
+}
+
+async fn follow(mut socket: WebSocket, state: AppState, filter: Filter) {
+    let mut events = state.handle.events();
+    loop {
+        tokio::select! {
+            received = events.recv() => match received {
+                Ok(event) if filter.wants(&event.event) => {
+                    if socket.send(Message::Text(payload(&event).to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "dropping a slow WebSocket consumer");
+                    let reason = format!("slow consumer: {missed} events missed");
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code: 1008, reason: reason.into() }))).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
