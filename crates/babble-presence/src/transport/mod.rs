@@ -31,8 +31,11 @@ pub(crate) enum Inbound {
     Call(EngineCall),
 }
 
-/// A closure run on the engine by the driver, given the current time.
-pub(crate) struct EngineCall(pub(crate) Box<dyn FnOnce(&mut presence_core::Engine, std::time::Instant) + Send>);
+/// Work on the engine, given the current time.
+type EngineWork = dyn FnOnce(&mut presence_core::Engine, std::time::Instant) + Send;
+
+/// A closure run on the engine by the driver.
+pub(crate) struct EngineCall(pub(crate) Box<EngineWork>);
 
 impl std::fmt::Debug for EngineCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,6 +4,7 @@
 // Test helpers fail the test by panicking; that is their job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod cli;
 mod interop;
 mod notifier;

@@ -1,0 +1,231 @@
+//! The HTTP API against the real binary: a SIPp MWI subscriber whose `presence.voicemail.in`
+//! arrives on the WebSocket stream and whose counts are posted back; a SIPp BLF watcher fed
+//! calls through the resource form; SSE; look-ups and ending a subscription; metrics, health,
+//! the OpenAPI document, the bearer token, and every error path answered as problem+json.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::interop::{run_sipp, sipp};
+use crate::support::Server;
+
+fn url(server: &Server, path: &str) -> String {
+    format!("http://{}{path}", server.http)
+}
+
+async fn next_ws_event(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) -> Value {
+    loop {
+        let message =
+            tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("an event").unwrap().unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mwi_subscriber_event_on_websocket_and_counts_posted_back() {
+    let Some(sipp) = sipp() else { return };
+    let server = Server::start(&[]);
+    let ws_url = format!("ws://{}/api/v1/events/ws?event=presence.voicemail.in", server.http);
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let target = server.udp;
+    let watcher = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "subscribe_mwi.xml", "u1", &[]));
+
+    let event = next_ws_event(&mut ws).await;
+    assert_eq!(event["event"], "presence.voicemail.in");
+    assert_eq!(event["data"]["entity"], "1001@127.0.0.1");
+    assert_eq!(event["data"]["contenttype"], "application/simple-message-summary");
+    assert!(event["seq"].as_u64().is_some_and(|s| s >= 1));
+
+    // The seed's field names: newcount/oldcount.
+    let body = json!({"event": "presence.voicemail.out", "data": {"entity": event["data"]["entity"], "newcount": 2, "oldcount": 5, "oldurgent": 1}});
+    let r = reqwest::Client::new().post(url(&server, "/api/v1/events")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    watcher.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blf_watcher_fed_calls_through_the_resource_form_and_sse() {
+    let Some(sipp) = sipp() else { return };
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let mut sse = client.get(url(&server, "/api/v1/events/sse?entity=1001@127.0.0.1")).send().await.unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    let target = server.tcp;
+    let watcher = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "subscribe_dialog.xml", "t1", &[]));
+
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), sse.chunk()).await.expect("an SSE event").unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: presence.subscribe.in"), "{text}");
+    assert!(text.contains("id: "), "{text}");
+
+    let call = json!({"partial": {"sip": {"callid": "sipp-call-1"}, "state": "early", "direction": "recipient"}});
+    let r = client.put(url(&server, "/api/v1/entities/1001@127.0.0.1/dialogs")).json(&call).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    watcher.await.unwrap();
+
+    let entity: Value =
+        client.get(url(&server, "/api/v1/entities/1001@127.0.0.1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(entity["calls"][0]["state"], "early");
+    assert_eq!(entity["available"], true, "ringing is not on the phone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_and_ending_a_subscription_from_the_api() {
+    let Some(sipp) = sipp() else { return };
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let target = server.udp;
+    let watcher = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "watch_deactivated.xml", "u1", &[]));
+    let mut subs: Vec<Value> = Vec::new();
+    // Polls (bounded) until SIPp's SUBSCRIBE has been served.
+    for _ in 0..200 {
+        subs = client.get(url(&server, "/api/v1/subscriptions")).send().await.unwrap().json().await.unwrap();
+        if !subs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!subs.is_empty(), "the watcher's subscription is listed");
+    assert_eq!((subs[0]["entity"].as_str(), subs[0]["event"].as_str()), (Some("1001@127.0.0.1"), Some("presence")));
+    let page: Value =
+        client.get(url(&server, "/api/v1/entities?prefix=10")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["watchers"], 1);
+    let id = subs[0]["id"].as_u64().unwrap();
+    let r = client.delete(url(&server, &format!("/api/v1/subscriptions/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    watcher.await.unwrap();
+    let again = client.delete(url(&server, &format!("/api/v1/subscriptions/{id}"))).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    for path in ["/api/v1/registrations", "/api/v1/publications"] {
+        let list: Vec<Value> = client.get(url(&server, path)).send().await.unwrap().json().await.unwrap();
+        assert!(list.is_empty(), "{path}");
+    }
+    let avail: Value = client
+        .get(url(&server, "/api/v1/availability?entities=1001@127.0.0.1,2000@127.0.0.1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(avail["available"], 2, "nothing known: available by default");
+}
+
+/// Asserts a problem+json answer with `status` naming `field` (when given).
+async fn problem(response: reqwest::Response, status: StatusCode, field: Option<&str>) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+    body
+}
+
+#[tokio::test]
+async fn error_paths_are_problem_documents() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let post = |body: &'static str| {
+        client.post(url(&server, "/api/v1/events")).header("content-type", "application/json").body(body).send()
+    };
+    problem(post("{not json").await.unwrap(), StatusCode::BAD_REQUEST, None).await;
+    problem(post(r#"{"data": {}}"#).await.unwrap(), StatusCode::BAD_REQUEST, None).await;
+    problem(
+        post(r#"{"event": "presence.nope.out", "data": {"entity": "1001@pbx"}}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("event"),
+    )
+    .await;
+    problem(
+        post(r#"{"event": "presence.voicemail.out", "data": {"entity": "1001@pbx", "new": -1}}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("data.new"),
+    )
+    .await;
+    problem(post(r#"{"event": "presence.dialog.out", "data": {"entity": "e", "full": [{"sip": {"callid": "a"}, "state": "ringing"}]}}"#).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, Some("data.full[0].state")).await;
+    problem(
+        post(r#"{"event": "presence.checksync.out", "data": {}}"#).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("data.entity"),
+    )
+    .await;
+    let array = client.put(url(&server, "/api/v1/entities/1001@pbx/voicemail")).json(&json!([1])).send().await.unwrap();
+    problem(array, StatusCode::BAD_REQUEST, None).await;
+    let status = client
+        .put(url(&server, "/api/v1/entities/1001@pbx/status"))
+        .json(&json!({"status": "sideways"}))
+        .send()
+        .await
+        .unwrap();
+    problem(status, StatusCode::UNPROCESSABLE_ENTITY, Some("data.status")).await;
+    problem(
+        client.delete(url(&server, "/api/v1/subscriptions/999")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        None,
+    )
+    .await;
+    problem(client.get(url(&server, "/api/v1/nothing")).send().await.unwrap(), StatusCode::NOT_FOUND, None).await;
+    problem(client.get(url(&server, "/api/v1/entities?limit=0")).send().await.unwrap(), StatusCode::BAD_REQUEST, None)
+        .await;
+    let ok = client.post(url(&server, "/api/v1/entities/1001@pbx/checksync")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn metrics_health_openapi_and_the_bearer_token() {
+    let dir = std::env::temp_dir().join(format!("bp-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("token.toml");
+    std::fs::write(&config, "[http]\ntoken = \"s3cret\"\n").unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+
+    let health: Value = client.get(url(&server, "/healthz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok", "health needs no token");
+    let denied = client.get(url(&server, "/metrics")).send().await.unwrap();
+    problem(denied, StatusCode::UNAUTHORIZED, None).await;
+    let wrong = client.get(url(&server, "/api/v1/entities")).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    // Some SIP traffic for the counters.
+    let udp = crate::support::udp_client();
+    udp.send_to(crate::support::options(udp.local_addr().unwrap(), "UDP", "metrics").as_bytes(), server.udp).unwrap();
+    assert!(crate::support::recv_text(&udp).is_some());
+    let metrics =
+        client.get(url(&server, "/metrics")).bearer_auth("s3cret").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("babble_sip_requests_received_total 1"), "{metrics}");
+    assert!(metrics.contains(r#"babble_subscriptions{event="presence",state="active"} 0"#), "{metrics}");
+
+    let spec: Value = client
+        .get(url(&server, "/api/v1/openapi.json"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
+    for path in
+        ["/api/v1/events", "/api/v1/entities/{entity}", "/api/v1/subscriptions/{id}", "/api/v1/events/sse", "/metrics"]
+    {
+        assert!(spec["paths"].get(path).is_some(), "{path} documented");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
