@@ -17,10 +17,11 @@ use super::problem::{ApiError, Problem};
 /// An `.out` event.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct EventIn {
-    /// `presence.voicemail.out`, `presence.registration.out`, `presence.dialog.out`,
-    /// `presence.status.out` or `presence.checksync.out`.
+    /// The event's name.
+    #[schema(value_type = String, pattern = "^presence\\.(voicemail|registration|dialog|status|checksync)\\.out$")]
     event: String,
-    /// The event's fields, as babble-drachtio-presence sent them.
+    /// The event's fields, as babble-drachtio-presence sent them; `entity` (`user@host`)
+    /// is always required.
     #[schema(value_type = Object)]
     data: Value,
 }
@@ -73,7 +74,7 @@ pub(crate) async fn post_event(State(state): State<AppState>, body: Result<Json<
 /// `oldurgent`, `reason`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/voicemail", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_voicemail(
     State(state): State<AppState>,
     Path(entity): Path<String>,
@@ -85,7 +86,7 @@ pub(crate) async fn put_voicemail(
 /// Sets an entity's presence status (`presence.status.out`: `status`, `note`, `dnd`, `onthephone`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/status", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_status(
     State(state): State<AppState>,
     Path(entity): Path<String>,
@@ -97,7 +98,7 @@ pub(crate) async fn put_status(
 /// Sets an entity's calls (`presence.dialog.out`: `full` or `partial`, `display`, `callcount`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/dialogs", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_dialogs(
     State(state): State<AppState>,
     Path(entity): Path<String>,
@@ -109,7 +110,7 @@ pub(crate) async fn put_dialogs(
 /// Asks the entity's phones to resynchronise (`presence.checksync.out`).
 #[utoipa::path(post, path = "/api/v1/entities/{entity}/checksync", tag = "events",
     params(("entity" = String, Path, description = "user@host")),
-    responses((status = 202, body = Accepted), (status = 422, body = Problem)))]
+    responses((status = 202, body = Accepted), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn post_checksync(State(state): State<AppState>, Path(entity): Path<String>) -> Reply {
     apply(&state, "presence.checksync.out", &with_entity(entity, Value::Null)?).await
 }

@@ -2,6 +2,7 @@
 //! subscriptions served (and ending one), registrations and publications.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use presence_core::api::SourceAddress;
@@ -108,22 +109,25 @@ pub(crate) struct EntityPage {
 
 /// Paging and filtering of `GET /api/v1/entities`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EntityQuery {
     /// Only entities starting with this (`10` matches `1001@pbx`).
     prefix: Option<String>,
     /// Skip this many (default 0).
     offset: Option<usize>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
 /// Lists the entities known (with state, watchers or registrations), sorted.
 #[utoipa::path(get, path = "/api/v1/entities", tag = "look-ups", params(EntityQuery),
-    responses((status = 200, body = EntityPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = EntityPage), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn list_entities(
     State(state): State<AppState>,
-    Query(q): Query<EntityQuery>,
+    q: Result<Query<EntityQuery>, QueryRejection>,
 ) -> Result<Json<EntityPage>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(100));
     if limit == 0 || limit > 1000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
@@ -163,6 +167,7 @@ pub(crate) async fn get_entity(
 
 /// Which of `entities` can take a call now (SPEC §9: queue availability).
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AvailabilityQuery {
     /// Comma-separated `user@host` entities.
     entities: String,
@@ -177,11 +182,12 @@ pub(crate) struct Availability {
 
 /// Counts the entities of a list that can take a call now.
 #[utoipa::path(get, path = "/api/v1/availability", tag = "look-ups", params(AvailabilityQuery),
-    responses((status = 200, body = Availability)))]
+    responses((status = 200, body = Availability), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn availability(
     State(state): State<AppState>,
-    Query(q): Query<AvailabilityQuery>,
+    q: Result<Query<AvailabilityQuery>, QueryRejection>,
 ) -> Result<Json<Availability>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let wanted: Vec<String> =
         q.entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let entities = state
@@ -240,11 +246,16 @@ pub(crate) async fn list_subscriptions(State(state): State<AppState>) -> Result<
 /// Ends a subscription with `Subscription-State: terminated;reason=deactivated`.
 #[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "look-ups",
     params(("id" = u64, Path, description = "The subscription's id")),
-    responses((status = 204, description = "Ending"), (status = 404, body = Problem)))]
+    responses(
+        (status = 204, description = "Ending"),
+        (status = 400, description = "Not a subscription id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn delete_subscription(
     State(state): State<AppState>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let ended = state
         .handle
         .query(move |engine, now| engine.deactivate_subscription(id, now))

@@ -22,7 +22,7 @@ pub(crate) struct Health {
 
 /// Answers once the engine has answered a query.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+    responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.handle.query(|_, _| ()).await.map_err(|_| ApiError::unavailable())?;
     Ok(Json(Health { status: "ok" }))

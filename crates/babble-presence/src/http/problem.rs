@@ -37,6 +37,11 @@ impl ApiError {
         ApiError { status, title, detail: detail.into(), field: None }
     }
 
+    /// A request part (path, query) that did not parse.
+    pub(crate) fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad request", detail)
+    }
+
     pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not found", detail)
     }

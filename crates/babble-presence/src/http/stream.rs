@@ -25,6 +25,7 @@ use crate::server::SequencedEvent;
 
 /// Which events a stream carries.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Filter {
     /// Comma-separated event names (`presence.voicemail.in,register`); all when absent.
     event: Option<String>,
