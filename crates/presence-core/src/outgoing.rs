@@ -103,8 +103,10 @@ impl Engine {
     fn report(&mut self, purpose: Purpose, response: Option<&Response>, now: Instant) {
         match purpose {
             Purpose::Notify { subscription, kind } => {
-                if response.is_none() {
-                    self.stats.notify_timeouts += 1;
+                match response.map(|r| r.status) {
+                    None => self.stats.notify_timeouts += 1,
+                    Some(200..=299) => self.stats.notifies_ok += 1,
+                    Some(_) => self.stats.notifies_refused += 1,
                 }
                 self.notify_outcome(subscription, kind, response.map(|r| r.status), now);
             }

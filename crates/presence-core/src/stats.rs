@@ -22,6 +22,10 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Requests refused with 503 because the transaction table was full.
     pub overload_rejections: u64,
+    /// NOTIFYs answered with a 2xx.
+    pub notifies_ok: u64,
+    /// NOTIFYs answered with an error (3xx–6xx).
+    pub notifies_refused: u64,
     /// NOTIFYs that got no final response (Timer F).
     pub notify_timeouts: u64,
     /// Subscriptions ended because their NOTIFYs failed (481, errors, timeouts, lost flow).

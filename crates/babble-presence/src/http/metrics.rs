@@ -50,6 +50,8 @@ impl Metrics {
                 ("babble_sip_retransmissions_absorbed_total", stats.retransmissions_absorbed),
                 ("babble_sip_stray_responses_total", stats.stray_responses),
                 ("babble_sip_overload_rejections_total", stats.overload_rejections),
+                ("babble_notifies_ok_total", stats.notifies_ok),
+                ("babble_notifies_refused_total", stats.notifies_refused),
                 ("babble_notify_timeouts_total", stats.notify_timeouts),
                 ("babble_subscriptions_lost_total", stats.subscriptions_lost),
                 ("babble_publications_stale_total", stats.stale_publications),
