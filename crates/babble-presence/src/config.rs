@@ -476,29 +476,23 @@ impl Config {
             return bail("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
         }
         let n = &self.notifier;
-        if n.min_expires == 0
-            || n.min_expires > n.max_expires
-            || !(n.min_expires..=n.max_expires).contains(&n.default_expires)
-        {
-            return bail("notifier expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
-        }
         let p = &self.publish;
-        if p.min_expires == 0
-            || p.min_expires > p.max_expires
-            || !(p.min_expires..=p.max_expires).contains(&p.default_expires)
-        {
-            return bail("publish expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
+        let r = &self.registrar;
+        for (section, min, default, max) in [
+            ("notifier", n.min_expires, n.default_expires, n.max_expires),
+            ("publish", p.min_expires, p.default_expires, p.max_expires),
+            ("registrar", r.min_expires, r.default_expires, r.max_expires),
+        ] {
+            if min == 0 || !(min..=max).contains(&default) {
+                return Err(ConfigError::Invalid(format!(
+                    "{section} expiry must satisfy 0 < min_expires <= default_expires <= max_expires"
+                )));
+            }
         }
         if p.max_per_entity == 0 {
             return bail("publish.max_per_entity must be above zero");
         }
-        let r = &self.registrar;
-        if r.min_expires == 0
-            || r.min_expires > r.max_expires
-            || !(r.min_expires..=r.max_expires).contains(&r.default_expires)
-        {
-            return bail("registrar expiry must satisfy 0 < min_expires <= default_expires <= max_expires");
-        }
+
         if self.subscribe_back.expires < 60 {
             return bail("subscribe_back.expires must be at least 60 seconds");
         }
@@ -647,6 +641,12 @@ mod tests {
         assert!(empty.validate().is_err());
         let slow: Config = toml::from_str("[sip]\nt1_ms = 0").unwrap();
         assert!(slow.validate().is_err());
+        for bad in ["[registrar]\nmin_expires = 0", "[publish]\ndefault_expires = 10", "[notifier]\nmax_expires = 30"] {
+            let config: Config = toml::from_str(bad).unwrap();
+            assert!(config.validate().unwrap_err().to_string().contains("expiry"), "{bad}");
+        }
+        let exposed: Config = toml::from_str("[http]\nlisten = \"0.0.0.0:8080\"").unwrap();
+        assert!(exposed.validate().unwrap_err().to_string().contains("http.token"));
     }
 
     #[test]

@@ -7,24 +7,16 @@ use std::time::Duration;
 
 use babble_presence::api::{CallsUpdate, Command, InEvent, VoicemailReason};
 use babble_presence::call::{Call, CallState};
-use babble_presence::config::{Config, ListenSpec};
-use babble_presence::{MessageCounts, Server, Transport};
+use babble_presence::{MessageCounts, Transport};
 use presence_core::bodies::Basic;
 
 use crate::interop::{run_sipp, sipp};
-
-async fn start(configure: impl FnOnce(&mut Config)) -> Server {
-    let mut config = Config::default();
-    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    configure(&mut config);
-    Server::start(config).await.unwrap()
-}
+use crate::support::*;
 
 /// Runs `scenario` over `transport`, pushing `push` once SIPp's SUBSCRIBE raised its event.
 async fn watch_and_push(scenario: &'static str, transport: Transport, push: fn(String) -> Command) {
     let Some(sipp) = sipp() else { return };
-    let server = start(|_| {}).await;
+    let server = start_in_process(|_| {}).await;
     let mut events = server.events();
     let target = server.local_addr(transport).unwrap();
     let flag = if transport == Transport::Udp { "u1" } else { "t1" };
@@ -77,7 +69,7 @@ async fn sipp_mwi_subscriber_over_udp_and_tcp() {
 async fn sipp_refresh_outlives_the_first_expiry_then_expires_with_timeout() {
     let Some(sipp) = sipp() else { return };
     for (transport, flag) in [(Transport::Udp, "u1"), (Transport::Tcp, "t1")] {
-        let server = start(|c| c.notifier.min_expires = 1).await;
+        let server = start_in_process(|c| c.notifier.min_expires = 1).await;
         let target = server.local_addr(transport).unwrap();
         let sipp = sipp.clone();
         tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "subscribe_refresh_expiry.xml", flag, &[]))

@@ -3,31 +3,20 @@
 //! published presence over UDP and TCP. Mandatory under `BABBLE_REQUIRE_INTEROP=1`;
 //! elsewhere skipped, saying so, when `python3 -c "import pjsua2"` fails.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use std::time::Duration;
 
+use crate::support::*;
 use babble_presence::api::{self, InEvent, VoicemailReason};
-use babble_presence::config::{Config, ListenSpec, UserEntry};
-use babble_presence::{MessageCounts, Server, Transport};
+use babble_presence::{MessageCounts, Transport};
 
-/// Whether pjsua2 can be imported, or panics when interop is required.
-pub(crate) fn pjsua2_available() -> bool {
+/// Whether pjsua2 can be imported (see [`tool_available`]).
+fn pjsua2_available() -> bool {
     let ok = Command::new("python3").args(["-c", "import pjsua2"]).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("BABBLE_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "BABBLE_REQUIRE_INTEROP=1 but pjsua2 is not installed (pip install pjsua2-python)"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: pjsua2 not importable; pip install pjsua2-python to run the PJSIP interop tests"
-        );
-    }
-    ok
+    tool_available(ok, "pjsua2", "pip install pjsua2-python")
 }
 
 pub(crate) fn script(name: &str) -> PathBuf {
@@ -52,25 +41,13 @@ pub(crate) fn run_script(name: &str, target: SocketAddr, transport: &str, extra:
     out
 }
 
-async fn start() -> Server {
-    start_with(|_| {}).await
-}
-
-async fn start_with(configure: impl FnOnce(&mut Config)) -> Server {
-    let mut config = Config::default();
-    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    configure(&mut config);
-    Server::start(config).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pjsip_buddy_sees_published_online_note_and_offline() {
     if !pjsua2_available() {
         return;
     }
     for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
-        let server = start().await;
+        let server = start_in_process(|_| {}).await;
         let target = server.local_addr(transport).unwrap();
         let out =
             tokio::task::spawn_blocking(move || run_script("presence_buddy.py", target, name, &[])).await.unwrap();
@@ -88,16 +65,10 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>) {
         return;
     }
     for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
-        let server = start_with(|c| {
+        let server = start_in_process(|c| {
             if password.is_some() {
                 c.auth.register = true;
-                c.auth.users = vec![UserEntry {
-                    username: "1001".into(),
-                    realm: None,
-                    password: Some("secret".into()),
-                    ha1_md5: None,
-                    ha1_sha256: None,
-                }];
+                c.auth.users = vec![user_1001()];
             }
         })
         .await;

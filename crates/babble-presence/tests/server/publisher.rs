@@ -5,17 +5,10 @@
 use std::time::Duration;
 
 use babble_presence::Transport;
-use babble_presence::config::{Config, ListenSpec};
-use babble_presence::{Server, api::InEvent};
+use babble_presence::api::InEvent;
 
 use crate::interop::{run_sipp, sipp};
-
-async fn start() -> Server {
-    let mut config = Config::default();
-    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    Server::start(config).await.unwrap()
-}
+use crate::support::*;
 
 fn flag(transport: Transport) -> &'static str {
     if transport == Transport::Udp { "u1" } else { "t1" }
@@ -25,7 +18,7 @@ fn flag(transport: Transport) -> &'static str {
 async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start().await;
+        let server = start_in_process(|_| {}).await;
         let mut events = server.events();
         let target = server.local_addr(transport).unwrap();
         let sipp_w = sipp.clone();
@@ -59,7 +52,7 @@ async fn sipp_mwi_publisher_and_subscriber() {
 async fn sipp_publish_then_watch() {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start().await;
+        let server = start_in_process(|_| {}).await;
         let target = server.local_addr(transport).unwrap();
         let s = sipp.clone();
         tokio::task::spawn_blocking(move || run_sipp(&s, target, "publish_presence_keep.xml", flag(transport), &[]))

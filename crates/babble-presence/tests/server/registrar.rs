@@ -9,28 +9,11 @@ use std::time::Duration;
 
 use babble_presence::Transport;
 use babble_presence::api::InEvent;
-use babble_presence::config::{Config, ListenSpec, UserEntry};
-use babble_presence::{SequencedEvent, Server, api};
+use babble_presence::{SequencedEvent, api};
 use tokio::sync::broadcast;
 
 use crate::interop::{run_sipp, scenario, sipp};
-
-async fn start(auth: bool) -> Server {
-    let mut config = Config::default();
-    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    if auth {
-        config.auth.register = true;
-        config.auth.users = vec![UserEntry {
-            username: "1001".into(),
-            realm: None,
-            password: Some("secret".into()),
-            ha1_md5: None,
-            ha1_sha256: None,
-        }];
-    }
-    Server::start(config).await.unwrap()
-}
+use crate::support::*;
 
 /// Waits for the first event `pick` accepts.
 async fn wait_for<T>(events: &mut broadcast::Receiver<SequencedEvent>, pick: impl Fn(InEvent) -> Option<T>) -> T {
@@ -47,7 +30,13 @@ async fn wait_for<T>(events: &mut broadcast::Receiver<SequencedEvent>, pick: imp
 async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static str, auth: bool) {
     let Some(sipp) = sipp() else { return };
     for (transport, flag) in [(Transport::Udp, "u1"), (Transport::Tcp, "t1")] {
-        let server = start(auth).await;
+        let server = start_in_process(|c| {
+            if auth {
+                c.auth.register = true;
+                c.auth.users = vec![user_1001()];
+            }
+        })
+        .await;
         let mut events = server.events();
         let target = server.local_addr(transport).unwrap();
         let errors: PathBuf = std::env::temp_dir().join(format!("bp-phone-{}-{flag}-{auth}.err", std::process::id()));

@@ -1,6 +1,8 @@
 //! Starting the real binary on ephemeral ports and talking to it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+
+use babble_presence::config::{Config, ListenSpec, UserEntry};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -119,4 +121,33 @@ pub(crate) fn recv_text(socket: &UdpSocket) -> Option<String> {
 /// The status code of a response's first line.
 pub(crate) fn status_of(response: &str) -> u16 {
     response.get(8..11).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Whether an interop tool is there. When it is not: a failure under
+/// `BABBLE_REQUIRE_INTEROP=1` (as CI runs), else a note on stderr that the test is skipped
+/// (written straight to stderr so it shows even though the test passes).
+pub(crate) fn tool_available(found: bool, tool: &str, install: &str) -> bool {
+    if !found {
+        assert!(
+            std::env::var("BABBLE_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "BABBLE_REQUIRE_INTEROP=1 but {tool} is not installed ({install})"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {tool} not found; {install} to run its interop tests");
+    }
+    found
+}
+
+/// Starts the server in-process (the library API) on ephemeral UDP, TCP and HTTP ports on
+/// 127.0.0.1, after `configure` has had its say.
+pub(crate) async fn start_in_process(configure: impl FnOnce(&mut Config)) -> babble_presence::Server {
+    let mut config = Config::default();
+    config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    configure(&mut config);
+    babble_presence::Server::start(config).await.unwrap()
+}
+
+/// The test user: 1001, password `secret`.
+pub(crate) fn user_1001() -> UserEntry {
+    UserEntry { username: "1001".into(), realm: None, password: Some("secret".into()), ha1_md5: None, ha1_sha256: None }
 }
