@@ -1,0 +1,238 @@
+//! What babble-presence keeps across restarts (SPEC §10): typed records of subscriptions
+//! (with their dialog, CSeq and dialog-info version), registrations, publications and the
+//! state integrations pushed; the [`Store`] trait backends implement (no SQL in it); the
+//! in-memory and SQLite backends; and [`conformance`], the suite every backend must pass.
+//!
+//! Times are absolute, in Unix milliseconds, so they mean the same after a restart.
+
+pub mod conformance;
+mod memory;
+mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A remote party as stored: transport, address and our local address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// The remote `ip:port`.
+    pub addr: String,
+    /// Our `ip:port` on that socket.
+    pub local: String,
+    /// The socket or connection id of the run that stored it.
+    pub flow: Option<u64>,
+}
+
+/// A subscription we serve, with everything needed to go on NOTIFYing in its dialog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// The engine's id.
+    pub id: u64,
+    /// The watched entity.
+    pub entity: String,
+    /// The event package.
+    pub package: String,
+    /// The negotiated content type.
+    pub content_type: String,
+    /// The Event `id` parameter.
+    pub event_id: Option<String>,
+    /// The subscriber.
+    pub subscriber: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// The subscriber's tag.
+    pub remote_tag: String,
+    /// Our address (From of our NOTIFYs), without tag.
+    pub local_uri: String,
+    /// The subscriber's address (To of our NOTIFYs), without tag.
+    pub remote_uri: String,
+    /// Where NOTIFYs are addressed (the subscriber's Contact).
+    pub remote_target: String,
+    /// The route set, in order.
+    pub route_set: Vec<String>,
+    /// The CSeq of our last NOTIFY.
+    pub local_seq: u32,
+    /// The CSeq of the subscriber's last request.
+    pub remote_seq: Option<u32>,
+    /// When it expires.
+    pub expires_at_ms: u64,
+    /// The next dialog-info version.
+    pub version: u32,
+    /// Where NOTIFYs go.
+    pub peer: PeerRecord,
+    /// Our host as the subscriber addressed us.
+    pub our_host: String,
+}
+
+/// A contact bound to an address-of-record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingRecord {
+    /// The address-of-record.
+    pub aor: String,
+    /// The Contact value as registered.
+    pub contact: String,
+    /// The REGISTER's Call-ID.
+    pub call_id: String,
+    /// The REGISTER's CSeq.
+    pub cseq: u32,
+    /// When it expires.
+    pub expires_at_ms: u64,
+    /// The expiry granted, in seconds.
+    pub granted: u32,
+    /// Where it registered from.
+    pub source: PeerRecord,
+    /// Its User-Agent.
+    pub user_agent: Option<String>,
+    /// The methods it accepts.
+    pub allow: Vec<String>,
+}
+
+/// A live publication, with its body so its state can be rebuilt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicationRecord {
+    /// The engine's id.
+    pub id: u64,
+    /// The entity.
+    pub entity: String,
+    /// The event package.
+    pub package: String,
+    /// The entity-tag.
+    pub etag: String,
+    /// When it expires.
+    pub expires_at_ms: u64,
+    /// The publishing device.
+    pub device: String,
+    /// The last dialog-info version applied.
+    pub dialog_version: Option<u32>,
+    /// The body's content type.
+    pub content_type: String,
+    /// The body.
+    pub body: String,
+}
+
+/// A call pushed by an integration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Call-ID.
+    pub call_id: String,
+    /// The entity side's tag.
+    pub local_tag: Option<String>,
+    /// The far side's tag.
+    pub remote_tag: Option<String>,
+    /// `initiator` or `recipient`.
+    pub direction: Option<String>,
+    /// The RFC 4235 state.
+    pub state: String,
+    /// Seconds since it started.
+    pub duration: Option<u64>,
+    /// Whether media flows.
+    pub rendering: Option<bool>,
+    /// The far party's display name.
+    pub remote_display: Option<String>,
+    /// The far party's address.
+    pub remote_uri: Option<String>,
+}
+
+/// What integrations pushed for one entity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityRecord {
+    /// The entity.
+    pub entity: String,
+    /// Its display name.
+    pub display: Option<String>,
+    /// Presence: `open`/`closed`, note, DND, on the phone.
+    pub status: Option<(String, Option<String>, bool, bool)>,
+    /// Registered and call count, as pushed.
+    pub registration: Option<(bool, u32)>,
+    /// Voicemail counts: new, old, new urgent, old urgent.
+    pub voicemail: Option<[u32; 4]>,
+    /// Calls.
+    pub calls: Vec<CallRecord>,
+}
+
+/// One change to apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// Create or replace a subscription. The stored CSeq and version never go down.
+    PutSubscription(SubscriptionRecord),
+    /// Forget a subscription.
+    DeleteSubscription(u64),
+    /// Create or replace a binding (keyed by address-of-record and contact).
+    PutBinding(BindingRecord),
+    /// Forget a binding.
+    DeleteBinding {
+        /// The address-of-record.
+        aor: String,
+        /// The contact.
+        contact: String,
+    },
+    /// Create or replace a publication. With `if_etag`, only if the stored one still
+    /// carries that entity-tag (another node may have changed it).
+    PutPublication {
+        /// The record.
+        record: PublicationRecord,
+        /// The entity-tag the stored record must have.
+        if_etag: Option<String>,
+    },
+    /// Forget a publication.
+    DeletePublication(u64),
+    /// Create or replace what integrations pushed for an entity.
+    PutEntity(EntityRecord),
+    /// Forget an entity's pushed state.
+    DeleteEntity(String),
+}
+
+/// Everything stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Subscriptions, by id.
+    pub subscriptions: Vec<SubscriptionRecord>,
+    /// Bindings.
+    pub bindings: Vec<BindingRecord>,
+    /// Publications, by id.
+    pub publications: Vec<PublicationRecord>,
+    /// Pushed entity state.
+    pub entities: Vec<EntityRecord>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A stored record does not decode (written by an incompatible version).
+    #[error("stored record does not decode: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// A conditional update found another entity-tag; nothing of the batch was applied.
+    #[error("publication {id} no longer has entity-tag {expected}")]
+    Conflict {
+        /// The publication.
+        id: u64,
+        /// The entity-tag that was expected.
+        expected: String,
+    },
+    /// The database was written by a newer schema than this program knows.
+    #[error("database schema version {found} is newer than this program's {supported}")]
+    Schema {
+        /// The version found.
+        found: i64,
+        /// The newest this program knows.
+        supported: i64,
+    },
+}
+
+/// A backend. Batches are atomic: all of a batch is applied, or none of it.
+pub trait Store: Send {
+    /// Everything stored.
+    fn load(&mut self) -> Result<Snapshot, StoreError>;
+    /// Applies a batch of changes in order.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+}

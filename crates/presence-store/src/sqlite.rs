@@ -1,0 +1,144 @@
+//! The SQLite backend, the embedded default: one file in the data directory, WAL journal,
+//! `synchronous = NORMAL` (a committed batch survives a crash of the process; a power loss
+//! may lose the last ones), schema versioned with `PRAGMA user_version`. Records are stored
+//! as JSON beside their key columns, so `sqlite3` can inspect them with `json_extract`.
+//! One connection, used by one writer thread: no "database is locked".
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord};
+
+/// The schema this program writes.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations: the statements that bring version `n - 1` to `n`.
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE subscriptions (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+    CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (aor, contact));
+    CREATE TABLE publications (id INTEGER PRIMARY KEY, etag TEXT NOT NULL, record TEXT NOT NULL);
+    CREATE TABLE entities (entity TEXT PRIMARY KEY, record TEXT NOT NULL);
+"];
+
+/// A SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(SqliteStore { conn })
+    }
+
+    fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let texts = stmt.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        texts.iter().map(|t| serde_json::from_str(t).map_err(StoreError::from)).collect()
+    }
+}
+
+/// A subscription record whose CSeq and version never go below what was stored: a late or
+/// replayed write cannot make NOTIFYs after a restart go backwards.
+pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
+    if let Some(old) = stored {
+        record.local_seq = record.local_seq.max(old.local_seq);
+        record.version = record.version.max(old.version);
+    }
+    record
+}
+
+impl Store for SqliteStore {
+    fn load(&mut self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            subscriptions: self.rows("SELECT record FROM subscriptions ORDER BY id")?,
+            bindings: self.rows("SELECT record FROM bindings ORDER BY aor, contact")?,
+            publications: self.rows("SELECT record FROM publications ORDER BY id")?,
+            entities: self.rows("SELECT record FROM entities ORDER BY entity")?,
+        })
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for change in changes {
+            match change {
+                Change::PutSubscription(record) => {
+                    let stored: Option<String> = tx
+                        .query_row("SELECT record FROM subscriptions WHERE id = ?1", params![record.id as i64], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let stored = stored.map(|s| serde_json::from_str::<SubscriptionRecord>(&s)).transpose()?;
+                    let record = monotonic(stored.as_ref(), record.clone());
+                    tx.execute(
+                        "INSERT INTO subscriptions (id, record) VALUES (?1, ?2)
+                         ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                        params![record.id as i64, serde_json::to_string(&record)?],
+                    )?;
+                }
+                Change::DeleteSubscription(id) => {
+                    tx.execute("DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
+                }
+                Change::PutBinding(record) => {
+                    tx.execute(
+                        "INSERT INTO bindings (aor, contact, record) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(aor, contact) DO UPDATE SET record = excluded.record",
+                        params![record.aor, record.contact, serde_json::to_string(record)?],
+                    )?;
+                }
+                Change::DeleteBinding { aor, contact } => {
+                    tx.execute("DELETE FROM bindings WHERE aor = ?1 AND contact = ?2", params![aor, contact])?;
+                }
+                Change::PutPublication { record, if_etag } => {
+                    if let Some(expected) = if_etag {
+                        let current: Option<String> = tx
+                            .query_row("SELECT etag FROM publications WHERE id = ?1", params![record.id as i64], |r| {
+                                r.get(0)
+                            })
+                            .optional()?;
+                        if current.as_ref() != Some(expected) {
+                            // Dropping the transaction rolls the whole batch back.
+                            return Err(StoreError::Conflict { id: record.id, expected: expected.clone() });
+                        }
+                    }
+                    tx.execute(
+                        "INSERT INTO publications (id, etag, record) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(id) DO UPDATE SET etag = excluded.etag, record = excluded.record",
+                        params![record.id as i64, record.etag, serde_json::to_string(record)?],
+                    )?;
+                }
+                Change::DeletePublication(id) => {
+                    tx.execute("DELETE FROM publications WHERE id = ?1", params![*id as i64])?;
+                }
+                Change::PutEntity(record) => {
+                    tx.execute(
+                        "INSERT INTO entities (entity, record) VALUES (?1, ?2)
+                         ON CONFLICT(entity) DO UPDATE SET record = excluded.record",
+                        params![record.entity, serde_json::to_string(record)?],
+                    )?;
+                }
+                Change::DeleteEntity(entity) => {
+                    tx.execute("DELETE FROM entities WHERE entity = ?1", params![entity])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
