@@ -64,6 +64,9 @@ impl Engine {
     /// After an entity changed: re-arms its call-expiry timer, forgets it when it holds
     /// nothing, and notifies the watchers the change affects.
     pub(crate) fn entity_changed(&mut self, entity_key: &str, changed: Changed, now: Instant) {
+        if changed.any() {
+            self.persist_entity(entity_key);
+        }
         let next = self.entities.get(entity_key).and_then(Entity::next_expiry);
         if self.entities.get(entity_key).is_some_and(Entity::is_empty) {
             self.entities.remove(entity_key);

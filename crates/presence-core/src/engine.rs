@@ -65,6 +65,10 @@ pub struct Engine {
     pub(crate) stats: Stats,
     /// Time from sending a NOTIFY to its final response, until the shell collects them.
     pub(crate) notify_latencies: Vec<Duration>,
+    /// With persistence on: a (monotonic, Unix ms) pair of readings to convert times.
+    pub(crate) wall: Option<(Instant, u64)>,
+    /// Changes to store, until the shell collects them.
+    pub(crate) changes: Vec<presence_store::Change>,
 }
 
 impl Engine {
@@ -87,6 +91,8 @@ impl Engine {
             events: VecDeque::new(),
             stats: Stats::default(),
             notify_latencies: Vec::new(),
+            wall: None,
+            changes: Vec::new(),
         }
     }
 

@@ -362,6 +362,16 @@ impl Entity {
         calls.chain(tombs).min()
     }
 
+    /// What `source` reported: its presence status, the voicemail counts if it set them, and
+    /// its live calls (what persistence keeps of the integration API's pushes).
+    pub(crate) fn reported_by(&self, source: Source) -> (Option<&Status>, Option<MessageCounts>, Vec<&Call>) {
+        let status = self.presence.get(&source).map(|r| &r.status);
+        let voicemail = self.voicemail.filter(|_| self.voicemail_source == Some(source));
+        let mut calls: Vec<&Call> = self.calls.values().filter(|l| l.source == source).map(|l| &l.call).collect();
+        calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        (status, voicemail, calls)
+    }
+
     /// Live calls, oldest Call-ID first for a stable document order.
     pub(crate) fn calls(&self) -> Vec<&Call> {
         let mut calls: Vec<&Call> = self.calls.values().map(|l| &l.call).collect();

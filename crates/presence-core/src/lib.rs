@@ -18,6 +18,7 @@ mod notifier;
 mod outgoing;
 mod package;
 mod peer;
+mod persist;
 mod publication;
 mod publisher;
 mod registrar;

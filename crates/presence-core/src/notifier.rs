@@ -194,6 +194,7 @@ impl Engine {
     pub(crate) fn end_subscription(&mut self, id: SubscriptionId) {
         if self.subscriptions.remove(id).is_some() {
             self.stats.subscriptions_lost += 1;
+            self.persist(presence_store::Change::DeleteSubscription(id));
         }
         self.deadlines.set(TimerKey::SubscriptionExpiry(id), None);
     }
@@ -274,6 +275,8 @@ impl Engine {
         let destination = sub.peer;
         let key = ClientKey { branch, method: Method::Notify.to_string() };
         self.send_request(key, req.encode(), destination, Purpose::Notify { subscription: id, kind }, now);
+        // Its CSeq, version and expiry as of this NOTIFY (creation and refresh included).
+        self.persist_subscription(id);
     }
 
     /// A NOTIFY ended with a final response status (`None`: it timed out): SPEC §4's rules
@@ -304,6 +307,7 @@ impl Engine {
         }
         if kind == (NotifyKind::State { last: true }) {
             self.subscriptions.remove(id);
+            self.persist(presence_store::Change::DeleteSubscription(id));
             return;
         }
         if matches!(sub.phase, Phase::Terminating(_)) || sub.dirty || sub.check_sync {

@@ -21,6 +21,8 @@ pub(crate) struct Publication {
     pub(crate) device: String,
     /// The highest dialog-info version seen from this publisher; older documents are stale.
     pub(crate) dialog_version: Option<u32>,
+    /// The last body applied and its content type (kept so a restart can rebuild the state).
+    pub(crate) body: (String, String),
 }
 
 type DeviceKey = (String, Package, String);
@@ -39,11 +41,21 @@ impl Publications {
     pub(crate) fn insert(&mut self, publication: Publication) -> PublicationId {
         self.next_id += 1;
         let id = self.next_id;
+        self.insert_with_id(id, publication);
+        id
+    }
+
+    /// Inserts a publication restored from storage under its old id.
+    pub(crate) fn insert_with_id(&mut self, id: PublicationId, publication: Publication) {
+        self.next_id = self.next_id.max(id);
         self.by_etag.insert(publication.etag.clone(), id);
         self.by_device.insert(device_key(&publication), id);
         *self.per_entity.entry(publication.entity.clone()).or_default() += 1;
         self.by_id.insert(id, publication);
-        id
+    }
+
+    pub(crate) fn get(&self, id: PublicationId) -> Option<&Publication> {
+        self.by_id.get(&id)
     }
 
     pub(crate) fn get_mut(&mut self, id: PublicationId) -> Option<&mut Publication> {

@@ -75,6 +75,7 @@ impl Engine {
                         expires_at: now,
                         device,
                         dialog_version: None,
+                        body: (String::new(), String::new()),
                     }),
                 }
             }
@@ -93,8 +94,13 @@ impl Engine {
         }
         self.deadlines.set(TimerKey::PublicationExpiry(id), Some(expires_at));
         if let Some(content) = content {
+            let content_type = req.headers.content_type().ok().flatten().map(|t| t.essence()).unwrap_or_default();
+            if let Some(p) = self.publications.get_mut(id) {
+                p.body = (content_type, String::from_utf8_lossy(&req.body).into_owned());
+            }
             self.apply_publication(id, content, now);
         }
+        self.persist_publication(id);
         let mut ok = Response::to(req, 200);
         ok.headers.push(HeaderName::SipEtag, etag);
         ok.headers.push(HeaderName::Expires, expires.to_string());
@@ -105,6 +111,7 @@ impl Engine {
     pub(crate) fn remove_publication(&mut self, id: PublicationId, now: Instant) {
         self.deadlines.set(TimerKey::PublicationExpiry(id), None);
         let Some(publication) = self.publications.remove(id) else { return };
+        self.persist(presence_store::Change::DeletePublication(id));
         let limits = self.config.calls;
         let Some(entity) = self.entities.get_mut(&publication.entity) else { return };
         let source = Source::Publication(id);
@@ -147,24 +154,42 @@ impl Engine {
     }
 }
 
+/// Restores publication `id` from storage: its record, then its state from its body.
+impl Engine {
+    pub(crate) fn restore_publication(&mut self, id: PublicationId, publication: Publication, now: Instant) {
+        let (content_type, body) = publication.body.clone();
+        let package = publication.package;
+        let expires_at = publication.expires_at;
+        self.publications.insert_with_id(id, publication);
+        self.deadlines.set(TimerKey::PublicationExpiry(id), Some(expires_at));
+        if let Ok(content) = read_content(&content_type, body.as_bytes(), package) {
+            self.apply_publication(id, content, now);
+        }
+    }
+}
+
 /// Parses the body for `package`, or the refusal: 415 with Accept for a type the package
 /// does not take (RFC 3903 §6 step 2), 400 naming why for a body that does not parse.
 fn parse_content(req: &Request, package: Package) -> Result<Content, Response> {
-    let essence = req.headers.content_type().ok().flatten().map(|t| t.essence());
-    let format = package.formats().iter().copied().find(|f| Some(f.content_type()) == essence.as_deref());
-    let Some(format) = format else {
-        let mut refusal = Response::to(req, 415);
-        let accepted: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
-        refusal.headers.push(HeaderName::Accept, accepted.join(", "));
-        return Err(refusal);
-    };
-    let unreadable =
-        |e: BodyError| Response::to(req, 400).with_reason(format!("Bad {} Body: {e}", format.content_type()));
-    let body = &req.body;
+    let essence = req.headers.content_type().ok().flatten().map(|t| t.essence()).unwrap_or_default();
+    read_content(&essence, &req.body, package).map_err(|e| match e {
+        None => {
+            let mut refusal = Response::to(req, 415);
+            let accepted: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
+            refusal.headers.push(HeaderName::Accept, accepted.join(", "));
+            refusal
+        }
+        Some(e) => Response::to(req, 400).with_reason(format!("Bad {essence} Body: {e}")),
+    })
+}
+
+/// Parses a body of `content_type` for `package`: `Err(None)` for a type the package does
+/// not take, `Err(Some(why))` for a body that does not parse.
+fn read_content(content_type: &str, body: &[u8], package: Package) -> Result<Content, Option<BodyError>> {
+    let format = package.formats().iter().copied().find(|f| f.content_type() == content_type).ok_or(None)?;
     Ok(match format {
         Format::Pidf | Format::Xpidf => {
-            let report =
-                if format == Format::Pidf { pidf::parse(body) } else { xpidf::parse(body) }.map_err(unreadable)?;
+            let report = if format == Format::Pidf { pidf::parse(body) } else { xpidf::parse(body) }.map_err(Some)?;
             Content::Presence(Status {
                 basic: report.status,
                 note: report.note,
@@ -172,9 +197,9 @@ fn parse_content(req: &Request, package: Package) -> Result<Content, Response> {
                 on_the_phone: report.on_the_phone,
             })
         }
-        Format::DialogInfo => Content::Dialogs(dialog_info::parse(body).map_err(unreadable)?),
+        Format::DialogInfo => Content::Dialogs(dialog_info::parse(body).map_err(Some)?),
         Format::MessageSummary => {
-            let summary = mwi::parse(body).map_err(unreadable)?;
+            let summary = mwi::parse(body).map_err(Some)?;
             // Without counts, "waiting" still has to light the lamp.
             let waiting = mwi::MessageCounts { new: u32::from(summary.waiting), ..mwi::MessageCounts::default() };
             Content::Voicemail(summary.voice.unwrap_or(waiting))

@@ -21,12 +21,12 @@ pub(crate) struct Binding {
     pub(crate) contact: NameAddr,
     /// The contact URI in comparison form (RFC 3261 §10.3 step 7 compares URIs).
     key: String,
-    call_id: String,
-    cseq: u32,
+    pub(crate) call_id: String,
+    pub(crate) cseq: u32,
     pub(crate) expires_at: Instant,
     /// When the last `register` event was raised, for "refreshed past half its life".
     announced_at: Instant,
-    granted: u32,
+    pub(crate) granted: u32,
     pub(crate) source: Peer,
     pub(crate) user_agent: Option<String>,
     /// Methods the contact accepts: from Allow, or Polycom's Contact `methods` parameter.
@@ -35,6 +35,35 @@ pub(crate) struct Binding {
 }
 
 impl Binding {
+    /// A binding restored from storage (announced as of `now`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restored(
+        contact: NameAddr,
+        call_id: String,
+        cseq: u32,
+        expires_at: Instant,
+        granted: u32,
+        source: Peer,
+        user_agent: Option<String>,
+        allow: Vec<String>,
+        now: Instant,
+    ) -> Self {
+        let key = uri_key(&contact.uri);
+        Binding {
+            contact,
+            key,
+            call_id,
+            cseq,
+            expires_at,
+            announced_at: now,
+            granted,
+            source,
+            user_agent,
+            allow,
+            watches: Vec::new(),
+        }
+    }
+
     pub(crate) fn allows(&self, method: &Method) -> bool {
         self.allow.iter().any(|m| m.eq_ignore_ascii_case(method.as_str()))
     }
@@ -49,6 +78,10 @@ pub(crate) struct Registrations {
 impl Registrations {
     pub(crate) fn of(&self, aor: &str) -> &[Binding] {
         self.by_aor.get(aor).map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn restore(&mut self, aor: &str, binding: Binding) {
+        self.by_aor.entry(aor.to_owned()).or_default().push(binding);
     }
 
     pub(crate) fn binding_mut(&mut self, aor: &str, index: usize) -> Option<&mut Binding> {
@@ -162,6 +195,7 @@ impl Engine {
             };
         }
         let expires_at = now + Duration::from_secs(change.expires.into());
+        let key = change.key.clone();
         match existing {
             Some(i) => {
                 let b = &mut bindings[i];
@@ -196,12 +230,28 @@ impl Engine {
                 self.watch_binding(aor, index, now);
             }
         }
+        if let Some(binding) = self.registrations.of(aor).iter().find(|b| b.key == key).cloned() {
+            self.persist_binding(aor, &binding);
+        }
         Changed::default()
+    }
+
+    /// After a restart: the bindings of `aor` are back; expire what expired meanwhile, mark
+    /// the entity registered, and subscribe to the phones again.
+    pub(crate) fn restore_registration(&mut self, aor: &str, now: Instant) {
+        self.expire_bindings(aor, now);
+        for index in 0..self.registrations.of(aor).len() {
+            self.watch_binding(aor, index, now);
+        }
     }
 
     /// A binding was removed or expired: announce it and stop watching the phone. Returns
     /// what that changed in the entity, for the one notification that follows.
     fn binding_gone(&mut self, aor: &str, binding: Binding, now: Instant) -> Changed {
+        self.persist(presence_store::Change::DeleteBinding {
+            aor: aor.to_owned(),
+            contact: binding.contact.to_string(),
+        });
         let mut event = registration_event(aor, &binding, self.registrations.of(aor));
         event.expires = 0;
         self.events.push_back(InEvent::Unregister(event));

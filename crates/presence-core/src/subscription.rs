@@ -77,11 +77,17 @@ impl Subscriptions {
     pub(crate) fn insert(&mut self, sub: Subscription) -> SubscriptionId {
         self.next_id += 1;
         let id = self.next_id;
+        self.insert_with_id(id, sub);
+        id
+    }
+
+    /// Inserts a subscription restored from storage under its old id.
+    pub(crate) fn insert_with_id(&mut self, id: SubscriptionId, sub: Subscription) {
+        self.next_id = self.next_id.max(id);
         self.by_dialog.insert((sub.dialog.id.clone(), sub.package, sub.event_id.clone()), id);
         self.by_entity.entry(sub.entity.clone()).or_default().insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
         self.by_id.insert(id, sub);
-        id
     }
 
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Subscription> {

@@ -9,6 +9,7 @@ mod invariants;
 mod notifier;
 mod publisher;
 mod registrar;
+mod restart;
 mod support;
 mod torture;
 mod transport_rules;

@@ -1,0 +1,142 @@
+//! Restart continuity (SPEC §10): the changes an engine emits, stored and loaded into a new
+//! engine, let subscriptions go on in their dialogs with higher CSeq and version, end those
+//! that expired meanwhile, and keep registrations, publications and pushed state.
+
+use std::collections::HashMap;
+
+use presence_core::api::{Command, VoicemailReason};
+use presence_core::bodies::mwi::MessageCounts;
+use presence_core::bodies::{dialog_info, pidf};
+use presence_core::{Engine, EngineConfig, FlowId};
+use presence_store::{MemoryStore, Store};
+use sip_proto::HeaderName;
+
+use crate::support::*;
+
+const ENTITY: &str = "1001@pbx.example.com";
+/// Unix milliseconds at the harness's t0.
+const T0_MS: u64 = 1_790_000_000_000;
+
+fn persistent(seed: u64) -> Harness {
+    let mut h = Harness::with_config(EngineConfig { seed, ..EngineConfig::default() });
+    h.engine.enable_persistence(h.t0, T0_MS);
+    h
+}
+
+fn store_changes(h: &mut Harness, store: &mut MemoryStore) {
+    store.apply(&h.engine.take_changes()).unwrap();
+}
+
+/// A new engine restored from `store`, `secs` after t0 (the same clock reading pair).
+fn restart(old: &Harness, store: &mut MemoryStore, secs: f64) -> Harness {
+    let mut h = Harness { engine: Engine::new(EngineConfig { seed: 99, ..EngineConfig::default() }), t0: old.t0 };
+    h.engine.enable_persistence(h.t0, T0_MS);
+    let flows = HashMap::from([(LOCAL.parse().unwrap(), FlowId(1))]);
+    h.engine.restore(store.load().unwrap(), &flows, h.at(secs));
+    h
+}
+
+#[test]
+fn a_subscription_goes_on_in_its_dialog_with_higher_cseq_and_version() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(1);
+    let mut watch = Watch::new("blf", "dialog", ENTITY);
+    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    let before = (notifies[0].headers.cseq().unwrap().seq, dialog_info::parse(&notifies[0].body).unwrap().version);
+    store_changes(&mut h, &mut store);
+
+    let mut h = restart(&h, &mut store, 30.0);
+    assert_eq!(h.engine.subscription_count(), 1);
+    let ring = Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: presence_core::api::CallsUpdate::Partial(presence_core::call::Call::new(
+            "c1",
+            presence_core::call::CallState::Early,
+        )),
+        call_id: None,
+    };
+    h.engine.handle_command(ring, h.at(31.0));
+    let sent = h.drain();
+    let (_, notifies) = split(&sent);
+    let n = &notifies[0];
+    assert_eq!(sent[0].destination, udp_peer(), "to the same address, through the same socket");
+    assert_eq!(n.headers.call_id().unwrap(), "blf");
+    assert_eq!(n.headers.to().unwrap().tag(), Some("w-blf"));
+    assert_eq!(n.headers.from().unwrap().tag(), watch.to_tag.as_deref(), "our tag is the same");
+    let after = (n.headers.cseq().unwrap().seq, dialog_info::parse(&n.body).unwrap().version);
+    assert!(after.0 > before.0 && after.1 > before.1, "{before:?} -> {after:?}");
+    assert_eq!(header(n, HeaderName::SubscriptionState), "active;expires=569", "the remaining lifetime is kept");
+
+    // The phone's refresh in the same dialog is accepted: no re-SUBSCRIBE needed.
+    h.send(&answer(n, 200), udp_peer(), 31.0);
+    let (responses, _) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 32.0));
+    assert_eq!(responses[0].status, 200);
+}
+
+#[test]
+fn subscriptions_that_expired_while_down_end_with_timeout() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(2);
+    let mut watch = Watch::new("mwi", "message-summary", ENTITY);
+    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(60)), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    store_changes(&mut h, &mut store);
+
+    let mut h = restart(&h, &mut store, 120.0);
+    let (_, notifies) = split(&h.drain());
+    assert_eq!(header(&notifies[0], HeaderName::SubscriptionState), "terminated;reason=timeout");
+    h.send(&answer(&notifies[0], 200), udp_peer(), 120.1);
+    assert_eq!(h.engine.subscription_count(), 0);
+    store_changes(&mut h, &mut store);
+    assert!(store.load().unwrap().subscriptions.is_empty(), "and it is gone from storage");
+}
+
+#[test]
+fn stream_bound_subscriptions_end_and_state_survives() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(3);
+    let mut tcp_watch = Watch::new("tcp", "presence", ENTITY);
+    let (_, notifies) = split(&h.send(&tcp_watch.subscribe(Some(600)), tcp_peer(), 0.0));
+    h.send(&answer(&notifies[0], 200), tcp_peer(), 0.0);
+    // A registration, a publication (DND) and pushed voicemail counts.
+    h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], "Expires: 600\r\n"), udp_peer(), 1.0);
+    let dnd = zoiper_pidf(ENTITY, "open", "DND");
+    let publish = Publish {
+        entity: ENTITY,
+        event: "presence",
+        device: "z",
+        if_match: None,
+        expires: Some(600),
+        body: Some(("application/pidf+xml", &dnd)),
+    };
+    h.send(&publish.encode("p1"), udp_peer(), 1.0);
+    let counts = MessageCounts { new: 4, old: 1, new_urgent: 0, old_urgent: 0 };
+    h.engine.handle_command(
+        Command::Voicemail { entity: ENTITY.into(), counts, reason: VoicemailReason::Update },
+        h.at(2.0),
+    );
+    h.drain();
+    store_changes(&mut h, &mut store);
+
+    let mut h = restart(&h, &mut store, 100.0);
+    h.drain();
+    assert_eq!(h.engine.subscription_count(), 0, "its TCP connection is gone");
+    assert_eq!(h.engine.binding_count(), 1);
+    assert_eq!(h.engine.publication_count(), 1);
+    let mut watch = Watch::new("after", "presence", ENTITY);
+    let (_, notifies) = split(&h.send(&watch.subscribe(None), udp_peer(), 101.0));
+    assert!(pidf::parse(&notifies[0].body).unwrap().dnd, "the publication's DND is back");
+    let mut mwi = Watch::new("mwi-after", "message-summary", ENTITY);
+    let (_, notifies) = split(&h.send(&mwi.subscribe(None), udp_peer(), 101.0));
+    assert!(body(&notifies[0]).contains("Voice-Message: 4/1"), "pushed counts are back");
+    // The binding keeps its remaining lifetime: it expires 600 s after it was made.
+    h.engine.handle_timeout(h.at(600.9));
+    assert_eq!(h.engine.binding_count(), 1);
+    h.engine.handle_timeout(h.at(601.1));
+    assert_eq!(h.engine.binding_count(), 0);
+}
