@@ -29,55 +29,35 @@ first one). So READY is printed when the registration succeeded and an MWI NOTIF
 
 Exit codes: 0 pass, 1 fail (registration refused, expectation not met, setup error, or the
 hard watchdog fired because the run outlived --timeout plus the shutdown grace), 2 usage.
+
+Endpoint set-up, the watchdog, the --server/--transport/--timeout/--log-level options and the
+polling helpers are shared with presence_buddy.py in pjsip_common.py (next to this file).
 """
 
 import argparse
-import faulthandler
 import os
 import re
 import sys
 import time
 
-try:
-    import pjsua2 as pj
-except ImportError as exc:  # pragma: no cover - environment problem
-    print(f"cannot import pjsua2 ({exc}); install it with: pip install pjsua2-python",
-          file=sys.stderr)
-    sys.exit(1)
+# pjsip_common.py lives next to this script. Python normally puts the script's directory
+# on sys.path, but not under -P/-I; add it so the import works from any directory.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
-SHUTDOWN_GRACE = 5.0  # seconds allowed for un-REGISTER/un-SUBSCRIBE + libDestroy
-
-EVSUB_NAMES = {
-    pj.PJSIP_EVSUB_STATE_NULL: "NULL",
-    pj.PJSIP_EVSUB_STATE_SENT: "SENT",
-    pj.PJSIP_EVSUB_STATE_ACCEPTED: "ACCEPTED",
-    pj.PJSIP_EVSUB_STATE_PENDING: "PENDING",
-    pj.PJSIP_EVSUB_STATE_ACTIVE: "ACTIVE",
-    pj.PJSIP_EVSUB_STATE_TERMINATED: "TERMINATED",
-    pj.PJSIP_EVSUB_STATE_UNKNOWN: "UNKNOWN",
-}
+from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
+    SHUTDOWN_GRACE, InteropEndpoint, add_log_level_arg, add_server_args, add_timeout_arg,
+    evsub_name, make_err, out, pj, proxy_uri, server_uri, uri_host,
+)
 
 VOICE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)(?:\s*\(?\s*(\d+)\s*/\s*(\d+)\s*\)?)?\s*$")
 
-
-def err(msg):
-    print(f"[mwi_register] {msg}", file=sys.stderr, flush=True)
-
-
-def out(msg):
-    print(msg, flush=True)
+err = make_err("mwi_register")
 
 
 def escape(text):
     return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
-
-
-class StderrLogWriter(pj.LogWriter):
-    """Sends PJSIP's log to stderr so stdout only carries the script's own lines."""
-
-    def write(self, entry):
-        sys.stderr.write(entry.msg if entry.msg.endswith("\n") else entry.msg + "\n")
-        sys.stderr.flush()
 
 
 def split_message(whole):
@@ -155,7 +135,7 @@ class MwiAccount(pj.Account):
         try:
             whole = prm.rdata.wholeMsg if prm.rdata is not None else ""
             head, body = split_message(whole)
-            state = EVSUB_NAMES.get(prm.state, str(prm.state))
+            state = evsub_name(prm.state)
             rec = {
                 "t": time.monotonic() - self.t0,
                 "state": state,
@@ -183,15 +163,6 @@ class MwiAccount(pj.Account):
             err(f"onMwiInfo error: {exc!r}")
 
 
-def parse_server(value):
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected HOST:PORT, e.g. 127.0.0.1:5060")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
 def parse_counts(value):
     m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
     if not m:
@@ -211,78 +182,31 @@ def describe(rec):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--server", required=True, type=parse_server, metavar="HOST:PORT",
-                    help="babble-presence address (registrar, outbound proxy, SIP domain)")
-    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    add_server_args(ap, "babble-presence address (registrar, outbound proxy, SIP domain)")
     ap.add_argument("--user", default="1001", help="account user part (default 1001)")
     ap.add_argument("--password", default=None,
                     help="digest password for USER (realm '*'); none: no credentials")
-    ap.add_argument("--timeout", type=float, default=20.0,
-                    help="seconds to wait for registration and the MWI NOTIFYs (default 20); "
-                         f"shutdown gets {SHUTDOWN_GRACE:.0f} s more, then a watchdog exits")
+    add_timeout_arg(ap, "registration and the MWI NOTIFYs")
     ap.add_argument("--expect-counts", type=parse_counts, default=(2, 5), metavar="NEW/OLD",
                     help="Voice-Message counts the NOTIFY after the zero-count one must carry "
                          "(with Messages-Waiting: yes); default 2/5")
-    ap.add_argument("--log-level", type=int, default=2,
-                    help="PJSIP log level on stderr (0-6; 5 shows the SIP messages; default 2)")
+    add_log_level_arg(ap)
     args = ap.parse_args()
 
     host, port = args.server
-    hostpart = f"[{host}]" if ":" in host else host
-    registrar = f"sip:{hostpart}:{port};transport={args.transport}"
-    proxy = f"sip:{hostpart}:{port};transport={args.transport};lr"
-    acc_uri = f"sip:{args.user}@{hostpart}"
+    registrar = server_uri(host, port, args.transport)
+    proxy = proxy_uri(host, port, args.transport)
+    acc_uri = f"sip:{args.user}@{uri_host(host)}"
     want_new, want_old = args.expect_counts
 
-    t0 = time.monotonic()
-    deadline = t0 + args.timeout
-    # Hard stop that needs neither the GIL nor the main thread: if anything
-    # (including libDestroy) blocks, the process exits on its own.
-    faulthandler.dump_traceback_later(args.timeout + SHUTDOWN_GRACE + 1.0, exit=True)
-
-    # libCreate() prints a few lines before our log writer is installed; keep
-    # them off stdout.
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
-    ep = pj.Endpoint()
-    try:
-        ep.libCreate()
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-
-    writer = StderrLogWriter()
+    lib = InteropEndpoint(args.timeout)  # arms the watchdog, libCreate()
+    t0, deadline = lib.t0, lib.deadline
     acc = None
     result = 1
 
-    def pump_until(pred, until):
-        while time.monotonic() < until:
-            if pred():
-                return True
-            ep.libHandleEvents(50)
-        return pred()
-
     try:
-        ep_cfg = pj.EpConfig()
-        ep_cfg.uaConfig.threadCnt = 0          # no worker threads: we poll
-        ep_cfg.uaConfig.mainThreadOnly = True  # callbacks run in libHandleEvents
-        ep_cfg.uaConfig.userAgent = "babble-interop-pjsua2"
-        ep_cfg.logConfig.level = args.log_level
-        ep_cfg.logConfig.consoleLevel = args.log_level
-        ep_cfg.logConfig.msgLogging = 1 if args.log_level >= 5 else 0
-        ep_cfg.logConfig.writer = writer
-        ep_cfg.medConfig.noVad = True
-        ep.libInit(ep_cfg)
-
-        tp_cfg = pj.TransportConfig()
-        tp_cfg.port = 0  # any free local port
-        tp_cfg.boundAddress = "127.0.0.1" if host in ("127.0.0.1", "localhost") else ""
-        tp_type = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
-        tp_id = ep.transportCreate(tp_type, tp_cfg)
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        err(f"pjsua2 {ep.libVersion().full}, transport {args.transport}, account {acc_uri}, "
+        tp_id = lib.start(args.transport, host, args.log_level)
+        err(f"pjsua2 {lib.version()}, transport {args.transport}, account {acc_uri}, "
             f"registrar {registrar}, proxy {proxy}, "
             f"credentials {'yes' if args.password is not None else 'none'}")
 
@@ -307,7 +231,7 @@ def main():
         acc.create(cfg)
 
         # 1. Registration.
-        if not pump_until(lambda: acc.registered or acc.reg_failed is not None, deadline):
+        if not lib.pump_until(lambda: acc.registered or acc.reg_failed is not None, deadline):
             out(f"FAIL over {args.transport}: no REGISTER result within {args.timeout:g}s "
                 f"(onRegState seen: {acc.reg_events or 'none'})")
             return result
@@ -318,7 +242,7 @@ def main():
             return result
 
         # 2. READY is printed by onMwiInfo; wait for the first MWI NOTIFY.
-        if not pump_until(lambda: acc.mwi, deadline):
+        if not lib.pump_until(lambda: acc.mwi, deadline):
             err("no MWI NOTIFY: the message-summary subscription never reported")
         elif not acc.ready:
             err("MWI subscription not reported active (Subscription-State seen: "
@@ -337,8 +261,8 @@ def main():
                     return i
             return None
 
-        pump_until(lambda: verdict() is not None
-                   or (acc.mwi and acc.mwi[0]["waiting"] != "no"), deadline)
+        lib.pump_until(lambda: verdict() is not None
+                       or (acc.mwi and acc.mwi[0]["waiting"] != "no"), deadline)
         match = verdict()
         if match is not None:
             rec = acc.mwi[match]
@@ -358,7 +282,7 @@ def main():
                 why = (f"no NOTIFY with Messages-Waiting: yes and Voice-Message: "
                        f"{want_new}/{want_old} after the zero-count one")
             out(f"FAIL over {args.transport}: {why} "
-                f"(after {time.monotonic() - t0:.1f}s of {args.timeout:g}s); MWI NOTIFYs seen:")
+                f"(after {lib.elapsed():.1f}s of {args.timeout:g}s); MWI NOTIFYs seen:")
             for n, rec in enumerate(acc.mwi, 1):
                 out(f"  #{n} {describe(rec)}")
             if not acc.mwi:
@@ -375,20 +299,16 @@ def main():
                 if acc.registered:
                     acc.unregistering = True
                     acc.setRegistration(False)
-                    pump_until(lambda: acc.unregistered is not None,
-                               time.monotonic() + min(3.0, SHUTDOWN_GRACE / 2))
+                    lib.pump_until(lambda: acc.unregistered is not None,
+                                   time.monotonic() + min(3.0, SHUTDOWN_GRACE / 2))
                     if acc.unregistered is None:
                         err("no answer to the un-REGISTER")
                 acc.shutdown()
-                end = time.monotonic() + 1.0
-                while time.monotonic() < end:
-                    ep.libHandleEvents(50)
+                lib.pump_for(1.0)
                 del acc
         except pj.Error as exc:
             err(f"shutdown error: {exc.info()}")
-        ep.libDestroy()
-        del ep
-        faulthandler.cancel_dump_traceback_later()
+        lib.destroy()
     return result
 
 

@@ -17,22 +17,27 @@ stderr) and exits 0 only when the three states were seen in that order.
 Exit codes: 0 pass, 1 fail (expectation not met, setup error, or the hard
 watchdog fired because the run outlived --timeout plus the shutdown grace),
 2 usage.
+
+Endpoint set-up, the watchdog, the --server/--transport/--timeout/--log-level
+options and the polling helpers are shared with mwi_register.py in
+pjsip_common.py (next to this file).
 """
 
 import argparse
-import faulthandler
 import os
 import sys
 import time
 
-try:
-    import pjsua2 as pj
-except ImportError as exc:  # pragma: no cover - environment problem
-    print(f"cannot import pjsua2 ({exc}); install it with: pip install pjsua2-python",
-          file=sys.stderr)
-    sys.exit(1)
+# pjsip_common.py lives next to this script. Python normally puts the script's directory
+# on sys.path, but not under -P/-I; add it so the import works from any directory.
+_HERE = os.path.dirname(os.path.realpath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
-SHUTDOWN_GRACE = 5.0  # seconds allowed for unsubscribe/unpublish + libDestroy
+from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
+    InteropEndpoint, add_log_level_arg, add_server_args, add_timeout_arg, evsub_name,
+    make_err, pj, proxy_uri, uri_host,
+)
 
 STATUS_NAMES = {
     pj.PJSUA_BUDDY_STATUS_UNKNOWN: "UNKNOWN",
@@ -44,27 +49,8 @@ ACTIVITY_NAMES = {
     pj.PJRPID_ACTIVITY_AWAY: "away",
     pj.PJRPID_ACTIVITY_BUSY: "busy",
 }
-EVSUB_NAMES = {
-    pj.PJSIP_EVSUB_STATE_NULL: "NULL",
-    pj.PJSIP_EVSUB_STATE_SENT: "SENT",
-    pj.PJSIP_EVSUB_STATE_ACCEPTED: "ACCEPTED",
-    pj.PJSIP_EVSUB_STATE_PENDING: "PENDING",
-    pj.PJSIP_EVSUB_STATE_ACTIVE: "ACTIVE",
-    pj.PJSIP_EVSUB_STATE_TERMINATED: "TERMINATED",
-    pj.PJSIP_EVSUB_STATE_UNKNOWN: "UNKNOWN",
-}
 
-
-def err(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-class StderrLogWriter(pj.LogWriter):
-    """Sends PJSIP's log to stderr so stdout only carries buddy-state lines."""
-
-    def write(self, entry):
-        sys.stderr.write(entry.msg if entry.msg.endswith("\n") else entry.msg + "\n")
-        sys.stderr.flush()
+err = make_err("presence_buddy")
 
 
 class WatcherBuddy(pj.Buddy):
@@ -86,7 +72,7 @@ class WatcherBuddy(pj.Buddy):
             "status_text": ps.statusText,
             "note": ps.note,
             "activity": ACTIVITY_NAMES.get(ps.activity, str(ps.activity)),
-            "sub_state": EVSUB_NAMES.get(info.subState, str(info.subState)),
+            "sub_state": evsub_name(info.subState),
         }
         self.states.append(rec)
         print(f"buddy-state #{len(self.states)} t={rec['t']:.2f}s {format_state(rec)}",
@@ -94,9 +80,9 @@ class WatcherBuddy(pj.Buddy):
 
     def onBuddyEvSubState(self, prm):
         info = self.getInfo()
-        name = EVSUB_NAMES.get(info.subState, str(info.subState))
+        name = evsub_name(info.subState)
         self.sub_states.append(name)
-        err(f"[presence_buddy] B's subscription to A: {name} "
+        err(f"B's subscription to A: {name} "
             f"(last SIP code {info.subTermCode}, reason {info.subTermReason!r})")
 
 
@@ -105,80 +91,30 @@ def format_state(rec):
             f"note={rec['note']!r} activity={rec['activity']} sub={rec['sub_state']}")
 
 
-def parse_server(value):
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected HOST:PORT, e.g. 127.0.0.1:5060")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--server", required=True, type=parse_server, metavar="HOST:PORT",
-                    help="babble-presence address (used as outbound proxy and SIP domain)")
-    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
-    ap.add_argument("--timeout", type=float, default=20.0,
-                    help="seconds to wait for all three buddy states (default 20); "
-                         f"shutdown gets {SHUTDOWN_GRACE:.0f} s more, then a watchdog exits")
+    add_server_args(ap, "babble-presence address (used as outbound proxy and SIP domain)")
+    add_timeout_arg(ap, "all three buddy states")
     ap.add_argument("--offline-activity", choices=("none", "away"), default="none",
                     help="RPID activity A sets when going offline. 'none' (default) is plain "
                          "pjsua: a closed tuple and no <dm:person>; 'away' adds a <dm:person> "
                          "with <rpid:away/> (diagnostic variant)")
-    ap.add_argument("--log-level", type=int, default=2,
-                    help="PJSIP log level on stderr (0-6; 5 shows the SIP messages; default 2)")
+    add_log_level_arg(ap)
     args = ap.parse_args()
 
     host, port = args.server
-    hostpart = f"[{host}]" if ":" in host else host
-    domain = hostpart  # the server's entity is the Request-URI user@host
-    proxy = f"sip:{hostpart}:{port};transport={args.transport};lr"
+    domain = uri_host(host)  # the server's entity is the Request-URI user@host
+    proxy = proxy_uri(host, port, args.transport)
     uri_a = f"sip:1001@{domain}"
     uri_b = f"sip:1002@{domain}"
 
-    t0 = time.monotonic()
-    deadline = t0 + args.timeout
-    # Hard stop that needs neither the GIL nor the main thread: if anything
-    # (including libDestroy) blocks, the process exits on its own.
-    faulthandler.dump_traceback_later(args.timeout + SHUTDOWN_GRACE + 1.0, exit=True)
-
-    # libCreate() prints a few lines before our log writer is installed; keep
-    # them off stdout.
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
-    ep = pj.Endpoint()
-    try:
-        ep.libCreate()
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-
-    writer = StderrLogWriter()
+    lib = InteropEndpoint(args.timeout)  # arms the watchdog, libCreate()
+    t0, deadline = lib.t0, lib.deadline
     acc_a = acc_b = buddy = None
     result = 1
     try:
-        ep_cfg = pj.EpConfig()
-        ep_cfg.uaConfig.threadCnt = 0          # no worker threads: we poll
-        ep_cfg.uaConfig.mainThreadOnly = True  # callbacks run in libHandleEvents
-        ep_cfg.uaConfig.userAgent = "babble-interop-pjsua2"
-        ep_cfg.logConfig.level = args.log_level
-        ep_cfg.logConfig.consoleLevel = args.log_level
-        ep_cfg.logConfig.msgLogging = 1 if args.log_level >= 5 else 0
-        ep_cfg.logConfig.writer = writer
-        ep_cfg.medConfig.noVad = True
-        ep.libInit(ep_cfg)
-
-        tp_cfg = pj.TransportConfig()
-        tp_cfg.port = 0  # any free local port
-        tp_cfg.boundAddress = "127.0.0.1" if host in ("127.0.0.1", "localhost") else ""
-        tp_type = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
-        tp_id = ep.transportCreate(tp_type, tp_cfg)
-        ep.libStart()
-        ep.audDevManager().setNullDev()
-        err(f"[presence_buddy] pjsua2 {ep.libVersion().full}, transport {args.transport}, "
-            f"proxy {proxy}")
+        tp_id = lib.start(args.transport, host, args.log_level)
+        err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
         def acc_config(uri, publish, priority):
             cfg = pj.AccountConfig()
@@ -207,19 +143,12 @@ def main():
         bcfg.subscribe = True
         buddy.create(acc_b, bcfg)
 
-        def pump_until(pred, until):
-            while time.monotonic() < until:
-                if pred():
-                    return True
-                ep.libHandleEvents(50)
-            return pred()
-
         # Let B's subscription settle first, so that A's changes reach B as
         # NOTIFYs on an existing subscription (not just as the initial state).
-        pump_until(lambda: "ACTIVE" in buddy.sub_states or "TERMINATED" in buddy.sub_states,
-                   min(deadline, time.monotonic() + max(1.0, args.timeout / 4)))
+        lib.pump_until(lambda: "ACTIVE" in buddy.sub_states or "TERMINATED" in buddy.sub_states,
+                       min(deadline, time.monotonic() + max(1.0, args.timeout / 4)))
         if "ACTIVE" not in buddy.sub_states:
-            err("[presence_buddy] warning: B's subscription is not ACTIVE yet "
+            err("warning: B's subscription is not ACTIVE yet "
                 f"(seen {buddy.sub_states}); continuing")
 
         def set_status(online, note):
@@ -243,7 +172,7 @@ def main():
         seen_upto = len(buddy.states)  # only states after each action count
         passed = []
         for label, desc, (online, note), want in steps:
-            err(f"[presence_buddy] step ({label}): {desc}")
+            err(f"step ({label}): {desc}")
             set_status(online, note)
             start = seen_upto
 
@@ -251,7 +180,7 @@ def main():
                 return next((i for i in range(start, len(buddy.states))
                              if want(buddy.states[i])), None) is not None
 
-            if not pump_until(matched, deadline):
+            if not lib.pump_until(matched, deadline):
                 print(f"FAIL step ({label}) {desc}: expected buddy state not seen "
                       f"within {args.timeout:g}s", flush=True)
                 break
@@ -284,15 +213,11 @@ def main():
             if acc_a is not None:
                 acc_a.shutdown()
             # Give the un-SUBSCRIBE / un-PUBLISH a moment, bounded.
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                ep.libHandleEvents(50)
+            lib.pump_for(1.0)
             del acc_b, acc_a
         except pj.Error as exc:
-            err(f"[presence_buddy] shutdown error: {exc.info()}")
-        ep.libDestroy()
-        del ep
-        faulthandler.cancel_dump_traceback_later()
+            err(f"shutdown error: {exc.info()}")
+        lib.destroy()
     return result
 
 
