@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
 use crate::server::SequencedEvent;
+use crate::storage::Writer;
 use crate::transport::{Flows, Inbound};
 
 /// Owns the engine and the flow table.
@@ -18,6 +19,7 @@ pub(crate) struct Driver {
     inbound: mpsc::Receiver<Inbound>,
     events: broadcast::Sender<SequencedEvent>,
     next_seq: u64,
+    writer: Option<Writer>,
 }
 
 impl Driver {
@@ -26,14 +28,17 @@ impl Driver {
         flows: Flows,
         inbound: mpsc::Receiver<Inbound>,
         events: broadcast::Sender<SequencedEvent>,
+        writer: Option<Writer>,
     ) -> Self {
-        Driver { engine, flows, inbound, events, next_seq: 1 }
+        Driver { engine, flows, inbound, events, next_seq: 1, writer }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
     /// final counters can be reported.
-    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) -> Engine {
+    pub(crate) async fn run(mut self, shutdown: impl Future<Output = ()>) -> (Engine, Option<Writer>) {
         let mut shutdown = pin!(shutdown);
+        // What restoring state produced (final NOTIFYs of subscriptions that expired).
+        self.flush();
         loop {
             let deadline = self.engine.poll_timeout().map(Instant::from_std);
             tokio::select! {
@@ -49,7 +54,7 @@ impl Driver {
             }
             self.flush();
         }
-        self.engine
+        (self.engine, self.writer)
     }
 
     fn on_inbound(&mut self, event: Inbound) {
@@ -77,6 +82,12 @@ impl Driver {
             // No receiver is not an error: nobody is integrated yet.
             let _ = self.events.send(SequencedEvent { seq: self.next_seq, event });
             self.next_seq += 1;
+        }
+        if let Some(writer) = &self.writer {
+            let changes = self.engine.take_changes();
+            if !changes.is_empty() {
+                writer.send(changes);
+            }
         }
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 mod driver;
 mod http;
 mod server;
+pub mod storage;
 pub mod telemetry;
 mod transport;
 

@@ -2,9 +2,11 @@
 //! driver on the current tokio runtime; the returned [`Server`] hands out the typed stream
 //! of `.in` events and takes `.out` events as [`Command`]s (SPEC §9).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use presence_core::api::{Command, InEvent};
 use presence_core::contract;
@@ -48,6 +50,9 @@ pub enum ServerError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The data directory's store cannot be opened or read.
+    #[error("storage: {0}")]
+    Storage(#[from] presence_store::StoreError),
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,
@@ -105,7 +110,7 @@ pub struct Server {
     listeners: Vec<(Transport, SocketAddr)>,
     http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    driver: JoinHandle<Engine>,
+    driver: JoinHandle<(Engine, Option<crate::storage::Writer>)>,
     udp_queue_drops: Arc<AtomicU64>,
 }
 
@@ -120,6 +125,7 @@ impl Server {
         let ids = Arc::new(FlowIds::default());
         let udp_queue_drops = Arc::new(AtomicU64::new(0));
         let mut flows = Flows::default();
+        let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
         let limits = FrameLimits { max_head: config.sip.max_message_size, max_body: config.sip.max_message_size };
         let bind_error = |listener: &ListenSpec| {
@@ -134,6 +140,7 @@ impl Server {
                     let local = socket.local_addr().map_err(bind_error(spec))?;
                     let flow = ids.next();
                     flows.add_udp(flow, socket.clone());
+                    udp_flows.insert(local, flow);
                     tracing::info!(transport = "udp", local = %local, "listening");
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
@@ -157,8 +164,25 @@ impl Server {
 
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (stop, stopped) = oneshot::channel();
-        let engine = Engine::new(config.engine(rand::random()));
-        let driver = Driver::new(engine, flows, inbound_rx, events.clone());
+        let mut engine = Engine::new(config.engine(rand::random()));
+        let writer = match crate::storage::open(&config.storage.data_dir)? {
+            Some((store, snapshot)) => {
+                let now = tokio::time::Instant::now().into_std();
+                let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                tracing::info!(
+                    subscriptions = snapshot.subscriptions.len(),
+                    registrations = snapshot.bindings.len(),
+                    publications = snapshot.publications.len(),
+                    data_dir = %config.storage.data_dir.display(),
+                    "restoring state"
+                );
+                engine.enable_persistence(now, unix_ms);
+                engine.restore(snapshot, &udp_flows, now);
+                Some(crate::storage::Writer::spawn(store).map_err(presence_store::StoreError::Io)?)
+            }
+            None => None,
+        };
+        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer);
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));
@@ -216,12 +240,15 @@ impl Server {
         self.send(contract::command_from_json(event, data)?).await
     }
 
-    /// Stops serving and returns the engine's final counters.
+    /// Stops serving, stores what is still to be stored, and returns the final counters.
     pub async fn shutdown(mut self) -> Result<Stats, ServerError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let engine = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        let (engine, writer) = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
+        }
         let stats = engine.stats().clone();
         tracing::info!(
             requests_in = stats.requests_in,

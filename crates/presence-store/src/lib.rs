@@ -7,11 +7,13 @@
 
 pub mod conformance;
 mod memory;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 /// A remote party as stored: transport, address and our local address.
@@ -191,6 +193,16 @@ pub enum Change {
     DeleteEntity(String),
 }
 
+/// A subscription record whose CSeq and version never go below what was stored: a late or
+/// replayed write cannot make NOTIFYs after a restart go backwards.
+pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
+    if let Some(old) = stored {
+        record.local_seq = record.local_seq.max(old.local_seq);
+        record.version = record.version.max(old.version);
+    }
+    record
+}
+
 /// Everything stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -209,8 +221,12 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database failed.
+    #[cfg(feature = "sqlite")]
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The storage location cannot be used.
+    #[error("storage: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored record does not decode (written by an incompatible version).
     #[error("stored record does not decode: {0}")]
     Decode(#[from] serde_json::Error),

@@ -46,7 +46,7 @@ impl Store for MemoryStore {
         for change in changes {
             match change {
                 Change::PutSubscription(record) => {
-                    let merged = crate::sqlite::monotonic(next.subscriptions.get(&record.id), record.clone());
+                    let merged = crate::monotonic(next.subscriptions.get(&record.id), record.clone());
                     next.subscriptions.insert(record.id, merged);
                 }
                 Change::DeleteSubscription(id) => {

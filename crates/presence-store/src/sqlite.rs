@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord};
+use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord, monotonic};
 
 /// The schema this program writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -52,16 +52,6 @@ impl SqliteStore {
         let texts = stmt.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
         texts.iter().map(|t| serde_json::from_str(t).map_err(StoreError::from)).collect()
     }
-}
-
-/// A subscription record whose CSeq and version never go below what was stored: a late or
-/// replayed write cannot make NOTIFYs after a restart go backwards.
-pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
-    if let Some(old) = stored {
-        record.local_seq = record.local_seq.max(old.local_seq);
-        record.version = record.version.max(old.version);
-    }
-    record
 }
 
 impl Store for SqliteStore {

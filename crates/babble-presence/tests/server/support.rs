@@ -26,6 +26,8 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
             .args(["--listen", "udp:127.0.0.1:0", "--listen", "tcp:127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(["--log-format", "json"])
+            // State in memory unless a test names a data directory.
+            .args(if extra.contains(&"--data-dir") { &[][..] } else { &["--data-dir", "none"][..] })
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -143,6 +145,7 @@ pub(crate) async fn start_in_process(configure: impl FnOnce(&mut Config)) -> bab
     let mut config = Config::default();
     config.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap(), "tcp:127.0.0.1:0".parse().unwrap()];
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.data_dir = "none".into();
     configure(&mut config);
     babble_presence::Server::start(config).await.unwrap()
 }
