@@ -111,6 +111,9 @@ pub struct Server {
     http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     driver: JoinHandle<(Engine, Option<crate::storage::Writer>)>,
+    /// The listener tasks (UDP receive, TCP accept, HTTP), stopped on shutdown so their
+    /// ports are free again.
+    listener_tasks: Vec<JoinHandle<()>>,
     udp_queue_drops: Arc<AtomicU64>,
 }
 
@@ -127,6 +130,7 @@ impl Server {
         let mut flows = Flows::default();
         let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
+        let mut listener_tasks = Vec::new();
         let limits = FrameLimits { max_head: config.sip.max_message_size, max_body: config.sip.max_message_size };
         let bind_error = |listener: &ListenSpec| {
             let listener = *listener;
@@ -144,7 +148,8 @@ impl Server {
                     tracing::info!(transport = "udp", local = %local, "listening");
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
-                    tokio::spawn(udp::receive_loop(socket, flow, inbound_tx.clone(), max, udp_queue_drops.clone()));
+                    let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, udp_queue_drops.clone());
+                    listener_tasks.push(tokio::spawn(receive));
                 }
                 Transport::Tcp => {
                     let listener = TcpListener::bind(spec.addr).await.map_err(bind_error(spec))?;
@@ -152,7 +157,8 @@ impl Server {
                     tracing::info!(transport = "tcp", local = %local, "listening");
                     listeners.push((Transport::Tcp, local));
                     let max_connections = config.sip.max_tcp_connections;
-                    tokio::spawn(tcp::accept_loop(listener, inbound_tx.clone(), ids.clone(), limits, max_connections));
+                    let accept = tcp::accept_loop(listener, inbound_tx.clone(), ids.clone(), limits, max_connections);
+                    listener_tasks.push(tokio::spawn(accept));
                 }
                 _ => {
                     return Err(ServerError::Config(crate::config::ConfigError::Invalid(format!(
@@ -194,14 +200,14 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
         let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, udp_queue_drops.clone()));
-        tokio::spawn(async move {
+        listener_tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
                 tracing::error!(error = %e, "the HTTP API stopped");
             }
-        });
+        }));
         tracing::info!(transport = "http", local = %http, "listening");
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-        Ok(Server { handle, listeners, http, stop: Some(stop), driver, udp_queue_drops })
+        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, udp_queue_drops })
     }
 
     /// The address the HTTP API listens on.
@@ -246,6 +252,10 @@ impl Server {
             let _ = stop.send(());
         }
         let (engine, writer) = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        for task in self.listener_tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
         }

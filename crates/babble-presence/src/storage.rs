@@ -19,7 +19,7 @@ use presence_store::{Change, Snapshot, SqliteStore, Store, StoreError};
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// The database file in the data directory.
-const FILE_NAME: &str = "babble-presence.sqlite3";
+pub const DATABASE_FILE: &str = "babble-presence.sqlite3";
 
 /// Opens the store in `data_dir` and loads it; `None` for `none` (state in memory only).
 pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot)>, StoreError> {
@@ -27,7 +27,7 @@ pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot)>, S
         return Ok(None);
     }
     std::fs::create_dir_all(data_dir)?;
-    let mut store = SqliteStore::open(&data_dir.join(FILE_NAME))?;
+    let mut store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
     let snapshot = store.load()?;
     Ok(Some((store, snapshot)))
 }

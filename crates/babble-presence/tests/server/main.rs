@@ -11,5 +11,6 @@ mod notifier;
 mod pjsip;
 mod publisher;
 mod registrar;
+mod restart;
 mod support;
 mod wire;

@@ -79,6 +79,22 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Kills the process with SIGKILL, as a power cut or the OOM killer would, and waits.
+    pub(crate) fn kill_hard(mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        self.child.wait().expect("the server exits");
+    }
+}
+
+/// A fresh, empty directory under the system's temporary directory, named after `label`.
+pub(crate) fn temp_dir(label: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("babble-{label}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
