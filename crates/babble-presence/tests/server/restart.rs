@@ -6,7 +6,9 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use babble_presence::Transport;
 use babble_presence::api::{CallsUpdate, Command, InEvent};
