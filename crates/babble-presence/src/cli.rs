@@ -40,7 +40,7 @@ pub(crate) struct RunArgs {
     /// Address of the HTTP API (replaces http.listen).
     #[arg(long, value_name = "HOST:PORT", global = true)]
     pub(crate) http: Option<std::net::SocketAddr>,
-    /// Directory for persistent state (replaces storage.data_dir).
+    /// Directory of the SQLite database, or `none` for memory only (replaces storage.data_dir).
     #[arg(long, value_name = "PATH", global = true)]
     pub(crate) data_dir: Option<PathBuf>,
     /// Log format (replaces log.format).

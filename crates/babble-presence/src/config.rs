@@ -370,7 +370,7 @@ impl Default for HttpConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Directory for persistent state.
+    /// Directory of the SQLite database; `none` keeps state in memory only.
     pub data_dir: PathBuf,
 }
 
