@@ -175,6 +175,8 @@ impl Engine {
         for record in snapshot.bindings {
             let (Ok(contact), Some(source)) = (NameAddr::parse(&record.contact), peer(&record.source, udp_flows))
             else {
+                // Unusable in this run (see restore_subscription): forgotten, not reloaded.
+                self.persist(Change::DeleteBinding { aor: record.aor, contact: record.contact });
                 continue;
             };
             let expires_at = self.instant(record.expires_at_ms, now);
@@ -224,6 +226,13 @@ impl Engine {
     }
 
     fn restore_subscription(&mut self, r: SubscriptionRecord, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
+        let id = r.id;
+        // A record this run cannot serve (no UDP socket on its local address any more, or
+        // text that no longer parses) is forgotten rather than reloaded at every start.
+        let unusable = |engine: &mut Engine| {
+            engine.stats.subscriptions_lost += 1;
+            engine.persist(Change::DeleteSubscription(id));
+        };
         let parsed = (
             Package::from_event(&r.package),
             [Format::Pidf, Format::Xpidf, Format::DialogInfo, Format::MessageSummary]
@@ -236,9 +245,9 @@ impl Engine {
         );
         let (Some(package), Some(format), Ok(local_uri), Ok(remote_uri), Ok(remote_target), Ok(route_set)) = parsed
         else {
-            return;
+            return unusable(self);
         };
-        let Some(peer) = peer(&r.peer, udp_flows) else { return };
+        let Some(peer) = peer(&r.peer, udp_flows) else { return unusable(self) };
         let dialog = Dialog {
             id: DialogId { call_id: r.call_id, local_tag: r.local_tag, remote_tag: r.remote_tag },
             local_uri,

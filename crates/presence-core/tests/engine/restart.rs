@@ -140,3 +140,24 @@ fn stream_bound_subscriptions_end_and_state_survives() {
     h.engine.handle_timeout(h.at(601.1));
     assert_eq!(h.engine.binding_count(), 0);
 }
+
+#[test]
+fn a_subscription_on_a_socket_that_is_gone_is_forgotten() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(4);
+    let mut watch = Watch::new("moved", "dialog", ENTITY);
+    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    store_changes(&mut h, &mut store);
+
+    // The new run listens elsewhere: no UDP socket has the stored local address.
+    let mut h = Harness { engine: Engine::new(EngineConfig::default()), t0: h.t0 };
+    h.engine.enable_persistence(h.t0, T0_MS);
+    let elsewhere = HashMap::from([("198.51.100.99:5060".parse().unwrap(), FlowId(1))]);
+    h.engine.restore(store.load().unwrap(), &elsewhere, h.at(10.0));
+    assert_eq!(h.engine.subscription_count(), 0);
+    assert_eq!(h.engine.stats().subscriptions_lost, 1, "counted");
+    store_changes(&mut h, &mut store);
+    assert!(store.load().unwrap().subscriptions.is_empty(), "not reloaded at every start");
+}
