@@ -357,7 +357,17 @@ impl Engine {
             return;
         };
         self.stats.malformed_answered += 1;
-        let response = Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
+        let mut response =
+            Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
+        if partial.headers.via().is_err()
+            && let Some(top) = partial.headers.get(&HeaderName::Via)
+        {
+            // A lower Via that does not parse would make the answer malformed too; the peer
+            // matches the answer on the top one alone (RFC 3261 §17.1.3, §18.1.2).
+            let top = top.to_owned();
+            response.headers.remove(&HeaderName::Via);
+            response.headers.push(HeaderName::Via, top);
+        }
         self.send_response(None, response, source, now);
     }
 
