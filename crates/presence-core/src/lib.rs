@@ -29,6 +29,7 @@ mod subscription;
 mod timers;
 mod unsolicited;
 pub mod views;
+mod watch_persist;
 mod watching;
 
 pub use config::{AuthConfig, EngineConfig, ExpiryConfig, WatchPolicy};

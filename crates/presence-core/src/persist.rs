@@ -29,7 +29,7 @@ use crate::subscription::{Phase, Subscription, SubscriptionId};
 
 /// Added to a restored subscription's CSeq and dialog-info version: NOTIFYs sent in the
 /// last moments before a crash, whose numbers did not reach the disk, are not repeated.
-const RESTART_MARGIN: u32 = 100;
+pub(crate) const RESTART_MARGIN: u32 = 100;
 
 impl Engine {
     /// Turns persistence on: `unix_ms` is the wall-clock time at the monotonic `now`.
@@ -42,13 +42,17 @@ impl Engine {
         std::mem::take(&mut self.changes)
     }
 
+    pub(crate) fn persistence_enabled(&self) -> bool {
+        self.wall.is_some()
+    }
+
     pub(crate) fn persist(&mut self, change: Change) {
         if self.wall.is_some() {
             self.changes.push(change);
         }
     }
 
-    fn unix_ms(&self, at: Instant) -> u64 {
+    pub(crate) fn unix_ms(&self, at: Instant) -> u64 {
         let Some((base, base_ms)) = self.wall else { return 0 };
         match at.checked_duration_since(base) {
             Some(later) => base_ms.saturating_add(later.as_millis() as u64),
@@ -56,7 +60,7 @@ impl Engine {
         }
     }
 
-    fn instant(&self, unix_ms: u64, now: Instant) -> Instant {
+    pub(crate) fn instant(&self, unix_ms: u64, now: Instant) -> Instant {
         let Some((base, base_ms)) = self.wall else { return now };
         if unix_ms >= base_ms {
             base + Duration::from_millis(unix_ms - base_ms)
@@ -153,7 +157,8 @@ impl Engine {
     /// local address to its flow in this run. Subscriptions continue in their dialogs with a
     /// higher CSeq and version; those that expired meanwhile end with `reason=timeout`;
     /// those bound to a TCP connection, which did not survive, end silently (their phones
-    /// subscribe again). Phones allowing SUBSCRIBE are subscribed to afresh.
+    /// subscribe again). Subscriptions to phones go on in their dialogs; registered phones
+    /// without one are subscribed to afresh.
     pub fn restore(&mut self, snapshot: Snapshot, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
         for record in snapshot.entities {
             self.restore_entity(record, now);
@@ -195,6 +200,9 @@ impl Engine {
             if !aors.contains(&record.aor) {
                 aors.push(record.aor);
             }
+        }
+        for record in snapshot.watches {
+            self.restore_watch(record, udp_flows, now);
         }
         for aor in aors {
             self.restore_registration(&aor, now);
@@ -290,7 +298,7 @@ impl Engine {
     }
 }
 
-fn peer_record(p: Peer) -> PeerRecord {
+pub(crate) fn peer_record(p: Peer) -> PeerRecord {
     PeerRecord {
         transport: p.transport.to_string(),
         addr: p.addr.to_string(),
@@ -301,7 +309,7 @@ fn peer_record(p: Peer) -> PeerRecord {
 
 /// The peer in this run: UDP through the socket with the same local address; TCP without a
 /// flow (its connection is gone).
-fn peer(r: &PeerRecord, udp_flows: &HashMap<SocketAddr, FlowId>) -> Option<Peer> {
+pub(crate) fn peer(r: &PeerRecord, udp_flows: &HashMap<SocketAddr, FlowId>) -> Option<Peer> {
     let (addr, local) = (r.addr.parse().ok()?, r.local.parse().ok()?);
     Some(match r.transport.as_str() {
         "udp" => Peer { transport: Transport::Udp, addr, local, flow: Some(*udp_flows.get(&local)?) },

@@ -29,6 +29,11 @@ impl<K: Ord + Hash + Clone> DeadlineIndex<K> {
         }
     }
 
+    /// The deadline of `key`, if one is set.
+    pub(crate) fn get(&self, key: &K) -> Option<Instant> {
+        self.by_key.get(key).copied()
+    }
+
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.by_time.first().map(|(at, _)| *at)

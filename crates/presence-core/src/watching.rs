@@ -27,19 +27,21 @@ pub(crate) type WatchId = u64;
 /// One subscription we hold to a phone.
 #[derive(Clone, Debug)]
 pub(crate) struct Watch {
-    entity: String,
-    package: Package,
-    peer: Peer,
-    target: Uri,
-    call_id: String,
-    local_tag: String,
-    our_host: String,
+    pub(crate) entity: String,
+    /// The binding's Contact, as stored with the binding.
+    pub(crate) contact: String,
+    pub(crate) package: Package,
+    pub(crate) peer: Peer,
+    pub(crate) target: Uri,
+    pub(crate) call_id: String,
+    pub(crate) local_tag: String,
+    pub(crate) our_host: String,
     /// CSeq of our last request before the dialog exists.
-    cseq: u32,
-    dialog: Option<Dialog>,
-    auth_tries: u8,
-    ending: bool,
-    last_request: Request,
+    pub(crate) cseq: u32,
+    pub(crate) dialog: Option<Dialog>,
+    pub(crate) auth_tries: u8,
+    pub(crate) ending: bool,
+    pub(crate) last_request: Request,
 }
 
 /// Every subscription we hold to phones.
@@ -55,6 +57,17 @@ impl Watches {
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    pub(crate) fn get(&self, id: WatchId) -> Option<&Watch> {
+        self.by_id.get(&id)
+    }
+
+    /// Puts back a watch restored from storage under its old id.
+    pub(crate) fn insert_restored(&mut self, id: WatchId, watch: Watch) {
+        self.next_id = self.next_id.max(id);
+        self.by_call.insert((watch.call_id.clone(), watch.local_tag.clone()), id);
+        self.by_id.insert(id, watch);
+    }
 }
 
 /// Phone challenges we answer per subscription before giving up.
@@ -67,7 +80,7 @@ impl Engine {
         if !binding.allows(&Method::Subscribe) || self.config.subscribe_back.is_empty() {
             return;
         }
-        let (peer, target) = (binding.source, binding.contact.uri.clone());
+        let (peer, target, contact) = (binding.source, binding.contact.uri.clone(), binding.contact.to_string());
         let our_host = match target.as_sip() {
             _ if !peer.local.ip().is_unspecified() => host_text(peer),
             Some(_) => aor.rsplit_once('@').map_or(aor, |(_, host)| host).to_owned(),
@@ -83,6 +96,7 @@ impl Engine {
             let request = Request::new(Method::Subscribe, target.clone());
             let watch = Watch {
                 entity: aor.to_owned(),
+                contact: contact.clone(),
                 package,
                 peer,
                 target: target.clone(),
@@ -179,6 +193,7 @@ impl Engine {
                 // to us; this keeps a margin for a lost refresh and its retransmissions).
                 let refresh = Duration::from_secs(u64::from(granted.max(8)) * 3 / 4);
                 self.deadlines.set(TimerKey::WatchRefresh(id), Some(now + refresh));
+                self.persist_watch(id);
             }
             401 | 407 if w.auth_tries < MAX_AUTH_TRIES => {
                 w.auth_tries += 1;
@@ -231,6 +246,7 @@ impl Engine {
     /// with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first. What the phone
     /// reported leaves the entity; returns the entity and that change.
     pub(crate) fn stop_watch(&mut self, id: WatchId, unsubscribe: bool, now: Instant) -> Option<(String, Changed)> {
+        self.persist(presence_store::Change::DeleteWatch(id));
         let w = self.watches.by_id.get_mut(&id)?;
         let entity_key = w.entity.clone();
         let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;
@@ -312,6 +328,7 @@ impl Engine {
                 let entity = self.entities.entry(entity_key.clone()).or_default();
                 let changed = entity.set_status(Source::Device(id), Some(status));
                 self.entity_changed(&entity_key, changed, now);
+                self.persist_watch(id);
                 Response::to(req, 200)
             }
         };

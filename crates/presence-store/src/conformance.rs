@@ -6,7 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{BindingRecord, Change, EntityRecord, PeerRecord, PublicationRecord, Store, SubscriptionRecord};
+use crate::{
+    BindingRecord, Change, EntityRecord, PeerRecord, PublicationRecord, Store, SubscriptionRecord, WatchRecord,
+};
 
 /// Fresh, empty storage; [`Backend::open`] opens it again (a "restart") each time it is called.
 pub trait Backend {
@@ -21,6 +23,7 @@ pub fn run<B: Backend>(fresh: impl Fn() -> B) {
     conditional_etag_update(&fresh());
     cseq_and_version_never_go_down(&fresh());
     a_failed_batch_changes_nothing(&fresh());
+    watches_are_kept_with_a_cseq_that_never_goes_down(&fresh());
 }
 
 fn peer() -> PeerRecord {
@@ -54,6 +57,28 @@ pub fn subscription(id: u64, local_seq: u32, version: u32) -> SubscriptionRecord
         version,
         peer: peer(),
         our_host: "198.51.100.1".into(),
+    }
+}
+
+fn watch(id: u64, local_seq: u32) -> WatchRecord {
+    WatchRecord {
+        id,
+        aor: "1001@pbx.example.com".into(),
+        contact: "<sip:1001@192.0.2.10:5062>".into(),
+        package: "presence".into(),
+        peer: peer(),
+        our_host: "198.51.100.1".into(),
+        call_id: format!("watch-{id}"),
+        local_tag: "ours".into(),
+        remote_tag: "phone".into(),
+        local_uri: "<sip:presence@198.51.100.1>".into(),
+        remote_uri: "<sip:1001@pbx.example.com>".into(),
+        remote_target: "sip:1001@192.0.2.10:5062".into(),
+        route_set: Vec::new(),
+        local_seq,
+        remote_seq: Some(3),
+        refresh_at_ms: 1_800_000_000_000,
+        status: Some(("open".into(), Some("DND".into()), true, false)),
     }
 }
 
@@ -162,4 +187,15 @@ fn a_failed_batch_changes_nothing(backend: &impl Backend) {
     let loaded = backend.open().load().unwrap();
     assert!(loaded.subscriptions.is_empty(), "the whole batch rolled back");
     assert_eq!(loaded.publications, vec![publication(1, "a")]);
+}
+
+fn watches_are_kept_with_a_cseq_that_never_goes_down(backend: &impl Backend) {
+    let mut store = backend.open();
+    store.apply(&[Change::PutWatch(watch(1, 4)), Change::PutWatch(watch(2, 1))]).unwrap();
+    let mut refreshed = watch(1, 5);
+    refreshed.status = None;
+    store.apply(&[Change::PutWatch(refreshed.clone()), Change::DeleteWatch(2)]).unwrap();
+    assert_eq!(backend.open().load().unwrap().watches, vec![refreshed.clone()]);
+    store.apply(&[Change::PutWatch(watch(1, 2))]).unwrap();
+    assert_eq!(backend.open().load().unwrap().watches[0].local_seq, 5, "a late write cannot lower the CSeq");
 }

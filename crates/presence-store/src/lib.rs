@@ -95,6 +95,46 @@ pub struct BindingRecord {
     pub allow: Vec<String>,
 }
 
+/// A subscription we hold to a phone (subscribing back after it registered), with its
+/// dialog so refreshes go on in it after a restart, and what the phone last reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchRecord {
+    /// The engine's id.
+    pub id: u64,
+    /// The phone's address-of-record.
+    pub aor: String,
+    /// The binding's Contact, as in its [`BindingRecord`].
+    pub contact: String,
+    /// The event package.
+    pub package: String,
+    /// Where our SUBSCRIBEs go.
+    pub peer: PeerRecord,
+    /// Our host in From, Via and Contact.
+    pub our_host: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// The phone's tag.
+    pub remote_tag: String,
+    /// Our address (From), without tag.
+    pub local_uri: String,
+    /// The phone's address (To), without tag.
+    pub remote_uri: String,
+    /// Where in-dialog requests go.
+    pub remote_target: String,
+    /// The route set, in order.
+    pub route_set: Vec<String>,
+    /// The CSeq of our last SUBSCRIBE.
+    pub local_seq: u32,
+    /// The CSeq of the phone's last NOTIFY.
+    pub remote_seq: Option<u32>,
+    /// When we refresh it.
+    pub refresh_at_ms: u64,
+    /// What the phone last reported: `open`/`closed`, note, DND, on the phone.
+    pub status: Option<(String, Option<String>, bool, bool)>,
+}
+
 /// A live publication, with its body so its state can be rebuilt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicationRecord {
@@ -168,6 +208,10 @@ pub enum Change {
     PutSubscription(SubscriptionRecord),
     /// Forget a subscription.
     DeleteSubscription(u64),
+    /// Create or replace a subscription to a phone. The stored CSeq never goes down.
+    PutWatch(WatchRecord),
+    /// Forget a subscription to a phone.
+    DeleteWatch(u64),
     /// Create or replace a binding (keyed by address-of-record and contact).
     PutBinding(BindingRecord),
     /// Forget a binding.
@@ -203,6 +247,14 @@ pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: Subscri
     record
 }
 
+/// A watch record whose CSeq never goes below what was stored.
+pub(crate) fn monotonic_watch(stored: Option<&WatchRecord>, mut record: WatchRecord) -> WatchRecord {
+    if let Some(old) = stored {
+        record.local_seq = record.local_seq.max(old.local_seq);
+    }
+    record
+}
+
 /// Everything stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -214,6 +266,8 @@ pub struct Snapshot {
     pub publications: Vec<PublicationRecord>,
     /// Pushed entity state.
     pub entities: Vec<EntityRecord>,
+    /// Subscriptions to phones, by id.
+    pub watches: Vec<WatchRecord>,
 }
 
 /// Why a store operation failed.

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::{BindingRecord, Change, EntityRecord, PublicationRecord, Snapshot, Store, StoreError, SubscriptionRecord};
+use crate::{
+    BindingRecord, Change, EntityRecord, PublicationRecord, Snapshot, Store, StoreError, SubscriptionRecord,
+    WatchRecord,
+};
 
 #[derive(Clone, Debug, Default)]
 struct Maps {
@@ -13,6 +16,7 @@ struct Maps {
     bindings: BTreeMap<(String, String), BindingRecord>,
     publications: BTreeMap<u64, PublicationRecord>,
     entities: BTreeMap<String, EntityRecord>,
+    watches: BTreeMap<u64, WatchRecord>,
 }
 
 /// Storage in memory.
@@ -36,6 +40,7 @@ impl Store for MemoryStore {
             bindings: maps.bindings.values().cloned().collect(),
             publications: maps.publications.values().cloned().collect(),
             entities: maps.entities.values().cloned().collect(),
+            watches: maps.watches.values().cloned().collect(),
         })
     }
 
@@ -51,6 +56,13 @@ impl Store for MemoryStore {
                 }
                 Change::DeleteSubscription(id) => {
                     next.subscriptions.remove(id);
+                }
+                Change::PutWatch(record) => {
+                    let merged = crate::monotonic_watch(next.watches.get(&record.id), record.clone());
+                    next.watches.insert(record.id, merged);
+                }
+                Change::DeleteWatch(id) => {
+                    next.watches.remove(id);
                 }
                 Change::PutBinding(record) => {
                     next.bindings.insert((record.aor.clone(), record.contact.clone()), record.clone());

@@ -8,18 +8,22 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord, monotonic};
+use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord, WatchRecord, monotonic, monotonic_watch};
 
 /// The schema this program writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Migrations: the statements that bring version `n - 1` to `n`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "
     CREATE TABLE subscriptions (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
     CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (aor, contact));
     CREATE TABLE publications (id INTEGER PRIMARY KEY, etag TEXT NOT NULL, record TEXT NOT NULL);
     CREATE TABLE entities (entity TEXT PRIMARY KEY, record TEXT NOT NULL);
-"];
+    ",
+    // 2: subscriptions to phones.
+    "CREATE TABLE watches (id INTEGER PRIMARY KEY, record TEXT NOT NULL);",
+];
 
 /// A SQLite file.
 #[derive(Debug)]
@@ -61,6 +65,7 @@ impl Store for SqliteStore {
             bindings: self.rows("SELECT record FROM bindings ORDER BY aor, contact")?,
             publications: self.rows("SELECT record FROM publications ORDER BY id")?,
             entities: self.rows("SELECT record FROM entities ORDER BY entity")?,
+            watches: self.rows("SELECT record FROM watches ORDER BY id")?,
         })
     }
 
@@ -84,6 +89,21 @@ impl Store for SqliteStore {
                 }
                 Change::DeleteSubscription(id) => {
                     tx.execute("DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
+                }
+                Change::PutWatch(record) => {
+                    let stored: Option<String> = tx
+                        .query_row("SELECT record FROM watches WHERE id = ?1", params![record.id as i64], |r| r.get(0))
+                        .optional()?;
+                    let stored = stored.map(|s| serde_json::from_str::<WatchRecord>(&s)).transpose()?;
+                    let record = monotonic_watch(stored.as_ref(), record.clone());
+                    tx.execute(
+                        "INSERT INTO watches (id, record) VALUES (?1, ?2)
+                         ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                        params![record.id as i64, serde_json::to_string(&record)?],
+                    )?;
+                }
+                Change::DeleteWatch(id) => {
+                    tx.execute("DELETE FROM watches WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutBinding(record) => {
                     tx.execute(

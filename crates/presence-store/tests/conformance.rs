@@ -42,3 +42,31 @@ fn sqlite_refuses_a_newer_schema() {
     drop(conn);
     assert!(matches!(SqliteStore::open(&path), Err(presence_store::StoreError::Schema { found: 99, .. })));
 }
+
+#[test]
+fn sqlite_migrates_a_version_1_database_keeping_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite3");
+    // A database as version 1 wrote it: no watches table yet, one subscription stored.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE subscriptions (id INTEGER PRIMARY KEY, record TEXT NOT NULL);
+         CREATE TABLE bindings (aor TEXT NOT NULL, contact TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (aor, contact));
+         CREATE TABLE publications (id INTEGER PRIMARY KEY, etag TEXT NOT NULL, record TEXT NOT NULL);
+         CREATE TABLE entities (entity TEXT PRIMARY KEY, record TEXT NOT NULL);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    let record = presence_store::conformance::subscription(7, 3, 2);
+    conn.execute("INSERT INTO subscriptions (id, record) VALUES (7, ?1)", [serde_json::to_string(&record).unwrap()])
+        .unwrap();
+    drop(conn);
+
+    let mut store = SqliteStore::open(&path).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded.subscriptions, vec![record], "rows written by version 1 survive");
+    assert!(loaded.watches.is_empty(), "the new table exists");
+    let version: i64 =
+        rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, 2);
+}

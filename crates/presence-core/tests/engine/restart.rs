@@ -161,3 +161,42 @@ fn a_subscription_on_a_socket_that_is_gone_is_forgotten() {
     store_changes(&mut h, &mut store);
     assert!(store.load().unwrap().subscriptions.is_empty(), "not reloaded at every start");
 }
+
+#[test]
+fn a_phone_we_subscribe_to_keeps_its_dialog_and_its_dnd_across_a_restart() {
+    use crate::watching::{ALLOW, phone_notify, phone_ok, polycom_busy};
+    use sip_proto::Method;
+
+    let mut store = MemoryStore::new();
+    let mut h = persistent(5);
+    let sent = h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
+    let subscribe = split(&sent).1.into_iter().find(|r| r.method == Method::Subscribe).unwrap();
+    let ok = phone_ok(&subscribe, 600);
+    h.send(&ok.encode(), udp_peer(), 0.1);
+    let busy = phone_notify(&subscribe, &ok, 1, "active;expires=600", Some(("application/xpidf+xml", polycom_busy())));
+    assert_eq!(only_response(&h.send(&busy, udp_peer(), 0.2)).status, 200);
+    store_changes(&mut h, &mut store);
+
+    let mut h = restart(&h, &mut store, 60.0);
+    let (_, requests) = split(&h.drain());
+    assert!(requests.iter().all(|r| r.method != Method::Subscribe), "no new SUBSCRIBE to the phone at restart");
+    assert_eq!(h.engine.watch_count(), 1);
+    let mut watch = Watch::new("after", "presence", ENTITY);
+    let (_, notifies) = split(&h.send(&watch.subscribe(None), udp_peer(), 61.0));
+    assert!(pidf::parse(&notifies[0].body).unwrap().dnd, "the DND the phone reported is back at once");
+    h.send(&answer(&notifies[0], 200), udp_peer(), 61.0);
+
+    // Refreshed when it was due (three quarters of 600 s after the phone's 200), in the
+    // same dialog, with a CSeq past the restart margin.
+    h.engine.handle_timeout(h.at(450.0));
+    assert!(split(&h.drain()).1.is_empty());
+    h.engine.handle_timeout(h.at(450.2));
+    let refresh = split(&h.drain()).1.remove(0);
+    assert_eq!(refresh.method, Method::Subscribe);
+    assert_eq!(refresh.headers.call_id().unwrap(), subscribe.headers.call_id().unwrap());
+    assert_eq!(refresh.headers.to().unwrap().tag(), Some("phone-tag"));
+    assert!(refresh.headers.cseq().unwrap().seq > subscribe.headers.cseq().unwrap().seq + 100);
+    // The phone's next NOTIFY in the old dialog is still taken.
+    let idle = phone_notify(&subscribe, &ok, 2, "active;expires=600", None);
+    assert_eq!(only_response(&h.send(&idle, udp_peer(), 450.3)).status, 200);
+}

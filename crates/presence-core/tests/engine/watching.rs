@@ -11,14 +11,20 @@ use sip_proto::{HeaderName, Request, Response};
 use crate::support::*;
 
 const AOR: &str = "1001@pbx.example.com";
-const ALLOW: &str = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY\r\n";
+pub(crate) const ALLOW: &str = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY\r\n";
 
-fn polycom_busy() -> &'static str {
+pub(crate) fn polycom_busy() -> &'static str {
     r#"<?xml version="1.0"?><presence><presentity uri="sip:1001@pbx.example.com;method=SUBSCRIBE"/><atom id="1001"><address uri="sip:1001@192.0.2.10;user=ip" priority="0.800000"><status status="open"/><msnsubstatus substatus="busy"/></address></atom></presence>"#
 }
 
 /// The phone's NOTIFY in the dialog our SUBSCRIBE created.
-fn phone_notify(subscribe: &Request, ok: &Response, cseq: u32, state: &str, body: Option<(&str, &str)>) -> Vec<u8> {
+pub(crate) fn phone_notify(
+    subscribe: &Request,
+    ok: &Response,
+    cseq: u32,
+    state: &str,
+    body: Option<(&str, &str)>,
+) -> Vec<u8> {
     let (content_type, body) = match body {
         Some((t, b)) => (format!("Content-Type: {t}\r\n"), b),
         None => (String::new(), ""),
@@ -45,7 +51,7 @@ fn phone_notify(subscribe: &Request, ok: &Response, cseq: u32, state: &str, body
 }
 
 /// The phone's 200 to our SUBSCRIBE, with its tag and Contact.
-fn phone_ok(subscribe: &Request, expires: u32) -> Response {
+pub(crate) fn phone_ok(subscribe: &Request, expires: u32) -> Response {
     let mut ok = Response::to(subscribe, 200);
     let mut to = subscribe.headers.to().unwrap();
     to.params.set("tag", Some("phone-tag"));

@@ -1,0 +1,115 @@
+//! Subscriptions to phones across restarts (SPEC §10): a watch whose dialog exists is stored
+//! with that dialog, its refresh time and what the phone last reported; after a restart it
+//! goes on in the same dialog (CSeq past the restart margin) and is refreshed when it was
+//! due, so a restart sends no burst of new SUBSCRIBEs to every registered phone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use presence_store::{Change, WatchRecord};
+use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::header::NameAddr;
+use sip_proto::uri::Uri;
+use sip_proto::{Method, Request};
+
+use crate::bodies::Basic;
+use crate::engine::{Engine, TimerKey};
+use crate::entity::{Source, Status};
+use crate::package::Package;
+use crate::peer::{FlowId, Transport};
+use crate::persist::{RESTART_MARGIN, peer, peer_record};
+use crate::watching::{Watch, WatchId};
+
+impl Engine {
+    /// Stores watch `id` once its dialog exists (no-op without persistence).
+    pub(crate) fn persist_watch(&mut self, id: WatchId) {
+        if !self.persistence_enabled() {
+            return;
+        }
+        let Some(w) = self.watches.get(id).filter(|w| !w.ending) else { return };
+        let Some(dialog) = &w.dialog else { return };
+        let Some(refresh_at) = self.deadlines.get(&TimerKey::WatchRefresh(id)) else { return };
+        let status = self.entities.get(&w.entity).and_then(|e| e.reported_by(Source::Device(id)).0);
+        let record = WatchRecord {
+            id,
+            aor: w.entity.clone(),
+            contact: w.contact.clone(),
+            package: w.package.name().to_owned(),
+            peer: peer_record(w.peer),
+            our_host: w.our_host.clone(),
+            call_id: dialog.id.call_id.clone(),
+            local_tag: dialog.id.local_tag.clone(),
+            remote_tag: dialog.id.remote_tag.clone(),
+            local_uri: dialog.local_uri.to_string(),
+            remote_uri: dialog.remote_uri.to_string(),
+            remote_target: dialog.remote_target.to_string(),
+            route_set: dialog.route_set.iter().map(ToString::to_string).collect(),
+            local_seq: dialog.local_seq,
+            remote_seq: dialog.remote_seq,
+            refresh_at_ms: self.unix_ms(refresh_at),
+            status: status.map(|s| (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)),
+        };
+        self.persist(Change::PutWatch(record));
+    }
+
+    /// Puts a stored watch back on its (already restored) binding. One that cannot go on
+    /// (its binding is gone, it was on TCP, its text no longer parses) is forgotten, and
+    /// the binding gets a fresh subscription as after a REGISTER.
+    pub(crate) fn restore_watch(&mut self, r: WatchRecord, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
+        let id = r.id;
+        let index = self.registrations.of(&r.aor).iter().position(|b| b.contact.to_string() == r.contact);
+        let parsed = (
+            index,
+            Package::from_event(&r.package),
+            peer(&r.peer, udp_flows).filter(|p| p.transport == Transport::Udp),
+            NameAddr::parse(&r.local_uri),
+            NameAddr::parse(&r.remote_uri),
+            Uri::parse(&r.remote_target),
+            r.route_set.iter().map(|route| NameAddr::parse(route)).collect::<Result<Vec<_>, _>>(),
+        );
+        let (Some(index), Some(package), Some(peer), Ok(local_uri), Ok(remote_uri), Ok(remote_target), Ok(route_set)) =
+            parsed
+        else {
+            self.persist(Change::DeleteWatch(id));
+            return;
+        };
+        let Some(binding) = self.registrations.binding_mut(&r.aor, index) else { return };
+        binding.watches.push(id);
+        let target = binding.contact.uri.clone();
+        let dialog = Dialog {
+            id: DialogId { call_id: r.call_id.clone(), local_tag: r.local_tag.clone(), remote_tag: r.remote_tag },
+            local_uri,
+            remote_uri,
+            remote_target,
+            route_set,
+            local_seq: r.local_seq.saturating_add(RESTART_MARGIN),
+            remote_seq: r.remote_seq,
+        };
+        let watch = Watch {
+            entity: r.aor.clone(),
+            contact: r.contact,
+            package,
+            peer,
+            target: target.clone(),
+            call_id: r.call_id,
+            local_tag: r.local_tag,
+            our_host: r.our_host,
+            cseq: 0,
+            dialog: Some(dialog),
+            auth_tries: 0,
+            ending: false,
+            last_request: Request::new(Method::Subscribe, target),
+        };
+        self.watches.insert_restored(id, watch);
+        if let Some((basic, note, dnd, on_the_phone)) = r.status {
+            let basic = if basic == "closed" { Basic::Closed } else { Basic::Open };
+            let status = Status { basic, note, dnd, on_the_phone };
+            self.entities.entry(r.aor).or_default().set_status(Source::Device(id), Some(status));
+        }
+        // The phone's calls (dialog package) are not stored: refresh at once so its NOTIFY
+        // brings them back; presence watches refresh when they were due.
+        let due = if package == Package::Dialog { now } else { self.instant(r.refresh_at_ms, now).max(now) };
+        self.deadlines.set(TimerKey::WatchRefresh(id), Some(due));
+    }
+}
