@@ -140,3 +140,110 @@ async fn sigkill_mid_load_loses_nothing_older_than_the_bound() {
     assert!(oldest_lost < bound, "a change acknowledged {oldest_lost:?} before the crash was lost (bound {bound:?})");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A phone on a UDP socket: sends text, receives text.
+struct Phone(tokio::net::UdpSocket);
+
+impl Phone {
+    async fn send(&self, text: String, to: std::net::SocketAddr) {
+        self.0.send_to(text.as_bytes(), to).await.unwrap();
+    }
+
+    /// The next request with `method` (answers to others are skipped).
+    async fn next_request(&self, method: &str, within: Duration) -> String {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let (n, _) = tokio::time::timeout(within, self.0.recv_from(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("a {method} within {within:?}"))
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with(&format!("{method} ")) {
+                return text;
+            }
+        }
+    }
+}
+
+fn header_value<'a>(message: &'a str, name: &str) -> &'a str {
+    message
+        .lines()
+        .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+        .map_or("", str::trim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_keeps_our_subscription_dialog_and_its_dnd_across_a_restart() {
+    let dir = temp_dir("phone-restart");
+    let data_dir = dir.clone();
+    let first = start_in_process(|c| c.storage.data_dir = data_dir).await;
+    let server = first.local_addr(Transport::Udp).unwrap();
+    let phone = Phone(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let me = phone.0.local_addr().unwrap();
+    phone
+        .send(
+            format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKreg1;rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=reg\r\nTo: <sip:1001@127.0.0.1>\r\n\
+                 Call-ID: reg@phone\r\nCSeq: 1 REGISTER\r\nContact: <sip:1001@{me}>\r\n\
+                 Allow: INVITE, ACK, BYE, OPTIONS, SUBSCRIBE, NOTIFY\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+            ),
+            server,
+        )
+        .await;
+    let subscribe = phone.next_request("SUBSCRIBE", WAIT).await;
+    let (call_id, from, to) =
+        (header_value(&subscribe, "Call-ID"), header_value(&subscribe, "From"), header_value(&subscribe, "To"));
+    let via = header_value(&subscribe, "Via");
+    let cseq = header_value(&subscribe, "CSeq");
+    // Granting 8 s makes the server refresh 6 s later, after the restart.
+    phone
+        .send(
+            format!(
+                "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {from}\r\nTo: {to};tag=phone-tag\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {cseq}\r\nContact: <sip:1001@{me}>\r\nExpires: 8\r\nContent-Length: 0\r\n\r\n"
+            ),
+            server,
+        )
+        .await;
+    let busy = r#"<?xml version="1.0"?><presence><presentity uri="sip:1001@127.0.0.1;method=SUBSCRIBE"/><atom id="1001"><address uri="sip:1001@127.0.0.1;user=ip" priority="0.800000"><status status="open"/><msnsubstatus substatus="busy"/></address></atom></presence>"#;
+    let our_contact = header_value(&subscribe, "Contact").trim_matches(['<', '>']).to_owned();
+    phone
+        .send(
+            format!(
+                "NOTIFY {our_contact} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKn1;rport\r\nMax-Forwards: 70\r\n\
+                 From: {to};tag=phone-tag\r\nTo: {from}\r\nCall-ID: {call_id}\r\nCSeq: 1 NOTIFY\r\n\
+                 Contact: <sip:1001@{me}>\r\nEvent: presence\r\nSubscription-State: active;expires=8\r\n\
+                 Content-Type: application/xpidf+xml\r\nContent-Length: {}\r\n\r\n{busy}",
+                busy.len()
+            ),
+            server,
+        )
+        .await;
+    // Let the NOTIFY be taken before stopping.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.shutdown().await.unwrap();
+    assert_eq!(load(&dir).watches.len(), 1, "our subscription to the phone is stored");
+
+    let data_dir = dir.clone();
+    let second = start_in_process(|c| {
+        c.storage.data_dir = data_dir;
+        c.sip.listen = vec![ListenSpec { transport: Transport::Udp, addr: server }];
+    })
+    .await;
+    let entity = format!("http://{}/api/v1/entities/1001@127.0.0.1", second.http_addr());
+    let entity: Value = reqwest::get(entity).await.unwrap().json().await.unwrap();
+    assert_eq!(entity["dnd"], true, "the DND the phone reported is back without asking it");
+
+    let refresh = phone.next_request("SUBSCRIBE", Duration::from_secs(10)).await;
+    assert_eq!(
+        header_value(&refresh, "Call-ID"),
+        call_id,
+        "the first SUBSCRIBE after the restart is in the old dialog"
+    );
+    assert!(header_value(&refresh, "To").contains("tag=phone-tag"));
+    let seq: u32 = header_value(&refresh, "CSeq").split(' ').next().unwrap().parse().unwrap();
+    assert!(seq > 100, "CSeq {seq} is past the restart margin");
+    second.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
