@@ -33,7 +33,7 @@ fn main() {
         let mut record = subscription(i as u64 + 1, 7, 3);
         record.entity = format!("{}@pbx.example.com", 10_000 + i / WATCHERS_PER_ENTITY);
         record.subscriber = format!("{}@pbx.example.com", 50_000 + i);
-        record.remote_target = format!("sip:{}@192.0.2.10:{}", 50_000 + i, 1024 + i % 60_000);
+        record.dialog.remote_target = format!("sip:{}@192.0.2.10:{}", 50_000 + i, 1024 + i % 60_000);
         record.peer.addr = format!("192.0.2.{}:{}", 1 + i % 250, 1024 + i % 60_000);
         record.expires_at_ms = unix_ms + 3_600_000;
         Change::PutSubscription(record)

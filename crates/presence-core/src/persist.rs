@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use presence_store::{
-    BindingRecord, CallRecord, Change, EntityRecord, PeerRecord, PublicationRecord, Snapshot, SubscriptionRecord,
+    BindingRecord, CallRecord, Change, DialogRecord, EntityRecord, PeerRecord, PublicationRecord, Snapshot,
+    SubscriptionRecord,
 };
 use sip_proto::dialog::{Dialog, DialogId};
 use sip_proto::header::NameAddr;
@@ -71,7 +72,6 @@ impl Engine {
 
     pub(crate) fn persist_subscription(&mut self, id: SubscriptionId) {
         let Some(s) = self.subscriptions.get(id).filter(|_| self.wall.is_some()) else { return };
-        let d = &s.dialog;
         let record = SubscriptionRecord {
             id,
             entity: s.entity.clone(),
@@ -79,15 +79,7 @@ impl Engine {
             content_type: s.format.content_type().to_owned(),
             event_id: s.event_id.clone(),
             subscriber: s.subscriber.clone(),
-            call_id: d.id.call_id.clone(),
-            local_tag: d.id.local_tag.clone(),
-            remote_tag: d.id.remote_tag.clone(),
-            local_uri: d.local_uri.to_string(),
-            remote_uri: d.remote_uri.to_string(),
-            remote_target: d.remote_target.to_string(),
-            route_set: d.route_set.iter().map(ToString::to_string).collect(),
-            local_seq: d.local_seq,
-            remote_seq: d.remote_seq,
+            dialog: dialog_record(&s.dialog),
             expires_at_ms: self.unix_ms(s.expires_at),
             version: s.version,
             peer: peer_record(s.peer),
@@ -246,25 +238,10 @@ impl Engine {
             [Format::Pidf, Format::Xpidf, Format::DialogInfo, Format::MessageSummary]
                 .into_iter()
                 .find(|f| f.content_type() == r.content_type),
-            NameAddr::parse(&r.local_uri),
-            NameAddr::parse(&r.remote_uri),
-            Uri::parse(&r.remote_target),
-            r.route_set.iter().map(|route| NameAddr::parse(route)).collect::<Result<Vec<_>, _>>(),
+            restored_dialog(&r.dialog),
+            peer(&r.peer, udp_flows),
         );
-        let (Some(package), Some(format), Ok(local_uri), Ok(remote_uri), Ok(remote_target), Ok(route_set)) = parsed
-        else {
-            return unusable(self);
-        };
-        let Some(peer) = peer(&r.peer, udp_flows) else { return unusable(self) };
-        let dialog = Dialog {
-            id: DialogId { call_id: r.call_id, local_tag: r.local_tag, remote_tag: r.remote_tag },
-            local_uri,
-            remote_uri,
-            remote_target,
-            route_set,
-            local_seq: r.local_seq.saturating_add(RESTART_MARGIN),
-            remote_seq: r.remote_seq,
-        };
+        let (Some(package), Some(format), Some(dialog), Some(peer)) = parsed else { return unusable(self) };
         let expires_at = self.instant(r.expires_at_ms, now);
         let sub = Subscription {
             entity: r.entity,
@@ -296,6 +273,34 @@ impl Engine {
             self.deadlines.set(TimerKey::SubscriptionExpiry(r.id), Some(expires_at));
         }
     }
+}
+
+pub(crate) fn dialog_record(d: &Dialog) -> DialogRecord {
+    DialogRecord {
+        call_id: d.id.call_id.clone(),
+        local_tag: d.id.local_tag.clone(),
+        remote_tag: d.id.remote_tag.clone(),
+        local_uri: d.local_uri.to_string(),
+        remote_uri: d.remote_uri.to_string(),
+        remote_target: d.remote_target.to_string(),
+        route_set: d.route_set.iter().map(ToString::to_string).collect(),
+        local_seq: d.local_seq,
+        remote_seq: d.remote_seq,
+    }
+}
+
+/// The stored dialog, with our CSeq moved past the restart margin; `None` when its text no
+/// longer parses.
+pub(crate) fn restored_dialog(r: &DialogRecord) -> Option<Dialog> {
+    Some(Dialog {
+        id: DialogId { call_id: r.call_id.clone(), local_tag: r.local_tag.clone(), remote_tag: r.remote_tag.clone() },
+        local_uri: NameAddr::parse(&r.local_uri).ok()?,
+        remote_uri: NameAddr::parse(&r.remote_uri).ok()?,
+        remote_target: Uri::parse(&r.remote_target).ok()?,
+        route_set: r.route_set.iter().map(|route| NameAddr::parse(route)).collect::<Result<_, _>>().ok()?,
+        local_seq: r.local_seq.saturating_add(RESTART_MARGIN),
+        remote_seq: r.remote_seq,
+    })
 }
 
 pub(crate) fn peer_record(p: Peer) -> PeerRecord {

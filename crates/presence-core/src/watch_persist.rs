@@ -8,9 +8,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use presence_store::{Change, WatchRecord};
-use sip_proto::dialog::{Dialog, DialogId};
-use sip_proto::header::NameAddr;
-use sip_proto::uri::Uri;
 use sip_proto::{Method, Request};
 
 use crate::bodies::Basic;
@@ -18,7 +15,7 @@ use crate::engine::{Engine, TimerKey};
 use crate::entity::{Source, Status};
 use crate::package::Package;
 use crate::peer::{FlowId, Transport};
-use crate::persist::{RESTART_MARGIN, peer, peer_record};
+use crate::persist::{dialog_record, peer, peer_record, restored_dialog};
 use crate::watching::{Watch, WatchId};
 
 impl Engine {
@@ -38,15 +35,7 @@ impl Engine {
             package: w.package.name().to_owned(),
             peer: peer_record(w.peer),
             our_host: w.our_host.clone(),
-            call_id: dialog.id.call_id.clone(),
-            local_tag: dialog.id.local_tag.clone(),
-            remote_tag: dialog.id.remote_tag.clone(),
-            local_uri: dialog.local_uri.to_string(),
-            remote_uri: dialog.remote_uri.to_string(),
-            remote_target: dialog.remote_target.to_string(),
-            route_set: dialog.route_set.iter().map(ToString::to_string).collect(),
-            local_seq: dialog.local_seq,
-            remote_seq: dialog.remote_seq,
+            dialog: dialog_record(dialog),
             refresh_at_ms: self.unix_ms(refresh_at),
             status: status.map(|s| (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)),
         };
@@ -63,37 +52,23 @@ impl Engine {
             index,
             Package::from_event(&r.package),
             peer(&r.peer, udp_flows).filter(|p| p.transport == Transport::Udp),
-            NameAddr::parse(&r.local_uri),
-            NameAddr::parse(&r.remote_uri),
-            Uri::parse(&r.remote_target),
-            r.route_set.iter().map(|route| NameAddr::parse(route)).collect::<Result<Vec<_>, _>>(),
+            restored_dialog(&r.dialog),
         );
-        let (Some(index), Some(package), Some(peer), Ok(local_uri), Ok(remote_uri), Ok(remote_target), Ok(route_set)) =
-            parsed
-        else {
+        let (Some(index), Some(package), Some(peer), Some(dialog)) = parsed else {
             self.persist(Change::DeleteWatch(id));
             return;
         };
         let Some(binding) = self.registrations.binding_mut(&r.aor, index) else { return };
         binding.watches.push(id);
         let target = binding.contact.uri.clone();
-        let dialog = Dialog {
-            id: DialogId { call_id: r.call_id.clone(), local_tag: r.local_tag.clone(), remote_tag: r.remote_tag },
-            local_uri,
-            remote_uri,
-            remote_target,
-            route_set,
-            local_seq: r.local_seq.saturating_add(RESTART_MARGIN),
-            remote_seq: r.remote_seq,
-        };
         let watch = Watch {
             entity: r.aor.clone(),
             contact: r.contact,
             package,
             peer,
             target: target.clone(),
-            call_id: r.call_id,
-            local_tag: r.local_tag,
+            call_id: r.dialog.call_id,
+            local_tag: r.dialog.local_tag,
             our_host: r.our_host,
             cseq: 0,
             dialog: Some(dialog),

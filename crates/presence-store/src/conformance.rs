@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::{
-    BindingRecord, Change, EntityRecord, PeerRecord, PublicationRecord, Store, SubscriptionRecord, WatchRecord,
+    BindingRecord, Change, DialogRecord, EntityRecord, PeerRecord, PublicationRecord, Store, SubscriptionRecord,
+    WatchRecord,
 };
 
 /// Fresh, empty storage; [`Backend::open`] opens it again (a "restart") each time it is called.
@@ -44,15 +45,17 @@ pub fn subscription(id: u64, local_seq: u32, version: u32) -> SubscriptionRecord
         content_type: "application/dialog-info+xml".into(),
         event_id: None,
         subscriber: "1002@pbx.example.com".into(),
-        call_id: format!("call-{id}"),
-        local_tag: "ours".into(),
-        remote_tag: "theirs".into(),
-        local_uri: "<sip:1001@pbx.example.com>".into(),
-        remote_uri: "<sip:1002@pbx.example.com>".into(),
-        remote_target: "sip:1002@192.0.2.10:5062".into(),
-        route_set: vec!["<sip:proxy.example.com;lr>".into()],
-        local_seq,
-        remote_seq: Some(1),
+        dialog: DialogRecord {
+            call_id: format!("call-{id}"),
+            local_tag: "ours".into(),
+            remote_tag: "theirs".into(),
+            local_uri: "<sip:1001@pbx.example.com>".into(),
+            remote_uri: "<sip:1002@pbx.example.com>".into(),
+            remote_target: "sip:1002@192.0.2.10:5062".into(),
+            route_set: vec!["<sip:proxy.example.com;lr>".into()],
+            local_seq,
+            remote_seq: Some(1),
+        },
         expires_at_ms: 1_800_000_000_000,
         version,
         peer: peer(),
@@ -68,15 +71,17 @@ fn watch(id: u64, local_seq: u32) -> WatchRecord {
         package: "presence".into(),
         peer: peer(),
         our_host: "198.51.100.1".into(),
-        call_id: format!("watch-{id}"),
-        local_tag: "ours".into(),
-        remote_tag: "phone".into(),
-        local_uri: "<sip:presence@198.51.100.1>".into(),
-        remote_uri: "<sip:1001@pbx.example.com>".into(),
-        remote_target: "sip:1001@192.0.2.10:5062".into(),
-        route_set: Vec::new(),
-        local_seq,
-        remote_seq: Some(3),
+        dialog: DialogRecord {
+            call_id: format!("watch-{id}"),
+            local_tag: "ours".into(),
+            remote_tag: "phone".into(),
+            local_uri: "<sip:presence@198.51.100.1>".into(),
+            remote_uri: "<sip:1001@pbx.example.com>".into(),
+            remote_target: "sip:1001@192.0.2.10:5062".into(),
+            route_set: Vec::new(),
+            local_seq,
+            remote_seq: Some(3),
+        },
         refresh_at_ms: 1_800_000_000_000,
         status: Some(("open".into(), Some("DND".into()), true, false)),
     }
@@ -173,7 +178,7 @@ fn cseq_and_version_never_go_down(backend: &impl Backend) {
     store.apply(&[Change::PutSubscription(subscription(4, 10, 6))]).unwrap();
     store.apply(&[Change::PutSubscription(subscription(4, 7, 2))]).unwrap();
     let loaded = backend.open().load().unwrap();
-    assert_eq!((loaded.subscriptions[0].local_seq, loaded.subscriptions[0].version), (10, 6));
+    assert_eq!((loaded.subscriptions[0].dialog.local_seq, loaded.subscriptions[0].version), (10, 6));
 }
 
 fn a_failed_batch_changes_nothing(backend: &impl Backend) {
@@ -197,5 +202,5 @@ fn watches_are_kept_with_a_cseq_that_never_goes_down(backend: &impl Backend) {
     store.apply(&[Change::PutWatch(refreshed.clone()), Change::DeleteWatch(2)]).unwrap();
     assert_eq!(backend.open().load().unwrap().watches, vec![refreshed.clone()]);
     store.apply(&[Change::PutWatch(watch(1, 2))]).unwrap();
-    assert_eq!(backend.open().load().unwrap().watches[0].local_seq, 5, "a late write cannot lower the CSeq");
+    assert_eq!(backend.open().load().unwrap().watches[0].dialog.local_seq, 5, "a late write cannot lower the CSeq");
 }

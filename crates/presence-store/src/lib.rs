@@ -29,6 +29,29 @@ pub struct PeerRecord {
     pub flow: Option<u64>,
 }
 
+/// A SIP dialog (RFC 3261 §12), as kept for the subscriptions we serve and those we hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialogRecord {
+    /// Call-ID.
+    pub call_id: String,
+    /// Our tag.
+    pub local_tag: String,
+    /// The other side's tag.
+    pub remote_tag: String,
+    /// Our address (From of our requests), without tag.
+    pub local_uri: String,
+    /// The other side's address (To of our requests), without tag.
+    pub remote_uri: String,
+    /// Where in-dialog requests are addressed (the other side's Contact).
+    pub remote_target: String,
+    /// The route set, in order.
+    pub route_set: Vec<String>,
+    /// The CSeq of our last request.
+    pub local_seq: u32,
+    /// The CSeq of the other side's last request.
+    pub remote_seq: Option<u32>,
+}
+
 /// A subscription we serve, with everything needed to go on NOTIFYing in its dialog.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
@@ -44,24 +67,8 @@ pub struct SubscriptionRecord {
     pub event_id: Option<String>,
     /// The subscriber.
     pub subscriber: String,
-    /// Call-ID.
-    pub call_id: String,
-    /// Our tag.
-    pub local_tag: String,
-    /// The subscriber's tag.
-    pub remote_tag: String,
-    /// Our address (From of our NOTIFYs), without tag.
-    pub local_uri: String,
-    /// The subscriber's address (To of our NOTIFYs), without tag.
-    pub remote_uri: String,
-    /// Where NOTIFYs are addressed (the subscriber's Contact).
-    pub remote_target: String,
-    /// The route set, in order.
-    pub route_set: Vec<String>,
-    /// The CSeq of our last NOTIFY.
-    pub local_seq: u32,
-    /// The CSeq of the subscriber's last request.
-    pub remote_seq: Option<u32>,
+    /// The dialog our NOTIFYs go in (`local_seq`: our last NOTIFY's CSeq).
+    pub dialog: DialogRecord,
     /// When it expires.
     pub expires_at_ms: u64,
     /// The next dialog-info version.
@@ -111,24 +118,8 @@ pub struct WatchRecord {
     pub peer: PeerRecord,
     /// Our host in From, Via and Contact.
     pub our_host: String,
-    /// Call-ID.
-    pub call_id: String,
-    /// Our tag.
-    pub local_tag: String,
-    /// The phone's tag.
-    pub remote_tag: String,
-    /// Our address (From), without tag.
-    pub local_uri: String,
-    /// The phone's address (To), without tag.
-    pub remote_uri: String,
-    /// Where in-dialog requests go.
-    pub remote_target: String,
-    /// The route set, in order.
-    pub route_set: Vec<String>,
-    /// The CSeq of our last SUBSCRIBE.
-    pub local_seq: u32,
-    /// The CSeq of the phone's last NOTIFY.
-    pub remote_seq: Option<u32>,
+    /// The dialog our SUBSCRIBEs go in (`local_seq`: our last SUBSCRIBE's CSeq).
+    pub dialog: DialogRecord,
     /// When we refresh it.
     pub refresh_at_ms: u64,
     /// What the phone last reported: `open`/`closed`, note, DND, on the phone.
@@ -241,7 +232,7 @@ pub enum Change {
 /// replayed write cannot make NOTIFYs after a restart go backwards.
 pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
     if let Some(old) = stored {
-        record.local_seq = record.local_seq.max(old.local_seq);
+        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
         record.version = record.version.max(old.version);
     }
     record
@@ -250,7 +241,7 @@ pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: Subscri
 /// A watch record whose CSeq never goes below what was stored.
 pub(crate) fn monotonic_watch(stored: Option<&WatchRecord>, mut record: WatchRecord) -> WatchRecord {
     if let Some(old) = stored {
-        record.local_seq = record.local_seq.max(old.local_seq);
+        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
     }
     record
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Change, Snapshot, Store, StoreError, SubscriptionRecord, WatchRecord, monotonic, monotonic_watch};
+use crate::{Change, Snapshot, Store, StoreError, monotonic, monotonic_watch};
 
 /// The schema this program writes.
 const SCHEMA_VERSION: i64 = 2;
@@ -74,33 +74,13 @@ impl Store for SqliteStore {
         for change in changes {
             match change {
                 Change::PutSubscription(record) => {
-                    let stored: Option<String> = tx
-                        .query_row("SELECT record FROM subscriptions WHERE id = ?1", params![record.id as i64], |r| {
-                            r.get(0)
-                        })
-                        .optional()?;
-                    let stored = stored.map(|s| serde_json::from_str::<SubscriptionRecord>(&s)).transpose()?;
-                    let record = monotonic(stored.as_ref(), record.clone());
-                    tx.execute(
-                        "INSERT INTO subscriptions (id, record) VALUES (?1, ?2)
-                         ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-                        params![record.id as i64, serde_json::to_string(&record)?],
-                    )?;
+                    put_monotonic(&tx, "subscriptions", record.id, record.clone(), monotonic)?;
                 }
                 Change::DeleteSubscription(id) => {
                     tx.execute("DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutWatch(record) => {
-                    let stored: Option<String> = tx
-                        .query_row("SELECT record FROM watches WHERE id = ?1", params![record.id as i64], |r| r.get(0))
-                        .optional()?;
-                    let stored = stored.map(|s| serde_json::from_str::<WatchRecord>(&s)).transpose()?;
-                    let record = monotonic_watch(stored.as_ref(), record.clone());
-                    tx.execute(
-                        "INSERT INTO watches (id, record) VALUES (?1, ?2)
-                         ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-                        params![record.id as i64, serde_json::to_string(&record)?],
-                    )?;
+                    put_monotonic(&tx, "watches", record.id, record.clone(), monotonic_watch)?;
                 }
                 Change::DeleteWatch(id) => {
                     tx.execute("DELETE FROM watches WHERE id = ?1", params![*id as i64])?;
@@ -151,4 +131,27 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Inserts or replaces `record` under `id` in `table` (one of ours, never user input),
+/// merged by `merge` with what is stored so that CSeqs never go down.
+fn put_monotonic<T: serde::Serialize + serde::de::DeserializeOwned>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    id: u64,
+    record: T,
+    merge: fn(Option<&T>, T) -> T,
+) -> Result<(), StoreError> {
+    let stored: Option<String> = tx
+        .query_row(&format!("SELECT record FROM {table} WHERE id = ?1"), params![id as i64], |r| r.get(0))
+        .optional()?;
+    let stored = stored.map(|s| serde_json::from_str::<T>(&s)).transpose()?;
+    let record = merge(stored.as_ref(), record);
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record"
+        ),
+        params![id as i64, serde_json::to_string(&record)?],
+    )?;
+    Ok(())
 }
