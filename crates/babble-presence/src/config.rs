@@ -43,6 +43,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Persistent state.
     pub storage: StorageConfig,
+    /// Device profiles of the operator's own (`[[profiles]]`).
+    pub profiles: Vec<crate::profile_config::ProfileEntry>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -519,7 +521,7 @@ impl Config {
                 "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero",
             );
         }
-        Ok(())
+        crate::profile_config::validate(&self.profiles)
     }
 
     /// The engine's settings.
@@ -587,6 +589,7 @@ impl Config {
                 DndWhen::All => DndRule::All,
             },
             unsolicited_mwi: self.registrar.unsolicited_mwi,
+            profiles: crate::profile_config::engine_profiles(&self.profiles),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod config;
 mod driver;
 mod http;
+pub mod profile_config;
 mod server;
 pub mod storage;
 pub mod telemetry;

@@ -62,6 +62,8 @@ pub struct EngineConfig {
     /// Send message-waiting NOTIFYs unsolicited to registered phones without an MWI
     /// subscription.
     pub unsolicited_mwi: bool,
+    /// Device profiles, matched in order on a subscriber's User-Agent.
+    pub profiles: Vec<crate::profiles::DeviceProfile>,
 }
 
 /// Digest authentication settings (RFC 3261 §22, RFC 8760).
@@ -175,6 +177,7 @@ impl Default for EngineConfig {
             subscribe_back_expires: 3600,
             device_dnd_rule: DndRule::All,
             unsolicited_mwi: true,
+            profiles: crate::profiles::builtin(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod outgoing;
 mod package;
 mod peer;
 mod persist;
+pub mod profiles;
 mod publication;
 mod publisher;
 mod registrar;

@@ -18,6 +18,7 @@ use crate::handlers::with_allow_events;
 use crate::outgoing::{NotifyKind, Purpose};
 use crate::package::Package;
 use crate::peer::{Peer, Transport};
+use crate::profiles;
 use crate::render::{RenderOptions, Watcher, render};
 use crate::subscription::{Phase, Subscription, SubscriptionId};
 use crate::watching::host_text;
@@ -94,6 +95,7 @@ impl Engine {
         };
         let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { host_text(source) };
         let call_id = dialog.id.call_id.clone();
+        let profile = profiles::select(&self.config.profiles, req.headers.get(&HeaderName::UserAgent));
         let sub = Subscription {
             entity: entity.clone(),
             package,
@@ -111,6 +113,7 @@ impl Engine {
             dirty: false,
             check_sync: false,
             failures: 0,
+            profile,
         };
         let contact = contact_of(&sub);
         let id = self.subscriptions.insert(sub);
@@ -126,7 +129,8 @@ impl Engine {
                 Package::Presence | Package::Dialog => InEvent::SubscribeIn(watcher),
             });
         }
-        (accepted(req, &local_tag, expires, &contact), Some(id))
+        let status = profile.map_or(200, |p| self.config.profiles[p].subscribe_status);
+        (accepted(req, status, &local_tag, expires, &contact), Some(id))
     }
 
     fn refresh(
@@ -161,6 +165,7 @@ impl Engine {
         sub.peer = source;
         let contact = contact_of(sub);
         let local_tag = sub.dialog.id.local_tag.clone();
+        let status = sub.profile.map_or(200, |p| self.config.profiles[p].subscribe_status);
         if expires == 0 {
             self.begin_termination(id, "timeout");
         } else {
@@ -168,7 +173,7 @@ impl Engine {
             let expires_at = sub.expires_at;
             self.deadlines.set(TimerKey::SubscriptionExpiry(id), Some(expires_at));
         }
-        (accepted(req, &local_tag, expires, &contact), Some(id))
+        (accepted(req, status, &local_tag, expires, &contact), Some(id))
     }
 
     /// Ends a subscription with a final NOTIFY `terminated;reason=<reason>`.
@@ -262,7 +267,8 @@ impl Engine {
                 None => sub.package.name().to_owned(),
             };
             h.push(HeaderName::Event, event);
-            let watcher = Watcher { version: sub.version, seen_change: sub.seen_change };
+            let profile = sub.profile.and_then(|p| self.config.profiles.get(p));
+            let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
             if let Some(body) = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, options) {
                 h.push(HeaderName::ContentType, sub.format.content_type());
                 req.body = body.into();
@@ -316,10 +322,11 @@ impl Engine {
     }
 }
 
-/// The 2xx to a SUBSCRIBE: our To tag, the granted Expires (RFC 6665 §4.2.1.1 requires it),
-/// our Contact, and the Record-Route copied (RFC 3261 §12.1.1).
-fn accepted(req: &Request, local_tag: &str, expires: u32, contact: &str) -> Response {
-    let mut response = Response::to(req, 200);
+/// The 2xx (`status`: 200, or 202 for a device profile that wants it) to a SUBSCRIBE: our To
+/// tag, the granted Expires (RFC 6665 §4.2.1.1 requires it), our Contact, and the
+/// Record-Route copied (RFC 3261 §12.1.1).
+fn accepted(req: &Request, status: u16, local_tag: &str, expires: u32, contact: &str) -> Response {
+    let mut response = Response::to(req, status);
     if let Ok(mut to) = req.headers.to() {
         to.params.set("tag", Some(local_tag));
         response.headers.set(HeaderName::To, to.to_string());

@@ -84,6 +84,7 @@ impl Engine {
             version: s.version,
             peer: peer_record(s.peer),
             our_host: s.our_host.clone(),
+            profile: s.profile.and_then(|p| self.config.profiles.get(p)).map(|p| p.name.clone()),
         };
         self.persist(Change::PutSubscription(record));
     }
@@ -262,6 +263,7 @@ impl Engine {
             dirty: false,
             check_sync: false,
             failures: 0,
+            profile: r.profile.and_then(|name| self.config.profiles.iter().position(|p| p.name == name)),
         };
         self.subscriptions.insert_with_id(r.id, sub);
         if peer.transport.is_reliable() {

@@ -8,6 +8,7 @@ use crate::bodies::xpidf::{self, XpidfState};
 use crate::bodies::{Basic, Format, dialog_info};
 use crate::call::{Call, CallState};
 use crate::entity::{DndRule, Entity};
+use crate::profiles::{DeviceProfile, IDLE_DUMMY_ID};
 
 /// What a presence watcher is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,11 +75,13 @@ pub(crate) fn shown(entity: Option<&Entity>, options: RenderOptions) -> Shown {
 
 /// Per-watcher inputs to a document.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Watcher {
+pub(crate) struct Watcher<'a> {
     /// The dialog-info version to write.
     pub(crate) version: u32,
     /// The entity change number the watcher last saw (ended calls since are shown once).
     pub(crate) seen_change: u64,
+    /// The subscriber's device profile.
+    pub(crate) profile: Option<&'a DeviceProfile>,
 }
 
 /// The body for `format`, or `None` when there is nothing to say yet.
@@ -127,6 +130,14 @@ pub(crate) fn render(
             if options.dnd_as_busy_lamp && dnd && !calls.iter().any(|c| c.state == CallState::Confirmed) {
                 calls.push(&dnd_lamp);
             }
+            let mut reshaped = Vec::new();
+            let idle_dummy = Call::new(IDLE_DUMMY_ID, CallState::Terminated);
+            if let Some(profile) = watcher.profile {
+                calls = profile.shape_calls(calls, &mut reshaped);
+                if profile.idle_dummy_dialog && calls.is_empty() {
+                    calls.push(&idle_dummy);
+                }
+            }
             Some(dialog_info::write(entity_uri, display, watcher.version, &calls))
         }
         Format::MessageSummary => {
@@ -168,7 +179,7 @@ mod tests {
 
     #[test]
     fn neutral_documents() {
-        let w = Watcher { version: 0, seen_change: 0 };
+        let w = Watcher { version: 0, seen_change: 0, profile: None };
         let mwi = render("sip:a@b", None, Format::MessageSummary, w, OPTS).unwrap();
         assert!(mwi.starts_with("Messages-Waiting: no\r\n") && mwi.contains("0/0 (0/0)"));
         let off = RenderOptions { zero_voicemail_when_unknown: false, ..OPTS };
@@ -179,7 +190,7 @@ mod tests {
 
     #[test]
     fn dnd_lights_blf_keys_unless_disabled() {
-        let w = Watcher { version: 0, seen_change: 0 };
+        let w = Watcher { version: 0, seen_change: 0, profile: None };
         let mut e = Entity::default();
         e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
         let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap();

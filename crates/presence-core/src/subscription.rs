@@ -50,6 +50,8 @@ pub(crate) struct Subscription {
     pub(crate) check_sync: bool,
     /// NOTIFYs in a row that timed out.
     pub(crate) failures: u8,
+    /// The device profile chosen for the subscriber (an index into the configured ones).
+    pub(crate) profile: Option<usize>,
 }
 
 impl Subscription {

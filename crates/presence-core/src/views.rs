@@ -61,6 +61,8 @@ pub struct SubscriptionView {
     pub state: &'static str,
     /// Where its NOTIFYs go.
     pub peer: SourceAddress,
+    /// The subscriber's device profile, if one matched.
+    pub profile: Option<String>,
 }
 
 /// One registered contact.
@@ -154,6 +156,7 @@ impl Engine {
                 expires_in: s.remaining_secs(now),
                 state: if s.phase == Phase::Active { "active" } else { "terminating" },
                 peer: SourceAddress::of(s.peer),
+                profile: s.profile.and_then(|p| self.config.profiles.get(p)).map(|p| p.name.clone()),
             })
             .collect();
         views.sort_by_key(|v| v.id);

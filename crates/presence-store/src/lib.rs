@@ -77,6 +77,9 @@ pub struct SubscriptionRecord {
     pub peer: PeerRecord,
     /// Our host as the subscriber addressed us.
     pub our_host: String,
+    /// The name of the subscriber's device profile.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// A contact bound to an address-of-record.

@@ -217,6 +217,8 @@ pub(crate) struct Subscription {
     /// `active` or `terminating`.
     state: &'static str,
     peer: Address,
+    /// The device profile chosen from the subscriber's User-Agent; `null` when none matched.
+    profile: Option<String>,
 }
 
 impl From<SubscriptionView> for Subscription {
@@ -231,6 +233,7 @@ impl From<SubscriptionView> for Subscription {
             expires: v.expires_in,
             state: v.state,
             peer: v.peer.into(),
+            profile: v.profile,
         }
     }
 }

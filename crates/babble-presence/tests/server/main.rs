@@ -9,6 +9,7 @@ mod cli;
 mod interop;
 mod notifier;
 mod pjsip;
+mod profiles;
 mod publisher;
 mod registrar;
 mod restart;

@@ -7,6 +7,7 @@
 mod auth;
 mod invariants;
 mod notifier;
+mod profiles;
 mod publisher;
 mod registrar;
 mod restart;

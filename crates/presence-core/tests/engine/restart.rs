@@ -200,3 +200,18 @@ fn a_phone_we_subscribe_to_keeps_its_dialog_and_its_dnd_across_a_restart() {
     let idle = phone_notify(&subscribe, &ok, 2, "active;expires=600", None);
     assert_eq!(only_response(&h.send(&idle, udp_peer(), 450.3)).status, 200);
 }
+
+#[test]
+fn the_device_profile_survives_a_restart() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(6);
+    let mut watch = Watch::new("bria", "dialog", ENTITY);
+    let request = String::from_utf8(watch.subscribe(Some(600))).unwrap().replace("test-phone", "Bria 6");
+    let (_, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    store_changes(&mut h, &mut store);
+
+    let h = restart(&h, &mut store, 10.0);
+    let views = h.engine.subscription_views(h.at(10.0));
+    assert_eq!(views[0].profile.as_deref(), Some("bria"));
+}

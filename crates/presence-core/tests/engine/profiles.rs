@@ -1,0 +1,85 @@
+//! Device profiles chosen from the subscriber's User-Agent: what each one changes on the
+//! wire (the 2xx status, single-dialog documents, the idle dummy dialog, callers shown
+//! confirmed), that other phones are untouched, and that the choice shows in the look-up.
+
+use presence_core::EngineConfig;
+use presence_core::api::{CallsUpdate, Command};
+use presence_core::bodies::dialog_info;
+use presence_core::call::{Call, CallState, Direction};
+use presence_core::profiles::{DeviceProfile, builtin};
+
+use crate::support::*;
+
+const ENTITY: &str = "1001@pbx.example.com";
+
+/// Subscribes to `ENTITY`'s dialogs as a phone with `user_agent`; returns the 2xx status and
+/// the first NOTIFY's calls as (Call-ID, state).
+fn watch_as(h: &mut Harness, user_agent: &str, call_id: &str) -> (u16, Vec<(String, CallState)>) {
+    let mut watch = Watch::new(call_id, "dialog", ENTITY);
+    let request = String::from_utf8(watch.subscribe(Some(600))).unwrap();
+    let request = request.replace("User-Agent: test-phone", &format!("User-Agent: {user_agent}"));
+    let (responses, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    let doc = dialog_info::parse(&notifies[0].body).unwrap();
+    (responses[0].status, doc.calls.into_iter().map(|c| (c.call_id, c.state)).collect())
+}
+
+fn push_calls(h: &mut Harness, calls: Vec<Call>) {
+    let command = Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: CallsUpdate::Full(calls),
+        call_id: None,
+    };
+    h.engine.handle_command(command, h.at(0.0));
+    for notify in split(&h.drain()).1 {
+        h.send(&answer(&notify, 200), udp_peer(), 0.0);
+    }
+}
+
+#[test]
+fn bria_sees_an_idle_dummy_dialog_and_others_an_empty_document() {
+    let mut h = Harness::new();
+    let (status, calls) = watch_as(&mut h, "Bria 6 release 6.5.4", "bria");
+    assert_eq!(status, 200);
+    assert_eq!(calls, vec![("idle".to_owned(), CallState::Terminated)]);
+    let (_, calls) = watch_as(&mut h, "Yealink SIP-T46S 66.86.0.15", "yealink");
+    assert!(calls.is_empty(), "phones without the profile see the plain idle document");
+    let views = h.engine.subscription_views(h.at(0.0));
+    let profiles: Vec<Option<&str>> = views.iter().map(|v| v.profile.as_deref()).collect();
+    assert_eq!(profiles, vec![Some("bria"), None], "the look-up shows the choice");
+}
+
+#[test]
+fn an_spa962_sees_one_dialog_the_ringing_one_and_its_own_calls_confirmed() {
+    let mut h = Harness::new();
+    push_calls(&mut h, vec![Call::new("talking", CallState::Confirmed), Call::new("ringing", CallState::Early)]);
+    let (_, calls) = watch_as(&mut h, "Linksys/SPA962-6.1.5(a)", "spa");
+    assert_eq!(calls, vec![("ringing".to_owned(), CallState::Early)]);
+    let (_, calls) = watch_as(&mut h, "PolycomVVX-VVX_411-UA/6.3.1", "vvx");
+    assert_eq!(calls.len(), 2, "a multi-dialog phone sees both");
+
+    let outgoing = Call { direction: Some(Direction::Initiator), ..Call::new("out", CallState::Early) };
+    push_calls(&mut h, vec![outgoing]);
+    let (_, calls) = watch_as(&mut h, "Linksys/SPA962-6.1.5(a)", "spa2");
+    assert_eq!(calls, vec![("out".to_owned(), CallState::Confirmed)], "the caller's own call does not blink");
+}
+
+#[test]
+fn a_configured_profile_answers_202_and_comes_before_the_builtins() {
+    let mut profiles = vec![DeviceProfile {
+        name: "old-rfc3265".into(),
+        user_agents: vec!["OldPhone".into()],
+        subscribe_status: 202,
+        single_dialog: false,
+        idle_dummy_dialog: false,
+        caller_confirmed: false,
+    }];
+    profiles.extend(builtin());
+    let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
+    let (status, _) = watch_as(&mut h, "OldPhone 1.0", "old");
+    assert_eq!(status, 202);
+    let (status, _) = watch_as(&mut h, "Bria 6", "bria");
+    assert_eq!(status, 200);
+}
