@@ -184,7 +184,7 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// The entity key for `user@host` text (an optional `sip:`/`sips:` scheme and any
-    /// parameters are dropped, the host lowercased and alias-folded).
+    /// parameters and the port are dropped, the host lowercased and alias-folded).
     pub fn entity_key(&self, address: &str) -> String {
         let address = address.trim();
         let address = address.strip_prefix("sip:").or_else(|| address.strip_prefix("sips:")).unwrap_or(address);
@@ -192,6 +192,12 @@ impl EngineConfig {
         let (user, host) = match address.rsplit_once('@') {
             Some((user, host)) => (Some(user), host),
             None => (None, address),
+        };
+        // The port is not part of the entity: a phone registering as `1001@10.0.0.5:5060` and
+        // a watcher subscribing to `1001@10.0.0.5` mean the same extension.
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').map_or(host, |(inner, _)| &host[..inner.len() + 2]),
+            None => host.split(':').next().unwrap_or(host),
         };
         let host = host.to_ascii_lowercase();
         let host =
@@ -216,5 +222,7 @@ mod tests {
         assert_eq!(config.entity_key("sip:1001@PBX.Example.com;transport=tcp"), "1001@pbx.example.com");
         assert_eq!(config.entity_key("1001@10.0.0.5"), "1001@pbx.example.com");
         assert_eq!(config.entity_key(" 1001@other.example.com "), "1001@other.example.com");
+        assert_eq!(config.entity_key("sip:1001@Other.example.com:5090"), "1001@other.example.com", "no port");
+        assert_eq!(config.entity_key("sip:1001@[2001:DB8::1]:5060"), "1001@[2001:db8::1]");
     }
 }
