@@ -31,6 +31,16 @@ fn load(dir: &Path) -> Snapshot {
     SqliteStore::open(&dir.join(DATABASE_FILE)).expect("the database opens").load().expect("the database loads")
 }
 
+/// The server started again in-process on the UDP address `udp` with the data in `dir`.
+async fn restart_on(udp: std::net::SocketAddr, dir: &Path) -> babble_presence::Server {
+    let dir = dir.to_owned();
+    start_in_process(|c| {
+        c.storage.data_dir = dir;
+        c.sip.listen = vec![ListenSpec { transport: Transport::Udp, addr: udp }];
+    })
+    .await
+}
+
 fn voicemail_url(http: std::net::SocketAddr, entity: &str) -> String {
     format!("http://{http}/api/v1/entities/{entity}/voicemail")
 }
@@ -52,12 +62,7 @@ async fn sipp_watcher_keeps_its_dialog_across_a_restart() {
     assert_eq!(stats.subscriptions_lost, 0);
     assert_eq!(load(&dir).subscriptions.len(), 1, "the subscription is stored");
 
-    let data_dir = dir.clone();
-    let second = start_in_process(|c| {
-        c.storage.data_dir = data_dir;
-        c.sip.listen = vec![ListenSpec { transport: Transport::Udp, addr: udp }];
-    })
-    .await;
+    let second = restart_on(udp, &dir).await;
     let ringing = CallsUpdate::Partial(Call::new("after-restart", CallState::Early));
     let command =
         Command::Dialog { entity: subscribe.entity, display: None, call_count: None, calls: ringing, call_id: None };
@@ -225,12 +230,7 @@ async fn a_phone_keeps_our_subscription_dialog_and_its_dnd_across_a_restart() {
     first.shutdown().await.unwrap();
     assert_eq!(load(&dir).watches.len(), 1, "our subscription to the phone is stored");
 
-    let data_dir = dir.clone();
-    let second = start_in_process(|c| {
-        c.storage.data_dir = data_dir;
-        c.sip.listen = vec![ListenSpec { transport: Transport::Udp, addr: server }];
-    })
-    .await;
+    let second = restart_on(server, &dir).await;
     let entity = format!("http://{}/api/v1/entities/1001@127.0.0.1", second.http_addr());
     let entity: Value = reqwest::get(entity).await.unwrap().json().await.unwrap();
     assert_eq!(entity["dnd"], true, "the DND the phone reported is back without asking it");
