@@ -26,6 +26,9 @@ pub struct ProfileEntry {
     /// Calls the entity places are shown confirmed while they ring.
     #[serde(default)]
     pub caller_confirmed: bool,
+    /// Dialogs carry the remote target `sip:<prefix><entity>` for directed pickup (`"**"`).
+    #[serde(default)]
+    pub pickup_prefix: Option<String>,
 }
 
 fn ok() -> u16 {
@@ -57,6 +60,7 @@ pub(crate) fn engine_profiles(entries: &[ProfileEntry]) -> Vec<DeviceProfile> {
         single_dialog: e.single_dialog,
         idle_dummy_dialog: e.idle_dummy_dialog,
         caller_confirmed: e.caller_confirmed,
+        pickup_prefix: e.pickup_prefix.clone(),
     });
     let builtin = profiles::builtin().into_iter().filter(|b| entries.iter().all(|e| e.name != b.name));
     configured.chain(builtin).collect()
@@ -75,10 +79,11 @@ mod tests {
             single_dialog: false,
             idle_dummy_dialog: false,
             caller_confirmed: false,
+            pickup_prefix: None,
         };
         let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)]);
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, vec!["acme", "bria", "linksys-spa962"]);
+        assert_eq!(names, vec!["acme", "bria", "linksys-spa962", "zoiper"]);
         assert!(validate(&[entry("odd", 204)]).is_err());
         assert!(validate(&[ProfileEntry { user_agents: vec![String::new()], ..entry("everyone", 200) }]).is_err());
         assert!(validate(&[entry("fine", 202)]).is_ok());

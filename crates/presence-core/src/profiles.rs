@@ -23,6 +23,9 @@ pub struct DeviceProfile {
     /// Calls the entity places are shown confirmed while they ring, so the lamp does not
     /// blink as if the entity were being called.
     pub caller_confirmed: bool,
+    /// Dialogs carry the remote target `sip:<prefix><entity>`, which the key dials to pick
+    /// the call up (`**` on FreeSWITCH-style PBXs).
+    pub pickup_prefix: Option<String>,
 }
 
 impl DeviceProfile {
@@ -34,6 +37,7 @@ impl DeviceProfile {
             single_dialog: false,
             idle_dummy_dialog: false,
             caller_confirmed: false,
+            pickup_prefix: None,
         }
     }
 
@@ -91,6 +95,11 @@ pub fn builtin() -> Vec<DeviceProfile> {
         // CounterPath Bria expects at least one dialog in a dialog-info document (Kamailio
         // presence_dialoginfo README, force_dummy_dialog).
         DeviceProfile { idle_dummy_dialog: true, ..DeviceProfile::new("bria", &["Bria"]) },
+        // Zoiper's BLF key picks up a ringing call by dialling the dialog's remote target;
+        // FreeSWITCH sends `sip:**<extension>` there and so did babble-drachtio-presence for
+        // every phone (seed-behaviour §4, its FreeSWITCH-to-Zoiper captures). Only Zoiper gets
+        // it here: other phones build the pickup from call-id and tags.
+        DeviceProfile { pickup_prefix: Some("**".into()), ..DeviceProfile::new("zoiper", &["Zoiper"]) },
     ]
 }
 

@@ -138,7 +138,11 @@ pub(crate) fn render(
                     calls.push(&idle_dummy);
                 }
             }
-            Some(dialog_info::write(entity_uri, display, watcher.version, &calls))
+            let pickup = watcher.profile.and_then(|p| p.pickup_prefix.as_deref()).map(|prefix| {
+                let bare = entity_uri.strip_prefix("sip:").unwrap_or(entity_uri);
+                format!("sip:{prefix}{bare}")
+            });
+            Some(dialog_info::write(entity_uri, display, watcher.version, &calls, pickup.as_deref()))
         }
         Format::MessageSummary => {
             let counts = entity.and_then(|e| e.voicemail);

@@ -17,7 +17,7 @@ fn flag(transport: Transport) -> &'static str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_spa962_sees_one_dialog_and_a_yealink_both() {
+async fn sipp_spa962_sees_one_dialog_zoiper_the_pickup_target_and_a_yealink_both() {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
         let server = start_in_process(|_| {}).await;
@@ -31,7 +31,7 @@ async fn sipp_spa962_sees_one_dialog_and_a_yealink_both() {
         };
         server.send(command).await.unwrap();
         let target = server.local_addr(transport).unwrap();
-        for scenario in ["profile_spa962.xml", "profile_none.xml"] {
+        for scenario in ["profile_spa962.xml", "profile_zoiper.xml", "profile_none.xml"] {
             let sipp = sipp.clone();
             tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag(transport), &[])).await.unwrap();
         }

@@ -75,6 +75,7 @@ fn a_configured_profile_answers_202_and_comes_before_the_builtins() {
         single_dialog: false,
         idle_dummy_dialog: false,
         caller_confirmed: false,
+        pickup_prefix: None,
     }];
     profiles.extend(builtin());
     let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
@@ -82,4 +83,27 @@ fn a_configured_profile_answers_202_and_comes_before_the_builtins() {
     assert_eq!(status, 202);
     let (status, _) = watch_as(&mut h, "Bria 6", "bria");
     assert_eq!(status, 200);
+}
+
+#[test]
+fn zoiper_gets_the_star_star_pickup_target_and_others_the_remote_party() {
+    let mut h = Harness::new();
+    let mut ringing = Call::new("ringing", CallState::Early);
+    ringing.remote =
+        Some(presence_core::call::Party { display: Some("Alice".into()), uri: "2000@pbx.example.com".into() });
+    push_calls(&mut h, vec![ringing]);
+    let body = |h: &mut Harness, user_agent: &str, call_id: &str| {
+        let mut watch = Watch::new(call_id, "dialog", ENTITY);
+        let request = String::from_utf8(watch.subscribe(Some(600))).unwrap().replace("test-phone", user_agent);
+        let (_, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+        h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+        body(&notifies[0])
+    };
+    let zoiper = body(&mut h, "Z 5.6.1 v2.10.20.6", "z");
+    assert!(!zoiper.contains("**"), "a User-Agent without \"Zoiper\" is not matched");
+    let zoiper = body(&mut h, "Zoiper rv2.10.20.6", "zoiper");
+    assert!(zoiper.contains(r#"<target uri="sip:**1001@pbx.example.com"/></remote>"#), "{zoiper}");
+    assert!(zoiper.contains(r#"<identity display="Alice">sip:2000@pbx.example.com</identity>"#));
+    let other = body(&mut h, "Yealink SIP-T46S", "yealink");
+    assert!(other.contains(r#"<target uri="sip:2000@pbx.example.com"/></remote>"#), "{other}");
 }
