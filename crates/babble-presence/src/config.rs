@@ -102,6 +102,8 @@ pub struct NotifierConfig {
     pub max_expires: u32,
     /// Most subscriptions to one entity.
     pub max_subscriptions_per_entity: usize,
+    /// Most subscriptions to one entity from one subscriber at one address.
+    pub max_subscriptions_per_watcher: usize,
     /// What watchers of an entity nothing reported on see.
     pub unknown_presence: UnknownPresence,
     /// Zero message counts until a voicemail system reports.
@@ -168,6 +170,7 @@ impl Default for NotifierConfig {
             min_expires: engine.expiry.min,
             max_expires: engine.expiry.max,
             max_subscriptions_per_entity: engine.max_subscriptions_per_entity,
+            max_subscriptions_per_watcher: engine.max_subscriptions_per_watcher,
             unknown_presence: UnknownPresence::Available,
             dummy_voicemail: engine.zero_voicemail_when_unknown,
             udp_notify_failures: engine.udp_notify_failures,
@@ -516,9 +519,14 @@ impl Config {
                 return bail("every auth user needs a password, ha1_md5 or ha1_sha256");
             }
         }
-        if n.udp_notify_failures == 0 || n.max_subscriptions_per_entity == 0 || n.max_calls_per_entity == 0 {
+        if n.udp_notify_failures == 0
+            || n.max_subscriptions_per_entity == 0
+            || n.max_subscriptions_per_watcher == 0
+            || n.max_calls_per_entity == 0
+        {
             return bail(
-                "notifier.udp_notify_failures, max_subscriptions_per_entity and max_calls_per_entity must be above zero",
+                "notifier.udp_notify_failures, max_subscriptions_per_entity, max_subscriptions_per_watcher and \
+                 max_calls_per_entity must be above zero",
             );
         }
         crate::profile_config::validate(&self.profiles)
@@ -543,6 +551,7 @@ impl Config {
                 max: self.notifier.max_expires,
             },
             max_subscriptions_per_entity: self.notifier.max_subscriptions_per_entity,
+            max_subscriptions_per_watcher: self.notifier.max_subscriptions_per_watcher,
             unknown_is_available: self.notifier.unknown_presence == UnknownPresence::Available,
             zero_voicemail_when_unknown: self.notifier.dummy_voicemail,
             calls: CallLimits {

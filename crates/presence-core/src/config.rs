@@ -26,6 +26,10 @@ pub struct EngineConfig {
     pub expiry: ExpiryConfig,
     /// Most subscriptions one entity may have; further SUBSCRIBEs get 503.
     pub max_subscriptions_per_entity: usize,
+    /// Most subscriptions to one entity a subscriber may hold from one address (several BLF
+    /// keys for one extension stay well below it); further SUBSCRIBEs get 503, so a client
+    /// that re-subscribes in a loop cannot fill the entity's quota.
+    pub max_subscriptions_per_watcher: usize,
     /// Show an entity nothing is known about as available (else offline).
     pub unknown_is_available: bool,
     /// Answer MWI subscriptions with zero counts while no voicemail system has reported
@@ -161,6 +165,7 @@ impl Default for EngineConfig {
             seed: 0,
             expiry: ExpiryConfig::default(),
             max_subscriptions_per_entity: 1000,
+            max_subscriptions_per_watcher: 16,
             unknown_is_available: true,
             zero_voicemail_when_unknown: true,
             calls: CallLimits::default(),

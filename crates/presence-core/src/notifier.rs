@@ -80,8 +80,17 @@ impl Engine {
         if !self.config.watch_policy.allows(&subscriber, &entity) {
             return (Response::to(req, 403).with_reason("Not Allowed to Watch This Entity"), None);
         }
-        if self.subscriptions.count_of_entity(&entity) >= self.config.max_subscriptions_per_entity {
-            let mut busy = Response::to(req, 503).with_reason("Too Many Subscriptions");
+        let reason = if self.subscriptions.count_of_entity(&entity) >= self.config.max_subscriptions_per_entity {
+            Some("Too Many Subscriptions")
+        } else if self.subscriptions.count_of_watcher(&entity, &subscriber, source.addr)
+            >= self.config.max_subscriptions_per_watcher
+        {
+            Some("Too Many Subscriptions From This Watcher")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let mut busy = Response::to(req, 503).with_reason(reason);
             busy.headers.push(HeaderName::RetryAfter, "60");
             return (busy, None);
         }

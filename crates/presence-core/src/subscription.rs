@@ -134,6 +134,12 @@ impl Subscriptions {
         self.by_entity.get(entity).map_or(0, BTreeSet::len)
     }
 
+    /// How many subscriptions to `entity` `subscriber` holds from the address `from`.
+    pub(crate) fn count_of_watcher(&self, entity: &str, subscriber: &str, from: std::net::SocketAddr) -> usize {
+        let ids = self.by_entity.get(entity).into_iter().flatten();
+        ids.filter(|id| self.by_id.get(id).is_some_and(|s| s.subscriber == subscriber && s.peer.addr == from)).count()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }

@@ -406,3 +406,25 @@ fn notifies_go_to_the_subscribe_source_through_the_route_set() {
     assert_eq!(header(&notifies[0], HeaderName::Route), "<sip:proxy.example.com;lr>");
     assert_eq!(sent[1].destination.addr, natted.addr, "NOTIFY goes where the SUBSCRIBE came from");
 }
+
+#[test]
+fn subscription_quotas_per_watcher_and_per_entity_answer_503() {
+    let config =
+        EngineConfig { max_subscriptions_per_entity: 3, max_subscriptions_per_watcher: 2, ..EngineConfig::default() };
+    let mut h = Harness::with_config(config);
+    let status = |h: &mut Harness, call_id: &str, from: Peer| {
+        let mut watch = Watch::new(call_id, "dialog", "1001@pbx.example.com");
+        let sent = h.send(&watch.subscribe(Some(600)), from, 0.0);
+        split(&sent).0[0].clone()
+    };
+    let phone = udp_peer();
+    let other_phone = Peer { addr: "192.0.2.11:5062".parse().unwrap(), ..udp_peer() };
+    assert_eq!(status(&mut h, "k1", phone).status, 200);
+    assert_eq!(status(&mut h, "k2", phone).status, 200, "two BLF keys for one extension are fine");
+    let looping = status(&mut h, "k3", phone);
+    assert_eq!((looping.status, looping.reason.as_str()), (503, "Too Many Subscriptions From This Watcher"));
+    assert_eq!(looping.headers.get(&HeaderName::RetryAfter), Some("60"));
+    assert_eq!(status(&mut h, "o1", other_phone).status, 200, "other watchers are not locked out");
+    let full = status(&mut h, "o2", other_phone);
+    assert_eq!((full.status, full.reason.as_str()), (503, "Too Many Subscriptions"));
+}
