@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod baresip;
 mod cli;
 mod interop;
 mod notifier;
