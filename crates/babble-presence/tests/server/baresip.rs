@@ -2,7 +2,7 @@
 //! registers, subscribes to a contact's presence through its `presence` module, and reports
 //! the contact going busy (DND), offline and online again as the state is pushed through the
 //! HTTP API. Its `mwi` module is left out: in Debian's 1.0.0 it re-subscribes in a tight loop
-//! (tens of thousands of SUBSCRIBEs a second), which the per-watcher quota contains.
+//! (thousands of SUBSCRIBEs a second), which the per-watcher quota contains.
 //! Mandatory under `BABBLE_REQUIRE_INTEROP=1`; elsewhere skipped, saying so, without `baresip`.
 
 use std::io::{BufRead, BufReader};
