@@ -48,6 +48,8 @@ impl DeviceProfile {
     }
 
     /// The calls a dialog-info document shows this device, from everything current.
+    /// `shaped` holds the altered copies (callers shown confirmed) the result points into, so
+    /// the calls left as they are need not be cloned.
     pub(crate) fn shape_calls<'a>(&self, calls: Vec<&'a Call>, shaped: &'a mut Vec<Call>) -> Vec<&'a Call> {
         *shaped = calls
             .iter()
