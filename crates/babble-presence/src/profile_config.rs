@@ -29,6 +29,9 @@ pub struct ProfileEntry {
     /// Dialogs carry the remote target `sip:<prefix><entity>` for directed pickup (`"**"`).
     #[serde(default)]
     pub pickup_prefix: Option<String>,
+    /// At least this many milliseconds between state NOTIFYs (0: no limit).
+    #[serde(default)]
+    pub min_notify_interval_ms: u32,
 }
 
 fn ok() -> u16 {
@@ -61,6 +64,7 @@ pub(crate) fn engine_profiles(entries: &[ProfileEntry]) -> Vec<DeviceProfile> {
         idle_dummy_dialog: e.idle_dummy_dialog,
         caller_confirmed: e.caller_confirmed,
         pickup_prefix: e.pickup_prefix.clone(),
+        min_notify_interval_ms: e.min_notify_interval_ms,
     });
     let builtin = profiles::builtin().into_iter().filter(|b| entries.iter().all(|e| e.name != b.name));
     configured.chain(builtin).collect()
@@ -80,6 +84,7 @@ mod tests {
             idle_dummy_dialog: false,
             caller_confirmed: false,
             pickup_prefix: None,
+            min_notify_interval_ms: 0,
         };
         let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)]);
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();

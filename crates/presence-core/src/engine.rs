@@ -44,6 +44,8 @@ pub(crate) enum TimerKey {
     EntityCalls(String),
     BindingExpiry(String),
     WatchRefresh(WatchId),
+    /// A rate-limited subscription may NOTIFY again.
+    NotifyThrottle(SubscriptionId),
 }
 
 /// The presence engine.
@@ -159,6 +161,7 @@ impl Engine {
                 TimerKey::EntityCalls(entity) => self.expire_calls(&entity, now),
                 TimerKey::BindingExpiry(aor) => self.expire_bindings(&aor, now),
                 TimerKey::WatchRefresh(id) => self.refresh_watch(id, now),
+                TimerKey::NotifyThrottle(id) => self.send_notify(id, now),
             }
         }
     }

@@ -123,6 +123,7 @@ impl Engine {
             check_sync: false,
             failures: 0,
             profile,
+            last_notify_at: None,
         };
         let contact = contact_of(&sub);
         let id = self.subscriptions.insert(sub);
@@ -172,6 +173,8 @@ impl Engine {
             sub.dialog.remote_target = first.uri.clone();
         }
         sub.peer = source;
+        // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
+        sub.last_notify_at = None;
         let contact = contact_of(sub);
         let local_tag = sub.dialog.id.local_tag.clone();
         let status = sub.profile.map_or(200, |p| self.config.profiles[p].subscribe_status);
@@ -242,6 +245,17 @@ impl Engine {
             sub.dirty = true;
             return;
         }
+        let interval = sub.profile.and_then(|p| self.config.profiles.get(p)).map_or(0, |p| p.min_notify_interval_ms);
+        if let Some(last) = sub.last_notify_at.filter(|_| interval > 0 && sub.phase == Phase::Active && !sub.check_sync)
+        {
+            let ready = last + Duration::from_millis(interval.into());
+            if now < ready {
+                // Merged into one NOTIFY when the interval ends.
+                sub.dirty = true;
+                self.deadlines.set(TimerKey::NotifyThrottle(id), Some(ready));
+                return;
+            }
+        }
         let entity = self.entities.get(&sub.entity);
         let kind = match sub.phase {
             Phase::Active if sub.check_sync => NotifyKind::CheckSync,
@@ -285,6 +299,7 @@ impl Engine {
             sub.version = sub.version.wrapping_add(1);
             sub.seen_change = entity.map_or(0, |e| e.change() + 1);
             sub.dirty = false;
+            sub.last_notify_at = Some(now);
         }
         sub.in_flight = true;
         let destination = sub.peer;

@@ -264,6 +264,7 @@ impl Engine {
             check_sync: false,
             failures: 0,
             profile: r.profile.and_then(|name| self.config.profiles.iter().position(|p| p.name == name)),
+            last_notify_at: None,
         };
         self.subscriptions.insert_with_id(r.id, sub);
         if peer.transport.is_reliable() {

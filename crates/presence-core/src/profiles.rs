@@ -26,6 +26,10 @@ pub struct DeviceProfile {
     /// Dialogs carry the remote target `sip:<prefix><entity>`, which the key dials to pick
     /// the call up (`**` on FreeSWITCH-style PBXs).
     pub pickup_prefix: Option<String>,
+    /// At least this many milliseconds between two state NOTIFYs (0: no limit); changes in
+    /// between are merged into one NOTIFY at the end of the interval (the throttle of RFC
+    /// 6446 §3, chosen by the server).
+    pub min_notify_interval_ms: u32,
 }
 
 impl DeviceProfile {
@@ -38,6 +42,7 @@ impl DeviceProfile {
             idle_dummy_dialog: false,
             caller_confirmed: false,
             pickup_prefix: None,
+            min_notify_interval_ms: 0,
         }
     }
 

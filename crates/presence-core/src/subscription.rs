@@ -52,6 +52,9 @@ pub(crate) struct Subscription {
     pub(crate) failures: u8,
     /// The device profile chosen for the subscriber (an index into the configured ones).
     pub(crate) profile: Option<usize>,
+    /// When the last state NOTIFY went out (for the profile's rate limit); `None` lets the
+    /// next one go at once.
+    pub(crate) last_notify_at: Option<Instant>,
 }
 
 impl Subscription {

@@ -76,6 +76,7 @@ fn a_configured_profile_answers_202_and_comes_before_the_builtins() {
         idle_dummy_dialog: false,
         caller_confirmed: false,
         pickup_prefix: None,
+        min_notify_interval_ms: 0,
     }];
     profiles.extend(builtin());
     let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
@@ -106,4 +107,36 @@ fn zoiper_gets_the_star_star_pickup_target_and_others_the_remote_party() {
     assert!(zoiper.contains(r#"<identity display="Alice">sip:2000@pbx.example.com</identity>"#));
     let other = body(&mut h, "Yealink SIP-T46S", "yealink");
     assert!(other.contains(r#"<target uri="sip:2000@pbx.example.com"/></remote>"#), "{other}");
+}
+
+#[test]
+fn a_rate_limited_profile_merges_changes_into_one_notify_per_interval_but_answers_refreshes_at_once() {
+    let limited = DeviceProfile { min_notify_interval_ms: 1000, ..builtin()[1].clone() };
+    let mut h = Harness::with_config(EngineConfig { profiles: vec![limited], ..EngineConfig::default() });
+    let mut watch = Watch::new("slow", "dialog", ENTITY);
+    let request = String::from_utf8(watch.subscribe(Some(600))).unwrap().replace("test-phone", "Bria 6");
+    let (responses, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+
+    let ring = |h: &mut Harness, state, secs| {
+        let calls = CallsUpdate::Full(vec![Call::new("c1", state)]);
+        let command = Command::Dialog { entity: ENTITY.into(), display: None, call_count: None, calls, call_id: None };
+        h.engine.handle_command(command, h.at(secs));
+        split(&h.drain()).1
+    };
+    assert!(ring(&mut h, CallState::Early, 0.2).is_empty(), "held back within the interval");
+    assert!(ring(&mut h, CallState::Confirmed, 0.5).is_empty(), "and merged with the next change");
+    h.engine.handle_timeout(h.at(0.99));
+    assert!(split(&h.drain()).1.is_empty());
+    h.engine.handle_timeout(h.at(1.0));
+    let (_, notifies) = split(&h.drain());
+    assert_eq!(notifies.len(), 1, "one NOTIFY at the end of the interval");
+    let doc = dialog_info::parse(&notifies[0].body).unwrap();
+    assert_eq!(doc.calls.iter().map(|c| c.state).collect::<Vec<_>>(), vec![CallState::Confirmed], "the newest state");
+    h.send(&answer(&notifies[0], 200), udp_peer(), 1.0);
+
+    // A refresh right after still gets its NOTIFY at once (RFC 6665 §4.2.1.2).
+    let (_, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 1.1));
+    assert_eq!(notifies.len(), 1);
 }
