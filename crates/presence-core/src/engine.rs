@@ -161,7 +161,12 @@ impl Engine {
                 TimerKey::EntityCalls(entity) => self.expire_calls(&entity, now),
                 TimerKey::BindingExpiry(aor) => self.expire_bindings(&aor, now),
                 TimerKey::WatchRefresh(id) => self.refresh_watch(id, now),
-                TimerKey::NotifyThrottle(id) => self.send_notify(id, now),
+                TimerKey::NotifyThrottle(id) => {
+                    // Only what changed while held back is sent.
+                    if self.subscriptions.get(id).is_some_and(|s| s.dirty) {
+                        self.send_notify(id, now);
+                    }
+                }
             }
         }
     }

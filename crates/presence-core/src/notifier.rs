@@ -300,6 +300,8 @@ impl Engine {
             sub.seen_change = entity.map_or(0, |e| e.change() + 1);
             sub.dirty = false;
             sub.last_notify_at = Some(now);
+            // Whatever was held back goes out in this NOTIFY.
+            self.deadlines.set(TimerKey::NotifyThrottle(id), None);
         }
         sub.in_flight = true;
         let destination = sub.peer;

@@ -17,8 +17,8 @@ use sip_proto::dialog::{Dialog, DialogId};
 use sip_proto::header::NameAddr;
 use sip_proto::uri::Uri;
 
+use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
-use crate::bodies::{Basic, Format};
 use crate::call::{Call, CallState, Direction, Party};
 use crate::engine::{Engine, TimerKey};
 use crate::entity::{Registration, Source, Status};
@@ -169,7 +169,7 @@ impl Engine {
             };
             self.restore_publication(record.id, publication, now);
         }
-        let mut aors: Vec<String> = Vec::new();
+        let mut aors = std::collections::BTreeSet::new();
         for record in snapshot.bindings {
             let (Ok(contact), Some(source)) = (NameAddr::parse(&record.contact), peer(&record.source, udp_flows))
             else {
@@ -190,9 +190,7 @@ impl Engine {
                 now,
             );
             self.registrations.restore(&record.aor, binding);
-            if !aors.contains(&record.aor) {
-                aors.push(record.aor);
-            }
+            aors.insert(record.aor);
         }
         for record in snapshot.watches {
             self.restore_watch(record, udp_flows, now);
@@ -229,20 +227,21 @@ impl Engine {
     fn restore_subscription(&mut self, r: SubscriptionRecord, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
         let id = r.id;
         // A record this run cannot serve (no UDP socket on its local address any more, or
-        // text that no longer parses) is forgotten rather than reloaded at every start.
+        // text that no longer parses) is forgotten rather than reloaded at every start; so is
+        // one bound to a TCP connection, which did not survive (its phone subscribes again).
         let unusable = |engine: &mut Engine| {
             engine.stats.subscriptions_lost += 1;
             engine.persist(Change::DeleteSubscription(id));
         };
+        let package = Package::from_event(&r.package);
         let parsed = (
-            Package::from_event(&r.package),
-            [Format::Pidf, Format::Xpidf, Format::DialogInfo, Format::MessageSummary]
-                .into_iter()
-                .find(|f| f.content_type() == r.content_type),
+            package.and_then(|p| p.formats().iter().copied().find(|f| f.content_type() == r.content_type)),
             restored_dialog(&r.dialog),
-            peer(&r.peer, udp_flows),
+            peer(&r.peer, udp_flows).filter(|p| !p.transport.is_reliable()),
         );
-        let (Some(package), Some(format), Some(dialog), Some(peer)) = parsed else { return unusable(self) };
+        let (Some(package), (Some(format), Some(dialog), Some(peer))) = (package, parsed) else {
+            return unusable(self);
+        };
         let expires_at = self.instant(r.expires_at_ms, now);
         let sub = Subscription {
             entity: r.entity,
@@ -267,10 +266,7 @@ impl Engine {
             last_notify_at: None,
         };
         self.subscriptions.insert_with_id(r.id, sub);
-        if peer.transport.is_reliable() {
-            self.end_subscription(r.id);
-            self.persist(Change::DeleteSubscription(r.id));
-        } else if expires_at <= now {
+        if expires_at <= now {
             self.terminate_subscription(r.id, "timeout", now);
         } else {
             self.deadlines.set(TimerKey::SubscriptionExpiry(r.id), Some(expires_at));

@@ -241,10 +241,7 @@ impl Engine {
     pub(crate) fn restore_registration(&mut self, aor: &str, now: Instant) {
         self.expire_bindings(aor, now);
         for index in 0..self.registrations.of(aor).len() {
-            // A binding whose watch was restored goes on in that dialog.
-            if self.registrations.of(aor)[index].watches.is_empty() {
-                self.watch_binding(aor, index, now);
-            }
+            self.watch_binding(aor, index, now);
         }
     }
 

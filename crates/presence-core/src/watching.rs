@@ -74,13 +74,16 @@ impl Watches {
 const MAX_AUTH_TRIES: u8 = 2;
 
 impl Engine {
-    /// Starts watching the phone behind binding `index` of `aor`, if it accepts SUBSCRIBE.
+    /// Starts watching the phone behind binding `index` of `aor`, if it accepts SUBSCRIBE, in
+    /// each configured package it is not watched in yet (a restart may have restored some).
     pub(crate) fn watch_binding(&mut self, aor: &str, index: usize, now: Instant) {
         let Some(binding) = self.registrations.of(aor).get(index) else { return };
         if !binding.allows(&Method::Subscribe) || self.config.subscribe_back.is_empty() {
             return;
         }
         let (peer, target, contact) = (binding.source, binding.contact.uri.clone(), binding.contact.to_string());
+        let watched: Vec<Package> =
+            binding.watches.iter().filter_map(|id| self.watches.get(*id)).map(|w| w.package).collect();
         let our_host = match target.as_sip() {
             _ if !peer.local.ip().is_unspecified() => host_text(peer),
             Some(_) => aor.rsplit_once('@').map_or(aor, |(_, host)| host).to_owned(),
@@ -88,7 +91,7 @@ impl Engine {
         };
         let mut ids = Vec::new();
         for package in self.config.subscribe_back.clone() {
-            let Some(package) = Package::from_event(&package) else { continue };
+            let Some(package) = Package::from_event(&package).filter(|p| !watched.contains(p)) else { continue };
             self.watches.next_id += 1;
             let id = self.watches.next_id;
             let call_id = format!("{}@{our_host}", self.ids.token());
