@@ -54,6 +54,12 @@ impl Driver {
             }
             self.flush();
         }
+        // What was already accepted (API commands answered 202, messages received) is still
+        // handled, so a graceful stop stores it.
+        while let Ok(event) = self.inbound.try_recv() {
+            self.on_inbound(event);
+        }
+        self.flush();
         (self.engine, self.writer)
     }
 

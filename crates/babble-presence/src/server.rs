@@ -248,14 +248,15 @@ impl Server {
 
     /// Stops serving, stores what is still to be stored, and returns the final counters.
     pub async fn shutdown(mut self) -> Result<Stats, ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let (engine, writer) = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        // Listeners first, so nothing new arrives while the driver finishes what is queued.
         for task in self.listener_tasks.drain(..) {
             task.abort();
             let _ = task.await;
         }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let (engine, writer) = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
         }

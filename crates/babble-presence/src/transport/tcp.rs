@@ -80,7 +80,9 @@ pub(crate) async fn accept_loop(
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                // Out of descriptors fails at once and again: pause rather than spin.
                 tracing::warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use presence_core::{FlowId, Peer, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -37,7 +37,9 @@ pub(crate) async fn receive_loop(
                 continue;
             }
         };
-        let bytes = buf.split_to(len).freeze();
+        // A copy of just the datagram: a split would keep the whole receive buffer alive for
+        // as long as the message waits in the queue (64 KiB each under a flood).
+        let bytes = Bytes::copy_from_slice(&buf[..len]);
         let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
         match inbound.try_send(Inbound::Message { bytes, source }) {
             Ok(()) => {}
