@@ -32,7 +32,7 @@ pub(crate) fn run_sipp(sipp: &Path, target: SocketAddr, name: &str, transport: &
         .args(extra)
         .arg(target.to_string())
         .args(["-sf", scenario(name).to_str().unwrap(), "-t", transport, "-m", "1"])
-        .args(["-i", "127.0.0.1", "-p", "0", "-timeout", "10s", "-timeout_error", "-nostdin"])
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-timeout", "10s", "-timeout_error", "-nostdin"])
         .output()
         .expect("sipp runs");
     assert!(

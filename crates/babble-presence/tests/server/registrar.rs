@@ -65,7 +65,8 @@ async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static st
         // The phone's own side (answering our SUBSCRIBE, its NOTIFY, and our Expires: 0
         // SUBSCRIBE when it unregistered) ran to the end.
         let log = std::fs::read_to_string(&errors).unwrap_or_default();
-        assert!(!log.contains("Aborting call") && !log.contains("Dead call"), "phone side failed:\n{log}");
+        let failed = ["aborting call", "dead call", "failed regexp match"];
+        assert!(!failed.iter().any(|f| log.to_ascii_lowercase().contains(f)), "phone side failed:\n{log}");
         assert!(log.contains("out-of-call SUBSCRIBE"), "the server subscribed to the phone:\n{log}");
         server.shutdown().await.unwrap();
     }

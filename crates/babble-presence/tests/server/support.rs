@@ -108,6 +108,19 @@ fn terminate(child: &Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
 
+/// A port free for both UDP and TCP on 127.0.0.1 just now. SIPp is given one: with `-p 0`
+/// over TCP it falls back to fixed ports (5060, 5062, …), which tests running side by side
+/// then fight over.
+pub(crate) fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A UDP client socket with a receive timeout.
 pub(crate) fn udp_client() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();

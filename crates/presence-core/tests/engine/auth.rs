@@ -114,8 +114,18 @@ fn an_unauthenticated_refresh_is_challenged_without_ending_the_subscription() {
     let r = only_response(&h.send(&watch.subscribe(None), udp_peer(), 100.0));
     assert_eq!(r.status, 401);
     assert_eq!(h.engine.subscription_count(), 1);
-    h.engine.handle_timeout(h.at(200.0));
-    assert!(h.drain().is_empty(), "no terminated NOTIFY");
+    // Still served: a change of state reaches it in an active NOTIFY.
+    let dnd = presence_core::api::Command::Status {
+        entity: AOR.into(),
+        basic: presence_core::bodies::Basic::Open,
+        note: Some("DND".into()),
+        dnd: true,
+        on_the_phone: false,
+    };
+    h.engine.handle_command(dnd, h.at(200.0));
+    let (_, notifies) = split(&h.drain());
+    assert_eq!(notifies.len(), 1);
+    assert!(header(&notifies[0], HeaderName::SubscriptionState).starts_with("active"));
 }
 
 #[test]

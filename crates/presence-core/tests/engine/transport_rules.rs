@@ -184,7 +184,8 @@ fn a_full_transaction_table_answers_503() {
 }
 
 proptest::proptest! {
-    /// No input makes the engine panic, and every output it sends parses as a response.
+    /// No input makes the engine panic, and its answers to a request with one byte changed
+    /// always parse as responses.
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600), mutate_at in 0usize..400) {
         let mut h = Harness::new();
