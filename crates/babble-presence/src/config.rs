@@ -355,7 +355,7 @@ pub enum WatchMode {
     Lists,
 }
 
-/// `[http]`: the integration API (served from a later release; the address is reserved).
+/// `[http]`: the integration API (HTTP/JSON, event streams, metrics, health).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
