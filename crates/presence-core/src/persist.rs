@@ -133,7 +133,7 @@ impl Engine {
             let record = EntityRecord {
                 entity: key.to_owned(),
                 display: e.display.clone(),
-                status: status.map(|s| (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)),
+                status: status.map(status_record),
                 registration: e.registration.map(|r| (r.registered, r.call_count)),
                 voicemail: voicemail.map(|c| [c.new, c.old, c.new_urgent, c.old_urgent]),
                 calls: calls.into_iter().map(call_record).collect(),
@@ -207,9 +207,8 @@ impl Engine {
         let limits = self.config.calls;
         let entity = self.entities.entry(record.entity.clone()).or_default();
         entity.set_display(record.display);
-        if let Some((basic, note, dnd, on_the_phone)) = record.status {
-            let basic = if basic == "closed" { Basic::Closed } else { Basic::Open };
-            entity.set_status(Source::Api, Some(Status { basic, note, dnd, on_the_phone }));
+        if let Some(status) = record.status {
+            entity.set_status(Source::Api, Some(status_from_record(status)));
         }
         if let Some((registered, call_count)) = record.registration {
             entity.set_registration(Registration { registered, call_count });
@@ -272,6 +271,18 @@ impl Engine {
             self.deadlines.set(TimerKey::SubscriptionExpiry(r.id), Some(expires_at));
         }
     }
+}
+
+/// A presence status as stored: `open`/`closed`, note, DND, on the phone.
+pub(crate) type StatusRecord = (String, Option<String>, bool, bool);
+
+pub(crate) fn status_record(s: &Status) -> StatusRecord {
+    (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)
+}
+
+pub(crate) fn status_from_record((basic, note, dnd, on_the_phone): StatusRecord) -> Status {
+    let basic = if basic == "closed" { Basic::Closed } else { Basic::Open };
+    Status { basic, note, dnd, on_the_phone }
 }
 
 pub(crate) fn dialog_record(d: &Dialog) -> DialogRecord {

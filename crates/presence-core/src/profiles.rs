@@ -52,25 +52,23 @@ impl DeviceProfile {
         self.user_agents.iter().any(|piece| user_agent.contains(&piece.to_ascii_lowercase()))
     }
 
-    /// The calls a dialog-info document shows this device, from everything current.
-    /// `shaped` holds the altered copies (callers shown confirmed) the result points into, so
-    /// the calls left as they are need not be cloned.
+    /// The calls a dialog-info document shows this device, from everything current, in the
+    /// same order. `shaped` holds the altered copies (callers shown confirmed) the result
+    /// points into, so the calls left as they are need not be cloned.
     pub(crate) fn shape_calls<'a>(&self, calls: Vec<&'a Call>, shaped: &'a mut Vec<Call>) -> Vec<&'a Call> {
-        *shaped = calls
-            .iter()
-            .filter(|c| {
-                self.caller_confirmed && c.direction == Some(Direction::Initiator) && c.state == CallState::Early
-            })
-            .map(|c| Call { state: CallState::Confirmed, ..(*c).clone() })
-            .collect();
-        let mut calls: Vec<&Call> =
-            calls.into_iter().filter(|c| !shaped.iter().any(|s| s.call_id == c.call_id)).chain(shaped.iter()).collect();
+        let reshape = |c: &Call| {
+            self.caller_confirmed && c.direction == Some(Direction::Initiator) && c.state == CallState::Early
+        };
+        *shaped =
+            calls.iter().filter(|c| reshape(c)).map(|c| Call { state: CallState::Confirmed, ..(*c).clone() }).collect();
+        let mut altered = shaped.iter();
+        let calls = calls.into_iter().map(|c| if reshape(c) { altered.next().unwrap_or(c) } else { c });
         if self.single_dialog {
-            // Kamailio's priority: early beats confirmed (a ringing call is the one to pick up).
-            calls.sort_by_key(|c| std::cmp::Reverse(interest(c.state)));
-            calls.truncate(1);
+            // Kamailio's priority: early beats confirmed (a ringing call is the one to pick up);
+            // the first of equals wins.
+            return calls.min_by_key(|c| std::cmp::Reverse(interest(c.state))).into_iter().collect();
         }
-        calls
+        calls.collect()
     }
 }
 

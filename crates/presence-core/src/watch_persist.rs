@@ -10,12 +10,11 @@ use std::time::Instant;
 use presence_store::{Change, WatchRecord};
 use sip_proto::{Method, Request};
 
-use crate::bodies::Basic;
 use crate::engine::{Engine, TimerKey};
-use crate::entity::{Source, Status};
+use crate::entity::Source;
 use crate::package::Package;
 use crate::peer::{FlowId, Transport};
-use crate::persist::{dialog_record, peer, peer_record, restored_dialog};
+use crate::persist::{dialog_record, peer, peer_record, restored_dialog, status_from_record, status_record};
 use crate::watching::{Watch, WatchId};
 
 impl Engine {
@@ -37,7 +36,7 @@ impl Engine {
             our_host: w.our_host.clone(),
             dialog: dialog_record(dialog),
             refresh_at_ms: self.unix_ms(refresh_at),
-            status: status.map(|s| (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)),
+            status: status.map(status_record),
         };
         self.persist(Change::PutWatch(record));
     }
@@ -77,10 +76,8 @@ impl Engine {
             last_request: Request::new(Method::Subscribe, target),
         };
         self.watches.insert_restored(id, watch);
-        if let Some((basic, note, dnd, on_the_phone)) = r.status {
-            let basic = if basic == "closed" { Basic::Closed } else { Basic::Open };
-            let status = Status { basic, note, dnd, on_the_phone };
-            self.entities.entry(r.aor).or_default().set_status(Source::Device(id), Some(status));
+        if let Some(status) = r.status {
+            self.entities.entry(r.aor).or_default().set_status(Source::Device(id), Some(status_from_record(status)));
         }
         // The phone's calls (dialog package) are not stored: refresh at once so its NOTIFY
         // brings them back; presence watches refresh when they were due.
