@@ -136,6 +136,15 @@ pub enum DndWhen {
     All,
 }
 
+impl From<DndWhen> for DndRule {
+    fn from(when: DndWhen) -> Self {
+        match when {
+            DndWhen::Any => DndRule::Any,
+            DndWhen::All => DndRule::All,
+        }
+    }
+}
+
 /// `[publish]`: PUBLISH handling (RFC 3903).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -567,10 +576,7 @@ impl Config {
                 .map(|(alias, canonical)| (alias.to_ascii_lowercase(), canonical.to_ascii_lowercase()))
                 .collect(),
             udp_notify_failures: self.notifier.udp_notify_failures,
-            dnd_rule: match self.notifier.dnd_when {
-                DndWhen::Any => DndRule::Any,
-                DndWhen::All => DndRule::All,
-            },
+            dnd_rule: self.notifier.dnd_when.into(),
             dnd_as_busy_lamp: self.notifier.dnd_on_blf,
             publish_expiry: ExpiryConfig {
                 default: self.publish.default_expires,
@@ -593,10 +599,7 @@ impl Config {
             },
             subscribe_back: self.subscribe_back.events.clone(),
             subscribe_back_expires: self.subscribe_back.expires,
-            device_dnd_rule: match self.subscribe_back.dnd_when {
-                DndWhen::Any => DndRule::Any,
-                DndWhen::All => DndRule::All,
-            },
+            device_dnd_rule: self.subscribe_back.dnd_when.into(),
             unsolicited_mwi: self.registrar.unsolicited_mwi,
             profiles: crate::profile_config::engine_profiles(&self.profiles),
         }

@@ -20,6 +20,11 @@ pub(crate) fn sipp() -> Option<PathBuf> {
     tool_available(found.is_some(), "sipp", "apt-get install sip-tester").then_some(found).flatten()
 }
 
+/// SIPp's `-t` value for `transport`.
+pub(crate) fn sipp_flag(transport: babble_presence::Transport) -> &'static str {
+    if transport == babble_presence::Transport::Udp { "u1" } else { "t1" }
+}
+
 /// Runs one scenario once against `target` over `transport` ("u1" or "t1"); panics with
 /// SIPp's output when the call fails.
 fn run(sipp: &Path, target: SocketAddr, name: &str, transport: &str) {

@@ -10,7 +10,7 @@ use babble_presence::call::{Call, CallState};
 use babble_presence::{MessageCounts, Transport};
 use presence_core::bodies::Basic;
 
-use crate::interop::{run_sipp, sipp};
+use crate::interop::{run_sipp, sipp, sipp_flag};
 use crate::support::*;
 
 /// Runs `scenario` over `transport`, pushing `push` once SIPp's SUBSCRIBE raised its event.
@@ -19,7 +19,7 @@ async fn watch_and_push(scenario: &'static str, transport: Transport, push: fn(S
     let server = start_in_process(|_| {}).await;
     let mut events = server.events();
     let target = server.local_addr(transport).unwrap();
-    let flag = if transport == Transport::Udp { "u1" } else { "t1" };
+    let flag = sipp_flag(transport);
     let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag, &[]));
     let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an .in event").unwrap();
     let entity = match event.event {

@@ -7,14 +7,10 @@ use babble_presence::api::{CallsUpdate, Command};
 use babble_presence::call::{Call, CallState};
 use serde_json::Value;
 
-use crate::interop::{run_sipp, sipp};
+use crate::interop::{run_sipp, sipp, sipp_flag};
 use crate::support::*;
 
 const ENTITY: &str = "1001@127.0.0.1";
-
-fn flag(transport: Transport) -> &'static str {
-    if transport == Transport::Udp { "u1" } else { "t1" }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_spa962_sees_one_dialog_zoiper_the_pickup_target_and_a_yealink_both() {
@@ -33,7 +29,9 @@ async fn sipp_spa962_sees_one_dialog_zoiper_the_pickup_target_and_a_yealink_both
         let target = server.local_addr(transport).unwrap();
         for scenario in ["profile_spa962.xml", "profile_zoiper.xml", "profile_none.xml"] {
             let sipp = sipp.clone();
-            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag(transport), &[])).await.unwrap();
+            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, sipp_flag(transport), &[]))
+                .await
+                .unwrap();
         }
         server.shutdown().await.unwrap();
     }
@@ -48,7 +46,7 @@ async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
         let target = server.local_addr(transport).unwrap();
         let sipp = sipp.clone();
         let run =
-            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_bria.xml", flag(transport), &[]));
+            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_bria.xml", sipp_flag(transport), &[]));
         tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
         let url = format!("http://{}/api/v1/subscriptions", server.http_addr());
         let listed: Value = reqwest::get(url).await.unwrap().json().await.unwrap();

@@ -7,12 +7,8 @@ use std::time::Duration;
 use babble_presence::Transport;
 use babble_presence::api::InEvent;
 
-use crate::interop::{run_sipp, sipp};
+use crate::interop::{run_sipp, sipp, sipp_flag};
 use crate::support::*;
-
-fn flag(transport: Transport) -> &'static str {
-    if transport == Transport::Udp { "u1" } else { "t1" }
-}
 
 /// Starts `watcher`, waits until its SUBSCRIBE raised an event, then runs `publisher`.
 async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
@@ -22,11 +18,14 @@ async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
         let mut events = server.events();
         let target = server.local_addr(transport).unwrap();
         let sipp_w = sipp.clone();
-        let watching = tokio::task::spawn_blocking(move || run_sipp(&sipp_w, target, watcher, flag(transport), &[]));
+        let watching =
+            tokio::task::spawn_blocking(move || run_sipp(&sipp_w, target, watcher, sipp_flag(transport), &[]));
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("the watcher subscribed");
         assert!(matches!(event.map(|e| e.event), Ok(InEvent::SubscribeIn(_) | InEvent::VoicemailIn(_))));
         let sipp_p = sipp.clone();
-        tokio::task::spawn_blocking(move || run_sipp(&sipp_p, target, publisher, flag(transport), &[])).await.unwrap();
+        tokio::task::spawn_blocking(move || run_sipp(&sipp_p, target, publisher, sipp_flag(transport), &[]))
+            .await
+            .unwrap();
         watching.await.unwrap();
         let stats = server.shutdown().await.unwrap();
         assert_eq!(stats.subscriptions_lost, 0);
@@ -55,13 +54,17 @@ async fn sipp_publish_then_watch() {
         let server = start_in_process(|_| {}).await;
         let target = server.local_addr(transport).unwrap();
         let s = sipp.clone();
-        tokio::task::spawn_blocking(move || run_sipp(&s, target, "publish_presence_keep.xml", flag(transport), &[]))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            run_sipp(&s, target, "publish_presence_keep.xml", sipp_flag(transport), &[])
+        })
+        .await
+        .unwrap();
         let s = sipp.clone();
-        tokio::task::spawn_blocking(move || run_sipp(&s, target, "watch_presence_published.xml", flag(transport), &[]))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            run_sipp(&s, target, "watch_presence_published.xml", sipp_flag(transport), &[])
+        })
+        .await
+        .unwrap();
         server.shutdown().await.unwrap();
     }
 }
