@@ -544,7 +544,7 @@ impl Config {
     /// The engine's settings.
     pub fn engine(&self, seed: u64) -> EngineConfig {
         let defaults = EngineConfig::default();
-        EngineConfig {
+        let mut engine = EngineConfig {
             timers: TimerConfig {
                 t1: Duration::from_millis(self.sip.t1_ms),
                 t2: Duration::from_millis(self.sip.t2_ms),
@@ -601,8 +601,11 @@ impl Config {
             subscribe_back_expires: self.subscribe_back.expires,
             device_dnd_rule: self.subscribe_back.dnd_when.into(),
             unsolicited_mwi: self.registrar.unsolicited_mwi,
-            profiles: crate::profile_config::engine_profiles(&self.profiles),
-        }
+            profiles: Vec::new(),
+        };
+        // Assigned subscribers are keyed as the engine keys From, domain aliases included.
+        engine.profiles = crate::profile_config::engine_profiles(&self.profiles, |s| engine.entity_key(s));
+        engine
     }
 
     fn auth_config(&self) -> AuthConfig {

@@ -118,6 +118,11 @@ impl Call {
             remote: None,
         }
     }
+
+    /// Whether the entity's phone is ringing for this call: early, and not one it placed.
+    pub fn is_ringing_here(&self) -> bool {
+        self.state == CallState::Early && self.direction != Some(Direction::Initiator)
+    }
 }
 
 /// `sip:` prefixed unless the address already has a scheme (the seed doubled it).

@@ -63,8 +63,15 @@ impl Engine {
         source: Peer,
         now: Instant,
     ) -> (Response, Option<SubscriptionId>) {
+        let subscriber = req.headers.from().map(|f| self.config.entity_key(&f.uri.to_string())).unwrap_or_default();
+        let user_agent = req.headers.get(&HeaderName::UserAgent);
+        let profile = profiles::select(
+            &self.config.profiles,
+            profiles::Subscriber { key: &subscriber, source: source.addr.ip(), user_agent },
+        );
+        let preferred = profile.and_then(|p| self.config.profiles[p].presence_format);
         let accept = req.headers.accept().ok().flatten();
-        let Some(format) = package.negotiate(accept.as_deref()) else {
+        let Some(format) = package.negotiate(accept.as_deref(), preferred) else {
             let mut refusal = Response::to(req, 406);
             let offered: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
             refusal.headers.push(HeaderName::Accept, offered.join(", "));
@@ -76,7 +83,6 @@ impl Engine {
         };
         let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
         let entity = self.config.entity_key(&target.aor());
-        let subscriber = req.headers.from().map(|f| self.config.entity_key(&f.uri.to_string())).unwrap_or_default();
         if !self.config.watch_policy.allows(&subscriber, &entity) {
             return (Response::to(req, 403).with_reason("Not Allowed to Watch This Entity"), None);
         }
@@ -104,7 +110,6 @@ impl Engine {
         };
         let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { host_text(source) };
         let call_id = dialog.id.call_id.clone();
-        let profile = profiles::select(&self.config.profiles, req.headers.get(&HeaderName::UserAgent));
         let sub = Subscription {
             entity: entity.clone(),
             package,
@@ -262,6 +267,22 @@ impl Engine {
             Phase::Active => NotifyKind::State { last: false },
             Phase::Terminating(_) => NotifyKind::State { last: true },
         };
+        let body = match kind {
+            NotifyKind::CheckSync => None,
+            NotifyKind::State { last } => {
+                let profile = sub.profile.and_then(|p| self.config.profiles.get(p));
+                let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
+                let body = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, options);
+                let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && sub.version == 0 && !last;
+                if body.is_none() && hold {
+                    // The device fails on an empty first NOTIFY: it waits for the first
+                    // state, whose arrival sends it.
+                    sub.dirty = false;
+                    return;
+                }
+                body
+            }
+        };
         let mut req = sub.dialog.request(Method::Notify);
         let h = &mut req.headers;
         let transport = sub.peer.transport;
@@ -290,9 +311,7 @@ impl Engine {
                 None => sub.package.name().to_owned(),
             };
             h.push(HeaderName::Event, event);
-            let profile = sub.profile.and_then(|p| self.config.profiles.get(p));
-            let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
-            if let Some(body) = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, options) {
+            if let Some(body) = body {
                 h.push(HeaderName::ContentType, sub.format.content_type());
                 req.body = body.into();
             }
@@ -314,8 +333,9 @@ impl Engine {
     /// A NOTIFY ended with a final response status (`None`: it timed out): SPEC §4's rules
     /// for what that means for the subscription.
     pub(crate) fn notify_outcome(&mut self, id: SubscriptionId, kind: NotifyKind, outcome: Option<u16>, now: Instant) {
-        let udp_limit = self.config.udp_notify_failures;
         let Some(sub) = self.subscriptions.get_mut(id) else { return };
+        let profile = sub.profile.and_then(|p| self.config.profiles.get(p));
+        let udp_limit = profile.and_then(|p| p.udp_notify_failures).unwrap_or(self.config.udp_notify_failures);
         sub.in_flight = false;
         let failed = match (kind, outcome) {
             (_, Some(status)) if (200..300).contains(&status) => {

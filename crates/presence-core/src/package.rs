@@ -39,9 +39,18 @@ impl Package {
         }
     }
 
-    /// The format to send: the package default without Accept, otherwise the offered
-    /// format with the highest q (earlier ranges win ties). `None` means 406.
-    pub(crate) fn negotiate(self, accept: Option<&[MediaType]>) -> Option<Format> {
+    /// The format to send: `preferred` (a device profile's) when it is offered and
+    /// acceptable; else the package default without Accept, otherwise the offered format with
+    /// the highest q (earlier ranges win ties). `None` means 406.
+    pub(crate) fn negotiate(self, accept: Option<&[MediaType]>, preferred: Option<Format>) -> Option<Format> {
+        if let Some(preferred) = preferred.filter(|f| self.formats().contains(f)) {
+            let acceptable = accept.is_none_or(|ranges| {
+                ranges.iter().any(|range| quality(range) > 0 && range.covers(preferred.content_type()))
+            });
+            if acceptable {
+                return Some(preferred);
+            }
+        }
         let Some(ranges) = accept else { return self.formats().first().copied() };
         let mut best: Option<(u32, Format)> = None;
         for range in ranges {
@@ -75,23 +84,36 @@ mod tests {
 
     #[test]
     fn defaults_and_order() {
-        assert_eq!(Package::Presence.negotiate(None), Some(Format::Pidf));
-        assert_eq!(Package::MessageSummary.negotiate(None), Some(Format::MessageSummary));
+        assert_eq!(Package::Presence.negotiate(None, None), Some(Format::Pidf));
+        assert_eq!(Package::MessageSummary.negotiate(None, None), Some(Format::MessageSummary));
         let polycom = accept(&["application/xpidf+xml", "application/pidf+xml"]);
-        assert_eq!(Package::Presence.negotiate(Some(&polycom)), Some(Format::Xpidf));
+        assert_eq!(Package::Presence.negotiate(Some(&polycom), None), Some(Format::Xpidf));
         let spaced = accept(&["application/xml", " application/pidf+xml"]);
-        assert_eq!(Package::Presence.negotiate(Some(&spaced)), Some(Format::Pidf), "the seed answered 406 here");
+        assert_eq!(Package::Presence.negotiate(Some(&spaced), None), Some(Format::Pidf), "the seed answered 406 here");
     }
 
     #[test]
     fn q_values_and_wildcards() {
         let q = accept(&["application/xpidf+xml;q=0.5", "application/pidf+xml;q=1"]);
-        assert_eq!(Package::Presence.negotiate(Some(&q)), Some(Format::Pidf));
+        assert_eq!(Package::Presence.negotiate(Some(&q), None), Some(Format::Pidf));
         let zero = accept(&["application/pidf+xml;q=0", "application/xpidf+xml"]);
-        assert_eq!(Package::Presence.negotiate(Some(&zero)), Some(Format::Xpidf));
-        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["*/*"]))), Some(Format::DialogInfo));
-        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["application/pidf+xml"]))), None);
-        assert_eq!(Package::Presence.negotiate(Some(&[])), None, "an empty Accept accepts nothing");
+        assert_eq!(Package::Presence.negotiate(Some(&zero), None), Some(Format::Xpidf));
+        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["*/*"])), None), Some(Format::DialogInfo));
+        assert_eq!(Package::Dialog.negotiate(Some(&accept(&["application/pidf+xml"])), None), None);
+        assert_eq!(Package::Presence.negotiate(Some(&[]), None), None, "an empty Accept accepts nothing");
+    }
+
+    #[test]
+    fn a_profiles_preferred_format_wins_only_where_it_is_acceptable() {
+        let xpidf = Some(Format::Xpidf);
+        let both = accept(&["application/pidf+xml", "application/xpidf+xml"]);
+        assert_eq!(Package::Presence.negotiate(Some(&both), xpidf), Some(Format::Xpidf));
+        assert_eq!(Package::Presence.negotiate(None, xpidf), Some(Format::Xpidf));
+        let pidf_only = accept(&["application/pidf+xml"]);
+        assert_eq!(Package::Presence.negotiate(Some(&pidf_only), xpidf), Some(Format::Pidf));
+        let refused = accept(&["application/pidf+xml", "application/xpidf+xml;q=0"]);
+        assert_eq!(Package::Presence.negotiate(Some(&refused), xpidf), Some(Format::Pidf));
+        assert_eq!(Package::Dialog.negotiate(None, xpidf), Some(Format::DialogInfo), "not this package's format");
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! Device profiles: what one kind of phone needs from the subscriptions it makes, chosen per
-//! subscription from the subscriber's `User-Agent`. The established servers handle these
-//! quirks with global switches that change every phone at once (Kamailio
-//! `force_single_dialog`, `force_dummy_dialog`, `caller_confirmed`, `subs_respond_200`); a
-//! profile changes only the phones that need it.
+//! subscription from the subscriber's account or source address (operator overrides), else
+//! its `User-Agent`. The established servers handle these quirks with global switches that
+//! change every phone at once (Kamailio `force_single_dialog`, `force_dummy_dialog`,
+//! `caller_confirmed`, `subs_respond_200`, `send_fast_notify`); a profile changes only the
+//! phones that need it.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::bodies::Format;
+use crate::bodies::mwi::UrgentCounts;
 use crate::call::{Call, CallState, Direction};
 
 /// How a profile shapes a subscription.
@@ -13,6 +20,10 @@ pub struct DeviceProfile {
     pub name: String,
     /// Case-insensitive pieces of `User-Agent`; the first profile with a match wins.
     pub user_agents: Vec<String>,
+    /// Subscribers (entity keys, `user@host`) given this profile whatever their User-Agent.
+    pub subscribers: Vec<String>,
+    /// Source networks whose subscriptions get this profile whatever their User-Agent.
+    pub addresses: Vec<IpNet>,
     /// The status of the 2xx to its SUBSCRIBE: 200 (RFC 6665 §4.2.1.1), or the 202 of RFC
     /// 3265 for devices that still expect it.
     pub subscribe_status: u16,
@@ -30,20 +41,51 @@ pub struct DeviceProfile {
     /// between are merged into one NOTIFY at the end of the interval (the throttle of RFC
     /// 6446 §3, chosen by the server).
     pub min_notify_interval_ms: u32,
+    /// Dialogs name the remote party (`<remote><identity>`), which most keys show as the
+    /// caller; the remote target is written either way.
+    pub remote_identity: bool,
+    /// PIDF documents say `Ringing` in the note while a call to the entity rings, for
+    /// devices that show ringing only from the note.
+    pub ringing_note: bool,
+    /// The presence format sent when the subscriber accepts it, even if it ranks another
+    /// first or sends no `Accept` (RFC 3856 §6.2 leaves the choice among acceptable ones open).
+    pub presence_format: Option<Format>,
+    /// How MWI bodies write the urgent counts (RFC 3842 §5.2's parentheses by default).
+    pub mwi_urgent_counts: UrgentCounts,
+    /// The first NOTIFY waits while it would carry no body (no voicemail report yet) and goes
+    /// out when state first arrives (Kamailio `send_fast_notify=0`).
+    pub hold_empty_initial_notify: bool,
+    /// NOTIFY timeouts in a row over UDP before the subscription is dropped, instead of the
+    /// server's `udp_notify_failures`.
+    pub udp_notify_failures: Option<u8>,
 }
 
 impl DeviceProfile {
-    fn new(name: &str, user_agents: &[&str]) -> Self {
+    /// A profile selected by `user_agents` that changes nothing yet.
+    pub fn new(name: &str, user_agents: &[&str]) -> Self {
         DeviceProfile {
             name: name.to_owned(),
             user_agents: user_agents.iter().map(|s| (*s).to_owned()).collect(),
+            subscribers: Vec::new(),
+            addresses: Vec::new(),
             subscribe_status: 200,
             single_dialog: false,
             idle_dummy_dialog: false,
             caller_confirmed: false,
             pickup_prefix: None,
             min_notify_interval_ms: 0,
+            remote_identity: true,
+            ringing_note: false,
+            presence_format: None,
+            mwi_urgent_counts: UrgentCounts::Parenthesized,
+            hold_empty_initial_notify: false,
+            udp_notify_failures: None,
         }
+    }
+
+    /// Whether the operator assigned this profile to `subscriber` or to `source`.
+    fn assigned(&self, subscriber: &str, source: IpAddr) -> bool {
+        self.subscribers.iter().any(|s| s == subscriber) || self.addresses.iter().any(|net| net.contains(&source))
     }
 
     /// Whether `user_agent` selects this profile.
@@ -86,7 +128,8 @@ fn interest(state: CallState) -> u8 {
 /// The Call-ID of the dummy dialog shown to devices that want one while idle.
 pub(crate) const IDLE_DUMMY_ID: &str = "idle";
 
-/// The profiles that come with the server, each for a problem reported in the field.
+/// The profiles that come with the server, each for a problem reported in the field. Order
+/// matters where patterns overlap: a model's profile comes before its family's.
 pub fn builtin() -> Vec<DeviceProfile> {
     vec![
         // Linksys/Cisco SPA962 firmware crashes on dialog-info documents with several dialogs,
@@ -97,6 +140,14 @@ pub fn builtin() -> Vec<DeviceProfile> {
             caller_confirmed: true,
             ..DeviceProfile::new("linksys-spa962", &["SPA962"])
         },
+        // Cisco 79xx SIP firmware cannot read the urgent counts `(0/0)` of an MWI body
+        // (Asterisk chan_sip `buggymwi`, transmit_notify_with_mwi(): "Cisco has a bug in the
+        // SIP stack where it can't accept the (0/0) notification").
+        DeviceProfile { mwi_urgent_counts: UrgentCounts::Omitted, ..DeviceProfile::new("cisco-79xx", &["Cisco-CP79"]) },
+        // Cisco SPA and CP 3PCC phones sometimes leave a NOTIFY unanswered; dropping the
+        // subscription at the first timeout left the BLF key dead until its next refresh
+        // (OpenSIPS issue #380). They get more timeouts in a row before we give up.
+        DeviceProfile { udp_notify_failures: Some(6), ..DeviceProfile::new("cisco-spa", &["Cisco/SPA", "Cisco-CP-"]) },
         // CounterPath Bria expects at least one dialog in a dialog-info document (Kamailio
         // presence_dialoginfo README, force_dummy_dialog).
         DeviceProfile { idle_dummy_dialog: true, ..DeviceProfile::new("bria", &["Bria"]) },
@@ -105,13 +156,58 @@ pub fn builtin() -> Vec<DeviceProfile> {
         // every phone (seed-behaviour §4, its FreeSWITCH-to-Zoiper captures). Only Zoiper gets
         // it here: other phones build the pickup from call-id and tags.
         DeviceProfile { pickup_prefix: Some("**".into()), ..DeviceProfile::new("zoiper", &["Zoiper"]) },
+        // Polycom phones read presence as XPIDF even when their Accept also lists PIDF: Asterisk
+        // chan_sip picks XPIDF from the User-Agent ("Polycom phones only handle xpidf+xml, even
+        // if they say they can handle pidf+xml", handle_request_subscribe()) and FreeSWITCH
+        // does the same (sofia_presence.c, gen_pidf()).
+        DeviceProfile { presence_format: Some(Format::Xpidf), ..DeviceProfile::new("polycom", &["Polycom"]) },
+        // Yealink keys show a wrong lamp after a NOTIFY whose document has no dialog element
+        // (OpenSIPS PR #1193), so idle is a terminated dummy dialog. They show the caller from
+        // the remote identity, which every profile writes unless told not to (mikopbx #1059).
+        DeviceProfile { idle_dummy_dialog: true, ..DeviceProfile::new("yealink", &["Yealink"]) },
+        // Grandstream keys flip between their label and the remote party's caller ID while
+        // busy; FusionPBX turns the remote identity off for them (fusionpbx PR #5790).
+        DeviceProfile { remote_identity: false, ..DeviceProfile::new("grandstream", &["Grandstream"]) },
+        // Snom phones answer slowly under load, so NOTIFY transactions time out and their
+        // subscriptions were dropped (NethServer/dev#8122): fewer NOTIFYs (changes within half
+        // a second merged) and more timeouts tolerated.
+        DeviceProfile {
+            min_notify_interval_ms: 500,
+            udp_notify_failures: Some(6),
+            ..DeviceProfile::new("snom", &["snom"])
+        },
+        // Samsung CPEs fail on an MWI NOTIFY without a body, sent while no voicemail system has
+        // reported (Kamailio presence README, send_fast_notify).
+        DeviceProfile { hold_empty_initial_notify: true, ..DeviceProfile::new("samsung", &["Samsung"]) },
+        // MicroSIP lights BLF from PIDF and shows ringing only when the note starts with
+        // "Ring" (busy when it is "On the phone", which we write anyway) (MicroSIP 3.20.5
+        // mainDlg.cpp, on_buddy_state()).
+        DeviceProfile { ringing_note: true, ..DeviceProfile::new("microsip", &["MicroSIP"]) },
+        // PJSIP's dialog-event client keeps only the first dialog of a document (pjproject
+        // dlg_event.c, pjsip_dlg_event_parse_dialog_info2(), PR #3754), so it gets the one
+        // that matters: a ringing call before an answered one.
+        DeviceProfile { single_dialog: true, ..DeviceProfile::new("pjsip", &["PJSUA", "PJSIP"]) },
     ]
 }
 
-/// The first profile in `profiles` that `user_agent` selects.
-pub(crate) fn select(profiles: &[DeviceProfile], user_agent: Option<&str>) -> Option<usize> {
-    let user_agent = user_agent?;
-    profiles.iter().position(|p| p.matches(user_agent))
+/// Who is subscribing, as profiles are chosen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Subscriber<'a> {
+    /// Its entity key (`user@host` of From).
+    pub(crate) key: &'a str,
+    /// The address its SUBSCRIBE came from.
+    pub(crate) source: IpAddr,
+    /// Its `User-Agent`, if it sent one.
+    pub(crate) user_agent: Option<&'a str>,
+}
+
+/// The profile for `subscriber`: the first one the operator assigned to its account or
+/// address, else the first one its `User-Agent` selects.
+pub(crate) fn select(profiles: &[DeviceProfile], subscriber: Subscriber) -> Option<usize> {
+    profiles.iter().position(|p| p.assigned(subscriber.key, subscriber.source)).or_else(|| {
+        let user_agent = subscriber.user_agent?;
+        profiles.iter().position(|p| p.matches(user_agent))
+    })
 }
 
 #[cfg(test)]
@@ -121,11 +217,32 @@ mod tests {
     #[test]
     fn user_agent_selects_the_first_matching_profile() {
         let profiles = builtin();
-        assert_eq!(select(&profiles, Some("Linksys/SPA962-6.1.5(a)")), Some(0));
-        assert_eq!(select(&profiles, Some("Bria 6 release 6.5.4")), Some(1));
-        assert_eq!(select(&profiles, Some("bria iOS")), Some(1), "case does not matter");
-        assert_eq!(select(&profiles, Some("Yealink SIP-T46S")), None);
-        assert_eq!(select(&profiles, None), None);
+        let by_agent = |user_agent| {
+            let subscriber = Subscriber { key: "1002@pbx", source: [10, 0, 0, 9].into(), user_agent };
+            select(&profiles, subscriber).map(|i| profiles[i].name.as_str())
+        };
+        assert_eq!(by_agent(Some("Linksys/SPA962-6.1.5(a)")), Some("linksys-spa962"));
+        assert_eq!(by_agent(Some("Bria 6 release 6.5.4")), Some("bria"));
+        assert_eq!(by_agent(Some("bria iOS")), Some("bria"), "case does not matter");
+        assert_eq!(by_agent(Some("Acme Phone 1.0")), None);
+        assert_eq!(by_agent(None), None);
+    }
+
+    #[test]
+    fn an_assigned_account_or_address_beats_the_user_agent() {
+        let mut profiles = builtin();
+        profiles.push(DeviceProfile {
+            subscribers: vec!["1003@pbx".into()],
+            addresses: vec!["192.0.2.0/24".parse().unwrap()],
+            ..DeviceProfile::new("lobby", &[])
+        });
+        let pick = |key, source: [u8; 4]| {
+            let subscriber = Subscriber { key, source: source.into(), user_agent: Some("Bria 6") };
+            profiles[select(&profiles, subscriber).unwrap()].name.as_str()
+        };
+        assert_eq!(pick("1003@pbx", [10, 0, 0, 9]), "lobby");
+        assert_eq!(pick("1002@pbx", [192, 0, 2, 77]), "lobby");
+        assert_eq!(pick("1002@pbx", [10, 0, 0, 9]), "bria");
     }
 
     #[test]

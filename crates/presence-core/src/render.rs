@@ -2,10 +2,11 @@
 //! for what a presence watcher sees (offline, available, on the phone, do not disturb) and
 //! the neutral documents used while nothing is known (SPEC §4).
 
-use crate::bodies::mwi::{self, MessageCounts};
+use crate::bodies::dialog_info::{self, Parties};
+use crate::bodies::mwi::{self, MessageCounts, UrgentCounts};
 use crate::bodies::pidf::{self, Activity, PidfDocument};
 use crate::bodies::xpidf::{self, XpidfState};
-use crate::bodies::{Basic, Format, dialog_info};
+use crate::bodies::{Basic, Format};
 use crate::call::{Call, CallState};
 use crate::entity::{DndRule, Entity};
 use crate::profiles::{DeviceProfile, IDLE_DUMMY_ID};
@@ -104,7 +105,10 @@ pub(crate) fn render(
                 Shown::OnThePhoneDoNotDisturb => (Basic::Open, &[Activity::Busy, Activity::OnThePhone]),
                 Shown::Offline => (Basic::Closed, &[]),
             };
-            let note = note.unwrap_or(shown.default_note());
+            let ringing = watcher.profile.is_some_and(|p| p.ringing_note)
+                && matches!(shown, Shown::Available | Shown::OnThePhone)
+                && entity.is_some_and(|e| e.calls().iter().any(|c| c.is_ringing_here()));
+            let note = if ringing { "Ringing" } else { note.unwrap_or(shown.default_note()) };
             Some(pidf::write(&PidfDocument { entity: entity_uri, basic, note: Some(note), activities }))
         }
         Format::Xpidf => {
@@ -142,12 +146,17 @@ pub(crate) fn render(
                 let bare = entity_uri.strip_prefix("sip:").unwrap_or(entity_uri);
                 format!("sip:{prefix}{bare}")
             });
-            Some(dialog_info::write(entity_uri, display, watcher.version, &calls, pickup.as_deref()))
+            let parties = Parties {
+                pickup_target: pickup.as_deref(),
+                remote_identity: watcher.profile.is_none_or(|p| p.remote_identity),
+            };
+            Some(dialog_info::write(entity_uri, display, watcher.version, &calls, parties))
         }
         Format::MessageSummary => {
             let counts = entity.and_then(|e| e.voicemail);
             let counts = counts.or(options.zero_voicemail_when_unknown.then(MessageCounts::default))?;
-            Some(mwi::write(entity_uri, &counts))
+            let urgent = watcher.profile.map_or(UrgentCounts::Parenthesized, |p| p.mwi_urgent_counts);
+            Some(mwi::write(entity_uri, &counts, urgent))
         }
     }
 }

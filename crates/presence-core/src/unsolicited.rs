@@ -33,7 +33,7 @@ impl Engine {
             .filter(|b| !subscribed.contains(&b.source.addr))
             .map(|b| (b.contact.uri.clone(), b.source))
             .collect();
-        let body = mwi::write(&format!("sip:{entity_key}"), &counts);
+        let body = mwi::write(&format!("sip:{entity_key}"), &counts, mwi::UrgentCounts::Parenthesized);
         for (target, peer) in targets {
             self.send_unsolicited(entity_key, target, peer, "message-summary", Some(&body), now);
         }

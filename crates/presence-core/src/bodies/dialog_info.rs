@@ -24,28 +24,37 @@ pub struct DialogInfo {
     pub calls: Vec<Call>,
 }
 
-/// Writes a full document for `entity` (a URI) whose local identity shows `display`. With
-/// `pickup_target`, every dialog's remote target is that URI: the number a BLF key dials to
-/// pick the call up (the `**<extension>` convention of FreeSWITCH and Zoiper).
-pub fn write(
-    entity: &str,
-    display: Option<&str>,
-    version: u32,
-    calls: &[&Call],
-    pickup_target: Option<&str>,
-) -> String {
+/// How a device wants the parties of each dialog written.
+#[derive(Clone, Copy, Debug)]
+pub struct Parties<'a> {
+    /// Every dialog's remote target is this URI: the number a BLF key dials to pick the call
+    /// up (the `**<extension>` convention of FreeSWITCH and Zoiper).
+    pub pickup_target: Option<&'a str>,
+    /// Write the remote party's `<identity>` (the caller a key shows); its target stays.
+    pub remote_identity: bool,
+}
+
+impl Default for Parties<'_> {
+    fn default() -> Self {
+        Parties { pickup_target: None, remote_identity: true }
+    }
+}
+
+/// Writes a full document for `entity` (a URI) whose local identity shows `display`, with
+/// each dialog's parties as `parties` says.
+pub fn write(entity: &str, display: Option<&str>, version: u32, calls: &[&Call], parties: Parties) -> String {
     let entity = escape(entity);
     let mut out = String::with_capacity(200 + 500 * calls.len());
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = write!(out, r#"<dialog-info xmlns="{NS}" version="{version}" state="full" entity="{entity}">"#);
     for call in calls {
-        write_dialog(&mut out, &entity, display, call, pickup_target);
+        write_dialog(&mut out, &entity, display, call, parties);
     }
     out.push_str("</dialog-info>");
     out
 }
 
-fn write_dialog(out: &mut String, entity: &str, display: Option<&str>, call: &Call, pickup_target: Option<&str>) {
+fn write_dialog(out: &mut String, entity: &str, display: Option<&str>, call: &Call, parties: Parties) {
     let id = escape(&call.call_id);
     let _ = write!(out, r#"<dialog id="{id}" call-id="{id}""#);
     if let Some(tag) = &call.local_tag {
@@ -70,9 +79,9 @@ fn write_dialog(out: &mut String, entity: &str, display: Option<&str>, call: &Ca
     }
     out.push_str("</target></local>");
     let remote_uri = call.remote.as_ref().map(|r| with_sip_scheme(&r.uri));
-    if let Some(target) = pickup_target.map(str::to_owned).or_else(|| remote_uri.clone()) {
+    if let Some(target) = parties.pickup_target.map(str::to_owned).or_else(|| remote_uri.clone()) {
         out.push_str("<remote>");
-        if let (Some(remote), Some(uri)) = (&call.remote, &remote_uri) {
+        if let (Some(remote), Some(uri), true) = (&call.remote, &remote_uri, parties.remote_identity) {
             write_identity(out, remote.display.as_deref(), &escape(uri));
         }
         let _ = write!(out, r#"<target uri="{}"/></remote>"#, escape(&target));
@@ -158,13 +167,21 @@ mod tests {
     #[test]
     fn golden_idle_and_ringing() {
         assert_eq!(
-            write("sip:1001@pbx.example.com", Some("Bob"), 0, &[], None),
+            write("sip:1001@pbx.example.com", Some("Bob"), 0, &[], Parties::default()),
             r#"<?xml version="1.0" encoding="UTF-8"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1001@pbx.example.com"></dialog-info>"#
         );
         assert_eq!(
-            write("sip:1001@pbx.example.com", Some("Bob"), 4, &[&ringing()], None),
+            write("sip:1001@pbx.example.com", Some("Bob"), 4, &[&ringing()], Parties::default()),
             r#"<?xml version="1.0" encoding="UTF-8"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="4" state="full" entity="sip:1001@pbx.example.com"><dialog id="a84b4c76e66710" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456248" direction="recipient"><state>early</state><duration>3</duration><local><identity display="Bob">sip:1001@pbx.example.com</identity><target uri="sip:1001@pbx.example.com"><param pname="+sip.rendering" pval="no"/></target></local><remote><identity display="Kate &amp; Co">sip:2000@pbx.example.com</identity><target uri="sip:2000@pbx.example.com"/></remote></dialog></dialog-info>"#
         );
+    }
+
+    #[test]
+    fn without_remote_identity_the_remote_target_stays() {
+        let parties = Parties { remote_identity: false, ..Parties::default() };
+        let body = write("sip:1001@pbx.example.com", None, 1, &[&ringing()], parties);
+        assert!(body.contains(r#"<remote><target uri="sip:2000@pbx.example.com"/></remote>"#), "{body}");
+        assert!(!body.contains("Kate"), "{body}");
     }
 
     #[test]
@@ -174,7 +191,7 @@ mod tests {
         answered.state = CallState::Confirmed;
         answered.rendering = Some(true);
         answered.remote.as_mut().unwrap().uri = "sip:2000@pbx.example.com".into();
-        let body = write("sip:1001@pbx.example.com", None, 7, &[&ringing(), &answered], None);
+        let body = write("sip:1001@pbx.example.com", None, 7, &[&ringing(), &answered], Parties::default());
         let parsed = parse(body.as_bytes()).unwrap();
         assert_eq!((parsed.version, parsed.full, parsed.entity.as_str()), (7, true, "sip:1001@pbx.example.com"));
         let mut expect_first = ringing();

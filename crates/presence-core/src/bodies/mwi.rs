@@ -15,16 +15,32 @@ pub struct MessageCounts {
     pub old_urgent: u32,
 }
 
+/// How the urgent counts follow `Voice-Message: new/old`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UrgentCounts {
+    /// ` (urgent-new/urgent-old)`, as RFC 3842 §5.2 writes them.
+    #[default]
+    Parenthesized,
+    /// ` urgent-new/urgent-old` without parentheses, as babble-drachtio-presence wrote them
+    /// (phones set up against it may read only that).
+    Bare,
+    /// Left out, for devices that read only `new/old`.
+    Omitted,
+}
+
 /// Writes the body: `Messages-Waiting`, `Message-Account` and `Voice-Message` with the
-/// urgent counts in parentheses, CRLF line ends (RFC 3842 §5.2).
-pub fn write(account: &str, counts: &MessageCounts) -> String {
+/// urgent counts as `urgent` says, CRLF line ends (RFC 3842 §5.2).
+pub fn write(account: &str, counts: &MessageCounts, urgent: UrgentCounts) -> String {
+    let urgent = match urgent {
+        UrgentCounts::Parenthesized => format!(" ({}/{})", counts.new_urgent, counts.old_urgent),
+        UrgentCounts::Bare => format!(" {}/{}", counts.new_urgent, counts.old_urgent),
+        UrgentCounts::Omitted => String::new(),
+    };
     format!(
-        "Messages-Waiting: {}\r\nMessage-Account: {account}\r\nVoice-Message: {}/{} ({}/{})\r\n",
+        "Messages-Waiting: {}\r\nMessage-Account: {account}\r\nVoice-Message: {}/{}{urgent}\r\n",
         if counts.new > 0 { "yes" } else { "no" },
         counts.new,
         counts.old,
-        counts.new_urgent,
-        counts.old_urgent,
     )
 }
 
@@ -91,16 +107,21 @@ mod tests {
     fn writes_rfc_3842_exactly() {
         let counts = MessageCounts { new: 2, old: 8, new_urgent: 0, old_urgent: 2 };
         assert_eq!(
-            write("sip:1001@pbx.example.com", &counts),
+            write("sip:1001@pbx.example.com", &counts, UrgentCounts::Parenthesized),
             "Messages-Waiting: yes\r\nMessage-Account: sip:1001@pbx.example.com\r\nVoice-Message: 2/8 (0/2)\r\n"
         );
-        assert!(write("sip:a@b", &MessageCounts::default()).starts_with("Messages-Waiting: no\r\n"));
+        assert!(
+            write("sip:a@b", &MessageCounts::default(), UrgentCounts::Parenthesized)
+                .starts_with("Messages-Waiting: no\r\n")
+        );
+        assert!(write("sip:a@b", &counts, UrgentCounts::Bare).ends_with("Voice-Message: 2/8 0/2\r\n"));
+        assert!(write("sip:a@b", &counts, UrgentCounts::Omitted).ends_with("Voice-Message: 2/8\r\n"));
     }
 
     #[test]
     fn round_trips_and_reads_variants() {
         let counts = MessageCounts { new: 3, old: 1, new_urgent: 1, old_urgent: 0 };
-        let parsed = parse(write("sip:a@b", &counts).as_bytes()).unwrap();
+        let parsed = parse(write("sip:a@b", &counts, UrgentCounts::Parenthesized).as_bytes()).unwrap();
         assert_eq!(parsed, Summary { waiting: true, account: Some("sip:a@b".into()), voice: Some(counts) });
         // The seed's form without parentheses, and RFC 3842's example with other classes.
         let seed = parse(b"Messages-Waiting: yes\r\nVoice-Message: 2/5 0/1\r\n").unwrap();

@@ -1,12 +1,16 @@
-//! Device profiles chosen from the subscriber's User-Agent: what each one changes on the
-//! wire (the 2xx status, single-dialog documents, the idle dummy dialog, callers shown
-//! confirmed), that other phones are untouched, and that the choice shows in the look-up.
+//! Device profiles chosen from the subscriber's User-Agent, account or address: what each
+//! one changes on the wire (the 2xx status, single-dialog documents, the idle dummy dialog,
+//! callers shown confirmed, the presence format, the remote identity, the ringing note, MWI
+//! urgent counts, a held empty first NOTIFY, tolerated NOTIFY timeouts), that other phones
+//! are untouched, and that the choice shows in the look-up.
 
 use presence_core::EngineConfig;
-use presence_core::api::{CallsUpdate, Command};
+use presence_core::api::{CallsUpdate, Command, VoicemailReason};
 use presence_core::bodies::dialog_info;
+use presence_core::bodies::mwi::MessageCounts;
 use presence_core::call::{Call, CallState, Direction};
 use presence_core::profiles::{DeviceProfile, builtin};
+use sip_proto::HeaderName;
 
 use crate::support::*;
 
@@ -44,7 +48,7 @@ fn bria_sees_an_idle_dummy_dialog_and_others_an_empty_document() {
     let (status, calls) = watch_as(&mut h, "Bria 6 release 6.5.4", "bria");
     assert_eq!(status, 200);
     assert_eq!(calls, vec![("idle".to_owned(), CallState::Terminated)]);
-    let (_, calls) = watch_as(&mut h, "Yealink SIP-T46S 66.86.0.15", "yealink");
+    let (_, calls) = watch_as(&mut h, "Acme Phone 1.0", "acme");
     assert!(calls.is_empty(), "phones without the profile see the plain idle document");
     let views = h.engine.subscription_views(h.at(0.0));
     let profiles: Vec<Option<&str>> = views.iter().map(|v| v.profile.as_deref()).collect();
@@ -68,16 +72,8 @@ fn an_spa962_sees_one_dialog_the_ringing_one_and_its_own_calls_confirmed() {
 
 #[test]
 fn a_configured_profile_answers_202_and_comes_before_the_builtins() {
-    let mut profiles = vec![DeviceProfile {
-        name: "old-rfc3265".into(),
-        user_agents: vec!["OldPhone".into()],
-        subscribe_status: 202,
-        single_dialog: false,
-        idle_dummy_dialog: false,
-        caller_confirmed: false,
-        pickup_prefix: None,
-        min_notify_interval_ms: 0,
-    }];
+    let mut profiles =
+        vec![DeviceProfile { subscribe_status: 202, ..DeviceProfile::new("old-rfc3265", &["OldPhone"]) }];
     profiles.extend(builtin());
     let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
     let (status, _) = watch_as(&mut h, "OldPhone 1.0", "old");
@@ -105,13 +101,17 @@ fn zoiper_gets_the_star_star_pickup_target_and_others_the_remote_party() {
     let zoiper = body(&mut h, "Zoiper rv2.10.20.6", "zoiper");
     assert!(zoiper.contains(r#"<target uri="sip:**1001@pbx.example.com"/></remote>"#), "{zoiper}");
     assert!(zoiper.contains(r#"<identity display="Alice">sip:2000@pbx.example.com</identity>"#));
-    let other = body(&mut h, "Yealink SIP-T46S", "yealink");
+    let other = body(&mut h, "Acme Phone 1.0", "acme");
     assert!(other.contains(r#"<target uri="sip:2000@pbx.example.com"/></remote>"#), "{other}");
+    let grandstream = body(&mut h, "Grandstream GXP2170 1.0.11.3", "gxp");
+    assert!(!grandstream.contains("Alice"), "Grandstream keys get no remote identity: {grandstream}");
+    assert!(grandstream.contains(r#"<remote><target uri="sip:2000@pbx.example.com"/></remote>"#), "{grandstream}");
 }
 
 #[test]
 fn a_rate_limited_profile_merges_changes_into_one_notify_per_interval_but_answers_refreshes_at_once() {
-    let limited = DeviceProfile { min_notify_interval_ms: 1000, ..builtin()[1].clone() };
+    let bria = builtin().into_iter().find(|p| p.name == "bria").unwrap();
+    let limited = DeviceProfile { min_notify_interval_ms: 1000, ..bria };
     let mut h = Harness::with_config(EngineConfig { profiles: vec![limited], ..EngineConfig::default() });
     let mut watch = Watch::new("slow", "dialog", ENTITY);
     let request = String::from_utf8(watch.subscribe(Some(600))).unwrap().replace("test-phone", "Bria 6");
@@ -139,4 +139,123 @@ fn a_rate_limited_profile_merges_changes_into_one_notify_per_interval_but_answer
     // A refresh right after still gets its NOTIFY at once (RFC 6665 §4.2.1.2).
     let (_, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 1.1));
     assert_eq!(notifies.len(), 1);
+}
+
+/// Subscribes to `ENTITY`'s `event` as a phone with `user_agent` (and `accept`); returns the
+/// 2xx status and the NOTIFYs sent at once, answered 200.
+fn subscribe_as(
+    h: &mut Harness,
+    event: &str,
+    accept: Option<&str>,
+    user_agent: &str,
+    call_id: &str,
+) -> (u16, Vec<String>) {
+    let mut watch = Watch::new(call_id, event, ENTITY);
+    if let Some(accept) = accept {
+        watch = watch.accept(accept);
+    }
+    let request = String::from_utf8(watch.subscribe(Some(600))).unwrap().replace("test-phone", user_agent);
+    let (responses, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+    for notify in &notifies {
+        h.send(&answer(notify, 200), udp_peer(), 0.0);
+    }
+    let described = notifies.iter().map(|n| format!("{}\n{}", header(n, HeaderName::ContentType), body(n))).collect();
+    (responses[0].status, described)
+}
+
+#[test]
+fn polycom_gets_xpidf_even_when_its_accept_lists_pidf_first() {
+    let mut h = Harness::new();
+    let accept = Some("application/pidf+xml, application/xpidf+xml");
+    let (_, polycom) = subscribe_as(&mut h, "presence", accept, "PolycomVVX-VVX_411-UA/6.3.1", "vvx");
+    assert!(polycom[0].starts_with("application/xpidf+xml\n"), "{polycom:?}");
+    let (_, other) = subscribe_as(&mut h, "presence", accept, "Acme Phone 1.0", "acme");
+    assert!(other[0].starts_with("application/pidf+xml\n"), "{other:?}");
+    let pidf_only = Some("application/pidf+xml");
+    let (_, polycom) = subscribe_as(&mut h, "presence", pidf_only, "PolycomVVX-VVX_411-UA/6.3.1", "vvx2");
+    assert!(polycom[0].starts_with("application/pidf+xml\n"), "never a format it refused: {polycom:?}");
+}
+
+#[test]
+fn microsip_reads_ringing_from_the_pidf_note() {
+    let mut h = Harness::new();
+    let mut ringing = Call::new("in", CallState::Early);
+    ringing.direction = Some(Direction::Recipient);
+    push_calls(&mut h, vec![ringing]);
+    let (_, microsip) = subscribe_as(&mut h, "presence", None, "MicroSIP/3.21.3", "micro");
+    assert!(microsip[0].contains("<note>Ringing</note>"), "{microsip:?}");
+    let (_, other) = subscribe_as(&mut h, "presence", None, "Acme Phone 1.0", "acme");
+    assert!(!other[0].contains("Ringing"), "{other:?}");
+    push_calls(&mut h, vec![Call::new("in", CallState::Confirmed)]);
+    let (_, microsip) = subscribe_as(&mut h, "presence", None, "MicroSIP/3.21.3", "micro2");
+    assert!(microsip[0].contains("<note>On the phone</note>"), "answered: {microsip:?}");
+}
+
+#[test]
+fn an_old_cisco_gets_mwi_counts_without_the_urgent_part() {
+    let mut h = Harness::new();
+    let counts = MessageCounts { new: 2, old: 8, new_urgent: 0, old_urgent: 0 };
+    let reason = VoicemailReason::Update;
+    h.engine.handle_command(Command::Voicemail { entity: ENTITY.into(), counts, reason }, h.at(0.0));
+    let (_, cisco) = subscribe_as(&mut h, "message-summary", None, "Cisco-CP7960G/8.0", "cisco");
+    assert!(cisco[0].ends_with("Voice-Message: 2/8\r\n"), "{cisco:?}");
+    let (_, other) = subscribe_as(&mut h, "message-summary", None, "Acme Phone 1.0", "acme");
+    assert!(other[0].ends_with("Voice-Message: 2/8 (0/0)\r\n"), "{other:?}");
+}
+
+#[test]
+fn samsung_waits_for_the_first_counts_instead_of_an_empty_notify() {
+    let config = EngineConfig { zero_voicemail_when_unknown: false, ..EngineConfig::default() };
+    let mut h = Harness::with_config(config);
+    let (status, samsung) = subscribe_as(&mut h, "message-summary", None, "SAMSUNG SMT-i5343", "samsung");
+    assert_eq!((status, samsung.len()), (200, 0), "no NOTIFY while it would be empty: {samsung:?}");
+    let (_, other) = subscribe_as(&mut h, "message-summary", None, "Acme Phone 1.0", "acme");
+    assert_eq!(other.len(), 1, "others get the immediate NOTIFY of RFC 6665 §4.2.1");
+    assert!(!other[0].contains("Messages-Waiting"), "and it is empty: {other:?}");
+
+    let counts = MessageCounts { new: 1, old: 0, new_urgent: 0, old_urgent: 0 };
+    let reason = VoicemailReason::Update;
+    h.engine.handle_command(Command::Voicemail { entity: ENTITY.into(), counts, reason }, h.at(1.0));
+    let (_, notifies) = split(&h.drain());
+    assert_eq!(notifies.len(), 2, "both hear of the counts");
+    let samsung = notifies.iter().find(|n| header(n, HeaderName::CallId) == "samsung").unwrap();
+    assert!(body(samsung).starts_with("Messages-Waiting: yes\r\n"), "{}", body(samsung));
+}
+
+#[test]
+fn a_cisco_spa_outlasts_notify_timeouts_that_end_other_udp_subscriptions() {
+    let mut h = Harness::new();
+    let subscribe = |h: &mut Harness, user_agent: &str, call_id: &str| {
+        let watch = &mut Watch::new(call_id, "dialog", ENTITY);
+        let request = String::from_utf8(watch.subscribe(Some(3600))).unwrap().replace("test-phone", user_agent);
+        // The NOTIFYs are never answered.
+        h.send(request.as_bytes(), udp_peer(), 0.0);
+    };
+    subscribe(&mut h, "Cisco/SPA525G2-7.6.2", "spa");
+    subscribe(&mut h, "Acme Phone 1.0", "acme");
+    // Timer F is 64·T1 = 32 s: three timeouts end a plain subscription after about 96 s.
+    let mut secs = 0.0;
+    while secs < 130.0 {
+        secs += 0.5;
+        h.engine.handle_timeout(h.at(secs));
+        h.drain();
+    }
+    let left: Vec<Option<String>> = h.engine.subscription_views(h.at(secs)).into_iter().map(|v| v.profile).collect();
+    assert_eq!(left, vec![Some("cisco-spa".to_owned())], "only the SPA is still subscribed");
+}
+
+#[test]
+fn a_profile_assigned_to_an_address_beats_the_user_agent() {
+    let lobby = DeviceProfile {
+        subscribe_status: 202,
+        addresses: vec!["192.0.2.0/24".parse().unwrap()],
+        ..DeviceProfile::new("lobby", &[])
+    };
+    let mut profiles = builtin();
+    profiles.push(lobby);
+    let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
+    let (status, _) = subscribe_as(&mut h, "dialog", None, "Bria 6", "bria");
+    assert_eq!(status, 202, "the test peer's 192.0.2.10 is in the lobby's network");
+    let views = h.engine.subscription_views(h.at(0.0));
+    assert_eq!(views[0].profile.as_deref(), Some("lobby"));
 }
