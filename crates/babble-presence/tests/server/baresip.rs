@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use babble_presence::Transport;
+
+use crate::matrix::{self, Client};
 use crate::support::*;
 
 /// A baresip process whose output lines arrive on a channel; killed when dropped.
@@ -110,7 +113,7 @@ async fn baresip_registers_and_sees_a_contact_go_busy_offline_and_online() {
     if !baresip_available() {
         return;
     }
-    for transport in ["udp", "tcp"] {
+    for (transport, column) in [("udp", Transport::Udp), ("tcp", Transport::Tcp)] {
         let server = Server::start(&[]);
         let target = if transport == "udp" { server.udp } else { server.tcp };
         let baresip = Baresip::start(target, transport);
@@ -139,5 +142,8 @@ async fn baresip_registers_and_sees_a_contact_go_busy_offline_and_online() {
         baresip.expect_line("to Offline");
         push_status(server.http, json!({"status": "open"})).await;
         baresip.expect_line("to Online");
+        let feature =
+            "presence: registers; its `presence` module shows a contact busy (DND), offline, online as state is pushed";
+        matrix::passed(Client::Baresip, column, feature);
     }
 }

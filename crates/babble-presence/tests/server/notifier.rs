@@ -11,26 +11,32 @@ use babble_presence::{MessageCounts, Transport};
 use presence_core::bodies::Basic;
 
 use crate::interop::{run_sipp, sipp, sipp_flag};
+use crate::matrix::{self, Client};
 use crate::support::*;
 
-/// Runs `scenario` over `transport`, pushing `push` once SIPp's SUBSCRIBE raised its event.
-async fn watch_and_push(scenario: &'static str, transport: Transport, push: fn(String) -> Command) {
+/// Runs `scenario` over UDP and TCP, pushing `push` once SIPp's SUBSCRIBE raised its event;
+/// records `feature` for each transport that passed.
+async fn watch_and_push(scenario: &'static str, push: fn(String) -> Command, feature: &str) {
     let Some(sipp) = sipp() else { return };
-    let server = start_in_process(|_| {}).await;
-    let mut events = server.events();
-    let target = server.local_addr(transport).unwrap();
-    let flag = sipp_flag(transport);
-    let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag, &[]));
-    let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an .in event").unwrap();
-    let entity = match event.event {
-        InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => w.entity,
-        other => panic!("unexpected event {other:?}"),
-    };
-    assert_eq!(entity, "1001@127.0.0.1", "the event names the watched resource");
-    server.send(push(entity)).await.unwrap();
-    run.await.unwrap();
-    let stats = server.shutdown().await.unwrap();
-    assert_eq!(stats.subscriptions_lost, 0);
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start_in_process(|_| {}).await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let flag = sipp_flag(transport);
+        let sipp = sipp.clone();
+        let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, flag, &[]));
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an .in event").unwrap();
+        let entity = match event.event {
+            InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => w.entity,
+            other => panic!("unexpected event {other:?}"),
+        };
+        assert_eq!(entity, "1001@127.0.0.1", "the event names the watched resource");
+        server.send(push(entity)).await.unwrap();
+        run.await.unwrap();
+        let stats = server.shutdown().await.unwrap();
+        assert_eq!(stats.subscriptions_lost, 0);
+        matrix::passed(Client::Sipp, transport, feature);
+    }
 }
 
 fn dnd(entity: String) -> Command {
@@ -49,20 +55,20 @@ fn messages(entity: String) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_presence_watcher_over_udp_and_tcp() {
-    watch_and_push("subscribe_presence.xml", Transport::Udp, dnd).await;
-    watch_and_push("subscribe_presence.xml", Transport::Tcp, dnd).await;
+    let feature = "presence: a watcher gets 200, a PIDF NOTIFY, a DND NOTIFY; unsubscribe → terminated NOTIFY";
+    watch_and_push("subscribe_presence.xml", dnd, feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_blf_watcher_over_udp_and_tcp() {
-    watch_and_push("subscribe_dialog.xml", Transport::Udp, ringing).await;
-    watch_and_push("subscribe_dialog.xml", Transport::Tcp, ringing).await;
+    let feature = "dialog: a BLF watcher gets 200, idle dialog-info, a ringing call; unsubscribe → terminated NOTIFY";
+    watch_and_push("subscribe_dialog.xml", ringing, feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mwi_subscriber_over_udp_and_tcp() {
-    watch_and_push("subscribe_mwi.xml", Transport::Udp, messages).await;
-    watch_and_push("subscribe_mwi.xml", Transport::Tcp, messages).await;
+    let feature = "MWI: a subscriber gets 200, zero counts, pushed counts; unsubscribe → terminated NOTIFY";
+    watch_and_push("subscribe_mwi.xml", messages, feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,5 +82,7 @@ async fn sipp_refresh_outlives_the_first_expiry_then_expires_with_timeout() {
             .await
             .unwrap();
         server.shutdown().await.unwrap();
+        let feature = "rules: a refresh outlives the first expiry; expiry sends terminated;reason=timeout";
+        matrix::passed(Client::Sipp, transport, feature);
     }
 }

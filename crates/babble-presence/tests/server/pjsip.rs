@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use std::time::Duration;
 
+use crate::matrix::{self, Client};
 use crate::support::*;
 use babble_presence::api::{self, InEvent, VoicemailReason};
 use babble_presence::{MessageCounts, Transport};
@@ -54,13 +55,15 @@ async fn pjsip_buddy_sees_published_online_note_and_offline() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("PASS"), "{stdout}");
         server.shutdown().await.unwrap();
+        let feature = "presence: a buddy sees a published account online, its note change, and offline";
+        matrix::passed(Client::Pjsip, transport, feature);
     }
 }
 
 /// PJSIP registers (with digest authentication when `password` is set), subscribes to
 /// message-summary, gets zero counts, then the counts the test pushes through the library
 /// API when the server reports the subscription.
-async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>) {
+async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>, feature: &str) {
     if !pjsua2_available() {
         return;
     }
@@ -94,15 +97,18 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>) {
         let out = run.await.unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
         server.shutdown().await.unwrap();
+        matrix::passed(Client::Pjsip, transport, feature);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pjsip_registers_and_receives_mwi_counts() {
-    pjsip_registers_and_gets_mwi(None).await;
+    let feature = "registrar + MWI: registers, subscribes to MWI, gets zero counts then the pushed counts";
+    pjsip_registers_and_gets_mwi(None, feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pjsip_registers_with_digest_and_receives_mwi_counts() {
-    pjsip_registers_and_gets_mwi(Some("secret")).await;
+    let feature = "registrar + MWI: the same with digest authentication";
+    pjsip_registers_and_gets_mwi(Some("secret"), feature).await;
 }

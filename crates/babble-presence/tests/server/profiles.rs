@@ -1,40 +1,101 @@
 //! Device profiles against SIPp over UDP and TCP: each scenario sends a device's User-Agent
-//! and checks the profile's effect on the wire (`interop/sipp/profile_*.xml`), and the chosen
-//! profile shows in `GET /api/v1/subscriptions`.
+//! and checks the profile's effect on the wire (`interop/sipp/profile_*.xml`), a phone
+//! without a profile is shown to get the standard documents, and the chosen profile shows in
+//! `GET /api/v1/subscriptions`.
 
-use babble_presence::Transport;
-use babble_presence::api::{CallsUpdate, Command};
-use babble_presence::call::{Call, CallState};
+use std::time::Duration;
+
+use babble_presence::api::{CallsUpdate, Command, VoicemailReason};
+use babble_presence::call::{Call, CallState, Direction, Party};
+use babble_presence::config::Config;
+use babble_presence::{MessageCounts, Transport};
 use serde_json::Value;
 
 use crate::interop::{run_sipp, sipp, sipp_flag};
+use crate::matrix::{self, Client};
 use crate::support::*;
 
 const ENTITY: &str = "1001@127.0.0.1";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_spa962_sees_one_dialog_zoiper_the_pickup_target_and_a_yealink_both() {
+fn calls(calls: Vec<Call>) -> Command {
+    Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: CallsUpdate::Full(calls),
+        call_id: None,
+    }
+}
+
+fn voicemail(new: u32, old: u32) -> Command {
+    let counts = MessageCounts { new, old, new_urgent: 0, old_urgent: 0 };
+    Command::Voicemail { entity: ENTITY.into(), counts, reason: VoicemailReason::Update }
+}
+
+/// A call to the entity from Alice, ringing.
+fn ringing_from_alice() -> Call {
+    Call {
+        direction: Some(Direction::Recipient),
+        remote: Some(Party { display: Some("Alice".into()), uri: "sip:2000@127.0.0.1".into() }),
+        ..Call::new("ringing", CallState::Early)
+    }
+}
+
+/// For UDP and TCP: a server configured by `configure` and given `state`, then each
+/// (scenario, matrix feature) run once against it; each feature recorded when it passed.
+async fn scenarios_against(configure: fn(&mut Config), state: Vec<Command>, scenarios: &[(&'static str, &str)]) {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(|_| {}).await;
-        let calls = vec![Call::new("talking", CallState::Confirmed), Call::new("ringing", CallState::Early)];
-        let command = Command::Dialog {
-            entity: ENTITY.into(),
-            display: None,
-            call_count: None,
-            calls: CallsUpdate::Full(calls),
-            call_id: None,
-        };
-        server.send(command).await.unwrap();
+        let server = start_in_process(configure).await;
+        for command in state.clone() {
+            server.send(command).await.unwrap();
+        }
         let target = server.local_addr(transport).unwrap();
-        for scenario in ["profile_spa962.xml", "profile_zoiper.xml", "profile_none.xml"] {
-            let sipp = sipp.clone();
+        for (scenario, feature) in scenarios {
+            let (sipp, scenario) = (sipp.clone(), *scenario);
             tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, sipp_flag(transport), &[]))
                 .await
                 .unwrap();
+            matrix::passed(Client::Sipp, transport, feature);
         }
         server.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_profiles_shape_a_busy_entitys_dialogs() {
+    let state = vec![calls(vec![Call::new("talking", CallState::Confirmed), Call::new("ringing", CallState::Early)])];
+    let scenarios = [
+        ("profile_spa962.xml", "profile `linksys-spa962` (SPA962): one dialog, the ringing one"),
+        ("profile_pjsip.xml", "profile `pjsip` (PJSUA): one dialog, the ringing one (its client reads only the first)"),
+        ("profile_zoiper.xml", "profile `zoiper`: remote target `sip:**1001@host` for directed pickup"),
+        ("profile_none.xml", "profile none (Aastra): both dialogs, no `**` target"),
+    ];
+    scenarios_against(|_| {}, state, &scenarios).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_profiles_shape_a_call_ringing_from_alice() {
+    let scenarios = [
+        ("profile_grandstream.xml", "profile `grandstream`: the remote target without the remote identity"),
+        ("profile_microsip.xml", "profile `microsip`: PIDF note `Ringing` while a call rings"),
+    ];
+    scenarios_against(|_| {}, vec![calls(vec![ringing_from_alice()])], &scenarios).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_profiles_for_an_idle_entity_and_polycom_presence() {
+    let scenarios = [
+        ("profile_yealink.xml", "profile `yealink`: a terminated dummy dialog while idle"),
+        ("profile_polycom.xml", "profile `polycom`: XPIDF although its Accept lists PIDF first"),
+    ];
+    scenarios_against(|_| {}, Vec::new(), &scenarios).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_cisco_79xx_gets_mwi_counts_without_the_urgent_part() {
+    let scenarios = [("profile_cisco_79xx.xml", "profile `cisco-79xx`: `Voice-Message: 2/8` without `(0/0)`")];
+    scenarios_against(|_| {}, vec![voicemail(2, 8)], &scenarios).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,5 +114,68 @@ async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
         assert_eq!(listed[0]["profile"], "bria", "{listed}");
         run.await.unwrap();
         server.shutdown().await.unwrap();
+        let feature = "profile `bria`: a terminated dummy dialog while idle; the API look-up shows the profile";
+        matrix::passed(Client::Sipp, transport, feature);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_samsung_gets_no_empty_first_notify() {
+    let Some(sipp) = sipp() else { return };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start_in_process(|c| c.notifier.dummy_voicemail = false).await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let sipp = sipp.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            run_sipp(&sipp, target, "profile_samsung.xml", sipp_flag(transport), &[])
+        });
+        tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
+        server.send(voicemail(3, 1)).await.unwrap();
+        run.await.unwrap();
+        server.shutdown().await.unwrap();
+        let feature = "profile `samsung`: no empty first MWI NOTIFY; the first one carries the counts";
+        matrix::passed(Client::Sipp, transport, feature);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_snom_gets_changes_within_half_a_second_merged() {
+    let Some(sipp) = sipp() else { return };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start_in_process(|_| {}).await;
+        let mut events = server.events();
+        let target = server.local_addr(transport).unwrap();
+        let sipp = sipp.clone();
+        let run =
+            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_snom.xml", sipp_flag(transport), &[]));
+        tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
+        // The stimulus is timed against the profile's 500 ms interval: the first change comes
+        // well after the first NOTIFY (sent at once), the next two within 500 ms of it.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        server.send(calls(vec![Call::new("c1", CallState::Early)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.send(calls(vec![Call::new("c1", CallState::Confirmed)])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let two = vec![Call::new("c1", CallState::Confirmed), Call::new("c2", CallState::Early)];
+        server.send(calls(two)).await.unwrap();
+        run.await.unwrap();
+        server.shutdown().await.unwrap();
+        let feature = "profile `snom`: changes within 500 ms merged into one NOTIFY";
+        matrix::passed(Client::Sipp, transport, feature);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_cisco_spa_outlasts_three_notify_timeouts() {
+    let Some(sipp) = sipp() else { return };
+    // T1 = 20 ms makes each NOTIFY time out after 64·T1 = 1.28 s.
+    let server = start_in_process(|c| c.sip.t1_ms = 20).await;
+    let target = server.local_addr(Transport::Udp).unwrap();
+    tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_cisco_spa.xml", "u1", &[])).await.unwrap();
+    server.shutdown().await.unwrap();
+    let feature = "profile `cisco-spa`: still subscribed after three unanswered NOTIFYs";
+    matrix::passed(Client::Sipp, Transport::Udp, feature);
+    let reason = "over TCP a NOTIFY timeout means the connection is gone, which ends any subscription";
+    matrix::not_applicable(Client::Sipp, Transport::Tcp, feature, reason);
 }

@@ -8,10 +8,12 @@ use babble_presence::Transport;
 use babble_presence::api::InEvent;
 
 use crate::interop::{run_sipp, sipp, sipp_flag};
+use crate::matrix::{self, Client};
 use crate::support::*;
 
-/// Starts `watcher`, waits until its SUBSCRIBE raised an event, then runs `publisher`.
-async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
+/// Starts `watcher`, waits until its SUBSCRIBE raised an event, then runs `publisher`;
+/// records `feature` for each transport that passed.
+async fn watch_then_publish(watcher: &'static str, publisher: &'static str, feature: &str) {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
         let server = start_in_process(|_| {}).await;
@@ -29,22 +31,26 @@ async fn watch_then_publish(watcher: &'static str, publisher: &'static str) {
         watching.await.unwrap();
         let stats = server.shutdown().await.unwrap();
         assert_eq!(stats.subscriptions_lost, 0);
+        matrix::passed(Client::Sipp, transport, feature);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_presence_publisher_and_watcher() {
-    watch_then_publish("watch_presence_publish.xml", "publish_presence.xml").await;
+    let feature = "PUBLISH presence (PIDF): a watcher sees DND published, then removed";
+    watch_then_publish("watch_presence_publish.xml", "publish_presence.xml", feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_dialog_publisher_and_blf_watcher() {
-    watch_then_publish("watch_dialog_publish.xml", "publish_dialog.xml").await;
+    let feature = "PUBLISH dialog: a BLF watcher sees ring, answer (SIP-If-Match modify), end, idle";
+    watch_then_publish("watch_dialog_publish.xml", "publish_dialog.xml", feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mwi_publisher_and_subscriber() {
-    watch_then_publish("watch_mwi_publish.xml", "publish_mwi.xml").await;
+    let feature = "PUBLISH message-summary: an MWI subscriber sees the counts published, then removed";
+    watch_then_publish("watch_mwi_publish.xml", "publish_mwi.xml", feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,5 +72,6 @@ async fn sipp_publish_then_watch() {
         .await
         .unwrap();
         server.shutdown().await.unwrap();
+        matrix::passed(Client::Sipp, transport, "PUBLISH then watch: the first NOTIFY shows the published state");
     }
 }

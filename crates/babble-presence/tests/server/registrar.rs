@@ -13,6 +13,7 @@ use babble_presence::{SequencedEvent, api};
 use tokio::sync::broadcast;
 
 use crate::interop::{run_sipp, scenario, sipp};
+use crate::matrix::{self, Client};
 use crate::support::*;
 
 /// Waits for the first event `pick` accepts.
@@ -27,7 +28,7 @@ async fn wait_for<T>(events: &mut broadcast::Receiver<SequencedEvent>, pick: imp
     tokio::time::timeout(Duration::from_secs(10), wait).await.expect("the event in time")
 }
 
-async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static str, auth: bool) {
+async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static str, auth: bool, feature: &str) {
     let Some(sipp) = sipp() else { return };
     for (transport, flag) in [(Transport::Udp, "u1"), (Transport::Tcp, "t1")] {
         let server = start_in_process(|c| {
@@ -69,15 +70,18 @@ async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static st
         assert!(!failed.iter().any(|f| log.to_ascii_lowercase().contains(f)), "phone side failed:\n{log}");
         assert!(log.contains("out-of-call SUBSCRIBE"), "the server subscribed to the phone:\n{log}");
         server.shutdown().await.unwrap();
+        matrix::passed(Client::Sipp, transport, feature);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_phone_registers_reports_dnd_and_unregisters() {
-    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register.xml", false).await;
+    let feature = "registrar: a phone REGISTERs, is subscribed to, NOTIFYs XPIDF busy; PIDF, XPIDF and BLF watchers see DND; unregistering ends it and shows offline";
+    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register.xml", false, feature).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_phone_registers_with_digest_authentication() {
-    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register_auth.xml", true).await;
+    let feature = "registrar: the same with digest authentication (401, credentials, 200)";
+    phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register_auth.xml", true, feature).await;
 }

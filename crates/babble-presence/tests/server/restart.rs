@@ -20,6 +20,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::interop::{run_sipp, sipp};
+use crate::matrix::{self, Client};
 use crate::support::*;
 
 /// Beyond the batch window, what the crash bound allows for committing the batch and for the
@@ -70,6 +71,14 @@ async fn sipp_watcher_keeps_its_dialog_across_a_restart() {
     watcher.await.expect("SIPp got the NOTIFY in its dialog, with a higher CSeq and version");
     second.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
+    let feature = "restart: a watcher keeps its dialog across a server restart (next NOTIFY's CSeq and version past 100, no re-SUBSCRIBE)";
+    matrix::passed(Client::Sipp, Transport::Udp, feature);
+    matrix::not_applicable(
+        Client::Sipp,
+        Transport::Tcp,
+        feature,
+        "TCP subscriptions end at a restart: the connection is gone",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
