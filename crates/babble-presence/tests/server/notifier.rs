@@ -82,7 +82,7 @@ async fn sipp_refresh_outlives_the_first_expiry_then_expires_with_timeout() {
             .await
             .unwrap();
         server.shutdown().await.unwrap();
-        let feature = "rules: a refresh outlives the first expiry; expiry sends terminated;reason=timeout";
+        let feature = "rules (RFC 6665): a refresh outlives the first expiry; expiry sends terminated;reason=timeout";
         matrix::passed(Client::Sipp, transport, feature);
     }
 }
