@@ -65,6 +65,9 @@ pub struct ProfileEntry {
     /// server's `notifier.udp_notify_failures`).
     #[serde(default)]
     pub udp_notify_failures: Option<u8>,
+    /// In-dialog SUBSCRIBE refreshes are challenged again when SUBSCRIBE needs credentials.
+    #[serde(default = "yes")]
+    pub challenge_refreshes: bool,
 }
 
 /// `presence_format`.
@@ -158,6 +161,7 @@ pub(crate) fn engine_profiles(entries: &[ProfileEntry], entity_key: impl Fn(&str
         },
         hold_empty_initial_notify: e.hold_empty_initial_notify,
         udp_notify_failures: e.udp_notify_failures,
+        challenge_refreshes: e.challenge_refreshes,
     });
     let builtin = profiles::builtin().into_iter().filter(|b| entries.iter().all(|e| e.name != b.name));
     configured.chain(builtin).collect()
@@ -186,6 +190,7 @@ mod tests {
             mwi_urgent_counts: UrgentCountsEntry::Parenthesized,
             hold_empty_initial_notify: false,
             udp_notify_failures: None,
+            challenge_refreshes: true,
         };
         let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)], str::to_owned);
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
@@ -207,7 +212,7 @@ mod tests {
              [[profiles]]\nname = \"desk\"\nuser_agents = [\"Desk\"]\nsubscribe_status = 202\nsingle_dialog = true\n\
              subscribers = [\"sip:1003@10.0.0.5\"]\naddresses = [\"192.0.2.0/24\"]\npresence_format = \"xpidf\"\n\
              mwi_urgent_counts = \"bare\"\nhold_empty_initial_notify = true\nudp_notify_failures = 6\n\
-             remote_identity = false\nringing_note = true\n",
+             remote_identity = false\nringing_note = true\nchallenge_refreshes = false\n",
         )
         .unwrap();
         config.validate().unwrap();
@@ -220,6 +225,6 @@ mod tests {
         assert_eq!(desk.mwi_urgent_counts, UrgentCounts::Bare);
         assert!(desk.hold_empty_initial_notify);
         assert_eq!(desk.udp_notify_failures, Some(6));
-        assert!(!desk.remote_identity && desk.ringing_note);
+        assert!(!desk.remote_identity && desk.ringing_note && !desk.challenge_refreshes);
     }
 }

@@ -306,7 +306,7 @@ impl Engine {
         let auth = &self.config.auth;
         let required = match req.method {
             Method::Register => auth.register,
-            Method::Subscribe => auth.subscribe,
+            Method::Subscribe => auth.subscribe && !self.refresh_skips_challenge(req),
             Method::Publish => auth.publish,
             _ => false,
         };

@@ -58,6 +58,10 @@ pub struct DeviceProfile {
     /// NOTIFY timeouts in a row over UDP before the subscription is dropped, instead of the
     /// server's `udp_notify_failures`.
     pub udp_notify_failures: Option<u8>,
+    /// In-dialog refreshes of a subscription set up with credentials are challenged again
+    /// when SUBSCRIBE needs authentication; off accepts them on the dialog alone (its Call-ID
+    /// and both tags), for stacks that drop the dialog on a refresh's challenge.
+    pub challenge_refreshes: bool,
 }
 
 impl DeviceProfile {
@@ -80,6 +84,7 @@ impl DeviceProfile {
             mwi_urgent_counts: UrgentCounts::Parenthesized,
             hold_empty_initial_notify: false,
             udp_notify_failures: None,
+            challenge_refreshes: true,
         }
     }
 
@@ -183,6 +188,9 @@ pub fn builtin() -> Vec<DeviceProfile> {
         // "Ring" (busy when it is "On the phone", which we write anyway) (MicroSIP 3.20.5
         // mainDlg.cpp, on_buddy_state()).
         DeviceProfile { ringing_note: true, ..DeviceProfile::new("microsip", &["MicroSIP"]) },
+        // Linphone's SIP stack (belle-sip) dropped the subscription dialog when a refresh was
+        // challenged with a stale nonce, leaving contacts grey (linphone-sdk issue #18).
+        DeviceProfile { challenge_refreshes: false, ..DeviceProfile::new("linphone", &["Linphone"]) },
         // PJSIP's dialog-event client keeps only the first dialog of a document (pjproject
         // dlg_event.c, pjsip_dlg_event_parse_dialog_info2(), PR #3754), so it gets the one
         // that matters: a ringing call before an answered one.

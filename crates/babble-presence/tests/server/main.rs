@@ -8,6 +8,7 @@ mod api;
 mod baresip;
 mod cli;
 mod interop;
+mod linphone;
 mod matrix;
 mod notifier;
 mod pjsip;

@@ -16,12 +16,13 @@ pub(crate) enum Client {
     Sipp,
     Pjsip,
     Baresip,
+    Linphone,
 }
 
 impl Client {
     /// Its name and version as the matrix heads a table with them.
     fn label(self) -> &'static str {
-        static LABELS: [OnceLock<String>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static LABELS: [OnceLock<String>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
         LABELS[self as usize].get_or_init(|| match self {
             Client::Sipp => {
                 // " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM."
@@ -34,6 +35,7 @@ impl Client {
                 format!("PJSIP {} (pjsua2)", output("python3", &["-c", script]).trim())
             }
             Client::Baresip => format!("baresip {} (Debian)", debian_version("baresip-core")),
+            Client::Linphone => format!("linphonec {} (Debian linphone-cli)", debian_version("linphone-cli")),
         })
     }
 }

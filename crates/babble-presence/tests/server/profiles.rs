@@ -179,3 +179,13 @@ async fn sipp_cisco_spa_outlasts_three_notify_timeouts() {
     let reason = "over TCP a NOTIFY timeout means the connection is gone, which ends any subscription";
     matrix::not_applicable(Client::Sipp, Transport::Tcp, feature, reason);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_linphone_refreshes_its_authenticated_subscription_unchallenged() {
+    let configure = |c: &mut Config| {
+        c.auth.subscribe = true;
+        c.auth.users = vec![user_1001()];
+    };
+    let feature = "profile `linphone`: with SUBSCRIBE authentication, its in-dialog refresh is not challenged again";
+    scenarios_against(configure, Vec::new(), &[("profile_linphone.xml", feature)]).await;
+}

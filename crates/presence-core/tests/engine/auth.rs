@@ -97,6 +97,28 @@ fn proxy_challenges_stale_nonces_and_the_realm_rule() {
 }
 
 #[test]
+fn linphone_refreshes_its_authenticated_subscription_without_a_new_challenge() {
+    let mut h = Harness::with_config(config(auth(false, true)));
+    let as_linphone = |raw: Vec<u8>| String::from_utf8(raw).unwrap().replace("test-phone", "Linphone Desktop/5.2.0");
+    let mut watch = Watch::new("lin", "presence", AOR);
+    let challenge = only_response(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 0.0));
+    assert_eq!(challenge.status, 401, "setting the subscription up needs credentials, whatever the device");
+    let creds = credentials(&challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &format!("sip:{AOR}"), "secret", 1);
+    let raw =
+        as_linphone(watch.subscribe(None)).replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));
+    let (responses, notifies) = split(&h.send(raw.as_bytes(), udp_peer(), 1.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 1.0);
+
+    // Long after the nonce expired, the refresh in the dialog is taken as it is.
+    let (responses, _) = split(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 1000.0));
+    assert_eq!(responses[0].status, 200);
+    // A new subscription from the same phone is still challenged.
+    let fresh = as_linphone(Watch::new("lin2", "presence", AOR).subscribe(None));
+    assert_eq!(only_response(&h.send(fresh.as_bytes(), udp_peer(), 1000.0)).status, 401);
+}
+
+#[test]
 fn an_unauthenticated_refresh_is_challenged_without_ending_the_subscription() {
     let mut h = Harness::with_config(config(auth(false, true)));
     let mut watch = Watch::new("sa", "presence", AOR);
