@@ -114,10 +114,8 @@ fn sipp_is_still_answered_after_garbage_truncated_and_oversized_datagrams() {
     client.send_to(&oversized, server.udp).unwrap();
     run(&sipp, server.udp, "options.xml", "u1");
     let feature = "core: still answered after garbage, truncated and oversized datagrams";
-    matrix::passed(Client::Sipp, Transport::Udp, feature);
-    matrix::not_applicable(
+    matrix::passed_udp_only(
         Client::Sipp,
-        Transport::Tcp,
         feature,
         "datagrams are UDP's (TCP framing and oversized messages: wire.rs, no SIPp)",
     );

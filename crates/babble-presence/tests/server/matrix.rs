@@ -55,6 +55,12 @@ pub(crate) fn not_applicable(client: Client, transport: Transport, feature: &str
     record(client, column(transport), feature, &format!("n/a: {reason}"));
 }
 
+/// Records that a UDP-only `feature` passed, and why it means nothing over TCP.
+pub(crate) fn passed_udp_only(client: Client, feature: &str, why_not_tcp: &str) {
+    passed(client, Transport::Udp, feature);
+    not_applicable(client, Transport::Tcp, feature, why_not_tcp);
+}
+
 fn record(client: Client, transport: &str, feature: &str, outcome: &str) {
     let Some(path) = std::env::var_os("BABBLE_INTEROP_RESULTS") else { return };
     let line = format!("{}\t{transport}\t{feature}\t{outcome}\n", client.label());

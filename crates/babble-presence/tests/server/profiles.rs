@@ -98,72 +98,75 @@ async fn sipp_cisco_79xx_gets_mwi_counts_without_the_urgent_part() {
     scenarios_against(|_| {}, vec![voicemail(2, 8)], &scenarios).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
+/// For UDP and TCP: runs `scenario` against a server configured by `configure`, calls
+/// `then` once SIPp's SUBSCRIBE raised its event, and records `feature` when SIPp passed.
+async fn scenario_then(
+    configure: fn(&mut Config),
+    scenario: &'static str,
+    feature: &str,
+    then: impl AsyncFn(&babble_presence::Server),
+) {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(|_| {}).await;
+        let server = start_in_process(configure).await;
         let mut events = server.events();
         let target = server.local_addr(transport).unwrap();
         let sipp = sipp.clone();
-        let run =
-            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_bria.xml", sipp_flag(transport), &[]));
+        let run = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, scenario, sipp_flag(transport), &[]));
         tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
-        let url = format!("http://{}/api/v1/subscriptions", server.http_addr());
-        let listed: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-        assert_eq!(listed[0]["profile"], "bria", "{listed}");
+        then(&server).await;
         run.await.unwrap();
         server.shutdown().await.unwrap();
-        let feature = "profile `bria`: a terminated dummy dialog while idle; the API look-up shows the profile";
         matrix::passed(Client::Sipp, transport, feature);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
+    let feature = "profile `bria`: a terminated dummy dialog while idle; the API look-up shows the profile";
+    scenario_then(
+        |_| {},
+        "profile_bria.xml",
+        feature,
+        async |server| {
+            let url = format!("http://{}/api/v1/subscriptions", server.http_addr());
+            let listed: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            assert_eq!(listed[0]["profile"], "bria", "{listed}");
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_samsung_gets_no_empty_first_notify() {
-    let Some(sipp) = sipp() else { return };
-    for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(|c| c.notifier.dummy_voicemail = false).await;
-        let mut events = server.events();
-        let target = server.local_addr(transport).unwrap();
-        let sipp = sipp.clone();
-        let run = tokio::task::spawn_blocking(move || {
-            run_sipp(&sipp, target, "profile_samsung.xml", sipp_flag(transport), &[])
-        });
-        tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
+    let feature = "profile `samsung`: no empty first MWI NOTIFY; the first one carries the counts";
+    let configure = |c: &mut Config| c.notifier.dummy_voicemail = false;
+    scenario_then(configure, "profile_samsung.xml", feature, async |server| {
         server.send(voicemail(3, 1)).await.unwrap();
-        run.await.unwrap();
-        server.shutdown().await.unwrap();
-        let feature = "profile `samsung`: no empty first MWI NOTIFY; the first one carries the counts";
-        matrix::passed(Client::Sipp, transport, feature);
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_snom_gets_changes_within_half_a_second_merged() {
-    let Some(sipp) = sipp() else { return };
-    for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(|_| {}).await;
-        let mut events = server.events();
-        let target = server.local_addr(transport).unwrap();
-        let sipp = sipp.clone();
-        let run =
-            tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_snom.xml", sipp_flag(transport), &[]));
-        tokio::time::timeout(WAIT, events.recv()).await.expect("the SUBSCRIBE's event").unwrap();
-        // The stimulus is timed against the profile's 500 ms interval: the first change comes
-        // well after the first NOTIFY (sent at once), the next two within 500 ms of it.
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        server.send(calls(vec![Call::new("c1", CallState::Early)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        server.send(calls(vec![Call::new("c1", CallState::Confirmed)])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let two = vec![Call::new("c1", CallState::Confirmed), Call::new("c2", CallState::Early)];
-        server.send(calls(two)).await.unwrap();
-        run.await.unwrap();
-        server.shutdown().await.unwrap();
-        let feature = "profile `snom`: changes within 500 ms merged into one NOTIFY";
-        matrix::passed(Client::Sipp, transport, feature);
-    }
+    let feature = "profile `snom`: changes within 500 ms merged into one NOTIFY";
+    scenario_then(
+        |_| {},
+        "profile_snom.xml",
+        feature,
+        async |server| {
+            // The stimulus is timed against the profile's 500 ms interval: the first change comes
+            // well after the first NOTIFY (sent at once), the next two within 500 ms of it.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            server.send(calls(vec![Call::new("c1", CallState::Early)])).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            server.send(calls(vec![Call::new("c1", CallState::Confirmed)])).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let two = vec![Call::new("c1", CallState::Confirmed), Call::new("c2", CallState::Early)];
+            server.send(calls(two)).await.unwrap();
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
