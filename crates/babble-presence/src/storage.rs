@@ -7,6 +7,12 @@
 //! process being killed), so a hard crash loses at most the last 50 ms of changes plus the
 //! batch being committed. A graceful shutdown loses nothing: the driver hands over its last
 //! changes and the writer commits them before the process exits.
+//!
+//! A batch the store fails to commit is kept and tried again, with the changes that arrive
+//! meanwhile, after a pause that doubles up to [`RETRY_MAX`]. After [`ATTEMPTS_BEFORE_SPLIT`]
+//! failures its changes are tried one by one: when some commit, the ones the store refuses are
+//! dropped and logged, so one bad change cannot hold back the rest; when none do (a full disk,
+//! a locked file), all are kept and retried.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -32,6 +38,13 @@ pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot)>, S
     Ok(Some((store, snapshot)))
 }
 
+/// The first pause after a failed commit.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between commits of a batch that keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Failed commits of a batch before its changes are tried one by one.
+const ATTEMPTS_BEFORE_SPLIT: u32 = 5;
+
 /// The writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -40,26 +53,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(mut store: impl Store + 'static) -> std::io::Result<Writer> {
+    pub(crate) fn spawn(store: impl Store + 'static) -> std::io::Result<Writer> {
         let (changes, incoming) = mpsc::channel::<Vec<Change>>();
-        let thread = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
-            while let Ok(first) = incoming.recv() {
-                let mut batch = first;
-                // A blocking thread of its own, not the runtime: it may read the clock.
-                #[allow(clippy::disallowed_methods)]
-                let until = std::time::Instant::now() + BATCH_WINDOW;
-                #[allow(clippy::disallowed_methods)]
-                while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-                    match incoming.recv_timeout(left) {
-                        Ok(more) => batch.extend(more),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = store.apply(&batch) {
-                    tracing::error!(error = %e, changes = batch.len(), "could not store a batch of changes");
-                }
-            }
-        })?;
+        let thread = std::thread::Builder::new().name("store-writer".into()).spawn(move || write(store, &incoming))?;
         Ok(Writer { changes, thread })
     }
 
@@ -74,5 +70,154 @@ impl Writer {
     pub(crate) fn finish(self) {
         drop(self.changes);
         let _ = self.thread.join();
+    }
+}
+
+/// The writer's loop: gathers changes into batches and commits them until the sender is gone
+/// and nothing is left, or, at shutdown, [`ATTEMPTS_BEFORE_SPLIT`] more tries have failed.
+fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>) {
+    let mut pending: Vec<Change> = Vec::new();
+    let mut failures: u32 = 0;
+    let mut tries_since_closed = 0;
+    let mut open = true;
+    while open || !pending.is_empty() {
+        let pause = (failures > 0).then(|| RETRY_FIRST.saturating_mul(1 << (failures - 1).min(6)).min(RETRY_MAX));
+        if open {
+            open = gather(incoming, &mut pending, pause);
+        } else {
+            std::thread::sleep(pause.unwrap_or_default());
+            tries_since_closed += 1;
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let Err(e) = store.apply(&pending) else {
+            pending.clear();
+            failures = 0;
+            continue;
+        };
+        failures += 1;
+        tracing::error!(error = %e, changes = pending.len(), attempt = failures, "could not store a batch of changes; keeping it to retry");
+        if failures.is_multiple_of(ATTEMPTS_BEFORE_SPLIT) || tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
+            pending = one_by_one(&mut store, std::mem::take(&mut pending));
+        }
+        if !open && !pending.is_empty() && tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
+            tracing::error!(changes = pending.len(), "stopping with changes the store would not take; they are lost");
+            return;
+        }
+    }
+}
+
+/// Waits for changes into `batch`: for the first as long as it takes (or, retrying, for
+/// `pause`), then for more during [`BATCH_WINDOW`]. `false` once the sender is gone.
+fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause: Option<Duration>) -> bool {
+    // A blocking thread of its own, not the runtime: it may read the clock.
+    #[allow(clippy::disallowed_methods)]
+    let until = std::time::Instant::now() + pause.unwrap_or(BATCH_WINDOW);
+    if pause.is_none() {
+        match incoming.recv() {
+            Ok(first) => batch.extend(first),
+            Err(_) => return false,
+        }
+    }
+    #[allow(clippy::disallowed_methods)]
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        match incoming.recv_timeout(left) {
+            Ok(more) => batch.extend(more),
+            Err(mpsc::RecvTimeoutError::Timeout) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+    true
+}
+
+/// Commits `changes` one at a time, in order. When none commits, the failure is the store's,
+/// not theirs: all are returned to retry. Otherwise the refused ones get one more try each (the
+/// store may have come back during the pass), and those refused again are logged and dropped.
+fn one_by_one(store: &mut impl Store, changes: Vec<Change>) -> Vec<Change> {
+    let total = changes.len();
+    let refused: Vec<Change> =
+        changes.into_iter().filter(|change| store.apply(std::slice::from_ref(change)).is_err()).collect();
+    if refused.len() == total {
+        return refused;
+    }
+    for change in refused {
+        if let Err(e) = store.apply(std::slice::from_ref(&change)) {
+            tracing::error!(error = %e, ?change, "the store refuses this change; dropped");
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use presence_store::{EntityRecord, MemoryStore};
+
+    use super::*;
+
+    /// A memory store that fails the first `outage` commits, and any commit holding a
+    /// change for the entity `poison`.
+    struct Flaky {
+        inner: Arc<Mutex<MemoryStore>>,
+        outage: u32,
+        poison: Option<&'static str>,
+    }
+
+    impl Store for Flaky {
+        fn load(&mut self) -> Result<Snapshot, StoreError> {
+            self.inner.lock().unwrap().load()
+        }
+
+        fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+            let poisoned =
+                changes.iter().any(|c| matches!(c, Change::PutEntity(e) if Some(e.entity.as_str()) == self.poison));
+            if self.outage > 0 || poisoned {
+                self.outage = self.outage.saturating_sub(1);
+                return Err(StoreError::Io(std::io::Error::other("disk full")));
+            }
+            self.inner.lock().unwrap().apply(changes)
+        }
+    }
+
+    fn entity(key: &str) -> Change {
+        Change::PutEntity(EntityRecord { entity: key.into(), ..EntityRecord::default() })
+    }
+
+    fn stored_keys(inner: &Arc<Mutex<MemoryStore>>) -> Vec<String> {
+        let mut keys: Vec<String> =
+            inner.lock().unwrap().load().unwrap().entities.into_iter().map(|e| e.entity).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn an_outage_delays_changes_but_loses_none() {
+        let inner = Arc::new(Mutex::new(MemoryStore::default()));
+        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }).unwrap();
+        writer.send(vec![entity("a"), entity("b")]);
+        std::thread::sleep(RETRY_FIRST * 3);
+        writer.send(vec![entity("c")]);
+        writer.finish();
+        assert_eq!(stored_keys(&inner), vec!["a", "b", "c"], "the outage outlasted the split, and nothing was dropped");
+    }
+
+    #[test]
+    fn a_store_that_never_recovers_does_not_hold_up_shutdown() {
+        let inner = Arc::new(Mutex::new(MemoryStore::default()));
+        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: u32::MAX, poison: None }).unwrap();
+        writer.send(vec![entity("a")]);
+        writer.finish();
+        assert!(stored_keys(&inner).is_empty());
+    }
+
+    #[test]
+    fn a_change_the_store_refuses_does_not_hold_back_the_others() {
+        let inner = Arc::new(Mutex::new(MemoryStore::default()));
+        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") }).unwrap();
+        writer.send(vec![entity("a"), entity("bad"), entity("c")]);
+        writer.finish();
+        assert_eq!(stored_keys(&inner), vec!["a", "c"]);
     }
 }
