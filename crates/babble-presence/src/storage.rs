@@ -85,6 +85,8 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>) {
         if open {
             open = gather(incoming, &mut pending, pause);
         } else {
+            // The writer's own thread, not the runtime: pausing it blocks nothing else.
+            #[allow(clippy::disallowed_methods)]
             std::thread::sleep(pause.unwrap_or_default());
             tries_since_closed += 1;
         }
@@ -197,6 +199,7 @@ mod tests {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }).unwrap();
         writer.send(vec![entity("a"), entity("b")]);
+        #[allow(clippy::disallowed_methods)] // a plain test thread
         std::thread::sleep(RETRY_FIRST * 3);
         writer.send(vec![entity("c")]);
         writer.finish();
