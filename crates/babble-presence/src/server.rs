@@ -127,6 +127,7 @@ impl Server {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(FlowIds::default());
         let udp_queue_drops = Arc::new(AtomicU64::new(0));
+        let store_counters = Arc::new(crate::storage::StoreCounters::default());
         let mut flows = Flows::default();
         let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
@@ -184,7 +185,8 @@ impl Server {
                 );
                 engine.enable_persistence(now, unix_ms);
                 engine.restore(snapshot, &udp_flows, now);
-                Some(crate::storage::Writer::spawn(store).map_err(presence_store::StoreError::Io)?)
+                let writer = crate::storage::Writer::spawn(store, store_counters.clone());
+                Some(writer.map_err(presence_store::StoreError::Io)?)
             }
             None => None,
         };
@@ -199,7 +201,12 @@ impl Server {
         let http = http_listener
             .local_addr()
             .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
-        let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, udp_queue_drops.clone()));
+        let app = crate::http::router(crate::http::AppState::new(
+            handle.clone(),
+            &config,
+            udp_queue_drops.clone(),
+            store_counters,
+        ));
         listener_tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
                 tracing::error!(error = %e, "the HTTP API stopped");

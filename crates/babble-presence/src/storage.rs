@@ -12,10 +12,12 @@
 //! meanwhile, after a pause that doubles up to [`RETRY_MAX`]. After [`ATTEMPTS_BEFORE_SPLIT`]
 //! failures its changes are tried one by one: when some commit, the ones the store refuses are
 //! dropped and logged, so one bad change cannot hold back the rest; when none do (a full disk,
-//! a locked file), all are kept and retried.
+//! a locked file), all are kept and retried. Both show in `/metrics`
+//! (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -45,6 +47,15 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Failed commits of a batch before its changes are tried one by one.
 const ATTEMPTS_BEFORE_SPLIT: u32 = 5;
 
+/// How the store has fared, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCounters {
+    /// Commits that failed (each retried or split).
+    pub(crate) commit_failures: AtomicU64,
+    /// Changes given up: refused on their own while others were taken, or left at shutdown.
+    pub(crate) changes_dropped: AtomicU64,
+}
+
 /// The writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -53,9 +64,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(store: impl Store + 'static) -> std::io::Result<Writer> {
+    pub(crate) fn spawn(store: impl Store + 'static, counters: Arc<StoreCounters>) -> std::io::Result<Writer> {
         let (changes, incoming) = mpsc::channel::<Vec<Change>>();
-        let thread = std::thread::Builder::new().name("store-writer".into()).spawn(move || write(store, &incoming))?;
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write(store, &incoming, &counters))?;
         Ok(Writer { changes, thread })
     }
 
@@ -75,7 +88,7 @@ impl Writer {
 
 /// The writer's loop: gathers changes into batches and commits them until the sender is gone
 /// and nothing is left, or, at shutdown, [`ATTEMPTS_BEFORE_SPLIT`] more tries have failed.
-fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>) {
+fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters: &StoreCounters) {
     let mut pending: Vec<Change> = Vec::new();
     let mut failures: u32 = 0;
     let mut tries_since_closed = 0;
@@ -99,12 +112,14 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>) {
             continue;
         };
         failures += 1;
+        counters.commit_failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(error = %e, changes = pending.len(), attempt = failures, "could not store a batch of changes; keeping it to retry");
         if failures.is_multiple_of(ATTEMPTS_BEFORE_SPLIT) || tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
-            pending = one_by_one(&mut store, std::mem::take(&mut pending));
+            pending = one_by_one(&mut store, std::mem::take(&mut pending), counters);
         }
         if !open && !pending.is_empty() && tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
             tracing::error!(changes = pending.len(), "stopping with changes the store would not take; they are lost");
+            counters.changes_dropped.fetch_add(pending.len() as u64, Ordering::Relaxed);
             return;
         }
     }
@@ -136,7 +151,7 @@ fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause
 /// Commits `changes` one at a time, in order. When none commits, the failure is the store's,
 /// not theirs: all are returned to retry. Otherwise the refused ones get one more try each (the
 /// store may have come back during the pass), and those refused again are logged and dropped.
-fn one_by_one(store: &mut impl Store, changes: Vec<Change>) -> Vec<Change> {
+fn one_by_one(store: &mut impl Store, changes: Vec<Change>, counters: &StoreCounters) -> Vec<Change> {
     let total = changes.len();
     let refused: Vec<Change> =
         changes.into_iter().filter(|change| store.apply(std::slice::from_ref(change)).is_err()).collect();
@@ -146,6 +161,7 @@ fn one_by_one(store: &mut impl Store, changes: Vec<Change>) -> Vec<Change> {
     for change in refused {
         if let Err(e) = store.apply(std::slice::from_ref(&change)) {
             tracing::error!(error = %e, ?change, "the store refuses this change; dropped");
+            counters.changes_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
     Vec::new()
@@ -153,7 +169,7 @@ fn one_by_one(store: &mut impl Store, changes: Vec<Change>) -> Vec<Change> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use presence_store::{EntityRecord, MemoryStore};
 
@@ -197,30 +213,39 @@ mod tests {
     #[test]
     fn an_outage_delays_changes_but_loses_none() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }).unwrap();
+        let counters = Arc::new(StoreCounters::default());
+        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }, counters.clone()).unwrap();
         writer.send(vec![entity("a"), entity("b")]);
         #[allow(clippy::disallowed_methods)] // a plain test thread
         std::thread::sleep(RETRY_FIRST * 3);
         writer.send(vec![entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["a", "b", "c"], "the outage outlasted the split, and nothing was dropped");
+        assert!(counters.commit_failures.load(Ordering::Relaxed) >= 3);
+        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn a_store_that_never_recovers_does_not_hold_up_shutdown() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: u32::MAX, poison: None }).unwrap();
+        let counters = Arc::new(StoreCounters::default());
+        let flaky = Flaky { inner: inner.clone(), outage: u32::MAX, poison: None };
+        let writer = Writer::spawn(flaky, counters.clone()).unwrap();
         writer.send(vec![entity("a")]);
         writer.finish();
         assert!(stored_keys(&inner).is_empty());
+        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 1, "the loss is counted");
     }
 
     #[test]
     fn a_change_the_store_refuses_does_not_hold_back_the_others() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") }).unwrap();
+        let counters = Arc::new(StoreCounters::default());
+        let flaky = Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") };
+        let writer = Writer::spawn(flaky, counters.clone()).unwrap();
         writer.send(vec![entity("a"), entity("bad"), entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["a", "c"]);
+        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 1);
     }
 }

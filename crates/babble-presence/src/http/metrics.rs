@@ -23,10 +23,11 @@ pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
     pub(crate) api_events: AtomicU64,
     udp_queue_drops: Arc<AtomicU64>,
+    store: Arc<crate::storage::StoreCounters>,
 }
 
 impl Metrics {
-    pub(crate) fn new(udp_queue_drops: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(udp_queue_drops: Arc<AtomicU64>, store: Arc<crate::storage::StoreCounters>) -> Self {
         let builder = PrometheusBuilder::new();
         let builder = match builder
             .set_buckets_for_metric(Matcher::Full("babble_notify_latency_seconds".into()), &LATENCY_BUCKETS)
@@ -35,7 +36,7 @@ impl Metrics {
             // Only refuses an empty bucket list, which ours is not.
             Err(_) => PrometheusBuilder::new(),
         };
-        Metrics { recorder: builder.build_recorder(), api_events: AtomicU64::new(0), udp_queue_drops }
+        Metrics { recorder: builder.build_recorder(), api_events: AtomicU64::new(0), udp_queue_drops, store }
     }
 
     pub(crate) fn render(&self, (stats, subscriptions, counts, latencies): Snapshot) -> String {
@@ -60,6 +61,8 @@ impl Metrics {
                 ("babble_auth_refusals_total", stats.auth_refusals),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", self.udp_queue_drops.load(Ordering::Relaxed)),
+                ("babble_store_commit_failures_total", self.store.commit_failures.load(Ordering::Relaxed)),
+                ("babble_store_changes_dropped_total", self.store.changes_dropped.load(Ordering::Relaxed)),
             ];
             for (name, value) in totals {
                 counter!(name).absolute(value);

@@ -36,9 +36,14 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(handle: Handle, config: &Config, udp_queue_drops: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        handle: Handle,
+        config: &Config,
+        udp_queue_drops: Arc<AtomicU64>,
+        store: Arc<crate::storage::StoreCounters>,
+    ) -> Self {
         let token = (!config.http.token.is_empty()).then(|| Arc::from(config.http.token.as_str()));
-        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(udp_queue_drops)) }
+        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(udp_queue_drops, store)) }
     }
 
     fn count_api_event(&self) {
