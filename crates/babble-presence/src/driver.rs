@@ -3,14 +3,16 @@
 //! engine is never shared, so nothing is locked; sending never waits on a socket.
 
 use std::pin::pin;
+use std::sync::Arc;
 
 use presence_core::{Engine, Transmit};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
+use crate::counters::{self, ShellCounters};
 use crate::server::SequencedEvent;
 use crate::storage::Writer;
-use crate::transport::{Flows, Inbound};
+use crate::transport::{Flows, Inbound, SendError};
 
 /// Owns the engine and the flow table.
 pub(crate) struct Driver {
@@ -20,6 +22,7 @@ pub(crate) struct Driver {
     events: broadcast::Sender<SequencedEvent>,
     next_seq: u64,
     writer: Option<Writer>,
+    counters: Arc<ShellCounters>,
 }
 
 impl Driver {
@@ -29,8 +32,9 @@ impl Driver {
         inbound: mpsc::Receiver<Inbound>,
         events: broadcast::Sender<SequencedEvent>,
         writer: Option<Writer>,
+        counters: Arc<ShellCounters>,
     ) -> Self {
-        Driver { engine, flows, inbound, events, next_seq: 1, writer }
+        Driver { engine, flows, inbound, events, next_seq: 1, writer, counters }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -98,10 +102,17 @@ impl Driver {
     }
 
     fn send(&self, transmit: &Transmit) {
-        if let Err(e) = self.flows.send(transmit) {
+        match self.flows.send(transmit) {
+            Ok(()) => {}
+            // The peer reads slower than we write: the message is lost as on a congested
+            // link, and its transaction times out (a NOTIFY's ends the subscription).
+            Err(e @ SendError::Backlogged(_)) => {
+                counters::add(&self.counters.tcp_backlog_drops, 1);
+                tracing::warn!(destination = %transmit.destination.addr, error = %e, "message not sent");
+            }
             // A response for a connection that closed meanwhile: the peer's transaction
             // will time out, exactly as if the connection had failed a moment later.
-            tracing::debug!(destination = %transmit.destination.addr, error = %e, "message not sent");
+            Err(e) => tracing::debug!(destination = %transmit.destination.addr, error = %e, "message not sent"),
         }
     }
 }

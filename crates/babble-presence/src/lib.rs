@@ -4,6 +4,7 @@
 //! `.out` events through [`Server::send`].
 
 pub mod config;
+mod counters;
 mod driver;
 mod http;
 pub mod profile_config;

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use presence_core::api::{Command, InEvent};
@@ -18,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ListenSpec};
+use crate::counters::{self, ShellCounters};
 use crate::driver::Driver;
 use crate::transport::{FlowIds, Flows, Inbound, tcp, udp};
 
@@ -114,7 +114,7 @@ pub struct Server {
     /// The listener tasks (UDP receive, TCP accept, HTTP), stopped on shutdown so their
     /// ports are free again.
     listener_tasks: Vec<JoinHandle<()>>,
-    udp_queue_drops: Arc<AtomicU64>,
+    counters: Arc<ShellCounters>,
 }
 
 impl Server {
@@ -126,8 +126,7 @@ impl Server {
         }
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(FlowIds::default());
-        let udp_queue_drops = Arc::new(AtomicU64::new(0));
-        let store_counters = Arc::new(crate::storage::StoreCounters::default());
+        let counters = Arc::new(ShellCounters::default());
         let mut flows = Flows::default();
         let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
@@ -149,7 +148,7 @@ impl Server {
                     tracing::info!(transport = "udp", local = %local, "listening");
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
-                    let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, udp_queue_drops.clone());
+                    let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, counters.clone());
                     listener_tasks.push(tokio::spawn(receive));
                 }
                 Transport::Tcp => {
@@ -185,12 +184,12 @@ impl Server {
                 );
                 engine.enable_persistence(now, unix_ms);
                 engine.restore(snapshot, &udp_flows, now);
-                let writer = crate::storage::Writer::spawn(store, store_counters.clone());
+                let writer = crate::storage::Writer::spawn(store, counters.clone());
                 Some(writer.map_err(presence_store::StoreError::Io)?)
             }
             None => None,
         };
-        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer);
+        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone());
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));
@@ -201,12 +200,7 @@ impl Server {
         let http = http_listener
             .local_addr()
             .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
-        let app = crate::http::router(crate::http::AppState::new(
-            handle.clone(),
-            &config,
-            udp_queue_drops.clone(),
-            store_counters,
-        ));
+        let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, counters.clone()));
         listener_tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
                 tracing::error!(error = %e, "the HTTP API stopped");
@@ -214,7 +208,7 @@ impl Server {
         }));
         tracing::info!(transport = "http", local = %http, "listening");
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, udp_queue_drops })
+        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, counters })
     }
 
     /// The address the HTTP API listens on.
@@ -277,7 +271,10 @@ impl Server {
             oversized = stats.oversized,
             notify_timeouts = stats.notify_timeouts,
             subscriptions_lost = stats.subscriptions_lost,
-            udp_queue_drops = self.udp_queue_drops.load(Ordering::Relaxed),
+            udp_queue_drops = counters::read(&self.counters.udp_queue_drops),
+            tcp_backlog_drops = counters::read(&self.counters.tcp_backlog_drops),
+            store_commit_failures = counters::read(&self.counters.store_commit_failures),
+            store_changes_dropped = counters::read(&self.counters.store_changes_dropped),
             "stopped"
         );
         Ok(stats)

@@ -16,12 +16,13 @@
 //! (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use presence_store::{Change, Snapshot, SqliteStore, Store, StoreError};
+
+use crate::counters::{self, ShellCounters};
 
 /// How long the writer collects changes before committing them.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
@@ -47,15 +48,6 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Failed commits of a batch before its changes are tried one by one.
 const ATTEMPTS_BEFORE_SPLIT: u32 = 5;
 
-/// How the store has fared, for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct StoreCounters {
-    /// Commits that failed (each retried or split).
-    pub(crate) commit_failures: AtomicU64,
-    /// Changes given up: refused on their own while others were taken, or left at shutdown.
-    pub(crate) changes_dropped: AtomicU64,
-}
-
 /// The writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -64,7 +56,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(store: impl Store + 'static, counters: Arc<StoreCounters>) -> std::io::Result<Writer> {
+    pub(crate) fn spawn(store: impl Store + 'static, counters: Arc<ShellCounters>) -> std::io::Result<Writer> {
         let (changes, incoming) = mpsc::channel::<Vec<Change>>();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -88,7 +80,7 @@ impl Writer {
 
 /// The writer's loop: gathers changes into batches and commits them until the sender is gone
 /// and nothing is left, or, at shutdown, [`ATTEMPTS_BEFORE_SPLIT`] more tries have failed.
-fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters: &StoreCounters) {
+fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters: &ShellCounters) {
     let mut pending: Vec<Change> = Vec::new();
     let mut failures: u32 = 0;
     let mut tries_since_closed = 0;
@@ -112,14 +104,14 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
             continue;
         };
         failures += 1;
-        counters.commit_failures.fetch_add(1, Ordering::Relaxed);
+        counters::add(&counters.store_commit_failures, 1);
         tracing::error!(error = %e, changes = pending.len(), attempt = failures, "could not store a batch of changes; keeping it to retry");
         if failures.is_multiple_of(ATTEMPTS_BEFORE_SPLIT) || tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
             pending = one_by_one(&mut store, std::mem::take(&mut pending), counters);
         }
         if !open && !pending.is_empty() && tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
             tracing::error!(changes = pending.len(), "stopping with changes the store would not take; they are lost");
-            counters.changes_dropped.fetch_add(pending.len() as u64, Ordering::Relaxed);
+            counters::add(&counters.store_changes_dropped, pending.len() as u64);
             return;
         }
     }
@@ -151,7 +143,7 @@ fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause
 /// Commits `changes` one at a time, in order. When none commits, the failure is the store's,
 /// not theirs: all are returned to retry. Otherwise the refused ones get one more try each (the
 /// store may have come back during the pass), and those refused again are logged and dropped.
-fn one_by_one(store: &mut impl Store, changes: Vec<Change>, counters: &StoreCounters) -> Vec<Change> {
+fn one_by_one(store: &mut impl Store, changes: Vec<Change>, counters: &ShellCounters) -> Vec<Change> {
     let total = changes.len();
     let refused: Vec<Change> =
         changes.into_iter().filter(|change| store.apply(std::slice::from_ref(change)).is_err()).collect();
@@ -161,7 +153,7 @@ fn one_by_one(store: &mut impl Store, changes: Vec<Change>, counters: &StoreCoun
     for change in refused {
         if let Err(e) = store.apply(std::slice::from_ref(&change)) {
             tracing::error!(error = %e, ?change, "the store refuses this change; dropped");
-            counters.changes_dropped.fetch_add(1, Ordering::Relaxed);
+            counters::add(&counters.store_changes_dropped, 1);
         }
     }
     Vec::new()
@@ -213,7 +205,7 @@ mod tests {
     #[test]
     fn an_outage_delays_changes_but_loses_none() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let counters = Arc::new(StoreCounters::default());
+        let counters = Arc::new(ShellCounters::default());
         let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }, counters.clone()).unwrap();
         writer.send(vec![entity("a"), entity("b")]);
         #[allow(clippy::disallowed_methods)] // a plain test thread
@@ -221,31 +213,31 @@ mod tests {
         writer.send(vec![entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["a", "b", "c"], "the outage outlasted the split, and nothing was dropped");
-        assert!(counters.commit_failures.load(Ordering::Relaxed) >= 3);
-        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 0);
+        assert!(counters::read(&counters.store_commit_failures) >= 3);
+        assert_eq!(counters::read(&counters.store_changes_dropped), 0);
     }
 
     #[test]
     fn a_store_that_never_recovers_does_not_hold_up_shutdown() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let counters = Arc::new(StoreCounters::default());
+        let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: u32::MAX, poison: None };
         let writer = Writer::spawn(flaky, counters.clone()).unwrap();
         writer.send(vec![entity("a")]);
         writer.finish();
         assert!(stored_keys(&inner).is_empty());
-        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 1, "the loss is counted");
+        assert_eq!(counters::read(&counters.store_changes_dropped), 1, "the loss is counted");
     }
 
     #[test]
     fn a_change_the_store_refuses_does_not_hold_back_the_others() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
-        let counters = Arc::new(StoreCounters::default());
+        let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") };
         let writer = Writer::spawn(flaky, counters.clone()).unwrap();
         writer.send(vec![entity("a"), entity("bad"), entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["a", "c"]);
-        assert_eq!(counters.changes_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(counters::read(&counters.store_changes_dropped), 1);
     }
 }

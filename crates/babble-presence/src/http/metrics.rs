@@ -11,6 +11,8 @@ use metrics::{counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use presence_core::Stats;
 
+use crate::counters::{self, ShellCounters};
+
 /// NOTIFY latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -22,12 +24,11 @@ pub(crate) type Snapshot =
 pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
     pub(crate) api_events: AtomicU64,
-    udp_queue_drops: Arc<AtomicU64>,
-    store: Arc<crate::storage::StoreCounters>,
+    shell: Arc<ShellCounters>,
 }
 
 impl Metrics {
-    pub(crate) fn new(udp_queue_drops: Arc<AtomicU64>, store: Arc<crate::storage::StoreCounters>) -> Self {
+    pub(crate) fn new(shell: Arc<ShellCounters>) -> Self {
         let builder = PrometheusBuilder::new();
         let builder = match builder
             .set_buckets_for_metric(Matcher::Full("babble_notify_latency_seconds".into()), &LATENCY_BUCKETS)
@@ -36,7 +37,7 @@ impl Metrics {
             // Only refuses an empty bucket list, which ours is not.
             Err(_) => PrometheusBuilder::new(),
         };
-        Metrics { recorder: builder.build_recorder(), api_events: AtomicU64::new(0), udp_queue_drops, store }
+        Metrics { recorder: builder.build_recorder(), api_events: AtomicU64::new(0), shell }
     }
 
     pub(crate) fn render(&self, (stats, subscriptions, counts, latencies): Snapshot) -> String {
@@ -60,9 +61,10 @@ impl Metrics {
                 ("babble_auth_challenges_total", stats.auth_challenges),
                 ("babble_auth_refusals_total", stats.auth_refusals),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
-                ("babble_udp_queue_drops_total", self.udp_queue_drops.load(Ordering::Relaxed)),
-                ("babble_store_commit_failures_total", self.store.commit_failures.load(Ordering::Relaxed)),
-                ("babble_store_changes_dropped_total", self.store.changes_dropped.load(Ordering::Relaxed)),
+                ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
+                ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
+                ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),
+                ("babble_store_changes_dropped_total", counters::read(&self.shell.store_changes_dropped)),
             ];
             for (name, value) in totals {
                 counter!(name).absolute(value);

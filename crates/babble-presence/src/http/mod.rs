@@ -11,7 +11,7 @@ mod problem;
 mod stream;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -36,14 +36,9 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(
-        handle: Handle,
-        config: &Config,
-        udp_queue_drops: Arc<AtomicU64>,
-        store: Arc<crate::storage::StoreCounters>,
-    ) -> Self {
+    pub(crate) fn new(handle: Handle, config: &Config, counters: Arc<crate::counters::ShellCounters>) -> Self {
         let token = (!config.http.token.is_empty()).then(|| Arc::from(config.http.token.as_str()));
-        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(udp_queue_drops, store)) }
+        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(counters)) }
     }
 
     fn count_api_event(&self) {

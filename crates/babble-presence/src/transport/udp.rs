@@ -4,7 +4,6 @@
 //! stalling the socket.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use presence_core::{FlowId, Peer, Transport};
@@ -12,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::Inbound;
+use crate::counters::{self, ShellCounters};
 
 /// Receives until the socket fails or the driver goes away.
 pub(crate) async fn receive_loop(
@@ -19,7 +19,7 @@ pub(crate) async fn receive_loop(
     flow: FlowId,
     inbound: mpsc::Sender<Inbound>,
     max_message_size: usize,
-    dropped: Arc<AtomicU64>,
+    counters: Arc<ShellCounters>,
 ) {
     // One byte more than allowed, so an oversized datagram is seen as such (the kernel
     // truncates to the buffer) and the engine counts it.
@@ -44,7 +44,7 @@ pub(crate) async fn receive_loop(
         match inbound.try_send(Inbound::Message { bytes, source }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                dropped.fetch_add(1, Ordering::Relaxed);
+                counters::add(&counters.udp_queue_drops, 1);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }

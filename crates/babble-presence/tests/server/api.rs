@@ -211,7 +211,9 @@ async fn metrics_health_openapi_and_the_bearer_token() {
         client.get(url(&server, "/metrics")).bearer_auth("s3cret").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("babble_sip_requests_received_total 1"), "{metrics}");
     assert!(metrics.contains(r#"babble_subscriptions{event="presence",state="active"} 0"#), "{metrics}");
-    assert!(metrics.contains("babble_store_commit_failures_total 0"), "{metrics}");
+    for shell in ["udp_queue_drops", "tcp_backlog_drops", "store_commit_failures", "store_changes_dropped"] {
+        assert!(metrics.contains(&format!("babble_{shell}_total 0")), "{metrics}");
+    }
 
     let spec: Value = client
         .get(url(&server, "/api/v1/openapi.json"))

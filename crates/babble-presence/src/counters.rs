@@ -1,0 +1,28 @@
+//! Counters the shell keeps beside the engine's: what the transports and the store writer
+//! had to drop or retry. The tasks that count share one set; `/metrics` shows it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The shell's counters.
+#[derive(Debug, Default)]
+pub(crate) struct ShellCounters {
+    /// Datagrams dropped because the engine's inbound queue was full.
+    pub(crate) udp_queue_drops: AtomicU64,
+    /// Messages not sent because a TCP connection's write queue was full.
+    pub(crate) tcp_backlog_drops: AtomicU64,
+    /// Store commits that failed (each retried or split).
+    pub(crate) store_commit_failures: AtomicU64,
+    /// Changes the store writer gave up: refused on their own while others were taken, or
+    /// left at shutdown.
+    pub(crate) store_changes_dropped: AtomicU64,
+}
+
+/// Adds `n` to `counter`.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Reads `counter`.
+pub(crate) fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
