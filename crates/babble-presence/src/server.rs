@@ -113,8 +113,20 @@ pub struct Server {
     driver: JoinHandle<(Engine, Option<crate::storage::Writer>)>,
     /// The listener tasks (UDP receive, TCP accept, HTTP), stopped on shutdown so their
     /// ports are free again.
-    listener_tasks: Vec<JoinHandle<()>>,
+    listener_tasks: ListenerTasks,
     counters: Arc<ShellCounters>,
+}
+
+/// The listener tasks (UDP receive, TCP accept, HTTP), aborted when dropped.
+#[derive(Debug, Default)]
+struct ListenerTasks(Vec<JoinHandle<()>>);
+
+impl Drop for ListenerTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl Server {
@@ -124,13 +136,20 @@ impl Server {
         if config.policy.watch == crate::config::WatchMode::Open {
             tracing::warn!("policy.watch is \"open\": anyone who can reach the server may watch any entity");
         }
+        // Opening and reading the database blocks: off the runtime, and before anything is
+        // bound, so a bad data directory leaves nothing behind.
+        let data_dir = config.storage.data_dir.clone();
+        let stored = tokio::task::spawn_blocking(move || crate::storage::open(&data_dir))
+            .await
+            .map_err(|_| ServerError::Stopped)??;
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(FlowIds::default());
         let counters = Arc::new(ShellCounters::default());
         let mut flows = Flows::default();
         let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
-        let mut listener_tasks = Vec::new();
+        // Stopped when dropped: if a later listener fails to bind, the earlier ones stop.
+        let mut listener_tasks = ListenerTasks::default();
         let limits = FrameLimits { max_head: config.sip.max_message_size, max_body: config.sip.max_message_size };
         let bind_error = |listener: &ListenSpec| {
             let listener = *listener;
@@ -149,7 +168,7 @@ impl Server {
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
                     let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, counters.clone());
-                    listener_tasks.push(tokio::spawn(receive));
+                    listener_tasks.0.push(tokio::spawn(receive));
                 }
                 Transport::Tcp => {
                     let listener = TcpListener::bind(spec.addr).await.map_err(bind_error(spec))?;
@@ -158,7 +177,7 @@ impl Server {
                     listeners.push((Transport::Tcp, local));
                     let max_connections = config.sip.max_tcp_connections;
                     let accept = tcp::accept_loop(listener, inbound_tx.clone(), ids.clone(), limits, max_connections);
-                    listener_tasks.push(tokio::spawn(accept));
+                    listener_tasks.0.push(tokio::spawn(accept));
                 }
                 _ => {
                     return Err(ServerError::Config(crate::config::ConfigError::Invalid(format!(
@@ -171,7 +190,7 @@ impl Server {
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (stop, stopped) = oneshot::channel();
         let mut engine = Engine::new(config.engine(rand::random()));
-        let writer = match crate::storage::open(&config.storage.data_dir)? {
+        let writer = match stored {
             Some((store, snapshot)) => {
                 let now = tokio::time::Instant::now().into_std();
                 let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -201,7 +220,7 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
         let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, counters.clone()));
-        listener_tasks.push(tokio::spawn(async move {
+        listener_tasks.0.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {
                 tracing::error!(error = %e, "the HTTP API stopped");
             }
@@ -250,7 +269,7 @@ impl Server {
     /// Stops serving, stores what is still to be stored, and returns the final counters.
     pub async fn shutdown(mut self) -> Result<Stats, ServerError> {
         // Listeners first, so nothing new arrives while the driver finishes what is queued.
-        for task in self.listener_tasks.drain(..) {
+        for task in self.listener_tasks.0.drain(..) {
             task.abort();
             let _ = task.await;
         }

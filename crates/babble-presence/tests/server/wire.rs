@@ -119,3 +119,24 @@ fn tcp_oversized_message_gets_413_then_the_connection_closes() {
     client.send_to(options(client.local_addr().unwrap(), "UDP", "ok").as_bytes(), server.udp).unwrap();
     assert_eq!(recv_text(&client).map(|r| status_of(&r)), Some(200));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_part_way_frees_what_it_had_bound() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp_port = free_port();
+    let mut config = babble_presence::config::Config::default();
+    config.sip.listen = vec![
+        format!("udp:127.0.0.1:{udp_port}").parse().unwrap(),
+        format!("tcp:{}", taken.local_addr().unwrap()).parse().unwrap(),
+    ];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.data_dir = "none".into();
+    let failed = babble_presence::Server::start(config).await;
+    assert!(matches!(failed, Err(babble_presence::ServerError::Bind { .. })), "{:?}", failed.err());
+    // The UDP socket bound before the failure is closed once its task has stopped.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while std::net::UdpSocket::bind(("127.0.0.1", udp_port)).is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "udp port {udp_port} still bound after the failed start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
