@@ -99,14 +99,30 @@ impl Baresip {
         socket.send_to(line.as_bytes(), ("127.0.0.1", console)).unwrap();
     }
 
-    /// Waits for an output line containing `text`; panics with what came instead.
+    /// Waits (up to [`WAIT`] in all, however much else baresip prints meanwhile) for an
+    /// output line containing `text`; panics with the last lines that came instead.
     fn expect_line(&self, text: &str) -> String {
-        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut seen = std::collections::VecDeque::new();
+        let mut skipped = 0usize;
         loop {
-            match self.lines.recv_timeout(WAIT) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("baresip never said {text:?}; it said:\n{}", seen.join("\n")),
+                Ok(line) => {
+                    seen.push_back(line);
+                    if seen.len() > 40 {
+                        seen.pop_front();
+                        skipped += 1;
+                    }
+                }
+                Err(_) => {
+                    let seen: Vec<String> = seen.into();
+                    panic!(
+                        "baresip never said {text:?}; it said ({skipped} earlier lines left out):\n{}",
+                        seen.join("\n")
+                    )
+                }
             }
         }
     }
