@@ -102,11 +102,11 @@ impl Baresip {
     /// Waits (up to [`WAIT`] in all, however much else baresip prints meanwhile) for an
     /// output line containing `text`; panics with the last lines that came instead.
     fn expect_line(&self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + WAIT;
         let mut seen = std::collections::VecDeque::new();
         let mut skipped = 0usize;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
                 Ok(line) => {
