@@ -1,7 +1,10 @@
 //! Interop with PJSIP (pjsua2 from PyPI's `pjsua2-python`), driving the scripts in
-//! `interop/pjsip/` against the server run in-process: a buddy watching another account's
-//! published presence over UDP and TCP. Mandatory under `BABBLE_REQUIRE_INTEROP=1`;
-//! elsewhere skipped, saying so, when `python3 -c "import pjsua2"` fails.
+//! `interop/pjsip/` against the server run in-process, over UDP and TCP: a buddy watching
+//! another account's published presence; an account publishing busy with a note and then
+//! withdrawing its publication, checked through the HTTP API while the script pauses and by
+//! a watching buddy; and registration with message-waiting. Mandatory under
+//! `BABBLE_REQUIRE_INTEROP=1`; elsewhere skipped, saying so, when `python3 -c "import
+//! pjsua2"` fails.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,9 +12,12 @@ use std::process::{Command, Output};
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::matrix::{self, Client};
 use crate::support::*;
 use babble_presence::api::{self, InEvent, VoicemailReason};
+use babble_presence::config::UnknownPresence;
 use babble_presence::{MessageCounts, Transport};
 
 /// Whether pjsua2 can be imported (see [`tool_available`]).
@@ -111,4 +117,173 @@ async fn pjsip_registers_and_receives_mwi_counts() {
 async fn pjsip_registers_with_digest_and_receives_mwi_counts() {
     let feature = "registrar + MWI: the same with digest authentication";
     pjsip_registers_and_gets_mwi(Some("secret"), feature).await;
+}
+
+/// `publish_busy.py --pause` running: its stdout lines on a channel, its stdin to release
+/// the pauses, its stderr (PJSIP's log) gathered for failure messages; killed when dropped.
+struct PausingScript {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl PausingScript {
+    fn start(name: &str, target: SocketAddr, transport: &str) -> PausingScript {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = Command::new("python3")
+            .arg(script(name))
+            .args(["--server", &target.to_string(), "--transport", transport, "--pause", "--log-level", "5"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        PausingScript { child, lines, seen: Vec::new(), stderr: Some(stderr) }
+    }
+
+    /// Waits (the runtime's thread may block: called through `block_in_place`) up to 30 s
+    /// for a stdout line starting with `prefix`, and returns it; on end of output or the
+    /// deadline, panics with everything the script printed.
+    fn expect(&mut self, prefix: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::task::block_in_place(|| self.lines.recv_timeout(left)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                    assert!(!line.starts_with("FAIL"), "{}", self.failure(&format!("waiting for {prefix:?}")));
+                }
+                Err(_) => panic!("{}", self.failure(&format!("no {prefix:?} line"))),
+            }
+        }
+    }
+
+    /// Lets the script go on past a `CHECK` pause.
+    fn release(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"next\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The script's stdout so far and, once it has ended, its stderr.
+    fn failure(&mut self, what: &str) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        format!("{what}\n--- stdout ---\n{}\n--- stderr ---\n{stderr}", self.seen.join("\n"))
+    }
+
+    /// Waits for the script to exit and asserts it passed.
+    fn finish(mut self) {
+        let line = self.expect("PASS");
+        let status = tokio::task::block_in_place(|| self.child.wait()).unwrap();
+        assert!(status.success(), "{line}: exit {status:?}");
+    }
+}
+
+impl Drop for PausingScript {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GETs `path` on the HTTP API until `done` accepts the JSON (it returns why not), for up
+/// to 10 s; panics with the last answer and reason otherwise.
+async fn poll_api(http: SocketAddr, path: &str, done: impl Fn(&Value) -> Result<(), String>) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value: Value = reqwest::get(format!("http://{http}{path}")).await.unwrap().json().await.unwrap();
+        match done(&value) {
+            Ok(()) => return value,
+            Err(why) if tokio::time::Instant::now() >= deadline => panic!("GET {path}: {why}; last answer: {value}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A's live presence publications (entity 1001@127.0.0.1) in a `GET /api/v1/publications`.
+fn publications_of_1001(listed: &Value) -> Vec<&Value> {
+    listed
+        .as_array()
+        .map(|all| all.iter().filter(|p| p["entity"] == "1001@127.0.0.1" && p["event"] == "presence").collect())
+        .unwrap_or_default()
+}
+
+/// pjsua2 account A publishes busy with the note "In a meeting" (`setOnlineStatus`,
+/// `PJRPID_ACTIVITY_BUSY`); the server holds that publication and shows A as DND with the
+/// note, and pjsua2 account B watching A sees it. Then A's account is shut down, which
+/// withdraws the publication (PUBLISH `Expires: 0`): the server drops it and shows A
+/// offline (an entity nobody reports on is offline here), and B sees that too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pjsip_publishes_busy_with_a_note_then_unpublishes() {
+    if !pjsua2_available() {
+        return;
+    }
+    for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
+        let server = start_in_process(|c| c.notifier.unknown_presence = UnknownPresence::Offline).await;
+        let (target, http) = (server.local_addr(transport).unwrap(), server.http_addr());
+        let mut run = PausingScript::start("publish_busy.py", target, name);
+        run.expect("ok step (a)");
+        run.expect("CHECK busy");
+        let listed = poll_api(http, "/api/v1/publications", |v| match publications_of_1001(v).len() {
+            1 => Ok(()),
+            n => Err(format!("{n} publications for 1001@127.0.0.1, want 1")),
+        })
+        .await;
+        let publication = publications_of_1001(&listed)[0];
+        assert!(publication["etag"].as_str().is_some_and(|e| !e.is_empty()), "{publication}");
+        assert!(publication["expires"].as_u64().is_some_and(|e| e > 0), "{publication}");
+        let entity = poll_api(http, "/api/v1/entities/1001@127.0.0.1", |e| {
+            if e["shown"] == "dnd" && e["note"] == "In a meeting" {
+                Ok(())
+            } else {
+                Err("not DND with the note".into())
+            }
+        })
+        .await;
+        assert_eq!(entity["dnd"], true, "{entity}");
+        assert_eq!(entity["available"], false, "{entity}");
+        assert_eq!(entity["watchers"], 1, "B watches A over {name}: {entity}");
+        run.release();
+
+        run.expect("ok step (b)");
+        run.expect("CHECK unpublished");
+        poll_api(http, "/api/v1/publications", |v| match publications_of_1001(v).len() {
+            0 => Ok(()),
+            n => Err(format!("{n} publications for 1001@127.0.0.1 after the un-PUBLISH")),
+        })
+        .await;
+        let entity = poll_api(http, "/api/v1/entities/1001@127.0.0.1", |e| {
+            if e["shown"] == "offline" { Ok(()) } else { Err("not offline".into()) }
+        })
+        .await;
+        assert_eq!(entity["dnd"], false, "{entity}");
+        assert_eq!(entity["note"], Value::Null, "{entity}");
+        run.release();
+        run.finish();
+        server.shutdown().await.unwrap();
+        let feature = "PUBLISH presence: publishes busy with a note (the server shows DND and the note, a buddy sees it), then unpublishes (offline)";
+        matrix::passed(Client::Pjsip, transport, feature);
+    }
 }
