@@ -1,7 +1,7 @@
 """Shared plumbing for the PJSIP (pjsua2) interop scripts in this directory.
 
-presence_buddy.py and mwi_register.py both drive babble-presence through one pjsua2
-Endpoint in the same way; this module holds what they have in common:
+presence_buddy.py, publish_busy.py and mwi_register.py drive babble-presence through one
+pjsua2 Endpoint in the same way; this module holds what they have in common:
 
   - importing pjsua2 (exit 1 with an install hint on stderr when it is missing), exported
     as `pj`;
@@ -12,7 +12,9 @@ Endpoint in the same way; this module holds what they have in common:
     outlives --timeout + SHUTDOWN_GRACE, libCreate() with its start-up chatter kept off
     stdout, a single-threaded endpoint (no worker threads, callbacks only from
     libHandleEvents) with PJSIP's log on stderr, one client transport, null audio, polling
-    helpers and libDestroy().
+    helpers and libDestroy();
+  - account_config (an account that does not register, through the server as proxy) and
+    WatcherBuddy (a buddy that records and prints each presence state it is told).
 
 Stdout is reserved for the scripts' own lines, which other code parses; everything this
 module prints goes to stderr. It is not meant to be run on its own.
@@ -210,3 +212,76 @@ class InteropEndpoint:
         self.ep.libDestroy()
         self.ep = None
         faulthandler.cancel_dump_traceback_later()
+
+
+STATUS_NAMES = {
+    pj.PJSUA_BUDDY_STATUS_UNKNOWN: "UNKNOWN",
+    pj.PJSUA_BUDDY_STATUS_ONLINE: "ONLINE",
+    pj.PJSUA_BUDDY_STATUS_OFFLINE: "OFFLINE",
+}
+ACTIVITY_NAMES = {
+    pj.PJRPID_ACTIVITY_UNKNOWN: "unknown",
+    pj.PJRPID_ACTIVITY_AWAY: "away",
+    pj.PJRPID_ACTIVITY_BUSY: "busy",
+}
+
+
+class WatcherBuddy(pj.Buddy):
+    """A watcher's buddy entry: records every presence state PJSIP reports, and prints one
+    `buddy-state #N ...` line on stdout for each."""
+
+    def __init__(self, t0, err):
+        pj.Buddy.__init__(self)
+        self.t0 = t0
+        self.err = err
+        self.states = []      # dicts, in callback order
+        self.sub_states = []  # subscription state names, in callback order
+
+    def onBuddyState(self):
+        try:
+            info = self.getInfo()
+            ps = info.presStatus
+            rec = {
+                "t": time.monotonic() - self.t0,
+                "status": STATUS_NAMES.get(ps.status, str(ps.status)),
+                "note": ps.note,
+                "activity": ACTIVITY_NAMES.get(ps.activity, str(ps.activity)),
+                "sub": evsub_name(info.subState),
+            }
+            self.states.append(rec)
+            out(f"buddy-state #{len(self.states)} {describe(rec)}")
+        except Exception as exc:  # never let an exception vanish inside a callback
+            self.err(f"onBuddyState error: {exc!r}")
+
+    def onBuddyEvSubState(self, prm):
+        try:
+            info = self.getInfo()
+            name = evsub_name(info.subState)
+            self.sub_states.append(name)
+            self.err(f"B's subscription to A: {name} "
+                f"(last SIP code {info.subTermCode}, reason {info.subTermReason!r})")
+        except Exception as exc:
+            self.err(f"onBuddyEvSubState error: {exc!r}")
+
+
+def describe(rec):
+    return (f"t={rec['t']:.2f}s status={rec['status']} note={rec['note']!r} "
+            f"activity={rec['activity']} sub={rec['sub']}")
+
+
+def account_config(uri, proxy, transport_id, publish, priority):
+    """An account that does not register and sends everything through `proxy`.
+
+    pjsua picks the account for a buddy's SUBSCRIBE by the buddy URI's domain
+    (pjsua_acc_find_for_outgoing); when two accounts share the domain, the one with the
+    higher `priority` watches."""
+    cfg = pj.AccountConfig()
+    cfg.idUri = uri
+    cfg.priority = priority
+    cfg.regConfig.registrarUri = ""
+    cfg.regConfig.registerOnAdd = False
+    cfg.sipConfig.proxies.append(proxy)
+    cfg.sipConfig.transportId = transport_id
+    cfg.presConfig.publishEnabled = publish
+    cfg.mediaConfig.transportConfig.port = 0
+    return cfg

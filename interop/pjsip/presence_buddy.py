@@ -35,60 +35,11 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
-    InteropEndpoint, add_log_level_arg, add_server_args, add_timeout_arg, evsub_name,
-    make_err, pj, proxy_uri, uri_host,
+    InteropEndpoint, WatcherBuddy, account_config, add_log_level_arg, add_server_args,
+    add_timeout_arg, describe, make_err, pj, proxy_uri, uri_host,
 )
 
-STATUS_NAMES = {
-    pj.PJSUA_BUDDY_STATUS_UNKNOWN: "UNKNOWN",
-    pj.PJSUA_BUDDY_STATUS_ONLINE: "ONLINE",
-    pj.PJSUA_BUDDY_STATUS_OFFLINE: "OFFLINE",
-}
-ACTIVITY_NAMES = {
-    pj.PJRPID_ACTIVITY_UNKNOWN: "unknown",
-    pj.PJRPID_ACTIVITY_AWAY: "away",
-    pj.PJRPID_ACTIVITY_BUSY: "busy",
-}
-
 err = make_err("presence_buddy")
-
-
-class WatcherBuddy(pj.Buddy):
-    """B's buddy entry for A: records every presence state PJSIP reports."""
-
-    def __init__(self, t0):
-        pj.Buddy.__init__(self)
-        self.t0 = t0
-        self.states = []  # list of dicts, in callback order
-        self.sub_states = []
-
-    def onBuddyState(self):
-        info = self.getInfo()
-        ps = info.presStatus
-        rec = {
-            "t": time.monotonic() - self.t0,
-            "status": ps.status,
-            "status_name": STATUS_NAMES.get(ps.status, str(ps.status)),
-            "status_text": ps.statusText,
-            "note": ps.note,
-            "activity": ACTIVITY_NAMES.get(ps.activity, str(ps.activity)),
-            "sub_state": evsub_name(info.subState),
-        }
-        self.states.append(rec)
-        print(f"buddy-state #{len(self.states)} t={rec['t']:.2f}s {format_state(rec)}",
-              flush=True)
-
-    def onBuddyEvSubState(self, prm):
-        info = self.getInfo()
-        name = evsub_name(info.subState)
-        self.sub_states.append(name)
-        err(f"B's subscription to A: {name} "
-            f"(last SIP code {info.subTermCode}, reason {info.subTermReason!r})")
-
-
-def format_state(rec):
-    return (f"status={rec['status_name']} statusText={rec['status_text']!r} "
-            f"note={rec['note']!r} activity={rec['activity']} sub={rec['sub_state']}")
 
 
 def main():
@@ -116,28 +67,12 @@ def main():
         tp_id = lib.start(args.transport, host, args.log_level)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
-        def acc_config(uri, publish, priority):
-            cfg = pj.AccountConfig()
-            cfg.idUri = uri
-            # pjsua picks the account for a buddy's SUBSCRIBE by matching the
-            # buddy URI's domain (pjsua_acc_find_for_outgoing); both accounts
-            # share HOST, so the higher priority (B) must win, or A would end
-            # up watching itself.
-            cfg.priority = priority
-            cfg.regConfig.registrarUri = ""     # the server has no registrar (REGISTER -> 405)
-            cfg.regConfig.registerOnAdd = False
-            cfg.sipConfig.proxies.append(proxy)
-            cfg.sipConfig.transportId = tp_id
-            cfg.presConfig.publishEnabled = publish
-            cfg.mediaConfig.transportConfig.port = 0
-            return cfg
-
         acc_a = pj.Account()
-        acc_a.create(acc_config(uri_a, True, 0))
+        acc_a.create(account_config(uri_a, proxy, tp_id, True, 0))
         acc_b = pj.Account()
-        acc_b.create(acc_config(uri_b, False, 10))
+        acc_b.create(account_config(uri_b, proxy, tp_id, False, 10))
 
-        buddy = WatcherBuddy(t0)
+        buddy = WatcherBuddy(t0, err)
         bcfg = pj.BuddyConfig()
         bcfg.uri = uri_a
         bcfg.subscribe = True
@@ -162,12 +97,12 @@ def main():
 
         steps = [
             ("a", "A online, note 'Available'", (True, "Available"),
-             lambda r: r["status"] == pj.PJSUA_BUDDY_STATUS_ONLINE and r["note"] == "Available"),
+             lambda r: r["status"] == "ONLINE" and r["note"] == "Available"),
             ("b", "A online, note 'In a meeting'", (True, "In a meeting"),
-             lambda r: r["status"] == pj.PJSUA_BUDDY_STATUS_ONLINE and r["note"] == "In a meeting"),
+             lambda r: r["status"] == "ONLINE" and r["note"] == "In a meeting"),
             ("c", "A offline", (False, ""),
-             lambda r: r["status"] == pj.PJSUA_BUDDY_STATUS_OFFLINE
-             and r["sub_state"] != "TERMINATED"),
+             lambda r: r["status"] == "OFFLINE"
+             and r["sub"] != "TERMINATED"),
         ]
         seen_upto = len(buddy.states)  # only states after each action count
         passed = []
@@ -197,7 +132,7 @@ def main():
             print(f"FAIL over {args.transport}: passed steps {passed or 'none'}; "
                   f"subscription states {buddy.sub_states}; buddy states seen:", flush=True)
             for n, rec in enumerate(buddy.states, 1):
-                print(f"  #{n} t={rec['t']:.2f}s {format_state(rec)}", flush=True)
+                print(f"  #{n} {describe(rec)}", flush=True)
             if not buddy.states:
                 print("  (none)", flush=True)
     except pj.Error as exc:

@@ -50,64 +50,13 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
-    InteropEndpoint, add_log_level_arg, add_server_args, add_timeout_arg, evsub_name,
-    make_err, out, pj, proxy_uri, uri_host,
+    InteropEndpoint, WatcherBuddy, account_config, add_log_level_arg, add_server_args,
+    add_timeout_arg, describe, make_err, out, pj, proxy_uri, uri_host,
 )
 
-STATUS_NAMES = {
-    pj.PJSUA_BUDDY_STATUS_UNKNOWN: "UNKNOWN",
-    pj.PJSUA_BUDDY_STATUS_ONLINE: "ONLINE",
-    pj.PJSUA_BUDDY_STATUS_OFFLINE: "OFFLINE",
-}
-ACTIVITY_NAMES = {
-    pj.PJRPID_ACTIVITY_UNKNOWN: "unknown",
-    pj.PJRPID_ACTIVITY_AWAY: "away",
-    pj.PJRPID_ACTIVITY_BUSY: "busy",
-}
 NOTE = "In a meeting"
 
 err = make_err("publish_busy")
-
-
-class WatcherBuddy(pj.Buddy):
-    """B's buddy entry for A: records every presence state PJSIP reports."""
-
-    def __init__(self, t0):
-        pj.Buddy.__init__(self)
-        self.t0 = t0
-        self.states = []      # dicts, in callback order
-        self.sub_states = []  # subscription state names, in callback order
-
-    def onBuddyState(self):
-        try:
-            info = self.getInfo()
-            ps = info.presStatus
-            rec = {
-                "t": time.monotonic() - self.t0,
-                "status": STATUS_NAMES.get(ps.status, str(ps.status)),
-                "note": ps.note,
-                "activity": ACTIVITY_NAMES.get(ps.activity, str(ps.activity)),
-                "sub": evsub_name(info.subState),
-            }
-            self.states.append(rec)
-            out(f"buddy-state #{len(self.states)} {describe(rec)}")
-        except Exception as exc:  # never let an exception vanish inside a callback
-            err(f"onBuddyState error: {exc!r}")
-
-    def onBuddyEvSubState(self, prm):
-        try:
-            info = self.getInfo()
-            name = evsub_name(info.subState)
-            self.sub_states.append(name)
-            err(f"B's subscription to A: {name} "
-                f"(last SIP code {info.subTermCode}, reason {info.subTermReason!r})")
-        except Exception as exc:
-            err(f"onBuddyEvSubState error: {exc!r}")
-
-
-def describe(rec):
-    return (f"t={rec['t']:.2f}s status={rec['status']} note={rec['note']!r} "
-            f"activity={rec['activity']} sub={rec['sub']}")
 
 
 def wait_for_next(lib, label, deadline):
@@ -151,27 +100,13 @@ def main():
         tp_id = lib.start(args.transport, host, args.log_level)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
-        def acc_config(uri, publish, priority):
-            cfg = pj.AccountConfig()
-            cfg.idUri = uri
-            # pjsua picks the account for a buddy's SUBSCRIBE by the buddy URI's domain;
-            # both accounts share HOST, so B's higher priority makes B the watcher.
-            cfg.priority = priority
-            cfg.regConfig.registrarUri = ""
-            cfg.regConfig.registerOnAdd = False
-            cfg.sipConfig.proxies.append(proxy)
-            cfg.sipConfig.transportId = tp_id
-            cfg.presConfig.publishEnabled = publish
-            cfg.mediaConfig.transportConfig.port = 0
-            return cfg
-
         acc_a = pj.Account()
-        acc_a.create(acc_config(uri_a, True, 0))
+        acc_a.create(account_config(uri_a, proxy, tp_id, True, 0))
         a_alive = True
         acc_b = pj.Account()
-        acc_b.create(acc_config(uri_b, False, 10))
+        acc_b.create(account_config(uri_b, proxy, tp_id, False, 10))
 
-        buddy = WatcherBuddy(t0)
+        buddy = WatcherBuddy(t0, err)
         bcfg = pj.BuddyConfig()
         bcfg.uri = uri_a
         bcfg.subscribe = True
