@@ -207,6 +207,18 @@ class InteropEndpoint:
         while time.monotonic() < end:
             self.ep.libHandleEvents(50)
 
+    def close(self, accounts, err):
+        """Shuts the live `accounts` down (their un-SUBSCRIBE and un-PUBLISH go out and get
+        a second to be answered), then destroys the library."""
+        try:
+            for account in accounts:
+                if account is not None:
+                    account.shutdown()
+            self.pump_for(1.0)
+        except pj.Error as exc:
+            err(f"shutdown error: {exc.info()}")
+        self.destroy()
+
     def destroy(self):
         """libDestroy(), then disarms the watchdog."""
         self.ep.libDestroy()

@@ -140,19 +140,8 @@ def main():
         result = 1
     finally:
         # Clean shutdown: buddy (unsubscribe), then accounts (unpublish), then the library.
-        try:
-            if buddy is not None:
-                del buddy
-            if acc_b is not None:
-                acc_b.shutdown()
-            if acc_a is not None:
-                acc_a.shutdown()
-            # Give the un-SUBSCRIBE / un-PUBLISH a moment, bounded.
-            lib.pump_for(1.0)
-            del acc_b, acc_a
-        except pj.Error as exc:
-            err(f"shutdown error: {exc.info()}")
-        lib.destroy()
+        del buddy
+        lib.close([acc_b, acc_a], err)
     return result
 
 

@@ -172,18 +172,8 @@ def main():
         out(f"FAIL: pjsua2 error: {exc.info()}")
         result = 1
     finally:
-        try:
-            if buddy is not None:
-                del buddy
-            if acc_b is not None:
-                acc_b.shutdown()
-            if acc_a is not None and a_alive:
-                acc_a.shutdown()
-            lib.pump_for(1.0)  # the un-SUBSCRIBE (and un-PUBLISH) go out and are answered
-            del acc_b, acc_a
-        except pj.Error as exc:
-            err(f"shutdown error: {exc.info()}")
-        lib.destroy()
+        del buddy  # its un-SUBSCRIBE goes out with the accounts' shutdown
+        lib.close([acc_b, acc_a if a_alive else None], err)
     return result
 
 
