@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use presence_core::bodies::Format;
 use presence_core::bodies::mwi::UrgentCounts;
-use presence_core::profiles::{self, DeviceProfile};
+use presence_core::profiles::{self, DeviceProfile, ShownCall};
 use serde::Deserialize;
 
 use crate::config::ConfigError;
@@ -34,6 +34,9 @@ pub struct ProfileEntry {
     /// At most one dialog per dialog-info document (the ringing one first).
     #[serde(default)]
     pub single_dialog: bool,
+    /// `ringing` (default) or `answered`: the call a single-dialog document shows.
+    #[serde(default)]
+    pub single_dialog_shows: ShownCallEntry,
     /// A terminated dummy dialog while idle instead of an empty document.
     #[serde(default)]
     pub idle_dummy_dialog: bool,
@@ -68,6 +71,17 @@ pub struct ProfileEntry {
     /// In-dialog SUBSCRIBE refreshes are challenged again when SUBSCRIBE needs credentials.
     #[serde(default = "yes")]
     pub challenge_refreshes: bool,
+}
+
+/// `single_dialog_shows`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ShownCallEntry {
+    /// A ringing call first.
+    #[default]
+    Ringing,
+    /// An answered call first.
+    Answered,
 }
 
 /// `presence_format`.
@@ -144,6 +158,10 @@ pub(crate) fn engine_profiles(entries: &[ProfileEntry], entity_key: impl Fn(&str
         addresses: e.addresses.iter().filter_map(|a| network(a)).collect(),
         subscribe_status: e.subscribe_status,
         single_dialog: e.single_dialog,
+        single_dialog_shows: match e.single_dialog_shows {
+            ShownCallEntry::Ringing => ShownCall::Ringing,
+            ShownCallEntry::Answered => ShownCall::Answered,
+        },
         idle_dummy_dialog: e.idle_dummy_dialog,
         caller_confirmed: e.caller_confirmed,
         pickup_prefix: e.pickup_prefix.clone(),
@@ -180,6 +198,7 @@ mod tests {
             addresses: Vec::new(),
             subscribe_status: status,
             single_dialog: false,
+            single_dialog_shows: ShownCallEntry::Ringing,
             idle_dummy_dialog: false,
             caller_confirmed: false,
             pickup_prefix: None,
@@ -209,7 +228,7 @@ mod tests {
     fn a_profiles_table_in_the_file_reaches_the_engine() {
         let config: crate::config::Config = toml::from_str(
             "[notifier.domain_aliases]\n\"10.0.0.5\" = \"pbx.example.com\"\n\
-             [[profiles]]\nname = \"desk\"\nuser_agents = [\"Desk\"]\nsubscribe_status = 202\nsingle_dialog = true\n\
+             [[profiles]]\nname = \"desk\"\nuser_agents = [\"Desk\"]\nsubscribe_status = 202\nsingle_dialog = true\nsingle_dialog_shows = \"answered\"\n\
              subscribers = [\"sip:1003@10.0.0.5\"]\naddresses = [\"192.0.2.0/24\"]\npresence_format = \"xpidf\"\n\
              mwi_urgent_counts = \"bare\"\nhold_empty_initial_notify = true\nudp_notify_failures = 6\n\
              remote_identity = false\nringing_note = true\nchallenge_refreshes = false\n",
@@ -219,6 +238,7 @@ mod tests {
         let profiles = config.engine(1).profiles;
         let desk = &profiles[0];
         assert_eq!((desk.name.as_str(), desk.subscribe_status, desk.single_dialog), ("desk", 202, true));
+        assert_eq!(desk.single_dialog_shows, ShownCall::Answered);
         assert_eq!(desk.subscribers, vec!["1003@pbx.example.com".to_owned()], "keyed as the engine keys From");
         assert_eq!(desk.addresses, vec!["192.0.2.0/24".parse::<IpNet>().unwrap()]);
         assert_eq!(desk.presence_format, Some(Format::Xpidf));

@@ -27,8 +27,10 @@ pub struct DeviceProfile {
     /// The status of the 2xx to its SUBSCRIBE: 200 (RFC 6665 §4.2.1.1), or the 202 of RFC
     /// 3265 for devices that still expect it.
     pub subscribe_status: u16,
-    /// At most one dialog per dialog-info document: the most interesting one.
+    /// At most one dialog per dialog-info document: the one `single_dialog_shows` prefers.
     pub single_dialog: bool,
+    /// Which call a single-dialog document shows when there are several.
+    pub single_dialog_shows: ShownCall,
     /// While idle, one terminated dummy dialog instead of an empty document.
     pub idle_dummy_dialog: bool,
     /// Calls the entity places are shown confirmed while they ring, so the lamp does not
@@ -74,6 +76,7 @@ impl DeviceProfile {
             addresses: Vec::new(),
             subscribe_status: 200,
             single_dialog: false,
+            single_dialog_shows: ShownCall::Ringing,
             idle_dummy_dialog: false,
             caller_confirmed: false,
             pickup_prefix: None,
@@ -111,22 +114,35 @@ impl DeviceProfile {
         let mut altered = shaped.iter();
         let calls = calls.into_iter().map(|c| if reshape(c) { altered.next().unwrap_or(c) } else { c });
         if self.single_dialog {
-            // Kamailio's priority: early beats confirmed (a ringing call is the one to pick up);
-            // the first of equals wins.
-            return calls.min_by_key(|c| std::cmp::Reverse(interest(c.state))).into_iter().collect();
+            // The first of equals wins.
+            let shows = self.single_dialog_shows;
+            return calls.min_by_key(|c| std::cmp::Reverse(shows.interest(c.state))).into_iter().collect();
         }
         calls.collect()
     }
 }
 
-/// How interesting a call is to show on a single-dialog device.
-fn interest(state: CallState) -> u8 {
-    match state {
-        CallState::Terminated => 0,
-        CallState::Trying => 1,
-        CallState::Proceeding => 2,
-        CallState::Confirmed => 3,
-        CallState::Early => 4,
+/// Which call a single-dialog document shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShownCall {
+    /// A ringing call before an answered one, so the key picks up what rings (Kamailio's
+    /// `force_single_dialog` order).
+    #[default]
+    Ringing,
+    /// An answered call before a ringing one, so the lamp stays steady while the entity talks.
+    Answered,
+}
+
+impl ShownCall {
+    /// How interesting a call in `state` is; the most interesting is shown.
+    fn interest(self, state: CallState) -> u8 {
+        match (state, self) {
+            (CallState::Terminated, _) => 0,
+            (CallState::Trying, _) => 1,
+            (CallState::Proceeding, _) => 2,
+            (CallState::Confirmed, ShownCall::Ringing) | (CallState::Early, ShownCall::Answered) => 3,
+            (CallState::Early, ShownCall::Ringing) | (CallState::Confirmed, ShownCall::Answered) => 4,
+        }
     }
 }
 
@@ -266,6 +282,11 @@ mod tests {
         let mut shaped = Vec::new();
         let shown = spa.shape_calls(vec![&outgoing], &mut shaped);
         assert_eq!(shown.iter().map(|c| c.state).collect::<Vec<_>>(), vec![CallState::Confirmed]);
+
+        let steady = DeviceProfile { single_dialog_shows: ShownCall::Answered, ..spa.clone() };
+        let mut shaped = Vec::new();
+        let shown = steady.shape_calls(vec![&talking, &ringing], &mut shaped);
+        assert_eq!(shown.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), vec!["a"]);
 
         let plain = DeviceProfile::new("plain", &[]);
         let mut shaped = Vec::new();
