@@ -1,16 +1,19 @@
 //! Out-of-dialog NOTIFYs to registered phones: message-waiting for phones that do not
 //! subscribe to it (many desk phones expect the PBX to push MWI), and `check-sync` asking a
-//! phone to resynchronise or reboot. Nobody waits for their outcome.
+//! phone to resynchronise or reboot. Nobody waits for their outcome. MWI bodies follow the
+//! phone's device profile as a subscription of its would.
 
 use std::time::Instant;
 
 use sip_proto::transaction::ClientKey;
 use sip_proto::{HeaderName, Method, Request, Uri};
 
-use crate::bodies::{Format, mwi};
+use crate::bodies::Format;
+use crate::bodies::mwi::{self, UrgentCounts};
 use crate::engine::Engine;
 use crate::outgoing::Purpose;
 use crate::peer::{Peer, Transport};
+use crate::profiles::{self, Subscriber};
 use crate::watching::host_text;
 
 impl Engine {
@@ -26,15 +29,24 @@ impl Engine {
             .filter(|s| s.format == Format::MessageSummary)
             .map(|s| s.peer.addr)
             .collect();
-        let targets: Vec<(Uri, Peer)> = self
+        // Each phone's device profile, chosen as for a subscription it would have made:
+        // the one it registered from, with the User-Agent it registered with.
+        let profiles = &self.config.profiles;
+        let targets: Vec<(Uri, Peer, UrgentCounts)> = self
             .registrations
             .of(entity_key)
             .iter()
             .filter(|b| !subscribed.contains(&b.source.addr))
-            .map(|b| (b.contact.uri.clone(), b.source))
+            .map(|b| {
+                let phone =
+                    Subscriber { key: entity_key, source: b.source.addr.ip(), user_agent: b.user_agent.as_deref() };
+                let urgent = profiles::select(profiles, phone)
+                    .map_or(UrgentCounts::Parenthesized, |p| profiles[p].mwi_urgent_counts);
+                (b.contact.uri.clone(), b.source, urgent)
+            })
             .collect();
-        let body = mwi::write(&format!("sip:{entity_key}"), &counts, mwi::UrgentCounts::Parenthesized);
-        for (target, peer) in targets {
+        for (target, peer, urgent) in targets {
+            let body = mwi::write(&format!("sip:{entity_key}"), &counts, urgent);
             self.send_unsolicited(entity_key, target, peer, "message-summary", Some(&body), now);
         }
     }

@@ -291,6 +291,23 @@ fn unsolicited_mwi_goes_to_phones_without_an_mwi_subscription() {
     assert_eq!(check_syncs, 3, "both contacts out of dialog, and the MWI dialog");
 }
 
+#[test]
+fn unsolicited_mwi_follows_the_registered_phones_device_profile() {
+    let mut h = Harness::new();
+    let cisco = String::from_utf8(register(AOR, "r1", 1, &["<sip:1001@192.0.2.10:5062>"], "")).unwrap();
+    h.send(cisco.replace("test-phone", "Cisco-CP7960G/8.0").as_bytes(), udp_peer(), 0.0);
+    let other = Peer { addr: "192.0.2.11:5060".parse().unwrap(), ..udp_peer() };
+    h.send(&register(AOR, "r2", 1, &["<sip:1001@192.0.2.11>"], ""), other, 0.0);
+
+    let counts = MessageCounts { new: 2, old: 8, new_urgent: 0, old_urgent: 0 };
+    h.engine
+        .handle_command(Command::Voicemail { entity: AOR.into(), counts, reason: VoicemailReason::Update }, h.at(1.0));
+    let notifies = split(&h.drain()).1;
+    let to = |uri: &str| notifies.iter().find(|r| r.uri.to_string() == uri).map(body).unwrap();
+    assert!(to("sip:1001@192.0.2.10:5062").ends_with("Voice-Message: 2/8\r\n"), "the Cisco 79xx: no (0/0)");
+    assert!(to("sip:1001@192.0.2.11").ends_with("Voice-Message: 2/8 (0/0)\r\n"), "the other phone: RFC 3842");
+}
+
 fn request_line(t: &presence_core::Transmit) -> String {
     String::from_utf8_lossy(&t.payload).lines().next().unwrap_or_default().to_owned()
 }
