@@ -102,7 +102,11 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>, feature: &
         server.send(push).await.unwrap();
         let out = run.await.unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
-        server.shutdown().await.unwrap();
+        let stats = server.shutdown().await.unwrap();
+        // With a password the REGISTER was challenged and then accepted with credentials;
+        // without one nothing was challenged.
+        assert_eq!(stats.auth_challenges > 0, password.is_some(), "{stats:?}");
+        assert_eq!(stats.auth_refusals, 0, "{stats:?}");
         matrix::passed(Client::Pjsip, transport, feature);
     }
 }

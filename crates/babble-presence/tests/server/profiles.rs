@@ -43,10 +43,10 @@ fn ringing_from_alice() -> Call {
 
 /// For UDP and TCP: a server configured by `configure` and given `state`, then each
 /// (scenario, matrix feature) run once against it; each feature recorded when it passed.
-async fn scenarios_against(configure: fn(&mut Config), state: Vec<Command>, scenarios: &[(&'static str, &str)]) {
+async fn scenarios_against(configure: impl Fn(&mut Config), state: Vec<Command>, scenarios: &[(&'static str, &str)]) {
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(configure).await;
+        let server = start_in_process(&configure).await;
         for command in state.clone() {
             server.send(command).await.unwrap();
         }
@@ -191,4 +191,17 @@ async fn sipp_linphone_refreshes_its_authenticated_subscription_unchallenged() {
     };
     let feature = "profile `linphone`: with SUBSCRIBE authentication, its in-dialog refresh is not challenged again";
     scenarios_against(configure, Vec::new(), &[("profile_linphone.xml", feature)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_a_profile_assigned_to_an_address_applies_whatever_the_user_agent() {
+    let dir = temp_dir("assigned");
+    let file = dir.join("profiles.toml");
+    let lobby = "[[profiles]]\nname = \"lobby\"\naddresses = [\"127.0.0.1\"]\nidle_dummy_dialog = true\n";
+    std::fs::write(&file, lobby).unwrap();
+    let profiles = Config::load(&file).unwrap().profiles;
+    let _ = std::fs::remove_dir_all(dir);
+    let configure = move |c: &mut Config| c.profiles = profiles.clone();
+    let feature = "profile assigned by address in the configuration: applies to a phone whose User-Agent selects none";
+    scenarios_against(configure, Vec::new(), &[("profile_assigned.xml", feature)]).await;
 }
