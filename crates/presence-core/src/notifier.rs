@@ -287,8 +287,9 @@ impl Engine {
                 let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && sub.version == 0 && !last;
                 if body.is_none() && hold {
                     // The device fails on an empty first NOTIFY: it waits for the first
-                    // state, whose arrival sends it.
+                    // state, whose arrival sends it. The subscription is stored meanwhile.
                     sub.dirty = false;
+                    self.persist_subscription(id);
                     return;
                 }
                 body

@@ -10,6 +10,7 @@ use presence_core::bodies::dialog_info;
 use presence_core::bodies::mwi::MessageCounts;
 use presence_core::call::{Call, CallState, Direction};
 use presence_core::profiles::{DeviceProfile, builtin};
+use presence_store::Change;
 use sip_proto::HeaderName;
 
 use crate::support::*;
@@ -207,8 +208,14 @@ fn an_old_cisco_gets_mwi_counts_without_the_urgent_part() {
 fn samsung_waits_for_the_first_counts_instead_of_an_empty_notify() {
     let config = EngineConfig { zero_voicemail_when_unknown: false, ..EngineConfig::default() };
     let mut h = Harness::with_config(config);
+    h.engine.enable_persistence(h.t0, 0);
     let (status, samsung) = subscribe_as(&mut h, "message-summary", None, "SAMSUNG SMT-i5343", "samsung");
     assert_eq!((status, samsung.len()), (200, 0), "no NOTIFY while it would be empty: {samsung:?}");
+    let stored = h.engine.take_changes();
+    assert!(
+        stored.iter().any(|c| matches!(c, Change::PutSubscription(r) if r.dialog.call_id == "samsung")),
+        "the waiting subscription is stored all the same: {stored:?}"
+    );
     let (_, other) = subscribe_as(&mut h, "message-summary", None, "Acme Phone 1.0", "acme");
     assert_eq!(other.len(), 1, "others get the immediate NOTIFY of RFC 6665 §4.2.1");
     assert!(!other[0].contains("Messages-Waiting"), "and it is empty: {other:?}");
