@@ -138,6 +138,15 @@ pub(crate) fn validate(entries: &[ProfileEntry]) -> Result<(), ConfigError> {
                 entry.name
             )));
         }
+        // The prefix goes into the user part of a SIP URI (RFC 3261 §25.1 `user`): unreserved
+        // and user-unreserved characters only, so the remote target stays a valid URI.
+        let user_char = |c: char| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(c);
+        if entry.pickup_prefix.as_deref().is_some_and(|p| p.is_empty() || !p.chars().all(user_char)) {
+            return Err(ConfigError::Invalid(format!(
+                "profile {}: pickup_prefix must be characters a SIP user part may hold, like \"**\"",
+                entry.name
+            )));
+        }
         if entry.udp_notify_failures == Some(0) {
             return Err(ConfigError::Invalid(format!(
                 "profile {}: udp_notify_failures must be at least 1",
@@ -222,6 +231,9 @@ mod tests {
         assert!(validate(&[ProfileEntry { addresses: vec!["10.0.0.0/33".into()], ..entry("net", 200) }]).is_err());
         assert!(validate(&[ProfileEntry { addresses: vec!["10.0.0.7".into()], ..entry("one", 200) }]).is_ok());
         assert!(validate(&[ProfileEntry { udp_notify_failures: Some(0), ..entry("never", 200) }]).is_err());
+        assert!(validate(&[ProfileEntry { pickup_prefix: Some("**".into()), ..entry("stars", 200) }]).is_ok());
+        assert!(validate(&[ProfileEntry { pickup_prefix: Some("* *".into()), ..entry("space", 200) }]).is_err());
+        assert!(validate(&[ProfileEntry { pickup_prefix: Some("<".into()), ..entry("angle", 200) }]).is_err());
     }
 
     #[test]
