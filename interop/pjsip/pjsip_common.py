@@ -13,8 +13,9 @@ pjsua2 Endpoint in the same way; this module holds what they have in common:
     stdout, a single-threaded endpoint (no worker threads, callbacks only from
     libHandleEvents) with PJSIP's log on stderr, one client transport, null audio, polling
     helpers and libDestroy();
-  - account_config (an account that does not register, through the server as proxy) and
-    WatcherBuddy (a buddy that records and prints each presence state it is told).
+  - account_config (an account that does not register, through the server as proxy),
+    WatcherBuddy (a buddy that records and prints each presence state it is told) and
+    publisher_and_watcher (one account publishing, another watching it).
 
 Stdout is reserved for the scripts' own lines, which other code parses; everything this
 module prints goes to stderr. It is not meant to be run on its own.
@@ -297,3 +298,19 @@ def account_config(uri, proxy, transport_id, publish, priority):
     cfg.presConfig.publishEnabled = publish
     cfg.mediaConfig.transportConfig.port = 0
     return cfg
+
+
+def publisher_and_watcher(publisher_uri, watcher_uri, proxy, transport_id, t0, err):
+    """Two accounts through `proxy`: one publishing its presence, and one (of higher priority,
+    so pjsua picks it for the SUBSCRIBE) watching it with a WatcherBuddy. Returns (publisher
+    account, watcher account, buddy)."""
+    publisher = pj.Account()
+    publisher.create(account_config(publisher_uri, proxy, transport_id, True, 0))
+    watcher = pj.Account()
+    watcher.create(account_config(watcher_uri, proxy, transport_id, False, 10))
+    buddy = WatcherBuddy(t0, err)
+    config = pj.BuddyConfig()
+    config.uri = publisher_uri
+    config.subscribe = True
+    buddy.create(watcher, config)
+    return publisher, watcher, buddy

@@ -35,7 +35,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
-    InteropEndpoint, WatcherBuddy, account_config, add_log_level_arg, add_server_args,
+    InteropEndpoint, add_log_level_arg, add_server_args, publisher_and_watcher,
     add_timeout_arg, describe, make_err, pj, proxy_uri, uri_host,
 )
 
@@ -67,16 +67,7 @@ def main():
         tp_id = lib.start(args.transport, host, args.log_level)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
-        acc_a = pj.Account()
-        acc_a.create(account_config(uri_a, proxy, tp_id, True, 0))
-        acc_b = pj.Account()
-        acc_b.create(account_config(uri_b, proxy, tp_id, False, 10))
-
-        buddy = WatcherBuddy(t0, err)
-        bcfg = pj.BuddyConfig()
-        bcfg.uri = uri_a
-        bcfg.subscribe = True
-        buddy.create(acc_b, bcfg)
+        acc_a, acc_b, buddy = publisher_and_watcher(uri_a, uri_b, proxy, tp_id, t0, err)
 
         # Let B's subscription settle first, so that A's changes reach B as
         # NOTIFYs on an existing subscription (not just as the initial state).

@@ -50,7 +50,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from pjsip_common import (  # noqa: E402  (exits 1 when pjsua2 is missing)
-    InteropEndpoint, WatcherBuddy, account_config, add_log_level_arg, add_server_args,
+    InteropEndpoint, add_log_level_arg, add_server_args, publisher_and_watcher,
     add_timeout_arg, describe, make_err, out, pj, proxy_uri, uri_host,
 )
 
@@ -100,17 +100,8 @@ def main():
         tp_id = lib.start(args.transport, host, args.log_level)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
-        acc_a = pj.Account()
-        acc_a.create(account_config(uri_a, proxy, tp_id, True, 0))
+        acc_a, acc_b, buddy = publisher_and_watcher(uri_a, uri_b, proxy, tp_id, t0, err)
         a_alive = True
-        acc_b = pj.Account()
-        acc_b.create(account_config(uri_b, proxy, tp_id, False, 10))
-
-        buddy = WatcherBuddy(t0, err)
-        bcfg = pj.BuddyConfig()
-        bcfg.uri = uri_a
-        bcfg.subscribe = True
-        buddy.create(acc_b, bcfg)
 
         def settled():
             return "ACTIVE" in buddy.sub_states and buddy.states
