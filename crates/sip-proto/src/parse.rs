@@ -183,7 +183,7 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
     };
     let body = Bytes::copy_from_slice(body);
     Ok(match start {
-        StartLine::Request { uri: Err(reason), .. } => return Err(fail(ParseErrorKind::RequestUri(reason), head)),
+        StartLine::Request { uri: Err(kind), .. } => return Err(fail(kind, head)),
         StartLine::Request { method, uri: Ok(uri) } => {
             Message::Request(Request { method, uri, headers: head.headers, body })
         }
@@ -277,8 +277,16 @@ fn add_header_line(headers: &mut Headers, line: &str) -> Result<(), ParseErrorKi
 }
 
 enum StartLine {
-    Request { method: Method, uri: Result<Uri, &'static str> },
-    Response { status: u16, reason: String },
+    /// `uri` holds what is wrong with the request line when only its URI or spacing is: the
+    /// headers are still read, so the request can be answered with 400.
+    Request {
+        method: Method,
+        uri: Result<Uri, ParseErrorKind>,
+    },
+    Response {
+        status: u16,
+        reason: String,
+    },
 }
 
 impl StartLine {
@@ -302,7 +310,7 @@ impl StartLine {
         let mut parts = line.split(' ');
         let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(err("request line is not <method> <uri> <version>"));
+            return StartLine::badly_spaced(line).ok_or(err("request line is not <method> <uri> <version>"));
         };
         let method: Method = method.parse().map_err(|_| err("method is not a token"))?;
         if strip_version(version) != Some("") {
@@ -313,7 +321,21 @@ impl StartLine {
             Uri::Sip(sip) if sip.headers.is_some() => Err("headers are not allowed in a Request-URI"),
             _ => Ok(u),
         });
-        Ok((StartLine::Request { method, uri }, is_sip_2_0(version)))
+        Ok((StartLine::Request { method, uri: uri.map_err(ParseErrorKind::RequestUri) }, is_sip_2_0(version)))
+    }
+
+    /// A request line whose method and version read but whose elements are not separated by
+    /// single spaces (RFC 4475 §3.1.2.8–10: LWS in the URI, several SP, trailing SP): still a
+    /// request, refused once its headers are read, so it can be answered with 400.
+    fn badly_spaced(line: &str) -> Option<(StartLine, bool)> {
+        let mut words = line.split_ascii_whitespace();
+        let method: Method = words.next()?.parse().ok()?;
+        let version = words.next_back()?;
+        words.next()?; // something between them
+        (strip_version(version) == Some("")).then(|| {
+            let uri = Err(ParseErrorKind::StartLine("request line elements not separated by single spaces"));
+            (StartLine::Request { method, uri }, is_sip_2_0(version))
+        })
     }
 }
 
@@ -369,6 +391,25 @@ mod tests {
         l: 4\r\n\
         \r\n\
         bodyEXTRA";
+
+    #[test]
+    fn a_badly_spaced_request_line_keeps_its_headers_for_the_400() {
+        let text = std::str::from_utf8(OPTIONS).unwrap();
+        for line in [
+            "OPTIONS  sip:pbx.example.com SIP/2.0",
+            "OPTIONS sip:pbx.example.com SIP/2.0 ",
+            "OPTIONS sip:pbx. example.com SIP/2.0",
+        ] {
+            let bad = text.replacen("OPTIONS sip:pbx.example.com SIP/2.0", line, 1);
+            let err = parse_message(bad.as_bytes()).unwrap_err();
+            assert!(matches!(err.kind, ParseErrorKind::StartLine(_)), "{line:?}: {err:?}");
+            let partial = err.partial.expect("the head was read");
+            assert_eq!(partial.method, Some(Method::Options));
+            assert!(partial.headers.cseq().is_ok() && partial.headers.top_via().is_ok(), "{line:?}");
+        }
+        let garbage = text.replacen("OPTIONS sip:pbx.example.com SIP/2.0", "OPTIONS  sip:pbx.example.com", 1);
+        assert!(parse_message(garbage.as_bytes()).unwrap_err().partial.is_none(), "no version: not a request line");
+    }
 
     #[test]
     fn parses_compact_folded_and_truncates_extra_bytes() {
