@@ -35,6 +35,22 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     }
     println!("  http listen {}", config.http.listen);
     println!("  data dir {}", config.storage.data_dir.display());
+    // The device profiles in the order they are tried, with what selects each.
+    for profile in config.engine(0).profiles {
+        let mut selectors = Vec::new();
+        if !profile.subscribers.is_empty() {
+            selectors.push(format!("subscribers {}", profile.subscribers.join(", ")));
+        }
+        if !profile.addresses.is_empty() {
+            let addresses: Vec<String> = profile.addresses.iter().map(ToString::to_string).collect();
+            selectors.push(format!("addresses {}", addresses.join(", ")));
+        }
+        if !profile.user_agents.is_empty() {
+            selectors.push(format!("User-Agent {}", profile.user_agents.join(", ")));
+        }
+        let selectors = if selectors.is_empty() { "never selected".to_owned() } else { selectors.join("; ") };
+        println!("  profile {}: {selectors}", profile.name);
+    }
     Ok(())
 }
 

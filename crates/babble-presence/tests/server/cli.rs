@@ -13,6 +13,19 @@ fn check_config_accepts_the_example_and_names_what_is_wrong() {
     let (ok, out) = run(&["check-config", example]);
     assert!(ok, "{out}");
     assert!(out.contains("sip listen udp:0.0.0.0:5060"), "{out}");
+    assert!(out.contains("  profile linksys-spa962: User-Agent SPA962\n"), "built-in profiles listed: {out}");
+
+    let lobby = std::env::temp_dir().join(format!("bp-lobby-{}.toml", std::process::id()));
+    std::fs::write(
+        &lobby,
+        "[[profiles]]\nname = \"lobby\"\naddresses = [\"192.0.2.0/24\"]\nidle_dummy_dialog = true\n",
+    )
+    .unwrap();
+    let (ok, out) = run(&["check-config", lobby.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let profiles: Vec<&str> = out.lines().filter(|l| l.starts_with("  profile ")).collect();
+    assert_eq!(profiles[0], "  profile lobby: addresses 192.0.2.0/24", "configured ones are tried first: {out}");
+    std::fs::remove_file(&lobby).ok();
 
     let bad = std::env::temp_dir().join(format!("bp-bad-{}.toml", std::process::id()));
     std::fs::write(&bad, "[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\ntypo_key = 1\n").unwrap();
