@@ -285,7 +285,7 @@ impl Engine {
     /// The response to a request that passed the generic checks, and the subscription
     /// to notify once it is sent.
     fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Option<SubscriptionId>) {
-        if let Some(refusal) = self.authenticate(req, now) {
+        if let Some(refusal) = self.authenticate(req, source, now) {
             return (refusal, None);
         }
         match req.method {
@@ -302,11 +302,11 @@ impl Engine {
 
     /// Digest authentication for the methods configured (RFC 3261 §22.1): `None` lets the
     /// request through; otherwise the challenge or refusal to send.
-    fn authenticate(&mut self, req: &Request, now: Instant) -> Option<Response> {
+    fn authenticate(&mut self, req: &Request, source: Peer, now: Instant) -> Option<Response> {
         let auth = &self.config.auth;
         let required = match req.method {
             Method::Register => auth.register,
-            Method::Subscribe => auth.subscribe && !self.refresh_skips_challenge(req),
+            Method::Subscribe => auth.subscribe && !self.refresh_skips_challenge(req, source),
             Method::Publish => auth.publish,
             _ => false,
         };

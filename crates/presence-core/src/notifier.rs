@@ -44,14 +44,16 @@ impl Engine {
     }
 
     /// Whether `req` refreshes a subscription whose device profile takes refreshes without a
-    /// new challenge: the dialog (Call-ID and both tags) was set up with credentials.
-    pub(crate) fn refresh_skips_challenge(&self, req: &Request) -> bool {
+    /// new challenge: it names the dialog (Call-ID and both tags) and comes from the address
+    /// the subscription's NOTIFYs go to, so the refresh cannot move them elsewhere.
+    pub(crate) fn refresh_skips_challenge(&self, req: &Request, source: Peer) -> bool {
         let event = req.headers.event().ok().flatten();
         let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else { return false };
         let Ok(Some(dialog)) = DialogId::of_incoming(req) else { return false };
         let id = self.subscriptions.find_dialog(&dialog, package, event.as_ref().and_then(|e| e.id()));
-        let profile = id.and_then(|id| self.subscriptions.get(id)).and_then(|s| s.profile);
-        profile.and_then(|p| self.config.profiles.get(p)).is_some_and(|p| !p.challenge_refreshes)
+        let Some(sub) = id.and_then(|id| self.subscriptions.get(id)) else { return false };
+        let trusting = sub.profile.and_then(|p| self.config.profiles.get(p)).is_some_and(|p| !p.challenge_refreshes);
+        trusting && sub.peer.addr == source.addr && sub.peer.transport == source.transport
     }
 
     /// The expiry to grant (RFC 6665 §4.2.1.1), or the 423 refusal.

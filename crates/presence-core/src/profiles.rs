@@ -60,9 +60,10 @@ pub struct DeviceProfile {
     /// NOTIFY timeouts in a row over UDP before the subscription is dropped, instead of the
     /// server's `udp_notify_failures`.
     pub udp_notify_failures: Option<u8>,
-    /// In-dialog refreshes of a subscription set up with credentials are challenged again
-    /// when SUBSCRIBE needs authentication; off accepts them on the dialog alone (its Call-ID
-    /// and both tags), for stacks that drop the dialog on a refresh's challenge.
+    /// In-dialog refreshes are challenged again when SUBSCRIBE needs authentication; off
+    /// accepts a refresh that names the dialog (its Call-ID and both tags) and comes from the
+    /// address the subscription's NOTIFYs go to, for stacks that drop the dialog when a
+    /// refresh is challenged. (Setting the subscription up is challenged either way.)
     pub challenge_refreshes: bool,
 }
 

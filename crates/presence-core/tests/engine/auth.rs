@@ -113,6 +113,10 @@ fn linphone_refreshes_its_authenticated_subscription_without_a_new_challenge() {
     // Long after the nonce expired, the refresh in the dialog is taken as it is.
     let (responses, _) = split(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 1000.0));
     assert_eq!(responses[0].status, 200);
+    // The same refresh from another address would move the NOTIFYs there: challenged.
+    let elsewhere = presence_core::Peer { addr: "203.0.113.66:5060".parse().unwrap(), ..udp_peer() };
+    let forged = only_response(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), elsewhere, 1001.0));
+    assert_eq!(forged.status, 401);
     // A new subscription from the same phone is still challenged.
     let fresh = as_linphone(Watch::new("lin2", "presence", AOR).subscribe(None));
     assert_eq!(only_response(&h.send(fresh.as_bytes(), udp_peer(), 1000.0)).status, 401);
