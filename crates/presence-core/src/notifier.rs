@@ -142,6 +142,7 @@ impl Engine {
             failures: 0,
             profile,
             last_notify_at: None,
+            notified: false,
         };
         let contact = contact_of(&sub);
         let id = self.subscriptions.insert(sub);
@@ -286,7 +287,7 @@ impl Engine {
                 let profile = sub.profile.and_then(|p| self.config.profiles.get(p));
                 let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
                 let body = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, options);
-                let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && sub.version == 0 && !last;
+                let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && !sub.notified && !last;
                 if body.is_none() && hold {
                     // The device fails on an empty first NOTIFY: it waits for the first
                     // state, whose arrival sends it. The subscription is stored meanwhile.
@@ -332,6 +333,7 @@ impl Engine {
             sub.version = sub.version.wrapping_add(1);
             sub.seen_change = entity.map_or(0, |e| e.change() + 1);
             sub.dirty = false;
+            sub.notified = true;
             sub.last_notify_at = Some(now);
             // Whatever was held back goes out in this NOTIFY.
             self.deadlines.set(TimerKey::NotifyThrottle(id), None);

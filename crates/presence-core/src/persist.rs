@@ -263,6 +263,8 @@ impl Engine {
             failures: 0,
             profile: r.profile.and_then(|name| self.config.profiles.iter().position(|p| p.name == name)),
             last_notify_at: None,
+            // Stored versions count NOTIFYs sent, so 0 means the first is still held back.
+            notified: r.version > 0,
         };
         self.subscriptions.insert_with_id(r.id, sub);
         if expires_at <= now {

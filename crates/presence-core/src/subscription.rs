@@ -55,6 +55,8 @@ pub(crate) struct Subscription {
     /// When the last state NOTIFY went out (for the profile's rate limit); `None` lets the
     /// next one go at once.
     pub(crate) last_notify_at: Option<Instant>,
+    /// A state NOTIFY has gone out (a profile may hold back an empty first one).
+    pub(crate) notified: bool,
 }
 
 impl Subscription {

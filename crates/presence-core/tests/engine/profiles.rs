@@ -4,13 +4,15 @@
 //! urgent counts, a held empty first NOTIFY, tolerated NOTIFY timeouts), that other phones
 //! are untouched, and that the choice shows in the look-up.
 
-use presence_core::EngineConfig;
+use std::collections::HashMap;
+
 use presence_core::api::{CallsUpdate, Command, VoicemailReason};
 use presence_core::bodies::dialog_info;
 use presence_core::bodies::mwi::MessageCounts;
 use presence_core::call::{Call, CallState, Direction};
 use presence_core::profiles::{DeviceProfile, builtin};
-use presence_store::Change;
+use presence_core::{Engine, EngineConfig, FlowId};
+use presence_store::{Change, MemoryStore, Store};
 use sip_proto::HeaderName;
 
 use crate::support::*;
@@ -265,4 +267,36 @@ fn a_profile_assigned_to_an_address_beats_the_user_agent() {
     assert_eq!(status, 202, "the test peer's 192.0.2.10 is in the lobby's network");
     let views = h.engine.subscription_views(h.at(0.0));
     assert_eq!(views[0].profile.as_deref(), Some("lobby"));
+}
+
+#[test]
+fn samsung_still_waits_for_the_first_counts_after_a_restart() {
+    let config = || EngineConfig { zero_voicemail_when_unknown: false, ..EngineConfig::default() };
+    let samsung = |raw: Vec<u8>| String::from_utf8(raw).unwrap().replace("test-phone", "SAMSUNG SMT-i5343");
+    let mut h = Harness::with_config(config());
+    h.engine.enable_persistence(h.t0, 0);
+    let mut watch = Watch::new("samsung", "message-summary", ENTITY);
+    let (responses, notifies) = split(&h.send(samsung(watch.subscribe(Some(600))).as_bytes(), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    assert!(notifies.is_empty());
+    let mut store = MemoryStore::new();
+    store.apply(&h.engine.take_changes()).unwrap();
+
+    let mut h = Harness { engine: Engine::new(config()), t0: h.t0 };
+    h.engine.enable_persistence(h.t0, 0);
+    let flows = HashMap::from([(LOCAL.parse().unwrap(), FlowId(1))]);
+    h.engine.restore(store.load().unwrap(), &flows, h.at(10.0));
+    let (responses, notifies) = split(&h.send(samsung(watch.subscribe(Some(600))).as_bytes(), udp_peer(), 10.0));
+    assert_eq!(responses[0].status, 200, "the refresh finds its subscription");
+    assert!(
+        notifies.is_empty(),
+        "still no empty NOTIFY after the restart: {:?}",
+        notifies.iter().map(body).collect::<Vec<_>>()
+    );
+
+    let counts = MessageCounts { new: 1, old: 0, new_urgent: 0, old_urgent: 0 };
+    let reason = VoicemailReason::Update;
+    h.engine.handle_command(Command::Voicemail { entity: ENTITY.into(), counts, reason }, h.at(11.0));
+    let (_, notifies) = split(&h.drain());
+    assert!(body(&notifies[0]).starts_with("Messages-Waiting: yes\r\n"));
 }
