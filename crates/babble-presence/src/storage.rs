@@ -8,12 +8,15 @@
 //! batch being committed. A graceful shutdown loses nothing: the driver hands over its last
 //! changes and the writer commits them before the process exits.
 //!
-//! A batch the store fails to commit is kept and tried again, with the changes that arrive
-//! meanwhile, after a pause that doubles up to [`RETRY_MAX`]. After [`ATTEMPTS_BEFORE_SPLIT`]
-//! failures its changes are tried one by one: when some commit, the ones the store refuses are
-//! dropped and logged, so one bad change cannot hold back the rest; when none do (a full disk,
-//! a locked file), all are kept and retried. Both show in `/metrics`
-//! (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
+//! When the store fails to commit a batch, what happens depends on why. A failure of the
+//! store itself (busy, locked, full, I/O) keeps the batch, with the changes that arrive
+//! meanwhile, and tries again after a pause that doubles up to [`RETRY_MAX`]; nothing is
+//! dropped while the server runs. A failure about the changes (one the store refuses, such as
+//! a conditional update that lost) has the batch committed one change at a time, in order:
+//! the refused ones are dropped and logged, so one bad change cannot hold back the rest, and
+//! no change is ever applied after one that came later. At shutdown a store that keeps
+//! failing gets [`ATTEMPTS_AT_SHUTDOWN`] more tries before what is left is given up. Both show
+//! in `/metrics` (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -45,8 +48,8 @@ pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot)>, S
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// The longest pause between commits of a batch that keeps failing.
 const RETRY_MAX: Duration = Duration::from_secs(5);
-/// Failed commits of a batch before its changes are tried one by one.
-const ATTEMPTS_BEFORE_SPLIT: u32 = 5;
+/// Tries left, once shutdown has begun, for a store that keeps failing.
+const ATTEMPTS_AT_SHUTDOWN: u32 = 3;
 
 /// The writer thread.
 #[derive(Debug)]
@@ -79,7 +82,7 @@ impl Writer {
 }
 
 /// The writer's loop: gathers changes into batches and commits them until the sender is gone
-/// and nothing is left, or, at shutdown, [`ATTEMPTS_BEFORE_SPLIT`] more tries have failed.
+/// and nothing is left, or, at shutdown, [`ATTEMPTS_AT_SHUTDOWN`] more tries have failed.
 fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters: &ShellCounters) {
     let mut pending: Vec<Change> = Vec::new();
     let mut failures: u32 = 0;
@@ -90,10 +93,18 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
         if open {
             open = gather(incoming, &mut pending, pause);
         } else {
+            if tries_since_closed == ATTEMPTS_AT_SHUTDOWN {
+                tracing::error!(
+                    changes = pending.len(),
+                    "stopping with changes the store would not take; they are lost"
+                );
+                counters::add(&counters.store_changes_dropped, pending.len() as u64);
+                return;
+            }
+            tries_since_closed += 1;
             // The writer's own thread, not the runtime: pausing it blocks nothing else.
             #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(pause.unwrap_or_default());
-            tries_since_closed += 1;
+            std::thread::sleep(pause.unwrap_or_default().min(RETRY_FIRST * 4));
         }
         if pending.is_empty() {
             continue;
@@ -103,16 +114,14 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
             failures = 0;
             continue;
         };
-        failures += 1;
         counters::add(&counters.store_commit_failures, 1);
-        tracing::error!(error = %e, changes = pending.len(), attempt = failures, "could not store a batch of changes; keeping it to retry");
-        if failures.is_multiple_of(ATTEMPTS_BEFORE_SPLIT) || tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
+        if e.is_transient() {
+            failures += 1;
+            tracing::error!(error = %e, changes = pending.len(), attempt = failures, "could not store a batch of changes; keeping it to retry");
+        } else {
+            tracing::error!(error = %e, changes = pending.len(), "the store refuses a change in this batch; committing its changes one at a time");
             pending = one_by_one(&mut store, std::mem::take(&mut pending), counters);
-        }
-        if !open && !pending.is_empty() && tries_since_closed + 1 >= ATTEMPTS_BEFORE_SPLIT {
-            tracing::error!(changes = pending.len(), "stopping with changes the store would not take; they are lost");
-            counters::add(&counters.store_changes_dropped, pending.len() as u64);
-            return;
+            failures = u32::from(!pending.is_empty());
         }
     }
 }
@@ -140,20 +149,19 @@ fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause
     true
 }
 
-/// Commits `changes` one at a time, in order. When none commits, the failure is the store's,
-/// not theirs: all are returned to retry. Otherwise the refused ones get one more try each (the
-/// store may have come back during the pass), and those refused again are logged and dropped.
+/// Commits `changes` one at a time, in order, dropping (and logging) each the store refuses
+/// for what it is. At the first failure of the store itself it stops: that change and the ones
+/// after it are returned, still in order, to retry.
 fn one_by_one(store: &mut impl Store, changes: Vec<Change>, counters: &ShellCounters) -> Vec<Change> {
-    let total = changes.len();
-    let refused: Vec<Change> =
-        changes.into_iter().filter(|change| store.apply(std::slice::from_ref(change)).is_err()).collect();
-    if refused.len() == total {
-        return refused;
-    }
-    for change in refused {
-        if let Err(e) = store.apply(std::slice::from_ref(&change)) {
-            tracing::error!(error = %e, ?change, "the store refuses this change; dropped");
-            counters::add(&counters.store_changes_dropped, 1);
+    let mut changes = changes.into_iter();
+    while let Some(change) = changes.next() {
+        match store.apply(std::slice::from_ref(&change)) {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return std::iter::once(change).chain(changes).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, ?change, "the store refuses this change; dropped");
+                counters::add(&counters.store_changes_dropped, 1);
+            }
         }
     }
     Vec::new()
@@ -167,8 +175,9 @@ mod tests {
 
     use super::*;
 
-    /// A memory store that fails the first `outage` commits, and any commit holding a
-    /// change for the entity `poison`.
+    /// A memory store whose first `outage` commits fail as a full disk would, and which
+    /// refuses any commit holding a change for the entity `poison`, as it would a conditional
+    /// update that lost.
     struct Flaky {
         inner: Arc<Mutex<MemoryStore>>,
         outage: u32,
@@ -181,11 +190,12 @@ mod tests {
         }
 
         fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-            let poisoned =
-                changes.iter().any(|c| matches!(c, Change::PutEntity(e) if Some(e.entity.as_str()) == self.poison));
-            if self.outage > 0 || poisoned {
-                self.outage = self.outage.saturating_sub(1);
+            if self.outage > 0 {
+                self.outage -= 1;
                 return Err(StoreError::Io(std::io::Error::other("disk full")));
+            }
+            if changes.iter().any(|c| matches!(c, Change::PutEntity(e) if Some(e.entity.as_str()) == self.poison)) {
+                return Err(StoreError::Conflict { id: 0, expected: "refused".into() });
             }
             self.inner.lock().unwrap().apply(changes)
         }
@@ -203,17 +213,18 @@ mod tests {
     }
 
     #[test]
-    fn an_outage_delays_changes_but_loses_none() {
+    fn an_outage_delays_changes_but_loses_or_reorders_none() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
-        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 7, poison: None }, counters.clone()).unwrap();
-        writer.send(vec![entity("a"), entity("b")]);
+        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 4, poison: None }, counters.clone()).unwrap();
+        writer.send(vec![entity("a"), Change::DeleteEntity("a".into()), entity("b")]);
+        // Four failed commits and their pauses (0.1 + 0.2 + 0.4 + 0.8 s) pass while running.
         #[allow(clippy::disallowed_methods)] // a plain test thread
-        std::thread::sleep(RETRY_FIRST * 3);
+        std::thread::sleep(Duration::from_secs(2));
         writer.send(vec![entity("c")]);
         writer.finish();
-        assert_eq!(stored_keys(&inner), vec!["a", "b", "c"], "the outage outlasted the split, and nothing was dropped");
-        assert!(counters::read(&counters.store_commit_failures) >= 3);
+        assert_eq!(stored_keys(&inner), vec!["b", "c"], "a was put and then deleted, in that order");
+        assert_eq!(counters::read(&counters.store_commit_failures), 4);
         assert_eq!(counters::read(&counters.store_changes_dropped), 0);
     }
 
@@ -235,9 +246,9 @@ mod tests {
         let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") };
         let writer = Writer::spawn(flaky, counters.clone()).unwrap();
-        writer.send(vec![entity("a"), entity("bad"), entity("c")]);
+        writer.send(vec![entity("a"), entity("bad"), Change::DeleteEntity("a".into()), entity("c")]);
         writer.finish();
-        assert_eq!(stored_keys(&inner), vec!["a", "c"]);
+        assert_eq!(stored_keys(&inner), vec!["c"], "the others committed in order (a put, then deleted)");
         assert_eq!(counters::read(&counters.store_changes_dropped), 1);
     }
 }

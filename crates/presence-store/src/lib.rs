@@ -296,10 +296,57 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the failure is the store's for now (busy, locked, full, I/O) and the same
+    /// changes may well be taken later, rather than something about the changes themselves.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            #[cfg(feature = "sqlite")]
+            StoreError::Database(e) => {
+                use rusqlite::ErrorCode::*;
+                matches!(
+                    e.sqlite_error_code(),
+                    Some(
+                        DatabaseBusy
+                            | DatabaseLocked
+                            | DiskFull
+                            | SystemIoFailure
+                            | CannotOpen
+                            | ReadOnly
+                            | OutOfMemory
+                    )
+                )
+            }
+            StoreError::Io(_) => true,
+            StoreError::Decode(_) | StoreError::Conflict { .. } | StoreError::Schema { .. } => false,
+        }
+    }
+}
+
 /// A backend. Batches are atomic: all of a batch is applied, or none of it.
 pub trait Store: Send {
     /// Everything stored.
     fn load(&mut self) -> Result<Snapshot, StoreError>;
     /// Applies a batch of changes in order.
     fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_is_transient_and_a_refused_change_is_not() {
+        assert!(StoreError::Io(std::io::Error::other("disk full")).is_transient());
+        assert!(!StoreError::Conflict { id: 1, expected: "e1".into() }.is_transient());
+        #[cfg(feature = "sqlite")]
+        {
+            let sqlite = |code| {
+                StoreError::Database(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
+            };
+            assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).is_transient());
+            assert!(sqlite(rusqlite::ffi::SQLITE_FULL).is_transient());
+            assert!(!sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).is_transient());
+        }
+    }
 }
