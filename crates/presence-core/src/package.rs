@@ -43,13 +43,10 @@ impl Package {
     /// acceptable; else the package default without Accept, otherwise the offered format with
     /// the highest q (earlier ranges win ties). `None` means 406.
     pub(crate) fn negotiate(self, accept: Option<&[MediaType]>, preferred: Option<Format>) -> Option<Format> {
-        if let Some(preferred) = preferred.filter(|f| self.formats().contains(f)) {
-            let acceptable = accept.is_none_or(|ranges| {
-                ranges.iter().any(|range| quality(range) > 0 && range.covers(preferred.content_type()))
-            });
-            if acceptable {
-                return Some(preferred);
-            }
+        if let Some(preferred) = preferred.filter(|f| self.formats().contains(f))
+            && accept.is_none_or(|ranges| quality_of(ranges, preferred) > 0)
+        {
+            return Some(preferred);
         }
         let Some(ranges) = accept else { return self.formats().first().copied() };
         let mut best: Option<(u32, Format)> = None;
@@ -67,6 +64,15 @@ impl Package {
         }
         best.map(|(_, f)| f)
     }
+}
+
+/// The q-value `ranges` give `format`: that of the most specific range covering it (RFC 3261
+/// §20.1 takes Accept from HTTP, where `type/subtype` overrides `type/*`, which overrides
+/// `*/*`); 0 when none covers it.
+fn quality_of(ranges: &[MediaType], format: Format) -> u32 {
+    let specificity = |r: &&MediaType| u8::from(r.kind != "*") + u8::from(r.subtype != "*");
+    let covering = ranges.iter().filter(|r| r.covers(format.content_type()));
+    covering.rev().max_by_key(specificity).map_or(0, quality)
 }
 
 /// The q-value in thousandths (RFC 3261 §20.1); 1000 when absent or unreadable.
@@ -113,6 +119,9 @@ mod tests {
         assert_eq!(Package::Presence.negotiate(Some(&pidf_only), xpidf), Some(Format::Pidf));
         let refused = accept(&["application/pidf+xml", "application/xpidf+xml;q=0"]);
         assert_eq!(Package::Presence.negotiate(Some(&refused), xpidf), Some(Format::Pidf));
+        let refused_despite_wildcard = accept(&["application/xpidf+xml;q=0", "application/pidf+xml", "*/*;q=0.1"]);
+        assert_eq!(Package::Presence.negotiate(Some(&refused_despite_wildcard), xpidf), Some(Format::Pidf));
+        assert_eq!(Package::Presence.negotiate(Some(&accept(&["*/*"])), xpidf), Some(Format::Xpidf));
         assert_eq!(Package::Dialog.negotiate(None, xpidf), Some(Format::DialogInfo), "not this package's format");
     }
 

@@ -50,7 +50,8 @@ pub struct DeviceProfile {
     /// devices that show ringing only from the note.
     pub ringing_note: bool,
     /// The presence format sent when the subscriber accepts it, even if it ranks another
-    /// first or sends no `Accept` (RFC 3856 §6.2 leaves the choice among acceptable ones open).
+    /// first. Without `Accept` RFC 3856 §6.2 means PIDF; a profile that sets this sends its
+    /// format then too, on purpose, for devices known to read only that one.
     pub presence_format: Option<Format>,
     /// How MWI bodies write the urgent counts (RFC 3842 §5.2's parentheses by default).
     pub mwi_urgent_counts: UrgentCounts,

@@ -341,9 +341,8 @@ mod tests {
         assert!(!StoreError::Conflict { id: 1, expected: "e1".into() }.is_transient());
         #[cfg(feature = "sqlite")]
         {
-            let sqlite = |code| {
-                StoreError::Database(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
-            };
+            let sqlite =
+                |code| StoreError::Database(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None));
             assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).is_transient());
             assert!(sqlite(rusqlite::ffi::SQLITE_FULL).is_transient());
             assert!(!sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).is_transient());
