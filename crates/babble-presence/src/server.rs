@@ -187,6 +187,15 @@ impl Server {
             }
         }
 
+        // Every address is bound before the engine starts, so a failed start has sent nothing
+        // (restoring sends the final NOTIFYs of subscriptions that expired meanwhile).
+        let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
+        let http = http_listener
+            .local_addr()
+            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
+
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let (stop, stopped) = oneshot::channel();
         let mut engine = Engine::new(config.engine(rand::random()));
@@ -213,12 +222,6 @@ impl Server {
             let _ = stopped.await;
         }));
         let handle = Handle { inbound: inbound_tx, events };
-        let http_listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
-        let http = http_listener
-            .local_addr()
-            .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
         let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, counters.clone()));
         listener_tasks.0.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {

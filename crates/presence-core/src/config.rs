@@ -66,7 +66,8 @@ pub struct EngineConfig {
     /// Send message-waiting NOTIFYs unsolicited to registered phones without an MWI
     /// subscription.
     pub unsolicited_mwi: bool,
-    /// Device profiles, matched in order on a subscriber's User-Agent.
+    /// Device profiles: the first assigned to a subscriber's account or address, else the
+    /// first matching its User-Agent.
     pub profiles: Vec<crate::profiles::DeviceProfile>,
 }
 

@@ -95,6 +95,9 @@ impl DeviceProfile {
 
     /// Whether the operator assigned this profile to `subscriber` or to `source`.
     fn assigned(&self, subscriber: &str, source: IpAddr) -> bool {
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`; networks are matched
+        // against the address the peer really has.
+        let source = source.to_canonical();
         self.subscribers.iter().any(|s| s == subscriber) || self.addresses.iter().any(|net| net.contains(&source))
     }
 
@@ -269,6 +272,9 @@ mod tests {
         assert_eq!(pick("1003@pbx", [10, 0, 0, 9]), "lobby");
         assert_eq!(pick("1002@pbx", [192, 0, 2, 77]), "lobby");
         assert_eq!(pick("1002@pbx", [10, 0, 0, 9]), "bria");
+        let mapped: IpAddr = "::ffff:192.0.2.77".parse().unwrap();
+        let subscriber = Subscriber { key: "1002@pbx", source: mapped, user_agent: None };
+        assert_eq!(select(&profiles, subscriber).map(|i| profiles[i].name.as_str()), Some("lobby"), "IPv4-mapped");
     }
 
     #[test]

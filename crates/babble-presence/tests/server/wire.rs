@@ -120,23 +120,39 @@ fn tcp_oversized_message_gets_413_then_the_connection_closes() {
     assert_eq!(recv_text(&client).map(|r| status_of(&r)), Some(200));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_that_fails_part_way_frees_what_it_had_bound() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let udp_port = free_port();
+/// Starts with `udp:127.0.0.1:<udp_port>` and `more` listeners, expecting the start to fail
+/// as `failed` says; then waits until the UDP port is free again.
+async fn failed_start_frees_udp(
+    udp_port: u16,
+    tcp: Option<std::net::SocketAddr>,
+    http: std::net::SocketAddr,
+    failed: fn(&babble_presence::ServerError) -> bool,
+) {
     let mut config = babble_presence::config::Config::default();
-    config.sip.listen = vec![
-        format!("udp:127.0.0.1:{udp_port}").parse().unwrap(),
-        format!("tcp:{}", taken.local_addr().unwrap()).parse().unwrap(),
-    ];
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.sip.listen = vec![format!("udp:127.0.0.1:{udp_port}").parse().unwrap()];
+    config
+        .sip
+        .listen
+        .extend(tcp.map(|addr| format!("tcp:{addr}").parse::<babble_presence::config::ListenSpec>().unwrap()));
+    config.http.listen = http;
     config.storage.data_dir = "none".into();
-    let failed = babble_presence::Server::start(config).await;
-    assert!(matches!(failed, Err(babble_presence::ServerError::Bind { .. })), "{:?}", failed.err());
+    let result = babble_presence::Server::start(config).await;
+    assert!(result.as_ref().err().is_some_and(failed), "{:?}", result.err());
     // The UDP socket bound before the failure is closed once its task has stopped.
     let deadline = tokio::time::Instant::now() + WAIT;
     while std::net::UdpSocket::bind(("127.0.0.1", udp_port)).is_err() {
         assert!(tokio::time::Instant::now() < deadline, "udp port {udp_port} still bound after the failed start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_part_way_frees_what_it_had_bound() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().map(|a| (a, taken)).unwrap();
+    let any_http = "127.0.0.1:0".parse().unwrap();
+    let sip_taken = |e: &babble_presence::ServerError| matches!(e, babble_presence::ServerError::Bind { .. });
+    failed_start_frees_udp(free_port(), Some(taken.0), any_http, sip_taken).await;
+    let http_taken = |e: &babble_presence::ServerError| matches!(e, babble_presence::ServerError::HttpBind { .. });
+    failed_start_frees_udp(free_port(), None, taken.0, http_taken).await;
 }
