@@ -155,13 +155,14 @@ async fn sipp_snom_gets_changes_within_half_a_second_merged() {
         "profile_snom.xml",
         feature,
         async |server| {
-            // The stimulus is timed against the profile's 500 ms interval: the first change comes
-            // well after the first NOTIFY (sent at once), the next two within 500 ms of it.
+            // The stimulus is timed against the profile's 500 ms interval: the first change
+            // comes well after the first NOTIFY (sent at once), so it goes out at once too; the
+            // next two come together 100 ms later, well within the interval. Without the
+            // profile the first of those two would go out alone.
             tokio::time::sleep(Duration::from_millis(700)).await;
             server.send(calls(vec![Call::new("c1", CallState::Early)])).await.unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
             server.send(calls(vec![Call::new("c1", CallState::Confirmed)])).await.unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
             let two = vec![Call::new("c1", CallState::Confirmed), Call::new("c2", CallState::Early)];
             server.send(calls(two)).await.unwrap();
         },
