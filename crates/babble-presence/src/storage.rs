@@ -8,6 +8,10 @@
 //! batch being committed. A graceful shutdown loses nothing: the driver hands over its last
 //! changes and the writer commits them before the process exits.
 //!
+//! A batch is coalesced first: a Put made moot by a later change to the same record is left
+//! out (every NOTIFY stores its subscription again), which also keeps a batch held while the
+//! store is down from growing with every NOTIFY.
+//!
 //! When the store fails to commit a batch, what happens depends on why. A failure of the
 //! store itself (busy, locked, full, I/O) keeps the batch, with the changes that arrive
 //! meanwhile, and tries again after a pause that doubles up to [`RETRY_MAX`]; nothing is
@@ -109,6 +113,7 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
         if pending.is_empty() {
             continue;
         }
+        pending = presence_store::coalesce(std::mem::take(&mut pending));
         let Err(e) = store.apply(&pending) else {
             pending.clear();
             failures = 0;

@@ -5,6 +5,7 @@
 //!
 //! Times are absolute, in Unix milliseconds, so they mean the same after a restart.
 
+mod coalesce;
 pub mod conformance;
 mod memory;
 #[cfg(feature = "sqlite")]
@@ -12,6 +13,7 @@ mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
+pub use coalesce::coalesce;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
