@@ -44,8 +44,8 @@ impl Engine {
     }
 
     /// Whether `req` refreshes a subscription whose device profile takes refreshes without a
-    /// new challenge: it names the dialog (Call-ID and both tags) and comes from the address
-    /// the subscription's NOTIFYs go to, so the refresh cannot move them elsewhere.
+    /// new challenge: one set up with credentials, whose dialog (Call-ID and both tags) it
+    /// names, from the address the NOTIFYs go to, so the refresh cannot move them elsewhere.
     pub(crate) fn refresh_skips_challenge(&self, req: &Request, source: Peer) -> bool {
         let event = req.headers.event().ok().flatten();
         let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else { return false };
@@ -53,7 +53,7 @@ impl Engine {
         let id = self.subscriptions.find_dialog(&dialog, package, event.as_ref().and_then(|e| e.id()));
         let Some(sub) = id.and_then(|id| self.subscriptions.get(id)) else { return false };
         let trusting = sub.profile.and_then(|p| self.config.profiles.get(p)).is_some_and(|p| !p.challenge_refreshes);
-        trusting && sub.peer.addr == source.addr && sub.peer.transport == source.transport
+        trusting && sub.authenticated && sub.peer.addr == source.addr && sub.peer.transport == source.transport
     }
 
     /// The expiry to grant (RFC 6665 §4.2.1.1), or the 423 refusal.
@@ -143,6 +143,8 @@ impl Engine {
             profile,
             last_notify_at: None,
             notified: false,
+            // Reaching here with SUBSCRIBE authentication on means the request passed it.
+            authenticated: self.config.auth.subscribe,
         };
         let contact = contact_of(&sub);
         let id = self.subscriptions.insert(sub);

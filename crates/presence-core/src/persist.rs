@@ -85,6 +85,7 @@ impl Engine {
             peer: peer_record(s.peer),
             our_host: s.our_host.clone(),
             profile: s.profile.and_then(|p| self.config.profiles.get(p)).map(|p| p.name.clone()),
+            authenticated: s.authenticated,
         };
         self.persist(Change::PutSubscription(record));
     }
@@ -265,6 +266,7 @@ impl Engine {
             last_notify_at: None,
             // Stored versions count NOTIFYs sent, so 0 means the first is still held back.
             notified: r.version > 0,
+            authenticated: r.authenticated,
         };
         self.subscriptions.insert_with_id(r.id, sub);
         if expires_at <= now {

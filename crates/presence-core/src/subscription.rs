@@ -57,6 +57,9 @@ pub(crate) struct Subscription {
     pub(crate) last_notify_at: Option<Instant>,
     /// A state NOTIFY has gone out (a profile may hold back an empty first one).
     pub(crate) notified: bool,
+    /// The SUBSCRIBE that set it up was authenticated: a device profile may then take its
+    /// refreshes without a new challenge.
+    pub(crate) authenticated: bool,
 }
 
 impl Subscription {

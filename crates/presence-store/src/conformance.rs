@@ -61,6 +61,7 @@ pub fn subscription(id: u64, local_seq: u32, version: u32) -> SubscriptionRecord
         peer: peer(),
         our_host: "198.51.100.1".into(),
         profile: Some("bria".into()),
+        authenticated: true,
     }
 }
 

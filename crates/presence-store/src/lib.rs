@@ -82,6 +82,9 @@ pub struct SubscriptionRecord {
     /// The name of the subscriber's device profile.
     #[serde(default)]
     pub profile: Option<String>,
+    /// The SUBSCRIBE that set it up was authenticated (records from before this field: no).
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 /// A contact bound to an address-of-record.

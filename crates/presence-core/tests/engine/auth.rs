@@ -173,3 +173,26 @@ fn watch_policies() {
         split(&h.send(&Watch::new("x4", "message-summary", "1002@pbx.example.com").subscribe(None), udp_peer(), 0.0));
     assert_eq!(responses[0].status, 200);
 }
+
+#[test]
+fn a_subscription_set_up_without_credentials_gets_no_unchallenged_refreshes_later() {
+    let as_linphone = |raw: Vec<u8>| String::from_utf8(raw).unwrap().replace("test-phone", "Linphone Desktop/5.2.0");
+    // Set up while SUBSCRIBE needed no authentication, and stored.
+    let mut h = Harness::with_config(config(auth(false, false)));
+    h.engine.enable_persistence(h.t0, 0);
+    let mut watch = Watch::new("lin", "presence", AOR);
+    let (responses, notifies) = split(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    let mut store = presence_store::MemoryStore::new();
+    presence_store::Store::apply(&mut store, &h.engine.take_changes()).unwrap();
+
+    // After a restart with authentication on, its refresh is challenged like any other.
+    let mut h = Harness { engine: presence_core::Engine::new(config(auth(false, true))), t0: h.t0 };
+    h.engine.enable_persistence(h.t0, 0);
+    let flows = HashMap::from([(LOCAL.parse().unwrap(), presence_core::FlowId(1))]);
+    h.engine.restore(presence_store::Store::load(&mut store).unwrap(), &flows, h.at(10.0));
+    assert_eq!(h.engine.subscription_count(), 1);
+    let refresh = only_response(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 10.0));
+    assert_eq!(refresh.status, 401);
+}
