@@ -134,19 +134,29 @@ class Msg:
         return None if v is None else int(v)
 
 
-def check_rfc4475():
-    base = HERE / "rfc4475"
+def manifest_files(dirname, pattern):
+    """How many entries DIRNAME/manifest.toml lists, and (entry, where, bytes) for those whose
+    file exists. A missing file, or a file matching PATTERN it does not list, is an error."""
+    base = HERE / dirname
     man = tomllib.loads((base / "manifest.toml").read_text(encoding="utf-8"))
-    listed = set()
+    found = []
     for e in man["message"]:
-        f = e["file"]
-        where = f"rfc4475/{f}"
-        listed.add(f)
-        path = base / f
-        if not path.exists():
+        where = f"{dirname}/{e['file']}"
+        path = base / e["file"]
+        if path.exists():
+            found.append((e, where, path.read_bytes()))
+        else:
             err(where, "file missing")
-            continue
-        data = path.read_bytes()
+    listed = {e["file"] for e in man["message"]}
+    on_disk = {str(p.relative_to(base)) for p in base.glob(pattern)}
+    for extra in sorted(on_disk - listed):
+        err(f"{dirname}/{extra}", "file not in manifest")
+    return len(man["message"]), found
+
+
+def check_rfc4475():
+    count, found = manifest_files("rfc4475", "*.sip")
+    for e, where, data in found:
         if hashlib.sha256(data).hexdigest() != e["sha256"]:
             err(where, "sha256 mismatch")
         if len(data) != e["size"]:
@@ -183,28 +193,15 @@ def check_rfc4475():
                 err(where, f"Content-Length {cl} != body_len {e['body_len']}")
             if len(m.body) < cl:
                 err(where, f"body shorter ({len(m.body)}) than Content-Length {cl}")
-    on_disk = {p.name for p in base.glob("*.sip")}
-    for extra in sorted(on_disk - listed):
-        err(f"rfc4475/{extra}", "file not in manifest")
-    return len(man["message"])
+    return count
 
 
 DOC_NETS = [ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("198.51.100.0/24")]
 
 
 def check_vendors():
-    base = HERE / "vendors"
-    man = tomllib.loads((base / "manifest.toml").read_text(encoding="utf-8"))
-    listed = set()
-    for e in man["message"]:
-        f = e["file"]
-        where = f"vendors/{f}"
-        listed.add(f)
-        path = base / f
-        if not path.exists():
-            err(where, "file missing")
-            continue
-        data = path.read_bytes()
+    count, found = manifest_files("vendors", "**/*.sip")
+    for e, where, data in found:
         m = Msg(data)
         # line endings: every header line ends with CRLF, no bare CR/LF in the header block
         if not m.terminated:
@@ -295,10 +292,7 @@ def check_vendors():
             addr = ipaddress.ip_address(ip.decode())
             if not any(addr in n for n in DOC_NETS):
                 err(where, f"non-documentation address {addr}")
-    on_disk = {str(p.relative_to(base)) for p in base.rglob("*.sip")}
-    for extra in sorted(on_disk - listed):
-        err(f"vendors/{extra}", "file not in manifest")
-    return len(man["message"])
+    return count
 
 
 def main():
