@@ -162,10 +162,9 @@ fn baresip_available() -> bool {
     tool_available(found, "baresip", "apt-get install baresip-core")
 }
 
+/// Pushes Bob's (1002's) presence through the API.
 async fn push_status(http: std::net::SocketAddr, status: Value) {
-    let url = format!("http://{http}/api/v1/entities/1002@127.0.0.1/status");
-    let r = reqwest::Client::new().put(url).json(&status).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    put_accepted(http, "/api/v1/entities/1002@127.0.0.1/status", &status).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,20 +178,13 @@ async fn baresip_registers_and_sees_a_contact_go_busy_offline_and_online() {
         let baresip = Baresip::start(target, transport);
         baresip.expect_line("200 OK");
         // The presence subscription for Bob is in place before his state changes.
-        let url = format!("http://{}/api/v1/subscriptions", server.http);
-        let mut subscribed = false;
-        for _ in 0..100 {
-            let listed: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-            let watching = |s: &Value| s["entity"] == "1002@127.0.0.1" && s["event"] == "presence";
-            if listed.as_array().is_some_and(|all| all.iter().any(watching)) {
-                subscribed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(subscribed, "baresip subscribed to 1002's presence over {transport}");
-        let registrations: Value =
-            reqwest::get(format!("http://{}/api/v1/registrations", server.http)).await.unwrap().json().await.unwrap();
+        let watching = |s: &Value| s["entity"] == "1002@127.0.0.1" && s["event"] == "presence";
+        let what = format!("baresip subscribed to 1002's presence over {transport}");
+        api_until(server.http, "/api/v1/subscriptions", &what, |all| {
+            all.as_array().is_some_and(|all| all.iter().any(watching))
+        })
+        .await;
+        let registrations = get_json(server.http, "/api/v1/registrations").await;
         assert!(registrations[0]["useragent"].as_str().is_some_and(|ua| ua.starts_with("baresip")), "{registrations}");
         assert_eq!(registrations[0]["source"]["transport"], transport);
 
@@ -210,16 +202,13 @@ async fn baresip_registers_and_sees_a_contact_go_busy_offline_and_online() {
 
 /// The server's message-summary subscriptions for 1001@127.0.0.1.
 async fn mwi_subscriptions(http: std::net::SocketAddr) -> Vec<Value> {
-    let url = format!("http://{http}/api/v1/subscriptions");
-    let listed: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let listed = get_json(http, "/api/v1/subscriptions").await;
     let all = listed.as_array().cloned().unwrap_or_default();
     all.into_iter().filter(|s| s["entity"] == "1001@127.0.0.1" && s["event"] == "message-summary").collect()
 }
 
 async fn push_voicemail(http: std::net::SocketAddr, counts: Value) {
-    let url = format!("http://{http}/api/v1/entities/1001@127.0.0.1/voicemail");
-    let r = reqwest::Client::new().put(url).json(&counts).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    put_accepted(http, "/api/v1/entities/1001@127.0.0.1/voicemail", &counts).await;
 }
 
 impl Baresip {
@@ -269,12 +258,7 @@ async fn baresip_subscribes_to_mwi_once_and_shows_the_counts_pushed() {
         let after = mwi_subscriptions(server.http).await;
         assert_eq!(after.len(), 1, "{after:?}");
         assert_eq!(after[0]["callid"], subscriptions[0]["callid"]);
-        let entity: Value = reqwest::get(format!("http://{}/api/v1/entities/1001@127.0.0.1", server.http))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let entity = get_json(server.http, "/api/v1/entities/1001@127.0.0.1").await;
         assert_eq!(entity["voicemail"], json!({"new": 0, "old": 7, "newurgent": 0, "oldurgent": 0}), "{entity}");
         let feature = "MWI: its `mwi` module subscribes once and shows zero counts, then the counts pushed (account added after start-up: its start-up race otherwise floods SUBSCRIBEs, a baresip bug)";
         matrix::passed(Client::Baresip, column, feature);

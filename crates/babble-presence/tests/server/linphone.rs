@@ -172,29 +172,6 @@ fn linphonec_available() -> bool {
     tool_available(found, "linphonec", "apt-get install linphone-cli")
 }
 
-async fn push_status(http: SocketAddr, entity: &str, status: Value) {
-    let url = format!("http://{http}/api/v1/entities/{entity}/status");
-    let r = reqwest::Client::new().put(url).json(&status).send().await.unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
-}
-
-async fn get_json(http: SocketAddr, path: &str) -> Value {
-    reqwest::get(format!("http://{http}{path}")).await.unwrap().json().await.unwrap()
-}
-
-/// Polls `path` of the API until `check` holds; panics with the last answer after [`WAIT`].
-async fn api_until(http: SocketAddr, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let answer = get_json(http, path).await;
-        if check(&answer) {
-            return answer;
-        }
-        assert!(Instant::now() < deadline, "{what}; {path} says {answer}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Runs blocking linphonec work off the async runtime's threads; its panic is the test's.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -278,7 +255,7 @@ async fn linphonec_sees_a_friend_on_the_phone_busy_offline_and_online() {
             (json!({"status": "closed"}), "Offline"),
             (json!({"status": "open"}), "Online"),
         ] {
-            push_status(server.http, "1002@127.0.0.1", state).await;
+            put_accepted(server.http, "/api/v1/entities/1002@127.0.0.1/status", &state).await;
             phone = expect(phone, format!("{bob} {shown}")).await;
         }
         // Quitting unsubscribes (Expires: 0). (`friend delete` does not: liblinphone 5.1
@@ -303,7 +280,7 @@ async fn linphonec_publishes_online_for_a_watching_linphonec_and_offline_when_it
         let target = target(&server, transport);
         // Alice starts offline as far as the server knows, so only her PUBLISH can make her
         // online: registering alone does not (she stays offline without `publish=1`).
-        push_status(server.http, "1001@127.0.0.1", json!({"status": "closed"})).await;
+        put_accepted(server.http, "/api/v1/entities/1001@127.0.0.1/status", &json!({"status": "closed"})).await;
         let bob = Account { name: "Bob", user: "1002", friend: Some(("Alice", "1001")), publish: false };
         let watcher = Linphonec::start(target, transport, &bob);
         let alice_is = "Friend \"Alice\" <sip:1001@127.0.0.1> is";

@@ -212,20 +212,6 @@ impl Drop for PausingScript {
     }
 }
 
-/// GETs `path` on the HTTP API until `done` accepts the JSON (it returns why not), for up
-/// to 10 s; panics with the last answer and reason otherwise.
-async fn poll_api(http: SocketAddr, path: &str, done: impl Fn(&Value) -> Result<(), String>) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let value: Value = reqwest::get(format!("http://{http}{path}")).await.unwrap().json().await.unwrap();
-        match done(&value) {
-            Ok(()) => return value,
-            Err(why) if tokio::time::Instant::now() >= deadline => panic!("GET {path}: {why}; last answer: {value}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
 /// A's live presence publications (entity 1001@127.0.0.1) in a `GET /api/v1/publications`.
 fn publications_of_1001(listed: &Value) -> Vec<&Value> {
     listed
@@ -250,20 +236,13 @@ async fn pjsip_publishes_busy_with_a_note_then_unpublishes() {
         let mut run = PausingScript::start("publish_busy.py", target, name);
         run.expect("ok step (a)");
         run.expect("CHECK busy");
-        let listed = poll_api(http, "/api/v1/publications", |v| match publications_of_1001(v).len() {
-            1 => Ok(()),
-            n => Err(format!("{n} publications for 1001@127.0.0.1, want 1")),
-        })
-        .await;
+        let one = "one presence publication for 1001@127.0.0.1";
+        let listed = api_until(http, "/api/v1/publications", one, |v| publications_of_1001(v).len() == 1).await;
         let publication = publications_of_1001(&listed)[0];
         assert!(publication["etag"].as_str().is_some_and(|e| !e.is_empty()), "{publication}");
         assert!(publication["expires"].as_u64().is_some_and(|e| e > 0), "{publication}");
-        let entity = poll_api(http, "/api/v1/entities/1001@127.0.0.1", |e| {
-            if e["shown"] == "dnd" && e["note"] == "In a meeting" {
-                Ok(())
-            } else {
-                Err("not DND with the note".into())
-            }
+        let entity = api_until(http, "/api/v1/entities/1001@127.0.0.1", "DND with the note", |e| {
+            e["shown"] == "dnd" && e["note"] == "In a meeting"
         })
         .await;
         assert_eq!(entity["dnd"], true, "{entity}");
@@ -273,15 +252,9 @@ async fn pjsip_publishes_busy_with_a_note_then_unpublishes() {
 
         run.expect("ok step (b)");
         run.expect("CHECK unpublished");
-        poll_api(http, "/api/v1/publications", |v| match publications_of_1001(v).len() {
-            0 => Ok(()),
-            n => Err(format!("{n} publications for 1001@127.0.0.1 after the un-PUBLISH")),
-        })
-        .await;
-        let entity = poll_api(http, "/api/v1/entities/1001@127.0.0.1", |e| {
-            if e["shown"] == "offline" { Ok(()) } else { Err("not offline".into()) }
-        })
-        .await;
+        let none = "no publication for 1001@127.0.0.1 after the un-PUBLISH";
+        api_until(http, "/api/v1/publications", none, |v| publications_of_1001(v).is_empty()).await;
+        let entity = api_until(http, "/api/v1/entities/1001@127.0.0.1", "offline", |e| e["shown"] == "offline").await;
         assert_eq!(entity["dnd"], false, "{entity}");
         assert_eq!(entity["note"], Value::Null, "{entity}");
         run.release();

@@ -9,7 +9,6 @@ use babble_presence::api::{CallsUpdate, Command, VoicemailReason};
 use babble_presence::call::{Call, CallState, Direction, Party};
 use babble_presence::config::Config;
 use babble_presence::{MessageCounts, Transport};
-use serde_json::Value;
 
 use crate::interop::{run_sipp, sipp, sipp_flag};
 use crate::matrix::{self, Client};
@@ -129,8 +128,7 @@ async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
         "profile_bria.xml",
         feature,
         async |server| {
-            let url = format!("http://{}/api/v1/subscriptions", server.http_addr());
-            let listed: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            let listed = get_json(server.http_addr(), "/api/v1/subscriptions").await;
             assert_eq!(listed[0]["profile"], "bria", "{listed}");
         },
     )

@@ -234,8 +234,7 @@ async fn a_phone_keeps_our_subscription_dialog_and_its_dnd_across_a_restart() {
     assert_eq!(load(&dir).watches.len(), 1, "our subscription to the phone is stored");
 
     let second = restart_on(server, &dir).await;
-    let entity = format!("http://{}/api/v1/entities/1001@127.0.0.1", second.http_addr());
-    let entity: Value = reqwest::get(entity).await.unwrap().json().await.unwrap();
+    let entity = get_json(second.http_addr(), "/api/v1/entities/1001@127.0.0.1").await;
     assert_eq!(entity["dnd"], true, "the DND the phone reported is back without asking it");
 
     let refresh = phone.next_request("SUBSCRIBE", Duration::from_secs(10)).await;

@@ -183,3 +183,33 @@ pub(crate) async fn start_in_process(configure: impl FnOnce(&mut Config)) -> bab
 pub(crate) fn user_1001() -> UserEntry {
     UserEntry { username: "1001".into(), realm: None, password: Some("secret".into()), ha1_md5: None, ha1_sha256: None }
 }
+
+/// GETs `path` of the HTTP API at `http` as JSON.
+pub(crate) async fn get_json(http: SocketAddr, path: &str) -> serde_json::Value {
+    reqwest::get(format!("http://{http}{path}")).await.unwrap().json().await.unwrap()
+}
+
+/// PUTs `body` to `path` of the HTTP API at `http`; the API must accept it (202).
+pub(crate) async fn put_accepted(http: SocketAddr, path: &str, body: &serde_json::Value) {
+    let r = reqwest::Client::new().put(format!("http://{http}{path}")).json(body).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED, "PUT {path}");
+}
+
+/// GETs `path` until `check` holds for the answer, which it returns; after [`WAIT`] panics
+/// saying `what` was not seen, with the last answer.
+pub(crate) async fn api_until(
+    http: SocketAddr,
+    path: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = get_json(http, path).await;
+        if check(&answer) {
+            return answer;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}; {path} says {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
