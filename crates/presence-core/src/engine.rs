@@ -373,8 +373,7 @@ impl Engine {
             // A lower Via that does not parse would make the answer malformed too; the peer
             // matches the answer on the top one alone (RFC 3261 §17.1.3, §18.1.2).
             let top = top.to_owned();
-            response.headers.remove(&HeaderName::Via);
-            response.headers.push(HeaderName::Via, top);
+            response.headers.set(HeaderName::Via, top);
         }
         self.send_response(None, response, source, now);
     }

@@ -106,10 +106,11 @@ impl ParseErrorKind {
                 format!("Repeated {} header", e.header)
             }
             ParseErrorKind::Header(e) => format!("Malformed {} header", e.header),
-            ParseErrorKind::Version => "Version Not Supported".to_owned(),
+            ParseErrorKind::Version | ParseErrorKind::CSeqMethodMismatch { method_known: false } => {
+                crate::message::reason_phrase(self.status()).to_owned()
+            }
             ParseErrorKind::RequestUri(_) => "Malformed Request-URI".to_owned(),
             ParseErrorKind::CSeqMethodMismatch { method_known: true } => "CSeq method mismatch".to_owned(),
-            ParseErrorKind::CSeqMethodMismatch { method_known: false } => "Not Implemented".to_owned(),
             ParseErrorKind::BodyTruncated { .. } => "Body shorter than Content-Length".to_owned(),
             ParseErrorKind::TooManyHeaders => "Too many headers".to_owned(),
             ParseErrorKind::HeaderLine => "Malformed header line".to_owned(),

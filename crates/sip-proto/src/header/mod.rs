@@ -77,11 +77,9 @@ impl Headers {
         match self.0.iter().position(|h| h.name.matches(&name)) {
             Some(first) => {
                 self.0[first].value = value;
-                let mut index = 0;
-                self.0.retain(|h| {
-                    index += 1;
-                    index - 1 <= first || !h.name.matches(&name)
-                });
+                let mut seen = false;
+                // Keeps the first line of the name (now `value`) and drops the others.
+                self.0.retain(|h| !h.name.matches(&name) || !std::mem::replace(&mut seen, true));
             }
             None => self.push(name, value),
         }
