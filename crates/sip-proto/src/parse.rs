@@ -167,20 +167,21 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
     if let Err(kind) = headers_read {
         return Err(fail(kind, head));
     }
-    if let Err(kind) = validate(&head) {
-        return Err(fail(kind, head));
-    }
+    let content_length = match validate(&head) {
+        Ok(content_length) => content_length,
+        Err(kind) => return Err(fail(kind, head)),
+    };
 
     let rest = &buf[lines.pos..];
-    let body = match head.headers.content_length() {
-        Ok(Some(declared)) => {
+    let body = match content_length {
+        Some(declared) => {
             let declared = declared as usize;
             if declared > rest.len() {
                 return Err(fail(ParseErrorKind::BodyTruncated { declared, available: rest.len() }, head));
             }
             &rest[..declared]
         }
-        _ => rest,
+        None => rest,
     };
     let body = Bytes::copy_from_slice(body);
     Ok(match start {
@@ -197,8 +198,8 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
 /// Parses one header family, discarding the typed value.
 type HeaderCheck = fn(&Headers) -> Result<(), HeaderError>;
 
-/// Checks every header the server reads (see the module docs).
-fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
+/// Checks every header the server reads (see the module docs); gives the Content-Length.
+fn validate(head: &PartialHead) -> Result<Option<u32>, ParseErrorKind> {
     let h = &head.headers;
     for name in SINGLE {
         if h.get_all(&name).count() > 1 {
@@ -210,11 +211,13 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
     h.from().map_err(ParseErrorKind::Header)?;
     h.to().map_err(ParseErrorKind::Header)?;
     h.call_id().map_err(ParseErrorKind::Header)?;
-    let checks: [HeaderCheck; 13] = [
-        |h| h.contacts().map(drop),
-        |h| h.routes().map(drop),
-        |h| h.record_routes().map(drop),
-        |h| h.content_length().map(drop),
+    let checks: [HeaderCheck; 3] =
+        [|h| h.contacts().map(drop), |h| h.routes().map(drop), |h| h.record_routes().map(drop)];
+    for check in checks {
+        check(h).map_err(ParseErrorKind::Header)?;
+    }
+    let content_length = h.content_length().map_err(ParseErrorKind::Header)?;
+    let checks: [HeaderCheck; 9] = [
         |h| h.content_type().map(drop),
         |h| h.expires().map(drop),
         |h| h.min_expires().map(drop),
@@ -232,7 +235,7 @@ fn validate(head: &PartialHead) -> Result<(), ParseErrorKind> {
         Some(method) if *method != cseq.method => {
             Err(ParseErrorKind::CSeqMethodMismatch { method_known: !matches!(method, Method::Other(_)) })
         }
-        _ => Ok(()),
+        _ => Ok(content_length),
     }
 }
 
