@@ -78,10 +78,10 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
         return Frame::Incomplete;
     }
     let window = &buf[..buf.len().min(limits.max_head)];
-    let Some((blank, head_len)) = head_end(window) else {
+    let Some(head_len) = head_end(window) else {
         return if buf.len() >= limits.max_head { Frame::Invalid(FrameError::HeadTooLarge) } else { Frame::Incomplete };
     };
-    let body_len = match content_length(&buf[..blank]) {
+    let body_len = match content_length(&buf[..head_len]) {
         Ok(n) => n,
         Err(e) => return Frame::Invalid(e),
     };
@@ -92,14 +92,14 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
     if buf.len() < len { Frame::Incomplete } else { Frame::Message { head_len, len } }
 }
 
-/// Where the head ends: the first empty line, ended by CRLF or a bare LF, exactly where
-/// [`crate::parse_message`] ends it, so the two always agree on the body. Returns the
-/// offset of the line break before the empty line and the head length including it.
-fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
+/// The length of the head, empty line included: the head ends at the first empty line
+/// after the start line, ended by CRLF or a bare LF, exactly where [`crate::parse_message`]
+/// ends it, so the two agree on the body.
+fn head_end(buf: &[u8]) -> Option<usize> {
     for i in memchr::memchr_iter(b'\n', buf) {
         match &buf[i + 1..] {
-            [b'\n', ..] => return Some((i, i + 2)),
-            [b'\r', b'\n', ..] => return Some((i, i + 3)),
+            [b'\n', ..] => return Some(i + 2),
+            [b'\r', b'\n', ..] => return Some(i + 3),
             _ => {}
         }
     }
