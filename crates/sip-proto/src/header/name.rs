@@ -126,6 +126,11 @@ impl HeaderName {
             .map_or_else(|| HeaderName::Other(name.to_owned()), |(known, ..)| known.clone())
     }
 
+    /// The compact form (RFC 3261 §7.3.3), if the header has one.
+    pub fn compact(&self) -> Option<char> {
+        TABLE.iter().find(|(known, ..)| known == self).and_then(|(_, _, short, _)| short.map(char::from))
+    }
+
     /// Whether values of this header are comma-separated lists that may be split into one
     /// entry per element (RFC 3261 §7.3.1).
     pub fn is_list(&self) -> bool {

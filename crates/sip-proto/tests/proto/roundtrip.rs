@@ -198,7 +198,7 @@ fn wire_variant(req: &Request, seed: &[u8]) -> Vec<u8> {
             values.push(fields[i].value.clone());
         }
         let spelled = match (pick >> 1) % 3 {
-            0 => compact_name(name).unwrap_or_else(|| name.as_str().to_owned()),
+            0 => name.compact().map_or_else(|| name.as_str().to_owned(), String::from),
             1 => name.as_str().to_ascii_uppercase(),
             _ => name.as_str().to_ascii_lowercase(),
         };
@@ -210,19 +210,6 @@ fn wire_variant(req: &Request, seed: &[u8]) -> Vec<u8> {
     out.extend_from_slice(format!("l: {}\r\n\r\n", req.body.len()).as_bytes());
     out.extend_from_slice(&req.body);
     out
-}
-
-fn compact_name(name: &HeaderName) -> Option<String> {
-    let compact = match name {
-        HeaderName::Via => "v",
-        HeaderName::From => "f",
-        HeaderName::To => "t",
-        HeaderName::CallId => "i",
-        HeaderName::Contact => "m",
-        HeaderName::Event => "o",
-        _ => return None,
-    };
-    Some(compact.to_owned())
 }
 
 proptest! {
