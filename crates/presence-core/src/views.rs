@@ -141,6 +141,17 @@ impl Engine {
         }
     }
 
+    /// How many subscriptions there are per (event package, `active`/`terminating`), without
+    /// building their views (for metrics).
+    pub fn subscription_counts(&self) -> std::collections::BTreeMap<(&'static str, &'static str), u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, s) in self.subscriptions.iter() {
+            let state = if s.phase == Phase::Active { "active" } else { "terminating" };
+            *counts.entry((s.package.name(), state)).or_default() += 1;
+        }
+        counts
+    }
+
     /// Every subscription we serve.
     pub fn subscription_views(&self, now: Instant) -> Vec<SubscriptionView> {
         let mut views: Vec<SubscriptionView> = self

@@ -132,12 +132,15 @@ pub(crate) async fn list_entities(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
     }
-    let prefix = q.prefix.unwrap_or_default().to_ascii_lowercase();
+    let prefix = q.prefix.unwrap_or_default();
     let (total, views) = state
         .handle
         .query(move |engine, _| {
-            let keys: Vec<String> =
-                engine.entity_keys().into_iter().filter(|k| k.to_ascii_lowercase().starts_with(&prefix)).collect();
+            let keys: Vec<String> = engine
+                .entity_keys()
+                .into_iter()
+                .filter(|k| k.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)))
+                .collect();
             let page = keys.iter().skip(offset).take(limit).map(|k| engine.entity_view(k)).collect::<Vec<_>>();
             (keys.len(), page)
         })

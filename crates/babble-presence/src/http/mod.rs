@@ -19,6 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use subtle::ConstantTimeEq;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,14 +32,16 @@ use problem::ApiError;
 #[derive(Clone)]
 pub(crate) struct AppState {
     handle: Handle,
-    token: Option<Arc<str>>,
+    /// `Bearer <http.token>`, the whole header value a guarded request must carry.
+    expected_authorization: Option<Arc<str>>,
     metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub(crate) fn new(handle: Handle, config: &Config, counters: Arc<crate::counters::ShellCounters>) -> Self {
-        let token = (!config.http.token.is_empty()).then(|| Arc::from(config.http.token.as_str()));
-        AppState { handle, token, metrics: Arc::new(metrics::Metrics::new(counters)) }
+        let token = &config.http.token;
+        let expected_authorization = (!token.is_empty()).then(|| Arc::from(format!("Bearer {token}")));
+        AppState { handle, expected_authorization, metrics: Arc::new(metrics::Metrics::new(counters)) }
     }
 
     fn count_api_event(&self) {
@@ -77,9 +80,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts();
-    let openapi = Arc::new(openapi);
+    // Serialised once: the document does not change while the server runs.
+    let openapi: bytes::Bytes = serde_json::to_vec(&openapi).unwrap_or_default().into();
     routes
-        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi.clone()) }),
+        )
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "this resource does not take that method",
+            )
+        })
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
@@ -89,10 +103,10 @@ pub(crate) fn router(state: AppState) -> Router {
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let guarded = path.starts_with("/api/") || path == "/metrics";
-    if let (true, Some(token)) = (guarded, &state.token) {
-        let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let expected = format!("Bearer {token}");
-        if presented != Some(expected.as_str()) {
+    if let (true, Some(expected)) = (guarded, &state.expected_authorization) {
+        let presented = request.headers().get(header::AUTHORIZATION).map_or(&[][..], |v| v.as_bytes());
+        // Compared in constant time, so the answer's timing says nothing of the token.
+        if !bool::from(presented.ct_eq(expected.as_bytes())) {
             let mut refusal =
                 ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "a bearer token is required").into_response();
             refusal.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));

@@ -1,8 +1,6 @@
 //! Operations: `/healthz` (the engine answers), and `/metrics` in the Prometheus text format,
 //! built at each scrape from the engine's counters and state.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -34,11 +32,8 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let snapshot = state
         .handle
-        .query(|engine, now| {
-            let mut subscriptions: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
-            for s in engine.subscription_views(now) {
-                *subscriptions.entry((s.event, s.state)).or_default() += 1;
-            }
+        .query(|engine, _| {
+            let subscriptions = engine.subscription_counts();
             let counts = [
                 ("registrations", engine.binding_count()),
                 ("publications", engine.publication_count()),

@@ -5,10 +5,11 @@
 
 use std::convert::Infallible;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use presence_core::api::InEvent;
 use presence_core::contract::in_event_json;
@@ -21,6 +22,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use utoipa::IntoParams;
 
 use super::AppState;
+use super::problem::ApiError;
 use crate::server::SequencedEvent;
 
 /// Which events a stream carries.
@@ -68,13 +70,13 @@ pub(crate) async fn sse(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let events = BroadcastStream::new(state.handle.events())
         .map_while(|item| match item {
-            Ok(event) => Some(Some(event)),
+            Ok(event) => Some(event),
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "dropping a slow SSE consumer");
                 None
             }
         })
-        .filter_map(move |item| item.filter(|e| filter.wants(&e.event)))
+        .filter(move |e| filter.wants(&e.event))
         .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.event.name()).data(payload(&e).to_string())));
     Sse::new(events).keep_alive(KeepAlive::default())
 }
@@ -85,9 +87,12 @@ pub(crate) async fn sse(
 pub(crate) async fn ws(
     State(state): State<AppState>,
     Query(filter): Query<Filter>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    upgrade.on_upgrade(move |socket| follow(socket, state, filter))
+    match upgrade {
+        Ok(upgrade) => upgrade.on_upgrade(move |socket| follow(socket, state, filter)),
+        Err(rejection) => ApiError::bad_request(rejection.body_text()).into_response(),
+    }
 }
 
 async fn follow(mut socket: WebSocket, state: AppState, filter: Filter) {

@@ -181,6 +181,11 @@ async fn error_paths_are_problem_documents() {
     )
     .await;
     problem(client.get(url(&server, "/api/v1/nothing")).send().await.unwrap(), StatusCode::NOT_FOUND, None).await;
+    let wrong_method = client.get(url(&server, "/api/v1/events")).send().await.unwrap();
+    assert!(wrong_method.headers().contains_key("allow"), "405 says what is allowed");
+    problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED, None).await;
+    let not_upgraded = client.get(url(&server, "/api/v1/events/ws")).send().await.unwrap();
+    problem(not_upgraded, StatusCode::BAD_REQUEST, None).await;
     problem(client.get(url(&server, "/api/v1/entities?limit=0")).send().await.unwrap(), StatusCode::BAD_REQUEST, None)
         .await;
     let ok = client.post(url(&server, "/api/v1/entities/1001@pbx/checksync")).send().await.unwrap();
