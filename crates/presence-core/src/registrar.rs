@@ -20,7 +20,7 @@ use crate::watching::WatchId;
 pub(crate) struct Binding {
     pub(crate) contact: NameAddr,
     /// The contact URI in comparison form (RFC 3261 §10.3 step 7 compares URIs).
-    key: String,
+    pub(crate) key: String,
     pub(crate) call_id: String,
     pub(crate) cseq: u32,
     pub(crate) expires_at: Instant,
@@ -201,13 +201,19 @@ impl Engine {
                 let b = &mut bindings[i];
                 // A refresh is announced again once past half the life it was granted.
                 let announce = now.duration_since(b.announced_at) >= Duration::from_secs(u64::from(b.granted) / 2);
-                b.contact = change.contact;
+                // The store keys bindings by their Contact text: a refresh that words it
+                // differently (`;expires=` dropped, a new parameter) must not leave the old record.
+                let old = std::mem::replace(&mut b.contact, change.contact).to_string();
+                let reworded = (old != b.contact.to_string()).then_some(old);
                 (b.call_id, b.cseq, b.expires_at, b.granted, b.source, b.user_agent, b.allow) =
                     (call_id.to_owned(), cseq, expires_at, change.expires, source, user_agent, allow);
                 if announce {
                     b.announced_at = now;
                     let event = registration_event(aor, &bindings[i], bindings);
                     self.events.push_back(InEvent::Register(event));
+                }
+                if let Some(contact) = reworded {
+                    self.persist(presence_store::Change::DeleteBinding { aor: aor.to_owned(), contact });
                 }
             }
             None => {
@@ -294,7 +300,7 @@ impl Engine {
 }
 
 /// RFC 3261 §19.1.4-style comparison form: scheme, user, lowercased host, port, transport.
-fn uri_key(uri: &Uri) -> String {
+pub(crate) fn uri_key(uri: &Uri) -> String {
     match uri {
         Uri::Sip(u) => format!(
             "{}:{}@{}:{}:{}",

@@ -46,7 +46,9 @@ impl Engine {
     /// the binding gets a fresh subscription as after a REGISTER.
     pub(crate) fn restore_watch(&mut self, r: WatchRecord, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
         let id = r.id;
-        let index = self.registrations.of(&r.aor).iter().position(|b| b.contact.to_string() == r.contact);
+        // By comparison form, as the registrar matches contacts: the text may have changed.
+        let key = sip_proto::header::NameAddr::parse(&r.contact).ok().map(|c| crate::registrar::uri_key(&c.uri));
+        let index = self.registrations.of(&r.aor).iter().position(|b| Some(&b.key) == key.as_ref());
         let parsed = (
             index,
             Package::from_event(&r.package),

@@ -215,3 +215,16 @@ fn the_device_profile_survives_a_restart() {
     let views = h.engine.subscription_views(h.at(10.0));
     assert_eq!(views[0].profile.as_deref(), Some("bria"));
 }
+
+#[test]
+fn a_binding_refreshed_with_reworded_contact_text_is_stored_once() {
+    let mut h = persistent(7);
+    let mut store = MemoryStore::new();
+    h.send(&register(ENTITY, "reg1", 1, &["<sip:1001@192.0.2.10:5062>;expires=600"], ""), udp_peer(), 0.0);
+    h.send(&register(ENTITY, "reg1", 2, &["<sip:1001@192.0.2.10:5062>"], "Expires: 600\r\n"), udp_peer(), 10.0);
+    store_changes(&mut h, &mut store);
+    assert_eq!(h.engine.binding_count(), 1, "the same contact, refreshed");
+    assert_eq!(store.load().unwrap().bindings.len(), 1, "stored once, under its latest wording");
+    let h = restart(&h, &mut store, 20.0);
+    assert_eq!(h.engine.binding_count(), 1);
+}
