@@ -266,16 +266,11 @@ impl Engine {
             Some(refusal) => (refusal, None),
             None => self.dispatch(&req, source, now),
         };
-        let triggered = self.transmits.len();
-        self.send_response(Some(key), response, source, now);
         // The response goes out before any request its handling triggered (a REGISTER's
         // SUBSCRIBE to the phone): phones expect the final response first.
-        if self.transmits.len() == triggered + 1
-            && triggered > before
-            && let Some(response) = self.transmits.pop_back()
-        {
-            self.transmits.insert(before, response);
-        }
+        let triggered: Vec<Transmit> = self.transmits.drain(before..).collect();
+        self.send_response(Some(key), response, source, now);
+        self.transmits.extend(triggered);
         // The NOTIFY a SUBSCRIBE triggers follows its response (RFC 6665 §4.2.1.2).
         if let Some(id) = notify {
             self.send_notify(id, now);
@@ -285,12 +280,13 @@ impl Engine {
     /// The response to a request that passed the generic checks, and the subscription
     /// to notify once it is sent.
     fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Option<SubscriptionId>) {
-        if let Some(refusal) = self.authenticate(req, source, now) {
+        let target = if req.method == Method::Subscribe { self.subscribe_target(req) } else { None };
+        if let Some(refusal) = self.authenticate(req, target.as_ref(), source, now) {
             return (refusal, None);
         }
         match req.method {
             Method::Options => (handlers::capabilities(Response::to(req, 200)), None),
-            Method::Subscribe => self.on_subscribe(req, source, now),
+            Method::Subscribe => self.on_subscribe(req, target, source, now),
             Method::Publish => (self.on_publish(req, source, now), None),
             Method::Register => (self.on_register(req, source, now), None),
             Method::Notify => (self.on_notify(req, source, now), None),
@@ -302,11 +298,17 @@ impl Engine {
 
     /// Digest authentication for the methods configured (RFC 3261 §22.1): `None` lets the
     /// request through; otherwise the challenge or refusal to send.
-    fn authenticate(&mut self, req: &Request, source: Peer, now: Instant) -> Option<Response> {
+    fn authenticate(
+        &mut self,
+        req: &Request,
+        target: Option<&crate::notifier::SubscribeTarget>,
+        source: Peer,
+        now: Instant,
+    ) -> Option<Response> {
         let auth = &self.config.auth;
         let required = match req.method {
             Method::Register => auth.register,
-            Method::Subscribe => auth.subscribe && !self.refresh_skips_challenge(req, source),
+            Method::Subscribe => auth.subscribe && !self.refresh_skips_challenge(target, source),
             Method::Publish => auth.publish,
             _ => false,
         };

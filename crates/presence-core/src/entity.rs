@@ -149,6 +149,12 @@ impl Changed {
     }
 }
 
+impl From<crate::bodies::PresenceReport> for Status {
+    fn from(r: crate::bodies::PresenceReport) -> Self {
+        Status { basic: r.status, note: r.note, dnd: r.dnd, on_the_phone: r.on_the_phone }
+    }
+}
+
 impl Entity {
     /// The current change number.
     pub(crate) fn change(&self) -> u64 {
@@ -312,6 +318,21 @@ impl Entity {
             changed = changed.or(self.update_call(source, call, limits, now));
         }
         changed
+    }
+
+    /// Applies a dialog-info document `source` sent: a full one replaces its calls, a
+    /// partial one updates them one by one.
+    pub(crate) fn apply_dialog_info(
+        &mut self,
+        source: Source,
+        doc: crate::bodies::dialog_info::DialogInfo,
+        limits: &CallLimits,
+        now: Instant,
+    ) -> Changed {
+        if doc.full {
+            return self.replace_calls(source, doc.calls, limits, now);
+        }
+        doc.calls.into_iter().fold(Changed::default(), |c, call| c.or(self.update_call(source, call, limits, now)))
     }
 
     /// Ends every call `source` reported (its publication went away).

@@ -19,38 +19,46 @@ use crate::outgoing::{NotifyKind, Purpose};
 use crate::package::Package;
 use crate::peer::{Peer, Transport};
 use crate::profiles;
-use crate::render::{RenderOptions, Watcher, render};
+use crate::render::{Watcher, render};
 use crate::subscription::{Phase, Subscription, SubscriptionId};
 use crate::watching::host_text;
 
 impl Engine {
+    /// What a SUBSCRIBE is about: `None` for an unknown (or missing) package.
+    pub(crate) fn subscribe_target(&self, req: &Request) -> Option<SubscribeTarget> {
+        let event = req.headers.event().ok().flatten()?;
+        let package = Package::from_event(&event.package)?;
+        let event_id = event.id().map(str::to_owned);
+        let refreshes = match DialogId::of_incoming(req) {
+            Ok(Some(dialog)) => Some(self.subscriptions.find_dialog(&dialog, package, event_id.as_deref())),
+            _ => None,
+        };
+        Some(SubscribeTarget { package, event_id, refreshes })
+    }
+
     /// Handles a SUBSCRIBE: the response, and the subscription to notify once it is sent.
     pub(crate) fn on_subscribe(
         &mut self,
         req: &Request,
+        target: Option<SubscribeTarget>,
         source: Peer,
         now: Instant,
     ) -> (Response, Option<SubscriptionId>) {
-        let event = req.headers.event().ok().flatten();
-        let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
+        let Some(SubscribeTarget { package, event_id, refreshes }) = target else {
             // RFC 6665 §4.2.1.1: an unknown (or missing) package gets 489 and Allow-Events.
             return (with_allow_events(Response::to(req, 489)), None);
         };
-        let event_id = event.as_ref().and_then(|e| e.id()).map(str::to_owned);
-        match DialogId::of_incoming(req) {
-            Ok(Some(dialog)) => self.refresh(req, &dialog, package, event_id, source, now),
-            _ => self.subscribe(req, package, event_id, source, now),
+        match refreshes {
+            Some(id) => self.refresh(req, id, source, now),
+            None => self.subscribe(req, package, event_id, source, now),
         }
     }
 
-    /// Whether `req` refreshes a subscription whose device profile takes refreshes without a
-    /// new challenge: one set up with credentials, whose dialog (Call-ID and both tags) it
-    /// names, from the address the NOTIFYs go to, so the refresh cannot move them elsewhere.
-    pub(crate) fn refresh_skips_challenge(&self, req: &Request, source: Peer) -> bool {
-        let event = req.headers.event().ok().flatten();
-        let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else { return false };
-        let Ok(Some(dialog)) = DialogId::of_incoming(req) else { return false };
-        let id = self.subscriptions.find_dialog(&dialog, package, event.as_ref().and_then(|e| e.id()));
+    /// Whether the SUBSCRIBE refreshes a subscription whose device profile takes refreshes
+    /// without a new challenge: one set up with credentials, whose dialog (Call-ID and both
+    /// tags) it names, from the address the NOTIFYs go to, so the refresh cannot move them.
+    pub(crate) fn refresh_skips_challenge(&self, target: Option<&SubscribeTarget>, source: Peer) -> bool {
+        let id = target.and_then(|t| t.refreshes).flatten();
         let Some(sub) = id.and_then(|id| self.subscriptions.get(id)) else { return false };
         let trusting = sub.profile.and_then(|p| self.config.profiles.get(p)).is_some_and(|p| !p.challenge_refreshes);
         trusting && sub.authenticated && sub.peer.addr == source.addr && sub.peer.transport == source.transport
@@ -167,13 +175,11 @@ impl Engine {
     fn refresh(
         &mut self,
         req: &Request,
-        dialog: &DialogId,
-        package: Package,
-        event_id: Option<String>,
+        id: Option<SubscriptionId>,
         source: Peer,
         now: Instant,
     ) -> (Response, Option<SubscriptionId>) {
-        let Some(id) = self.subscriptions.find_dialog(dialog, package, event_id.as_deref()) else {
+        let Some(id) = id else {
             return (Response::to(req, 481).with_reason("Subscription Does Not Exist"), None);
         };
         let expires = match self.granted_expiry(req) {
@@ -254,13 +260,7 @@ impl Engine {
     /// Sends the subscription's next NOTIFY now, or marks it to follow the one in flight.
     pub(crate) fn send_notify(&mut self, id: SubscriptionId, now: Instant) {
         let branch = self.ids.branch();
-        let options = RenderOptions {
-            unknown_is_available: self.config.unknown_is_available,
-            zero_voicemail_when_unknown: self.config.zero_voicemail_when_unknown,
-            dnd_rule: self.config.dnd_rule,
-            device_dnd_rule: self.config.device_dnd_rule,
-            dnd_as_busy_lamp: self.config.dnd_as_busy_lamp,
-        };
+        let options = self.render_options();
         let Some(sub) = self.subscriptions.get_mut(id) else { return };
         if sub.in_flight {
             sub.dirty = true;
@@ -384,6 +384,14 @@ impl Engine {
             self.send_notify(id, now);
         }
     }
+}
+
+/// What a SUBSCRIBE with a known package is about, worked out once per request.
+pub(crate) struct SubscribeTarget {
+    package: Package,
+    event_id: Option<String>,
+    /// For an in-dialog SUBSCRIBE, the subscription its dialog names (`None`: none).
+    refreshes: Option<Option<SubscriptionId>>,
 }
 
 /// The 2xx (`status`: 200, or 202 for a device profile that wants it) to a SUBSCRIBE: our To

@@ -9,7 +9,7 @@ use sip_proto::{HeaderName, Request, Response};
 
 use crate::bodies::{BodyError, Format, dialog_info, mwi, pidf, xpidf};
 use crate::engine::{Engine, TimerKey};
-use crate::entity::{Changed, Source, Status};
+use crate::entity::{Source, Status};
 use crate::handlers::with_allow_events;
 use crate::package::Package;
 use crate::peer::Peer;
@@ -140,15 +140,7 @@ impl Engine {
         let changed = match content {
             Content::Presence(status) => entity.set_status(source, Some(status)),
             Content::Voicemail(counts) => entity.set_voicemail(source, Some(counts)),
-            Content::Dialogs(doc) if doc.full => entity.replace_calls(source, doc.calls, &limits, now),
-            Content::Dialogs(doc) => doc.calls.into_iter().fold(Changed::default(), |changed, call| {
-                let more = entity.update_call(source, call, &limits, now);
-                Changed {
-                    presence: changed.presence || more.presence,
-                    dialogs: changed.dialogs || more.dialogs,
-                    voicemail: changed.voicemail,
-                }
-            }),
+            Content::Dialogs(doc) => entity.apply_dialog_info(source, doc, &limits, now),
         };
         self.entity_changed(&entity_key, changed, now);
     }
@@ -190,12 +182,7 @@ fn read_content(content_type: &str, body: &[u8], package: Package) -> Result<Con
     Ok(match format {
         Format::Pidf | Format::Xpidf => {
             let report = if format == Format::Pidf { pidf::parse(body) } else { xpidf::parse(body) }.map_err(Some)?;
-            Content::Presence(Status {
-                basic: report.status,
-                note: report.note,
-                dnd: report.dnd,
-                on_the_phone: report.on_the_phone,
-            })
+            Content::Presence(report.into())
         }
         Format::DialogInfo => Content::Dialogs(dialog_info::parse(body).map_err(Some)?),
         Format::MessageSummary => {

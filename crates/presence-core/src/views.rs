@@ -94,7 +94,7 @@ pub struct PublicationView {
 }
 
 impl Engine {
-    fn render_options(&self) -> RenderOptions {
+    pub(crate) fn render_options(&self) -> RenderOptions {
         RenderOptions {
             unknown_is_available: self.config.unknown_is_available,
             zero_voicemail_when_unknown: self.config.zero_voicemail_when_unknown,

@@ -309,13 +309,7 @@ impl Engine {
             Ok(None) => Response::to(req, 200),
             Ok(Some(DeviceReport::Dialogs(doc))) => {
                 let entity = self.entities.entry(entity_key.clone()).or_default();
-                let changed = if doc.full {
-                    entity.replace_calls(Source::Device(id), doc.calls, &limits, now)
-                } else {
-                    doc.calls.into_iter().fold(Changed::default(), |c, call| {
-                        c.or(entity.update_call(Source::Device(id), call, &limits, now))
-                    })
-                };
+                let changed = entity.apply_dialog_info(Source::Device(id), doc, &limits, now);
                 self.entity_changed(&entity_key, changed, now);
                 Response::to(req, 200)
             }
@@ -366,7 +360,7 @@ fn read_body(req: &Request) -> Result<DeviceReport, Response> {
         }
     };
     let r = presence.map_err(unreadable)?;
-    Ok(DeviceReport::Presence(Status { basic: r.status, note: r.note, dnd: r.dnd, on_the_phone: r.on_the_phone }))
+    Ok(DeviceReport::Presence(r.into()))
 }
 
 /// Our local IP as URI host text (IPv6 in brackets).
