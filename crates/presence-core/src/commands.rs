@@ -14,6 +14,12 @@ impl Engine {
     pub fn handle_command(&mut self, command: Command, now: Instant) {
         let entity_key = self.config.entity_key(command.entity());
         let limits = self.config.calls;
+        if let Command::CheckSync { .. } = command {
+            // Touches no state: no entity is made for it.
+            self.check_sync(&entity_key, now);
+            self.unsolicited_check_sync(&entity_key, now);
+            return;
+        }
         let entity = self.entities.entry(entity_key.clone()).or_default();
         let (changed, target) = match command {
             Command::Voicemail { counts, .. } => (entity.set_voicemail(Source::Api, Some(counts)), None),
@@ -37,11 +43,8 @@ impl Engine {
                 };
                 (changed.or(calls_changed), call_id)
             }
-            Command::CheckSync { .. } => {
-                self.check_sync(&entity_key, now);
-                self.unsolicited_check_sync(&entity_key, now);
-                return;
-            }
+            // Handled above.
+            Command::CheckSync { .. } => return,
         };
         self.entity_changed(&entity_key, changed, now);
         if let Some(call_id) = target {

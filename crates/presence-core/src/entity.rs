@@ -393,7 +393,7 @@ impl Entity {
         (status, voicemail, calls)
     }
 
-    /// Live calls, oldest Call-ID first for a stable document order.
+    /// Live calls, ordered by Call-ID for a stable document order.
     pub(crate) fn calls(&self) -> Vec<&Call> {
         let mut calls: Vec<&Call> = self.calls.values().map(|l| &l.call).collect();
         calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));

@@ -34,7 +34,7 @@ pub struct Stats {
     pub stale_publications: u64,
     /// Out-of-dialog NOTIFYs sent (unsolicited MWI, check-sync).
     pub unsolicited_notifies: u64,
-    /// Requests refused for failed authentication (403) or challenged (401/407).
+    /// Requests refused for failed authentication (403); challenges are `auth_challenges`.
     pub auth_refusals: u64,
     /// Authentication challenges sent.
     pub auth_challenges: u64,

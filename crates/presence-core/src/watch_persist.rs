@@ -1,7 +1,8 @@
 //! Subscriptions to phones across restarts (SPEC §10): a watch whose dialog exists is stored
 //! with that dialog, its refresh time and what the phone last reported; after a restart it
-//! goes on in the same dialog (CSeq past the restart margin) and is refreshed when it was
-//! due, so a restart sends no burst of new SUBSCRIBEs to every registered phone.
+//! goes on in the same dialog (CSeq past the restart margin), a presence watch refreshed when
+//! it was due and a dialog watch at once (the phone's calls are not stored, its NOTIFY brings
+//! them back), so a restart sends no burst of new SUBSCRIBEs to every registered phone.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -221,7 +221,8 @@ pub enum Change {
         contact: String,
     },
     /// Create or replace a publication. With `if_etag`, only if the stored one still
-    /// carries that entity-tag (another node may have changed it).
+    /// carries that entity-tag (the engine sends none today; the check is for writers that
+    /// share a store).
     PutPublication {
         /// The record.
         record: PublicationRecord,

@@ -1,6 +1,6 @@
-//! The in-memory backend: the same semantics as SQLite, kept in maps (for tests, and for
-//! deployments that want nothing on disk: `--data-dir none`). Clones share the storage, so
-//! "reopening" a clone sees what was written.
+//! The in-memory backend: the same semantics as SQLite, kept in maps, for tests (the server
+//! with `--data-dir none` stores nothing at all). Clones share the storage, so "reopening" a
+//! clone sees what was written.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
