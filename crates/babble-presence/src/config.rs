@@ -82,9 +82,9 @@ impl Default for SipConfig {
             max_message_size: engine.max_message_size,
             max_tcp_connections: 10_000,
             max_server_transactions: engine.max_server_transactions,
-            t1_ms: 500,
-            t2_ms: 4_000,
-            t4_ms: 5_000,
+            t1_ms: engine.timers.t1.as_millis() as u64,
+            t2_ms: engine.timers.t2.as_millis() as u64,
+            t4_ms: engine.timers.t4.as_millis() as u64,
             server_name: None,
         }
     }
@@ -287,7 +287,7 @@ impl Default for AuthSection {
             subscribe: false,
             publish: false,
             challenge: ChallengeKind::Www,
-            nonce_lifetime_secs: 300,
+            nonce_lifetime_secs: AuthConfig::default().nonce_lifetime.as_secs(),
             algorithms: vec!["MD5".to_owned()],
             realm_must_match_host: false,
             bad_credentials: BadCredentials::Forbidden,
