@@ -38,7 +38,7 @@ type Reply = Result<(StatusCode, Json<Accepted>), ApiError>;
 async fn apply(state: &AppState, event: &str, data: &Value) -> Reply {
     let command = command_from_json(event, data)?;
     state.count_api_event();
-    state.handle.send(command).await.map_err(|_| ApiError::unavailable())?;
+    state.handle.send(command).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }
 

@@ -127,7 +127,7 @@ pub(crate) async fn list_entities(
     State(state): State<AppState>,
     q: Result<Query<EntityQuery>, QueryRejection>,
 ) -> Result<Json<EntityPage>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = q?;
     let (offset, limit) = (q.offset.unwrap_or(0), q.limit.unwrap_or(100));
     if limit == 0 || limit > 1000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
@@ -144,8 +144,7 @@ pub(crate) async fn list_entities(
             let page = keys.iter().skip(offset).take(limit).map(|k| engine.entity_view(k)).collect::<Vec<_>>();
             (keys.len(), page)
         })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+        .await?;
     Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect() }))
 }
 
@@ -163,8 +162,7 @@ pub(crate) async fn get_entity(
             let key = engine.config().entity_key(&entity);
             engine.entity_view(&key)
         })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+        .await?;
     Ok(Json(view.into()))
 }
 
@@ -190,7 +188,7 @@ pub(crate) async fn availability(
     State(state): State<AppState>,
     q: Result<Query<AvailabilityQuery>, QueryRejection>,
 ) -> Result<Json<Availability>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(q) = q?;
     let wanted: Vec<String> =
         q.entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let entities = state
@@ -202,8 +200,7 @@ pub(crate) async fn availability(
                 .filter(|k| engine.entity_view(k).available)
                 .collect::<Vec<_>>()
         })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+        .await?;
     Ok(Json(Availability { available: entities.len(), entities }))
 }
 
@@ -244,8 +241,7 @@ impl From<SubscriptionView> for Subscription {
 /// Lists the subscriptions served.
 #[utoipa::path(get, path = "/api/v1/subscriptions", tag = "look-ups", responses((status = 200, body = Vec<Subscription>)))]
 pub(crate) async fn list_subscriptions(State(state): State<AppState>) -> Result<Json<Vec<Subscription>>, ApiError> {
-    let views =
-        state.handle.query(|engine, now| engine.subscription_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    let views = state.handle.query(|engine, now| engine.subscription_views(now)).await?;
     Ok(Json(views.into_iter().map(Subscription::from).collect()))
 }
 
@@ -261,12 +257,8 @@ pub(crate) async fn delete_subscription(
     State(state): State<AppState>,
     id: Result<Path<u64>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let ended = state
-        .handle
-        .query(move |engine, now| engine.deactivate_subscription(id, now))
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+    let Path(id) = id?;
+    let ended = state.handle.query(move |engine, now| engine.deactivate_subscription(id, now)).await?;
     if ended { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found(format!("no active subscription {id}"))) }
 }
 
@@ -283,8 +275,7 @@ pub(crate) struct Registration {
 /// Lists the registered contacts.
 #[utoipa::path(get, path = "/api/v1/registrations", tag = "look-ups", responses((status = 200, body = Vec<Registration>)))]
 pub(crate) async fn list_registrations(State(state): State<AppState>) -> Result<Json<Vec<Registration>>, ApiError> {
-    let views: Vec<RegistrationView> =
-        state.handle.query(|engine, now| engine.registration_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    let views: Vec<RegistrationView> = state.handle.query(|engine, now| engine.registration_views(now)).await?;
     Ok(Json(
         views
             .into_iter()
@@ -311,8 +302,7 @@ pub(crate) struct Publication {
 /// Lists the live publications.
 #[utoipa::path(get, path = "/api/v1/publications", tag = "look-ups", responses((status = 200, body = Vec<Publication>)))]
 pub(crate) async fn list_publications(State(state): State<AppState>) -> Result<Json<Vec<Publication>>, ApiError> {
-    let views: Vec<PublicationView> =
-        state.handle.query(|engine, now| engine.publication_views(now)).await.map_err(|_| ApiError::unavailable())?;
+    let views: Vec<PublicationView> = state.handle.query(|engine, now| engine.publication_views(now)).await?;
     Ok(Json(
         views
             .into_iter()

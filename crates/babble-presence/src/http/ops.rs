@@ -22,7 +22,7 @@ pub(crate) struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.handle.query(|_, _| ()).await.map_err(|_| ApiError::unavailable())?;
+    state.handle.query(|_, _| ()).await?;
     Ok(Json(Health { status: "ok" }))
 }
 
@@ -43,8 +43,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
             ];
             (engine.stats().clone(), subscriptions, counts, engine.take_notify_latencies())
         })
-        .await
-        .map_err(|_| ApiError::unavailable())?;
+        .await?;
     let text = state.metrics.render(snapshot);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -51,6 +51,26 @@ impl ApiError {
     }
 }
 
+/// The engine behind the API is gone (the server is stopping): 503.
+impl From<crate::server::ServerError> for ApiError {
+    fn from(_: crate::server::ServerError) -> Self {
+        ApiError::unavailable()
+    }
+}
+
+/// A query string or path segment that does not fit: 400 with axum's reason.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
 impl From<ContractError> for ApiError {
     fn from(e: ContractError) -> Self {
         match e {
