@@ -150,6 +150,21 @@ pub struct ExpiryConfig {
     pub max: u32,
 }
 
+impl ExpiryConfig {
+    /// The expiry to grant for `requested` (the default when absent): lowered to the
+    /// maximum, or the 423 answering `req` with Min-Expires when it is too brief (0, a
+    /// removal, always passes).
+    pub(crate) fn grant(self, requested: Option<u32>, req: &sip_proto::Request) -> Result<u32, sip_proto::Response> {
+        let requested = requested.unwrap_or(self.default);
+        if requested != 0 && requested < self.min {
+            let mut refusal = sip_proto::Response::to(req, 423);
+            refusal.headers.push(sip_proto::HeaderName::MinExpires, self.min.to_string());
+            return Err(refusal);
+        }
+        Ok(requested.min(self.max))
+    }
+}
+
 impl Default for ExpiryConfig {
     fn default() -> Self {
         ExpiryConfig { default: 3600, min: 60, max: 3600 }

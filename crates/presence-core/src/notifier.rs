@@ -66,14 +66,7 @@ impl Engine {
 
     /// The expiry to grant (RFC 6665 §4.2.1.1), or the 423 refusal.
     fn granted_expiry(&self, req: &Request) -> Result<u32, Response> {
-        let rules = self.config.expiry;
-        let requested = req.headers.expires().ok().flatten().unwrap_or(rules.default);
-        if requested != 0 && requested < rules.min {
-            let mut refusal = Response::to(req, 423);
-            refusal.headers.push(HeaderName::MinExpires, rules.min.to_string());
-            return Err(refusal);
-        }
-        Ok(requested.min(rules.max))
+        self.config.expiry.grant(req.headers.expires().ok().flatten(), req)
     }
 
     fn subscribe(

@@ -31,14 +31,10 @@ impl Engine {
         };
         let Uri::Sip(target) = &req.uri else { return Response::to(req, 416) };
         let entity = self.config.entity_key(&target.aor());
-        let rules = self.config.publish_expiry;
-        let expires = req.headers.expires().ok().flatten().unwrap_or(rules.default);
-        if expires != 0 && expires < rules.min {
-            let mut refusal = Response::to(req, 423);
-            refusal.headers.push(HeaderName::MinExpires, rules.min.to_string());
-            return refusal;
-        }
-        let expires = expires.min(rules.max);
+        let expires = match self.config.publish_expiry.grant(req.headers.expires().ok().flatten(), req) {
+            Ok(expires) => expires,
+            Err(refusal) => return refusal,
+        };
         let content = if req.body.is_empty() {
             None
         } else {

@@ -128,13 +128,11 @@ impl Engine {
                 let mut changes = Vec::new();
                 for contact in list {
                     let asked = contact.params.get("expires").and_then(|e| e.parse().ok()).or(header_expires);
-                    let expires = asked.unwrap_or(rules.default);
-                    if expires != 0 && expires < rules.min {
-                        let mut refusal = Response::to(req, 423);
-                        refusal.headers.push(HeaderName::MinExpires, rules.min.to_string());
-                        return refusal;
-                    }
-                    changes.push(Change { key: uri_key(&contact.uri), contact, expires: expires.min(rules.max) });
+                    let expires = match rules.grant(asked, req) {
+                        Ok(expires) => expires,
+                        Err(refusal) => return refusal,
+                    };
+                    changes.push(Change { key: uri_key(&contact.uri), contact, expires });
                 }
                 changes
             }
