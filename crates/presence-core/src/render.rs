@@ -8,7 +8,7 @@ use crate::bodies::pidf::{self, Activity, PidfDocument};
 use crate::bodies::xpidf::{self, XpidfState};
 use crate::bodies::{Basic, Format};
 use crate::call::{Call, CallState};
-use crate::entity::{DndRule, Entity};
+use crate::entity::{DndRule, Entity, Status};
 use crate::profiles::{DeviceProfile, IDLE_DUMMY_ID};
 
 /// What a presence watcher is shown.
@@ -53,20 +53,30 @@ const DND_DIALOG_ID: &str = "dnd";
 /// Composes what presence watchers see: unregistered is offline; otherwise DND and calls
 /// from every source combine; a pushed `closed` status with nothing else is offline.
 pub(crate) fn shown(entity: Option<&Entity>, options: RenderOptions) -> Shown {
+    shown_with_status(entity, options).0
+}
+
+/// [`shown`], and the combined status it was composed from (for its note).
+pub(crate) fn shown_with_status(entity: Option<&Entity>, options: RenderOptions) -> (Shown, Option<Status>) {
     let Some(e) = entity else {
-        return if options.unknown_is_available { Shown::Available } else { Shown::Offline };
+        return (if options.unknown_is_available { Shown::Available } else { Shown::Offline }, None);
     };
-    if e.offline() {
-        return Shown::Offline;
-    }
     let status = e.status(options.dnd_rule, options.device_dnd_rule);
-    let dnd = status.as_ref().is_some_and(|s| s.dnd);
+    if e.offline() {
+        return (Shown::Offline, status);
+    }
+    let shown = compose(e, status.as_ref(), options);
+    (shown, status)
+}
+
+fn compose(e: &Entity, status: Option<&Status>, options: RenderOptions) -> Shown {
+    let dnd = status.is_some_and(|s| s.dnd);
     let phone = e.on_the_phone();
     match (dnd, phone) {
         (true, true) => Shown::OnThePhoneDoNotDisturb,
         (true, false) => Shown::DoNotDisturb,
         (false, true) => Shown::OnThePhone,
-        (false, false) => match (&status, &e.registration) {
+        (false, false) => match (status, &e.registration) {
             (Some(s), _) if s.basic == Basic::Closed => Shown::Offline,
             (None, None) if !options.unknown_is_available => Shown::Offline,
             _ => Shown::Available,
@@ -95,8 +105,7 @@ pub(crate) fn render(
 ) -> Option<String> {
     match format {
         Format::Pidf => {
-            let shown = shown(entity, options);
-            let status = entity.and_then(|e| e.status(options.dnd_rule, options.device_dnd_rule));
+            let (shown, status) = shown_with_status(entity, options);
             let note = status.as_ref().and_then(|s| s.note.as_deref());
             let (basic, activities): (Basic, &[Activity]) = match shown {
                 Shown::Available => (Basic::Open, &[]),

@@ -9,7 +9,7 @@ use crate::api::SourceAddress;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::Call;
 use crate::engine::Engine;
-use crate::render::{RenderOptions, Shown, shown};
+use crate::render::{RenderOptions, Shown, shown_with_status};
 use crate::subscription::Phase;
 
 /// An entity's composed state.
@@ -116,8 +116,7 @@ impl Engine {
     pub fn entity_view(&self, key: &str) -> EntityView {
         let entity = self.entities.get(key);
         let options = self.render_options();
-        let status = entity.and_then(|e| e.status(options.dnd_rule, options.device_dnd_rule));
-        let shown = shown(entity, options);
+        let (shown, status) = shown_with_status(entity, options);
         let dnd = matches!(shown, Shown::DoNotDisturb | Shown::OnThePhoneDoNotDisturb);
         let on_the_phone = matches!(shown, Shown::OnThePhone | Shown::OnThePhoneDoNotDisturb);
         EntityView {
