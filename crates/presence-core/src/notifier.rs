@@ -17,7 +17,7 @@ use crate::entity::Changed;
 use crate::handlers::with_allow_events;
 use crate::outgoing::{NotifyKind, Purpose};
 use crate::package::Package;
-use crate::peer::{Peer, Transport};
+use crate::peer::Peer;
 use crate::profiles;
 use crate::render::{Watcher, render};
 use crate::subscription::{Phase, Subscription, SubscriptionId};
@@ -295,16 +295,7 @@ impl Engine {
         };
         let mut req = sub.dialog.request(Method::Notify);
         let h = &mut req.headers;
-        let transport = sub.peer.transport;
-        h.prepend(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {}:{};branch={branch};rport",
-                transport.via_token(),
-                sub.our_host,
-                sub.peer.local.port()
-            ),
-        );
+        h.prepend(HeaderName::Via, sub.peer.via(&sub.our_host, &branch));
         h.push(HeaderName::Contact, contact_of(sub));
         h.push(HeaderName::UserAgent, self.config.server_name.clone());
         let state = match sub.phase {
@@ -406,9 +397,5 @@ fn accepted(req: &Request, status: u16, local_tag: &str, expires: u32, contact: 
 
 /// Our Contact for a subscription's dialog.
 fn contact_of(sub: &Subscription) -> String {
-    let transport = match sub.peer.transport {
-        Transport::Udp => "",
-        Transport::Tcp => ";transport=tcp",
-    };
-    format!("<sip:{}:{}{transport}>", sub.our_host, sub.peer.local.port())
+    sub.peer.contact(None, &sub.our_host)
 }

@@ -59,6 +59,21 @@ pub struct Peer {
     pub local: SocketAddr,
 }
 
+impl Peer {
+    /// Our Via for a request we send this peer from `our_host` (RFC 3261 §8.1.1.7), asking
+    /// for `rport` (RFC 3581) so the answer finds its way back through NATs.
+    pub(crate) fn via(&self, our_host: &str, branch: &str) -> String {
+        format!("SIP/2.0/{} {our_host}:{};branch={branch};rport", self.transport.via_token(), self.local.port())
+    }
+
+    /// Our Contact towards this peer, `<sip:[user@]our_host:port[;transport=tcp]>`.
+    pub(crate) fn contact(&self, user: Option<&str>, our_host: &str) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let transport = if self.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        format!("<sip:{user}{our_host}:{}{transport}>", self.local.port())
+    }
+}
+
 /// Bytes to send, produced by the engine for the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {

@@ -12,7 +12,7 @@ use crate::bodies::Format;
 use crate::bodies::mwi::{self, UrgentCounts};
 use crate::engine::Engine;
 use crate::outgoing::Purpose;
-use crate::peer::{Peer, Transport};
+use crate::peer::Peer;
 use crate::profiles::{self, Subscriber};
 use crate::watching::host_text;
 
@@ -78,17 +78,13 @@ impl Engine {
         };
         let mut req = Request::new(Method::Notify, target);
         let h = &mut req.headers;
-        h.push(
-            HeaderName::Via,
-            format!("SIP/2.0/{} {host}:{};branch={branch};rport", peer.transport.via_token(), peer.local.port()),
-        );
+        h.push(HeaderName::Via, peer.via(&host, &branch));
         h.push(HeaderName::MaxForwards, "70");
         h.push(HeaderName::From, format!("<sip:{entity}>;tag={tag}"));
         h.push(HeaderName::To, format!("<sip:{entity}>"));
         h.push(HeaderName::CallId, format!("{}@{host}", self.ids.token()));
         h.push(HeaderName::CSeq, "1 NOTIFY");
-        let transport = if peer.transport == Transport::Tcp { ";transport=tcp" } else { "" };
-        h.push(HeaderName::Contact, format!("<sip:{host}:{}{transport}>", peer.local.port()));
+        h.push(HeaderName::Contact, peer.contact(None, &host));
         h.push(HeaderName::Event, event);
         // What the original sent, and what the phones it served accept.
         h.push(HeaderName::SubscriptionState, "terminated;reason=noresource");

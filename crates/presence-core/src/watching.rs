@@ -19,7 +19,7 @@ use crate::engine::{Engine, TimerKey};
 use crate::entity::{Changed, Source, Status};
 use crate::outgoing::Purpose;
 use crate::package::Package;
-use crate::peer::{Peer, Transport};
+use crate::peer::Peer;
 
 /// Identifies a subscription to a phone.
 pub(crate) type WatchId = u64;
@@ -144,16 +144,8 @@ impl Engine {
             }
         };
         let h = &mut req.headers;
-        let transport = w.peer.transport;
-        let contact_transport = if transport == Transport::Tcp { ";transport=tcp" } else { "" };
-        h.prepend(
-            HeaderName::Via,
-            format!("SIP/2.0/{} {}:{};branch={branch};rport", transport.via_token(), w.our_host, w.peer.local.port()),
-        );
-        h.push(
-            HeaderName::Contact,
-            format!("<sip:presence@{}:{}{contact_transport}>", w.our_host, w.peer.local.port()),
-        );
+        h.prepend(HeaderName::Via, w.peer.via(&w.our_host, &branch));
+        h.push(HeaderName::Contact, w.peer.contact(Some("presence"), &w.our_host));
         h.push(HeaderName::Event, w.package.name());
         let accept: Vec<&str> = w.package.formats().iter().map(|f| f.content_type()).collect();
         h.push(HeaderName::Accept, accept.join(", "));
