@@ -64,7 +64,9 @@ impl Decoder for SipCodec {
     }
 }
 
-/// Accepts connections until the listener fails or the driver goes away.
+/// Accepts connections until the listener fails or the driver goes away. The connections'
+/// tasks belong to it: when it is stopped (the server shutting down), they stop too and the
+/// connections close.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     inbound: mpsc::Sender<Inbound>,
@@ -73,7 +75,10 @@ pub(crate) async fn accept_loop(
     max_connections: usize,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Forget the connections that have ended.
+        while connections.try_join_next().is_some() {}
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
@@ -89,7 +94,7 @@ pub(crate) async fn accept_loop(
         let flow = ids.next();
         let inbound = inbound.clone();
         let Ok(local) = stream.local_addr() else { continue };
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let source = Peer { transport: Transport::Tcp, addr, flow: Some(flow), local };
             serve(stream, source, flow, inbound, limits).await;
             drop(permit);

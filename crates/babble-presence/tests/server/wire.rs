@@ -156,3 +156,17 @@ async fn a_start_that_fails_part_way_frees_what_it_had_bound() {
     let http_taken = |e: &babble_presence::ServerError| matches!(e, babble_presence::ServerError::HttpBind { .. });
     failed_start_frees_udp(free_port(), None, taken.0, http_taken).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_the_tcp_connections_it_accepted() {
+    use tokio::io::AsyncReadExt;
+    let server = start_in_process(|_| {}).await;
+    let tcp = server.local_addr(babble_presence::Transport::Tcp).unwrap();
+    let mut idle = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    // Let the server take the connection before it stops.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.shutdown().await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, idle.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the connection is closed, not left open: {read:?}");
+}
