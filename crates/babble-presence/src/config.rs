@@ -270,7 +270,7 @@ pub struct AuthSection {
     /// How long a nonce may be used, in seconds.
     pub nonce_lifetime_secs: u64,
     /// Algorithms offered, preferred first: `MD5`, `SHA-256`.
-    pub algorithms: Vec<String>,
+    pub algorithms: Vec<DigestAlgorithm>,
     /// The authenticated realm must equal the Request-URI host, else 403.
     pub realm_must_match_host: bool,
     /// Wrong credentials get `forbidden` (403) or a new `challenge`.
@@ -288,12 +288,23 @@ impl Default for AuthSection {
             publish: false,
             challenge: ChallengeKind::Www,
             nonce_lifetime_secs: AuthConfig::default().nonce_lifetime.as_secs(),
-            algorithms: vec!["MD5".to_owned()],
+            algorithms: vec![DigestAlgorithm::Md5],
             realm_must_match_host: false,
             bad_credentials: BadCredentials::Forbidden,
             users: Vec::new(),
         }
     }
+}
+
+/// A digest algorithm by its RFC 8760 name.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum DigestAlgorithm {
+    /// `MD5`.
+    #[serde(rename = "MD5")]
+    Md5,
+    /// `SHA-256`.
+    #[serde(rename = "SHA-256")]
+    Sha256,
 }
 
 /// The challenge status.
@@ -515,11 +526,6 @@ impl Config {
                 return bail("subscribe_back.events may hold \"presence\" and \"dialog\"");
             }
         }
-        for algorithm in &self.auth.algorithms {
-            if !["MD5", "SHA-256"].contains(&algorithm.as_str()) {
-                return bail("auth.algorithms may hold \"MD5\" and \"SHA-256\"");
-            }
-        }
         if self.auth.algorithms.is_empty() || self.auth.nonce_lifetime_secs == 0 {
             return bail("auth needs at least one algorithm and a nonce lifetime above zero");
         }
@@ -620,7 +626,10 @@ impl Config {
             algorithms: a
                 .algorithms
                 .iter()
-                .map(|name| if name == "SHA-256" { Algorithm::Sha256 } else { Algorithm::Md5 })
+                .map(|algorithm| match algorithm {
+                    DigestAlgorithm::Md5 => Algorithm::Md5,
+                    DigestAlgorithm::Sha256 => Algorithm::Sha256,
+                })
                 .collect(),
             users: a
                 .users
@@ -657,6 +666,10 @@ mod tests {
         assert!(toml::from_str::<Config>("[sip]\nlisten = [\"sctp:1.2.3.4:5060\"]").is_err());
         let empty: Config = toml::from_str("[sip]\nlisten = []").unwrap();
         assert!(empty.validate().is_err());
+        let sha1 = toml::from_str::<Config>("[auth]\nalgorithms = [\"SHA-1\"]").unwrap_err();
+        assert!(sha1.to_string().contains("SHA-256"), "the error names what is allowed: {sha1}");
+        let both: Config = toml::from_str("[auth]\nalgorithms = [\"SHA-256\", \"MD5\"]").unwrap();
+        assert_eq!(both.engine(0).auth.algorithms, vec![Algorithm::Sha256, Algorithm::Md5]);
         let slow: Config = toml::from_str("[sip]\nt1_ms = 0").unwrap();
         assert!(slow.validate().is_err());
         for bad in ["[registrar]\nmin_expires = 0", "[publish]\ndefault_expires = 10", "[notifier]\nmax_expires = 30"] {
