@@ -200,25 +200,10 @@ mod tests {
 
     #[test]
     fn configured_profiles_come_first_and_replace_builtins_by_name() {
-        let entry = |name: &str, status| ProfileEntry {
-            name: name.into(),
-            user_agents: vec!["Acme".into()],
-            subscribers: Vec::new(),
-            addresses: Vec::new(),
-            subscribe_status: status,
-            single_dialog: false,
-            single_dialog_shows: ShownCallEntry::Ringing,
-            idle_dummy_dialog: false,
-            caller_confirmed: false,
-            pickup_prefix: None,
-            min_notify_interval_ms: 0,
-            remote_identity: true,
-            ringing_note: false,
-            presence_format: None,
-            mwi_urgent_counts: UrgentCountsEntry::Parenthesized,
-            hold_empty_initial_notify: false,
-            udp_notify_failures: None,
-            challenge_refreshes: true,
+        // An entry as the file gives it: the serde defaults for everything else.
+        let entry = |name: &str, status: u16| -> ProfileEntry {
+            toml::from_str(&format!("name = \"{name}\"\nuser_agents = [\"Acme\"]\nsubscribe_status = {status}\n"))
+                .unwrap()
         };
         let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)], str::to_owned);
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
