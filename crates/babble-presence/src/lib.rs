@@ -1,6 +1,6 @@
 //! babble-presence: a SIP presence server (BLF, presence/DND, message waiting). The binary
 //! runs it from a TOML file; as a library, [`Server`] runs it inside a Rust program with
-//! the event contract of SPEC §9 as typed values: `.in` events from [`Server::events`],
+//! the event contract (docs/architecture.md) as typed values: `.in` events from [`Server::events`],
 //! `.out` events through [`Server::send`].
 
 pub mod config;

@@ -1,6 +1,6 @@
 //! The server as a library: [`Server::start`] binds the listeners and runs the engine
 //! driver on the current tokio runtime; the returned [`Server`] hands out the typed stream
-//! of `.in` events and takes `.out` events as [`Command`]s (SPEC §9).
+//! of `.in` events and takes `.out` events as [`Command`]s (the event contract).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

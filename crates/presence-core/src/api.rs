@@ -1,4 +1,4 @@
-//! The event contract with integrations (SPEC §9), typed: [`InEvent`]s the engine raises
+//! The event contract with integrations, typed: [`InEvent`]s the engine raises
 //! (`presence.subscribe.in`, `presence.voicemail.in`) and [`Command`]s it takes (the `.out`
 //! events). `contract` maps both to and from the seed's JSON.
 

@@ -4,10 +4,9 @@
 use sip_proto::transaction::TimerConfig;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::digest_auth::{Algorithm, User};
-use crate::entity::{CallLimits, DndRule};
+use crate::auth::AuthConfig;
+use crate::entities::{CallLimits, DndRule, RenderOptions};
 
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,48 +68,6 @@ pub struct EngineConfig {
     /// Device profiles: the first assigned to a subscriber's account or address, else the
     /// first matching its User-Agent.
     pub profiles: Vec<crate::profiles::DeviceProfile>,
-}
-
-/// Digest authentication settings (RFC 3261 §22, RFC 8760).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthConfig {
-    /// The realm; `None` uses the Request-URI host.
-    pub realm: Option<String>,
-    /// Challenge REGISTER.
-    pub register: bool,
-    /// Challenge SUBSCRIBE (initial and in-dialog).
-    pub subscribe: bool,
-    /// Challenge PUBLISH.
-    pub publish: bool,
-    /// Challenge with 407/Proxy-Authenticate instead of 401/WWW-Authenticate.
-    pub proxy: bool,
-    /// How long a nonce may be used.
-    pub nonce_lifetime: Duration,
-    /// Algorithms offered, preferred first.
-    pub algorithms: Vec<Algorithm>,
-    /// Users who may authenticate (also our credentials when a phone challenges us).
-    pub users: Vec<User>,
-    /// The seed's rule: the authenticated realm must equal the Request-URI host, else 403.
-    pub realm_must_match_host: bool,
-    /// Answer wrong credentials with a new challenge instead of 403.
-    pub challenge_bad_credentials: bool,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            realm: None,
-            register: false,
-            subscribe: false,
-            publish: false,
-            proxy: false,
-            nonce_lifetime: Duration::from_secs(300),
-            algorithms: vec![Algorithm::Md5],
-            users: Vec::new(),
-            realm_must_match_host: false,
-            challenge_bad_credentials: false,
-        }
-    }
 }
 
 /// Who may subscribe to whom. Everyone may always watch their own entity (MWI).
@@ -204,6 +161,17 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// The settings that shape what watchers are shown.
+    pub(crate) fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            unknown_is_available: self.unknown_is_available,
+            zero_voicemail_when_unknown: self.zero_voicemail_when_unknown,
+            dnd_rule: self.dnd_rule,
+            device_dnd_rule: self.device_dnd_rule,
+            dnd_as_busy_lamp: self.dnd_as_busy_lamp,
+        }
+    }
+
     /// The entity key for `user@host` text (an optional `sip:`/`sips:` scheme and any
     /// parameters and the port are dropped, the host lowercased and alias-folded).
     pub fn entity_key(&self, address: &str) -> String {

@@ -1,4 +1,4 @@
-//! The seed's JSON event contract (SPEC §9): `{"event": "<name>", "data": {...}}` for the
+//! The seed's JSON event contract: `{"event": "<name>", "data": {...}}` for the
 //! `.in` events the server raises and the `.out` events it takes, with the field names and
 //! aliases existing babble-drachtio-presence integrations send (`newcount`/`oldcount`,
 //! `update`/`all`). Errors name the field at fault.

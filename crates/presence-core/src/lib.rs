@@ -1,42 +1,44 @@
 //! The presence engine of babble-presence, sans IO: the shell feeds it received bytes,
 //! integration commands and the time, and carries out what it asks for (messages to send,
-//! events to raise, the next deadline). Every protocol decision lives here, so every rule
-//! is testable with a virtual clock.
+//! events to raise, changes to store, the next deadline). Every protocol decision lives
+//! here, so every rule is testable with a virtual clock.
+//!
+//! The engine (`engine`) is a router over components that each own their state: the
+//! notifier (subscriptions we serve), publications, the registrar, our subscriptions to
+//! phones (`phones`), entity state and its composition (`entities`), client and server
+//! transactions, and digest authentication (`auth`). They act only through the effect sink
+//! (`effects`) they are handed. docs/architecture.md maps each rule to the file that owns it.
 
 pub mod api;
+mod auth;
 pub mod bodies;
 pub mod call;
-mod commands;
+mod client_transactions;
 mod config;
+mod context;
 pub mod contract;
-mod digest_auth;
+mod effects;
 mod engine;
-mod entity;
-mod handlers;
+mod entities;
 mod ids;
 mod notifier;
-mod outgoing;
-mod package;
+mod packages;
 mod peer;
-mod persist;
+mod phones;
 pub mod profiles;
-mod publication;
-mod publisher;
+mod publications;
+mod records;
 mod registrar;
-mod render;
-mod reply;
+mod request;
+mod server_transactions;
 mod stats;
-mod subscription;
-mod timers;
 mod unsolicited;
 pub mod views;
-mod watch_persist;
-mod watching;
 
-pub use config::{AuthConfig, EngineConfig, ExpiryConfig, WatchPolicy};
-pub use digest_auth::{Algorithm, Secret, User};
+pub use auth::{Algorithm, AuthConfig, Secret, User};
+pub use config::{EngineConfig, ExpiryConfig, WatchPolicy};
 pub use engine::Engine;
-pub use entity::{CallLimits, DndRule};
-pub use handlers::ALLOWED_METHODS;
+pub use entities::{CallLimits, DndRule};
 pub use peer::{FlowId, Peer, Transmit, Transport};
+pub use request::ALLOWED_METHODS;
 pub use stats::Stats;

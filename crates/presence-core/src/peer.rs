@@ -66,6 +66,14 @@ impl Peer {
         format!("SIP/2.0/{} {our_host}:{};branch={branch};rport", self.transport.via_token(), self.local.port())
     }
 
+    /// Our local IP as URI host text (IPv6 in brackets), for Via, Contact and From.
+    pub(crate) fn local_host(&self) -> String {
+        match self.local.ip() {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        }
+    }
+
     /// Our Contact towards this peer, `<sip:[user@]our_host:port[;transport=tcp]>`.
     pub(crate) fn contact(&self, user: Option<&str>, our_host: &str) -> String {
         let user = user.map(|u| format!("{u}@")).unwrap_or_default();

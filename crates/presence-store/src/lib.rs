@@ -1,4 +1,4 @@
-//! What babble-presence keeps across restarts (SPEC §10): typed records of subscriptions
+//! What babble-presence keeps across restarts: typed records of subscriptions
 //! (with their dialog, CSeq and dialog-info version), registrations, publications and the
 //! state integrations pushed; the [`Store`] trait backends implement (no SQL in it); the
 //! in-memory and SQLite backends; and [`conformance`], the suite every backend must pass.

@@ -1,4 +1,4 @@
-//! Events into the server (SPEC §9): `POST /api/v1/events` with the contract's
+//! Events into the server (the event contract, docs/architecture.md): `POST /api/v1/events` with the contract's
 //! `{"event", "data"}` (the seed's field names and aliases accepted), and the same
 //! operations as resources under `/api/v1/entities/{entity}/...`.
 

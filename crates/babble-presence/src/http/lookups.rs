@@ -1,4 +1,4 @@
-//! Look-ups (SPEC §9): entities with their composed state and availability, the
+//! Look-ups: entities with their composed state and availability, the
 //! subscriptions served (and ending one), registrations and publications.
 
 use axum::Json;
@@ -166,7 +166,7 @@ pub(crate) async fn get_entity(
     Ok(Json(view.into()))
 }
 
-/// Which of `entities` can take a call now (SPEC §9: queue availability).
+/// Which of `entities` can take a call now (the availability queue routing asks for).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AvailabilityQuery {

@@ -1,4 +1,4 @@
-//! The integration API over HTTP (axum, SPEC §9/§11): events in, `.in` events out over
+//! The integration API over HTTP (axum): events in, `.in` events out over
 //! WebSocket and SSE, look-ups, an OpenAPI document generated from the handlers, Prometheus
 //! metrics and a health check. Every handler reaches the engine through the driver's
 //! channel, so the API never locks or blocks SIP.

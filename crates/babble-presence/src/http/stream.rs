@@ -1,4 +1,4 @@
-//! `.in` events out (SPEC §9): a WebSocket and a Server-Sent Events stream of every event as
+//! `.in` events out: a WebSocket and a Server-Sent Events stream of every event as
 //! `{"seq", "event", "data"}`, filtered by event name and entity. A consumer too slow to keep
 //! up is dropped with a logged reason (and a close reason on the WebSocket), never buffered
 //! without bound and never slowing SIP.

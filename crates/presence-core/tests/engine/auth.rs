@@ -1,4 +1,4 @@
-//! Digest authentication (RFC 3261 §22, SPEC §8) and the watch policy on a virtual clock:
+//! Digest authentication (RFC 3261 §22) and the watch policy on a virtual clock:
 //! challenges, right and wrong passwords, nonce-count replay, stale nonces, 401 or 407, the
 //! realm rule, in-dialog refreshes, and who may watch whom.
 

@@ -1,4 +1,4 @@
-//! The notifier role (RFC 6665, SPEC §4) on a virtual clock: accepting, refusing,
+//! The notifier role (RFC 6665 §4.2) on a virtual clock: accepting, refusing,
 //! refreshing, expiring and ending subscriptions, the NOTIFYs they get, and how NOTIFY
 //! outcomes and state changes are handled.
 

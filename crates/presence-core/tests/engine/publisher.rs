@@ -1,4 +1,4 @@
-//! PUBLISH (RFC 3903, SPEC §5) and composition (SPEC §7) on a virtual clock: the entity-tag
+//! PUBLISH (RFC 3903 §6) and composition (docs/architecture.md, "Rules that are ours") on a virtual clock: the entity-tag
 //! life cycle, refusals, expiry, several publishers of one entity, and every watcher format
 //! seeing the composed state.
 

@@ -1,4 +1,4 @@
-//! The registrar (RFC 3261 §10.3, SPEC §3) on a virtual clock: bindings, expiry rules,
+//! The registrar (RFC 3261 §10.3) on a virtual clock: bindings, expiry rules,
 //! `*` removal, Call-ID/CSeq ordering, events, and registered versus offline presence.
 
 use presence_core::api::InEvent;
@@ -47,7 +47,7 @@ fn bindings_are_added_listed_refreshed_and_removed() {
     assert_eq!(h.engine.binding_count(), 2);
 
     // A refresh before half its life raises no new event; after it, one.
-    h.engine.poll_event();
+    let _ = h.engine.poll_event();
     h.send(&register(AOR, "reg1", 2, &["<sip:1001@192.0.2.10:5062>"], "Expires: 600\r\n"), udp_peer(), 100.0);
     assert!(h.engine.poll_event().is_none());
     h.send(&register(AOR, "reg1", 3, &["<sip:1001@192.0.2.10:5062>"], "Expires: 600\r\n"), udp_peer(), 400.0);

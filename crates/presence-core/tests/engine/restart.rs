@@ -1,4 +1,4 @@
-//! Restart continuity (SPEC §10): the changes an engine emits, stored and loaded into a new
+//! Restart continuity: the changes an engine emits, stored and loaded into a new
 //! engine, let subscriptions go on in their dialogs with higher CSeq and version, end those
 //! that expired meanwhile, and keep registrations, publications and pushed state.
 

@@ -1,4 +1,4 @@
-//! Subscribing back to registered phones (SPEC §6) on a virtual clock: the SUBSCRIBE after
+//! Subscribing back to registered phones (RFC 6665 §4.1) on a virtual clock: the SUBSCRIBE after
 //! REGISTER, refreshes, NOTIFY handling, digest challenges from the phone, ending with the
 //! binding, and composing several phones; plus unsolicited MWI and check-sync.
 

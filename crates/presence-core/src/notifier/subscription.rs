@@ -1,6 +1,7 @@
-//! Subscriptions we serve as notifier (RFC 6665 §4.2): their state and the indexes that
-//! find them by dialog (in-dialog SUBSCRIBE), by entity (state changes), by Call-ID (`.out`
-//! events that target one watcher) and by id (NOTIFY responses, timers).
+//! One subscription we serve (RFC 6665 §4.2), and the table of them with the indexes that
+//! find one by dialog (in-dialog SUBSCRIBE), by entity (state changes), by Call-ID (`.out`
+//! events that target one watcher), by flow (a closed connection) and by id (NOTIFY
+//! responses, timers).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -8,11 +9,9 @@ use std::time::Instant;
 use sip_proto::dialog::{Dialog, DialogId};
 
 use crate::bodies::Format;
-use crate::package::Package;
-use crate::peer::Peer;
-
-/// Identifies a subscription for the engine's lifetime.
-pub(crate) type SubscriptionId = u64;
+use crate::ids::{Counter, SubscriptionId};
+use crate::packages::Package;
+use crate::peer::{FlowId, Peer};
 
 /// Where a subscription is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +19,25 @@ pub(crate) enum Phase {
     Active,
     /// Ending: the next NOTIFY is the final `terminated;reason=<reason>` one.
     Terminating(&'static str),
+}
+
+impl Phase {
+    /// `active` or `terminating`, as the look-ups show it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Active => "active",
+            Phase::Terminating(_) => "terminating",
+        }
+    }
+}
+
+/// What a NOTIFY carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotifyKind {
+    /// Subscription state; `last` for the final `terminated` one.
+    State { last: bool },
+    /// An `Event: check-sync` nudge in the subscription's dialog.
+    CheckSync,
 }
 
 /// One subscription.
@@ -42,8 +60,8 @@ pub(crate) struct Subscription {
     pub(crate) version: u32,
     /// The entity change number the last NOTIFY showed.
     pub(crate) seen_change: u64,
-    /// Whether a NOTIFY is awaiting its final response.
-    pub(crate) in_flight: bool,
+    /// The NOTIFY awaiting its final response, if one is.
+    pub(crate) in_flight: Option<NotifyKind>,
     /// State changed while a NOTIFY was in flight: send again when it completes.
     pub(crate) dirty: bool,
     /// A check-sync NOTIFY is waiting to be sent.
@@ -63,6 +81,11 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    /// Our Contact for the subscription's dialog.
+    pub(crate) fn contact(&self) -> String {
+        self.peer.contact(None, &self.our_host)
+    }
+
     /// Seconds left, rounded up, for `Subscription-State: active;expires=`.
     pub(crate) fn remaining_secs(&self, now: Instant) -> u64 {
         let left = self.expires_at.saturating_duration_since(now);
@@ -80,20 +103,19 @@ pub(crate) struct Subscriptions {
     by_dialog: HashMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<String, BTreeSet<SubscriptionId>>,
     by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
-    next_id: SubscriptionId,
+    ids: Counter,
 }
 
 impl Subscriptions {
     pub(crate) fn insert(&mut self, sub: Subscription) -> SubscriptionId {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = SubscriptionId(self.ids.next());
         self.insert_with_id(id, sub);
         id
     }
 
     /// Inserts a subscription restored from storage under its old id.
     pub(crate) fn insert_with_id(&mut self, id: SubscriptionId, sub: Subscription) {
-        self.next_id = self.next_id.max(id);
+        self.ids.skip_past(id.0);
         self.by_dialog.insert((sub.dialog.id.clone(), sub.package, sub.event_id.clone()), id);
         self.by_entity.entry(sub.entity.clone()).or_default().insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
@@ -129,7 +151,7 @@ impl Subscriptions {
     }
 
     /// Subscriptions whose NOTIFYs travel on `flow`.
-    pub(crate) fn on_flow(&self, flow: crate::peer::FlowId) -> Vec<SubscriptionId> {
+    pub(crate) fn on_flow(&self, flow: FlowId) -> Vec<SubscriptionId> {
         self.by_id
             .iter()
             .filter(|(_, s)| s.peer.transport.is_reliable() && s.peer.flow == Some(flow))

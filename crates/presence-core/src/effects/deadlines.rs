@@ -1,5 +1,5 @@
-//! The engine's one deadline index: every timer of every transaction, subscription,
-//! publication, watch and entity is an entry here, not a task. The driver sleeps until
+//! The one deadline index: every timer of every transaction, subscription, publication,
+//! watch and entity is an entry here, not a task. The driver sleeps until
 //! [`DeadlineIndex::next`] and then asks for what is due.
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,10 +1,17 @@
 //! The event packages served (RFC 6665 §7): `presence` (RFC 3856), `dialog` (RFC 4235) and
-//! `message-summary` (RFC 3842), each with the body formats it offers, and choosing a
-//! format from a SUBSCRIBE's Accept header (q-values honoured, order breaks ties).
+//! `message-summary` (RFC 3842), each with the body formats it offers, choosing a format
+//! from a SUBSCRIBE's Accept header (q-values honoured, order breaks ties), and writing the
+//! document a watcher is sent, one file per package.
+
+mod dialog;
+mod message_summary;
+mod presence;
 
 use sip_proto::header::MediaType;
 
 use crate::bodies::Format;
+use crate::entities::{Entity, RenderOptions};
+use crate::profiles::DeviceProfile;
 
 /// An event package.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,6 +73,33 @@ impl Package {
     }
 }
 
+/// Per-watcher inputs to a document.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Watcher<'a> {
+    /// The dialog-info version to write.
+    pub(crate) version: u32,
+    /// The entity change number the watcher last saw (ended calls since are shown once).
+    pub(crate) seen_change: u64,
+    /// The subscriber's device profile.
+    pub(crate) profile: Option<&'a DeviceProfile>,
+}
+
+/// The body for `format`, or `None` when there is nothing to say yet.
+pub(crate) fn render(
+    entity_uri: &str,
+    entity: Option<&Entity>,
+    format: Format,
+    watcher: Watcher,
+    options: RenderOptions,
+) -> Option<String> {
+    match format {
+        Format::Pidf => Some(presence::pidf(entity_uri, entity, watcher, options)),
+        Format::Xpidf => Some(presence::xpidf(entity_uri, entity, options)),
+        Format::DialogInfo => Some(dialog::dialog_info(entity_uri, entity, watcher, options)),
+        Format::MessageSummary => message_summary::summary(entity_uri, entity, watcher, options),
+    }
+}
+
 /// The q-value `ranges` give `format`: that of the most specific range covering it (RFC 3261
 /// §20.1 takes Accept from HTTP, where `type/subtype` overrides `type/*`, which overrides
 /// `*/*`); 0 when none covers it.
@@ -83,6 +117,9 @@ fn quality(range: &MediaType) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bodies::{Basic, dialog_info};
+    use crate::call::CallState;
+    use crate::entities::{Source, Status};
 
     fn accept(list: &[&str]) -> Vec<MediaType> {
         list.iter().map(|m| MediaType::parse(m).unwrap()).collect()
@@ -129,5 +166,44 @@ mod tests {
     fn event_names_fold_case() {
         assert_eq!(Package::from_event("Message-Summary"), Some(Package::MessageSummary));
         assert_eq!(Package::from_event("talk"), None);
+    }
+
+    const OPTS: RenderOptions = RenderOptions {
+        unknown_is_available: true,
+        zero_voicemail_when_unknown: true,
+        dnd_rule: crate::entities::DndRule::Any,
+        device_dnd_rule: crate::entities::DndRule::All,
+        dnd_as_busy_lamp: true,
+    };
+
+    #[test]
+    fn neutral_documents() {
+        let w = Watcher { version: 0, seen_change: 0, profile: None };
+        let mwi = render("sip:a@b", None, Format::MessageSummary, w, OPTS).unwrap();
+        assert!(mwi.starts_with("Messages-Waiting: no\r\n") && mwi.contains("0/0 (0/0)"));
+        let off = RenderOptions { zero_voicemail_when_unknown: false, ..OPTS };
+        assert_eq!(render("sip:a@b", None, Format::MessageSummary, w, off), None);
+        let idle = render("sip:a@b", None, Format::DialogInfo, w, OPTS).unwrap();
+        assert!(idle.ends_with(r#"version="0" state="full" entity="sip:a@b"></dialog-info>"#));
+    }
+
+    #[test]
+    fn dnd_lights_blf_keys_unless_disabled() {
+        let w = Watcher { version: 0, seen_change: 0, profile: None };
+        let mut e = Entity::default();
+        e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
+        let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap();
+        let doc = dialog_info::parse(lamp.as_bytes()).unwrap();
+        assert_eq!(
+            doc.calls.iter().map(|c| (c.call_id.as_str(), c.state)).collect::<Vec<_>>(),
+            vec![("dnd", CallState::Confirmed)]
+        );
+        let off = RenderOptions { dnd_as_busy_lamp: false, ..OPTS };
+        assert!(
+            dialog_info::parse(render("sip:a@b", Some(&e), Format::DialogInfo, w, off).unwrap().as_bytes())
+                .unwrap()
+                .calls
+                .is_empty()
+        );
     }
 }

@@ -1,14 +1,13 @@
-//! Publications (RFC 3903): each a piece of an entity's state with its own entity-tag and
-//! expiry, indexed by entity-tag (for SIP-If-Match) and by publishing device (so a
-//! publisher that lost its tag, after a 412, replaces its record instead of adding one).
+//! One publication (RFC 3903), a piece of an entity's state with its own entity-tag and
+//! expiry, and the table of them indexed by entity-tag (for SIP-If-Match) and by publishing
+//! device (so a publisher that lost its tag, after a 412, replaces its record instead of
+//! adding one).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::package::Package;
-
-/// Identifies a publication for the engine's lifetime.
-pub(crate) type PublicationId = u64;
+use crate::ids::{Counter, PublicationId};
+use crate::packages::Package;
 
 /// One live publication.
 #[derive(Clone, Debug)]
@@ -34,20 +33,19 @@ pub(crate) struct Publications {
     by_etag: HashMap<String, PublicationId>,
     by_device: HashMap<DeviceKey, PublicationId>,
     per_entity: HashMap<String, usize>,
-    next_id: PublicationId,
+    ids: Counter,
 }
 
 impl Publications {
     pub(crate) fn insert(&mut self, publication: Publication) -> PublicationId {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = PublicationId(self.ids.next());
         self.insert_with_id(id, publication);
         id
     }
 
     /// Inserts a publication restored from storage under its old id.
     pub(crate) fn insert_with_id(&mut self, id: PublicationId, publication: Publication) {
-        self.next_id = self.next_id.max(id);
+        self.ids.skip_past(id.0);
         self.by_etag.insert(publication.etag.clone(), id);
         self.by_device.insert(device_key(&publication), id);
         *self.per_entity.entry(publication.entity.clone()).or_default() += 1;

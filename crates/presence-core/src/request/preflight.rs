@@ -5,7 +5,7 @@
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Method, Request, Response};
 
-use crate::package::PACKAGES;
+use crate::packages::PACKAGES;
 
 /// Methods this server serves; every other known method gets 405 with this list.
 pub const ALLOWED_METHODS: &[Method] =

@@ -1,6 +1,6 @@
-//! Entity state: everything known about one watched resource (`user@host`), composed from
-//! every source (SPEC §7): presence reported by integrations and by each live publication,
-//! registration, calls and voicemail counts. Calls are kept per Call-ID with bounded
+//! One entity's state: everything known about one watched resource (`user@host`) from
+//! every source: presence reported by integrations, by each live publication and by each
+//! phone we subscribe to, registration, calls and voicemail counts. Calls are kept per Call-ID with bounded
 //! lifetimes: an ended call leaves a tombstone so a late update for it is ignored, and a
 //! call never answered expires.
 
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState};
+use crate::ids::{PublicationId, WatchId};
 
 /// Lifetimes and bounds for an entity's calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +67,9 @@ pub(crate) enum Source {
     /// The integration API (`.out` events).
     Api,
     /// A publication (RFC 3903), by its id.
-    Publication(u64),
+    Publication(PublicationId),
     /// A phone we subscribe to, by the subscription's id.
-    Device(u64),
+    Device(WatchId),
 }
 
 /// How DND reports of several sources combine.

@@ -1,0 +1,124 @@
+//! Client transactions (RFC 3261 §17.1.2): owns every request the engine has sent (NOTIFYs,
+//! SUBSCRIBEs to phones, unsolicited NOTIFYs), each in a non-INVITE client transaction:
+//! retransmitted over UDP by Timer E, given up by Timer F, kept for Timer K so retransmitted
+//! responses are absorbed. The outcome is reported once, with the [`Purpose`] the sender
+//! gave, for the engine to hand back to that sender.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sip_proto::Response;
+use sip_proto::transaction::{ClientAction, ClientKey, ClientTransaction, TimerConfig};
+
+use crate::effects::{Effects, TimerKey};
+use crate::ids::{SubscriptionId, WatchId};
+use crate::peer::Peer;
+
+/// Who sent a request and waits for its outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A NOTIFY of a subscription we serve.
+    Notify(SubscriptionId),
+    /// A SUBSCRIBE to a phone.
+    Watch(WatchId),
+    /// An out-of-dialog NOTIFY (unsolicited MWI, check-sync): nobody waits.
+    Unsolicited,
+}
+
+/// The final outcome of a request: its final response, or `None` when Timer F fired.
+#[derive(Debug)]
+pub(crate) struct Outcome<'r> {
+    pub(crate) purpose: Purpose,
+    pub(crate) response: Option<&'r Response>,
+}
+
+/// One request in flight.
+#[derive(Debug)]
+struct Outgoing {
+    purpose: Purpose,
+    txn: ClientTransaction,
+    bytes: Bytes,
+    destination: Peer,
+    sent_at: Instant,
+    /// The outcome was reported; the entry only absorbs retransmitted responses now.
+    reported: bool,
+}
+
+/// Every request in flight.
+#[derive(Debug, Default)]
+pub(crate) struct ClientTransactions {
+    by_key: HashMap<ClientKey, Outgoing>,
+}
+
+impl ClientTransactions {
+    /// Sends `bytes` (a request whose top Via branch makes `key`) and tracks it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send(
+        &mut self,
+        key: ClientKey,
+        bytes: Bytes,
+        destination: Peer,
+        purpose: Purpose,
+        timers: TimerConfig,
+        fx: &mut Effects,
+        now: Instant,
+    ) {
+        let txn = ClientTransaction::new(destination.transport.is_reliable(), timers, now);
+        fx.set_deadline(TimerKey::ClientTransaction(key.clone()), txn.deadline());
+        fx.transmit(destination, bytes.clone());
+        self.by_key.insert(key, Outgoing { purpose, txn, bytes, destination, sent_at: now, reported: false });
+    }
+
+    /// A response arrived: the outcome to report when it is the request's first final one.
+    pub(crate) fn on_response<'r>(
+        &mut self,
+        response: &'r Response,
+        fx: &mut Effects,
+        now: Instant,
+    ) -> Option<Outcome<'r>> {
+        let Some((key, out)) = ClientKey::for_response(response)
+            .ok()
+            .and_then(|key| self.by_key.get_mut(&key).map(|out| (key.clone(), out)))
+        else {
+            fx.stats.stray_responses += 1;
+            return None;
+        };
+        let deliver = out.txn.on_response(response.status, now) && response.status >= 200 && !out.reported;
+        let purpose = out.purpose;
+        if deliver {
+            out.reported = true;
+            if matches!(purpose, Purpose::Notify(_)) {
+                fx.record_notify_latency(now.saturating_duration_since(out.sent_at));
+            }
+        }
+        self.settle(&key, fx);
+        deliver.then_some(Outcome { purpose, response: Some(response) })
+    }
+
+    /// A timer of transaction `key` fired: a retransmission, or the outcome of a request
+    /// that got no final response (Timer F).
+    pub(crate) fn on_timer(&mut self, key: ClientKey, fx: &mut Effects, now: Instant) -> Option<Outcome<'static>> {
+        let out = self.by_key.get_mut(&key)?;
+        let action = out.txn.on_timeout(now);
+        if action == Some(ClientAction::Retransmit) {
+            fx.transmit(out.destination, out.bytes.clone());
+        }
+        let timed_out = action == Some(ClientAction::TimedOut) && !out.reported;
+        if timed_out {
+            out.reported = true;
+        }
+        let purpose = out.purpose;
+        self.settle(&key, fx);
+        timed_out.then_some(Outcome { purpose, response: None })
+    }
+
+    /// Re-arms the transaction's timer, or forgets it once terminated.
+    fn settle(&mut self, key: &ClientKey, fx: &mut Effects) {
+        let deadline = self.by_key.get(key).and_then(|o| o.txn.deadline());
+        if self.by_key.get(key).is_some_and(|o| o.txn.is_terminated()) {
+            self.by_key.remove(key);
+        }
+        fx.set_deadline(TimerKey::ClientTransaction(key.clone()), deadline);
+    }
+}

@@ -1,0 +1,192 @@
+//! The engine: the router the shell drives (quinn's shape). Inputs are
+//! [`Engine::handle_sip`], [`Engine::handle_oversized_head`], [`Engine::handle_flow_closed`],
+//! [`Engine::handle_command`] and [`Engine::handle_timeout`], each given the current time;
+//! outputs are pulled with [`Engine::poll_transmit`], [`Engine::poll_event`] and
+//! [`Engine::poll_timeout`]. No sockets, no clocks, no tasks.
+//!
+//! The engine owns the components and routes each input to the one that owns it: a request
+//! by method and dialog (`route`), a response by its client transaction, a due deadline by
+//! its key (`timers`), an integration's command by what it is about (`commands`). What a
+//! component hands back for another (an entity update, a binding that came or went) the
+//! router passes on, after the response to the request that caused it. This is the only
+//! `impl Engine` in the crate; `restore` and `views` are its two other entry points.
+
+mod commands;
+mod restore;
+mod route;
+mod timers;
+mod views;
+
+use std::time::{Duration, Instant};
+
+use sip_proto::message::Message;
+use sip_proto::parse::parse_message;
+
+use crate::api::InEvent;
+use crate::auth::Auth;
+use crate::client_transactions::ClientTransactions;
+use crate::config::EngineConfig;
+use crate::effects::Effects;
+use crate::entities::Entities;
+use crate::notifier::Notifier;
+use crate::peer::{FlowId, Peer, Transmit};
+use crate::phones::Phones;
+use crate::publications::Publications;
+use crate::registrar::Registrar;
+use crate::server_transactions::ServerTransactions;
+use crate::stats::Stats;
+
+/// The presence engine.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    fx: Effects,
+    server: ServerTransactions,
+    client: ClientTransactions,
+    auth: Auth,
+    entities: Entities,
+    notifier: Notifier,
+    publications: Publications,
+    registrar: Registrar,
+    phones: Phones,
+}
+
+/// A component's [`crate::context::Ctx`], built from the engine's disjoint fields so the
+/// component itself can be borrowed beside it.
+macro_rules! cx {
+    ($engine:ident, $now:expr) => {
+        &mut crate::context::Ctx {
+            config: &$engine.config,
+            fx: &mut $engine.fx,
+            client: &mut $engine.client,
+            now: $now,
+        }
+    };
+}
+use cx;
+
+impl Engine {
+    /// An engine with no state.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            fx: Effects::new(config.seed),
+            auth: Auth::new(&config.auth),
+            config,
+            server: ServerTransactions::default(),
+            client: ClientTransactions::default(),
+            entities: Entities::default(),
+            notifier: Notifier::default(),
+            publications: Publications::default(),
+            registrar: Registrar::default(),
+            phones: Phones::default(),
+        }
+    }
+
+    /// A datagram or a framed stream message arrived from `source`.
+    pub fn handle_sip(&mut self, bytes: &[u8], source: Peer, now: Instant) {
+        if bytes.len() > self.config.max_message_size {
+            // Over UDP nothing can be answered safely (the head may be cut); streams call
+            // `handle_oversized_head` instead.
+            self.fx.stats.oversized += 1;
+            return;
+        }
+        match parse_message(bytes) {
+            Ok(Message::Request(req)) => {
+                self.fx.stats.requests_in += 1;
+                self.on_request(req, source, now);
+            }
+            Ok(Message::Response(resp)) => {
+                self.fx.stats.responses_in += 1;
+                self.on_response(&resp, now);
+            }
+            Err(err) => self.on_malformed(err, source, now),
+        }
+    }
+
+    /// A stream delivered a head whose body exceeds the size limit: answer 413 from the
+    /// head alone (the shell then closes the connection).
+    pub fn handle_oversized_head(&mut self, head: &[u8], source: Peer, now: Instant) {
+        self.fx.stats.oversized += 1;
+        self.on_oversized_head(head, source, now);
+    }
+
+    /// A stream connection closed: subscriptions bound to it can no longer be notified
+    /// and end (a transport error ends a stream-bound subscription).
+    pub fn handle_flow_closed(&mut self, flow: FlowId, now: Instant) {
+        self.notifier.on_flow_closed(flow, cx!(self, now));
+    }
+
+    /// The next message to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.fx.pop_transmit()
+    }
+
+    /// The next event for integrations.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<InEvent> {
+        self.fx.pop_event()
+    }
+
+    /// When [`Engine::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.fx.next_deadline()
+    }
+
+    /// Turns persistence on: `unix_ms` is the wall-clock time at the monotonic `now`.
+    pub fn enable_persistence(&mut self, now: Instant, unix_ms: u64) {
+        self.fx.enable_store(now, unix_ms);
+    }
+
+    /// The changes to store since the last call, in order.
+    #[must_use]
+    pub fn take_changes(&mut self) -> Vec<presence_store::Change> {
+        self.fx.take_changes()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.fx.stats
+    }
+
+    /// NOTIFY latencies (send to final response) measured since the last call.
+    pub fn take_notify_latencies(&mut self) -> Vec<Duration> {
+        self.fx.take_notify_latencies()
+    }
+
+    /// How many server transactions are held (for tests and metrics).
+    pub fn server_transaction_count(&self) -> usize {
+        self.server.len()
+    }
+
+    /// How many subscriptions are held, ending ones included (for tests and metrics).
+    pub fn subscription_count(&self) -> usize {
+        self.notifier.len()
+    }
+
+    /// How many contacts are registered (for tests and metrics).
+    pub fn binding_count(&self) -> usize {
+        self.registrar.len()
+    }
+
+    /// How many subscriptions to phones are held (for tests and metrics).
+    pub fn watch_count(&self) -> usize {
+        self.phones.len()
+    }
+
+    /// How many live publications are held (for tests and metrics).
+    pub fn publication_count(&self) -> usize {
+        self.publications.len()
+    }
+
+    /// How many deadlines the index holds (for tests and metrics).
+    pub fn pending_timer_count(&self) -> usize {
+        self.fx.deadline_count()
+    }
+
+    /// The settings the engine runs with (to normalise entity names the same way).
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,59 @@
+//! Rebuilding the engine from storage after a restart: each record goes to the component
+//! that owns its kind, in the order their dependencies need (entities, publications,
+//! bindings, our subscriptions to phones, then the subscriptions we serve, which may
+//! already have expired and are then ended with a NOTIFY showing the restored state).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use presence_store::Snapshot;
+
+use crate::peer::FlowId;
+use crate::registrar::uri_key;
+
+use super::route::phone;
+use super::{Engine, cx};
+
+impl Engine {
+    /// Rebuilds the engine from storage after a restart. `udp_flows` maps each UDP socket's
+    /// local address to its flow in this run. Subscriptions continue in their dialogs with a
+    /// higher CSeq and version; those that expired meanwhile end with `reason=timeout`;
+    /// those bound to a TCP connection, which did not survive, end silently (their phones
+    /// subscribe again). Subscriptions to phones go on in their dialogs; registered phones
+    /// without one are subscribed to afresh.
+    pub fn restore(&mut self, snapshot: Snapshot, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
+        for record in snapshot.entities {
+            self.entities.restore(record, &self.config.calls, &mut self.fx, now);
+        }
+        for record in snapshot.publications {
+            let update = self.publications.restore(record, &mut self.fx, now);
+            self.apply(update.into_iter().collect(), now);
+        }
+        let mut aors = BTreeSet::new();
+        for record in snapshot.bindings {
+            aors.extend(self.registrar.restore(record, udp_flows, &mut self.fx, now));
+        }
+        for record in snapshot.watches {
+            // By comparison form, as the registrar matches contacts: the text may have changed.
+            let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| uri_key(&c.uri));
+            let binding = key.and_then(|key| self.registrar.binding(&record.aor, &key));
+            let found = binding.map(|b| phone(&record.aor, b));
+            let update = self.phones.restore(record, found, udp_flows, cx!(self, now));
+            self.apply(update.into_iter().collect(), now);
+        }
+        for aor in aors {
+            // What expired meanwhile goes; the rest shows the entity registered, and its
+            // phones not watched yet are subscribed to.
+            let registered = self.registrar.expire(&aor, &mut self.fx, now);
+            self.registered(registered, now);
+            let phones: Vec<_> = self.registrar.bindings_of(&aor).iter().map(|b| phone(&aor, b)).collect();
+            for phone in &phones {
+                self.phones.watch(phone, cx!(self, now));
+            }
+        }
+        for record in snapshot.subscriptions {
+            self.notifier.restore(record, udp_flows, &self.entities, cx!(self, now));
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Routing SIP messages: a request to its server transaction (RFC 3261 §17.2.3), then past
+//! the generic checks (§8.2) and authentication to the component that owns it by method and
+//! dialog; a response to the client transaction it answers, and its outcome to whoever
+//! sent the request; malformed input to a 400 or a counted drop. The response to a request
+//! is sent before anything its handling triggers (a NOTIFY, a SUBSCRIBE to a phone): the
+//! handlers return what follows, and the router carries it out after responding.
+
+use std::time::Instant;
+
+use sip_proto::parse::{ParseError, parse_message};
+use sip_proto::transaction::ServerKey;
+use sip_proto::{HeaderName, Message, Method, Request, Response};
+
+use crate::client_transactions::{Outcome, Purpose};
+use crate::entities::{Changed, Update};
+use crate::ids::SubscriptionId;
+use crate::peer::Peer;
+use crate::phones::Phone;
+use crate::registrar::{Binding, BindingChange, Registered};
+use crate::request::{capabilities, preflight};
+use crate::server_transactions::Stamp;
+use crate::unsolicited;
+
+use super::{Engine, cx};
+
+/// What a request's handling leaves to do once its response is sent.
+enum Then {
+    Nothing,
+    /// The first NOTIFY of a subscription, or the one a refresh gets (RFC 6665 §4.2.1.2).
+    Notify(SubscriptionId),
+    /// Updates of entities' state, to apply and notify.
+    Updates(Vec<(String, Update)>),
+    /// Bindings that came or went.
+    Registered(Registered),
+}
+
+impl Engine {
+    pub(super) fn on_request(&mut self, req: Request, source: Peer, now: Instant) {
+        if req.method == Method::Ack {
+            // ACK to a non-2xx final response is hop-by-hop and ends nothing we keep
+            // (INVITE is refused statelessly); there is no ACK to a 2xx, as we never
+            // accept an INVITE.
+            return;
+        }
+        let Ok(key) = ServerKey::for_request(&req) else {
+            // Unreachable in practice: parsing validated Via, From, To, Call-ID and CSeq.
+            self.fx.stats.malformed_dropped += 1;
+            return;
+        };
+        if self.server.absorb(&key, &req, source, &mut self.fx) {
+            return;
+        }
+        if req.method == Method::Invite {
+            // §8.2.1: INVITE is refused statelessly; a retransmission gets the same 405.
+            let response = preflight(&req).unwrap_or_else(|| Response::to(&req, 405));
+            self.respond(None, response, source, now);
+            return;
+        }
+        if self.server.is_full(self.config.max_server_transactions) {
+            self.fx.stats.overload_rejections += 1;
+            let busy = Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
+            self.respond(None, busy, source, now);
+            return;
+        }
+        self.server.open(key.clone(), source, self.config.timers);
+        let (response, then) = match preflight(&req) {
+            Some(refusal) => (refusal, Then::Nothing),
+            None => self.dispatch(&req, source, now),
+        };
+        self.respond(Some(key), response, source, now);
+        match then {
+            Then::Nothing => {}
+            Then::Notify(id) => self.notifier.send_notify(id, &self.entities, cx!(self, now)),
+            Then::Updates(updates) => self.apply(updates, now),
+            Then::Registered(registered) => self.registered(registered, now),
+        }
+    }
+
+    /// The response to a request that passed the generic checks, and what follows it.
+    fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Then) {
+        let target = (req.method == Method::Subscribe).then(|| self.notifier.subscribe_target(req)).flatten();
+        let auth = &self.config.auth;
+        let protected = match req.method {
+            Method::Register => auth.register,
+            Method::Subscribe => {
+                auth.subscribe && !self.notifier.refresh_skips_challenge(target.as_ref(), source, &self.config.profiles)
+            }
+            Method::Publish => auth.publish,
+            _ => false,
+        };
+        if protected && let Some(refusal) = self.auth.check(req, auth, &mut self.fx, now) {
+            return (refusal, Then::Nothing);
+        }
+        match req.method {
+            Method::Options => (capabilities(Response::to(req, 200)), Then::Nothing),
+            Method::Subscribe => {
+                let (response, notify) = self.notifier.on_subscribe(req, target, source, cx!(self, now));
+                (response, notify.map_or(Then::Nothing, Then::Notify))
+            }
+            Method::Publish => {
+                let (response, update) = self.publications.on_publish(req, source, cx!(self, now));
+                (response, Then::Updates(update.into_iter().collect()))
+            }
+            Method::Register => {
+                let (response, registered) = self.registrar.on_register(req, source, cx!(self, now));
+                (response, registered.map_or(Then::Nothing, Then::Registered))
+            }
+            Method::Notify => {
+                let (response, updates) = self.phones.on_notify(req, source, cx!(self, now));
+                (response, Then::Updates(updates))
+            }
+            // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
+            // a transaction we do not have (§9.2).
+            _ => (Response::to(req, 481), Then::Nothing),
+        }
+    }
+
+    /// Sends a response, through transaction `key` when there is one.
+    fn respond(&mut self, key: Option<ServerKey>, response: Response, source: Peer, now: Instant) {
+        let stamp = Stamp { server_name: &self.config.server_name, seed: self.config.seed };
+        self.server.respond(key, response, source, stamp, &mut self.fx, now);
+    }
+
+    pub(super) fn on_response(&mut self, resp: &Response, now: Instant) {
+        if let Some(outcome) = self.client.on_response(resp, &mut self.fx, now) {
+            self.outcome(outcome, now);
+        }
+    }
+
+    /// Hands a request's final outcome to whoever sent it.
+    pub(super) fn outcome(&mut self, outcome: Outcome<'_>, now: Instant) {
+        match outcome.purpose {
+            Purpose::Notify(id) => {
+                let status = outcome.response.map(|r| r.status);
+                self.notifier.notify_outcome(id, status, &self.entities, cx!(self, now));
+            }
+            Purpose::Watch(id) => {
+                let update = self.phones.subscribe_outcome(id, outcome.response, cx!(self, now));
+                self.apply(update.into_iter().collect(), now);
+            }
+            Purpose::Unsolicited => {}
+        }
+    }
+
+    /// Answers a malformed request with 400 (505 for another SIP version) when the headers
+    /// that identify its transaction parsed, so the answer is itself well-formed and
+    /// matchable (RFC 3261 §8.2.6.2, §17.1.3); anything else is dropped and counted.
+    pub(super) fn on_malformed(&mut self, err: ParseError, source: Peer, now: Instant) {
+        let answerable = err.partial.as_ref().filter(|p| {
+            let h = &p.headers;
+            p.method.is_some()
+                && h.top_via().is_ok()
+                && h.from().is_ok()
+                && h.to().is_ok()
+                && h.call_id().is_ok()
+                && h.cseq().is_ok()
+        });
+        let Some(partial) = answerable else {
+            self.fx.stats.malformed_dropped += 1;
+            return;
+        };
+        self.fx.stats.malformed_answered += 1;
+        let mut response =
+            Response::to_headers(&partial.headers, err.kind.status()).with_reason(err.kind.reason_phrase());
+        if partial.headers.via().is_err()
+            && let Some(top) = partial.headers.get(&HeaderName::Via)
+        {
+            // A lower Via that does not parse would make the answer malformed too; the peer
+            // matches the answer on the top one alone (RFC 3261 §17.1.3, §18.1.2).
+            let top = top.to_owned();
+            response.headers.set(HeaderName::Via, top);
+        }
+        self.respond(None, response, source, now);
+    }
+
+    /// 413 from the head alone of a stream message whose body is over the limit.
+    pub(super) fn on_oversized_head(&mut self, head: &[u8], source: Peer, now: Instant) {
+        let headers = match parse_message(head) {
+            Ok(Message::Request(req)) => req.headers,
+            Err(ParseError { partial: Some(partial), .. }) if partial.method.is_some() => partial.headers,
+            _ => return,
+        };
+        self.respond(None, Response::to_headers(&headers, 413), source, now);
+    }
+
+    /// Applies entity updates in order; each entity's watchers are notified once for the
+    /// updates to it that come together.
+    pub(super) fn apply(&mut self, updates: Vec<(String, Update)>, now: Instant) {
+        let mut pending: Option<(String, Changed)> = None;
+        for (entity, update) in updates {
+            let changed = self.entities.apply(&entity, update, &self.config.calls, now);
+            pending = match pending {
+                Some((same, before)) if same == entity => Some((same, before.or(changed))),
+                Some((other, before)) => {
+                    self.changed(&other, before, now);
+                    Some((entity, changed))
+                }
+                None => Some((entity, changed)),
+            };
+        }
+        if let Some((entity, changed)) = pending {
+            self.changed(&entity, changed, now);
+        }
+    }
+
+    /// Bindings came or went: subscribe to the new phones and unsubscribe from the gone
+    /// ones, in order, then show the entity registered or not, notifying its watchers once.
+    pub(super) fn registered(&mut self, registered: Registered, now: Instant) {
+        let Registered { aor, bindings, registered } = registered;
+        let mut updates = Vec::new();
+        for change in bindings {
+            match change {
+                BindingChange::Added(key) => {
+                    if let Some(phone) = self.registrar.binding(&aor, &key).map(|b| phone(&aor, b)) {
+                        self.phones.watch(&phone, cx!(self, now));
+                    }
+                }
+                BindingChange::Removed(key) => updates.extend(self.phones.unwatch(&aor, &key, cx!(self, now))),
+            }
+        }
+        updates.push((aor, Update::Registered(registered)));
+        self.apply(updates, now);
+    }
+
+    /// After entity `key` changed: the entity settles (stored, timers re-armed), its
+    /// watchers whose documents the change affects are notified, and a voicemail change is
+    /// pushed to its phones that do not subscribe to it.
+    pub(super) fn changed(&mut self, key: &str, changed: Changed, now: Instant) {
+        self.entities.settle(key, changed, &mut self.fx);
+        self.notifier.notify_entity(key, changed, &self.entities, cx!(self, now));
+        if changed.voicemail && self.config.unsolicited_mwi {
+            let counts = self.entities.get(key).and_then(|e| e.voicemail).unwrap_or_default();
+            let subscribed = self.notifier.mwi_subscriber_addrs(key);
+            unsolicited::mwi(key, counts, self.registrar.bindings_of(key), &subscribed, cx!(self, now));
+        }
+    }
+}
+
+/// A binding as our subscriptions to phones need it.
+pub(super) fn phone(aor: &str, b: &Binding) -> Phone {
+    Phone {
+        aor: aor.to_owned(),
+        key: b.key.clone(),
+        contact: b.contact.to_string(),
+        target: b.contact.uri.clone(),
+        peer: b.source,
+        accepts_subscribe: b.allows(&Method::Subscribe),
+    }
+}

@@ -1,0 +1,73 @@
+//! The engine's look-ups: each asks the components that own the state, read-only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use crate::entities::{Shown, shown_with_status};
+use crate::views::{EntityView, PublicationView, RegistrationView, SubscriptionView};
+
+use super::{Engine, cx};
+
+impl Engine {
+    /// Every entity the engine knows of (with state, watchers or bindings), sorted.
+    pub fn entity_keys(&self) -> Vec<String> {
+        let mut keys: BTreeSet<&String> = self.entities.keys().collect();
+        keys.extend(self.notifier.entities());
+        keys.extend(self.registrar.aors());
+        keys.into_iter().cloned().collect()
+    }
+
+    /// What `key` (an entity key as [`crate::EngineConfig::entity_key`] makes it) shows.
+    pub fn entity_view(&self, key: &str) -> EntityView {
+        let entity = self.entities.get(key);
+        let (shown, status) = shown_with_status(entity, self.config.render_options());
+        let dnd = matches!(shown, Shown::DoNotDisturb | Shown::OnThePhoneDoNotDisturb);
+        let on_the_phone = matches!(shown, Shown::OnThePhone | Shown::OnThePhoneDoNotDisturb);
+        EntityView {
+            entity: key.to_owned(),
+            registered: entity.and_then(|e| e.registration).map(|r| r.registered),
+            contacts: self.registrar.bindings_of(key).len(),
+            shown: match shown {
+                Shown::Available => "available",
+                Shown::OnThePhone => "on-the-phone",
+                Shown::DoNotDisturb => "dnd",
+                Shown::OnThePhoneDoNotDisturb => "on-the-phone-dnd",
+                Shown::Offline => "offline",
+            },
+            note: status.and_then(|s| s.note),
+            dnd,
+            on_the_phone,
+            calls: entity.map(|e| e.calls().into_iter().cloned().collect()).unwrap_or_default(),
+            voicemail: entity.and_then(|e| e.voicemail),
+            watchers: self.notifier.watchers_of(key),
+            available: shown == Shown::Available,
+        }
+    }
+
+    /// How many subscriptions there are per (event package, `active`/`terminating`), without
+    /// building their views (for metrics).
+    pub fn subscription_counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        self.notifier.counts()
+    }
+
+    /// Every subscription we serve.
+    pub fn subscription_views(&self, now: Instant) -> Vec<SubscriptionView> {
+        self.notifier.views(&self.config, now)
+    }
+
+    /// Ends a subscription from outside (`terminated;reason=deactivated`). False when there
+    /// is no such active subscription.
+    pub fn deactivate_subscription(&mut self, id: u64, now: Instant) -> bool {
+        self.notifier.deactivate(id, &self.entities, cx!(self, now))
+    }
+
+    /// Every registered contact.
+    pub fn registration_views(&self, now: Instant) -> Vec<RegistrationView> {
+        self.registrar.views(now)
+    }
+
+    /// Every live publication.
+    pub fn publication_views(&self, now: Instant) -> Vec<PublicationView> {
+        self.publications.views(now)
+    }
+}

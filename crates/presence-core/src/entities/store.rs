@@ -1,0 +1,96 @@
+//! What the entity component keeps across restarts: the state integrations pushed through
+//! the API (presence, registration, voicemail counts, calls, display name). Everything else
+//! an entity shows comes back with its source (publications, bindings, phones).
+
+use std::time::Instant;
+
+use presence_store::{CallRecord, Change, EntityRecord};
+
+use crate::bodies::Basic;
+use crate::bodies::mwi::MessageCounts;
+use crate::call::{Call, CallState, Direction, Party};
+use crate::effects::{Effects, TimerKey};
+
+use super::{CallLimits, Entities, Entity, Registration, Source, Status};
+
+/// A presence status as stored: `open`/`closed`, note, DND, on the phone.
+type StatusRecord = (String, Option<String>, bool, bool);
+
+pub(crate) fn status_record(s: &Status) -> StatusRecord {
+    (s.basic.as_str().to_owned(), s.note.clone(), s.dnd, s.on_the_phone)
+}
+
+pub(crate) fn status_from_record((basic, note, dnd, on_the_phone): StatusRecord) -> Status {
+    let basic = if basic == "closed" { Basic::Closed } else { Basic::Open };
+    Status { basic, note, dnd, on_the_phone }
+}
+
+/// The change that stores what the integration API pushed for `key`, or forgets it when
+/// nothing is left.
+pub(super) fn change(key: &str, entity: Option<&Entity>) -> Change {
+    let record = entity.and_then(|e| {
+        let (status, voicemail, calls) = e.reported_by(Source::Api);
+        let record = EntityRecord {
+            entity: key.to_owned(),
+            display: e.display.clone(),
+            status: status.map(status_record),
+            registration: e.registration.map(|r| (r.registered, r.call_count)),
+            voicemail: voicemail.map(|c| [c.new, c.old, c.new_urgent, c.old_urgent]),
+            calls: calls.into_iter().map(call_record).collect(),
+        };
+        (record != EntityRecord { entity: key.to_owned(), ..EntityRecord::default() }).then_some(record)
+    });
+    match record {
+        Some(record) => Change::PutEntity(record),
+        None => Change::DeleteEntity(key.to_owned()),
+    }
+}
+
+impl Entities {
+    /// Puts back what integrations had pushed for an entity before a restart.
+    pub(crate) fn restore(&mut self, record: EntityRecord, limits: &CallLimits, fx: &mut Effects, now: Instant) {
+        let entity = self.by_key.entry(record.entity.clone()).or_default();
+        entity.set_display(record.display);
+        if let Some(status) = record.status {
+            entity.set_status(Source::Api, Some(status_from_record(status)));
+        }
+        if let Some((registered, call_count)) = record.registration {
+            entity.set_registration(Registration { registered, call_count });
+        }
+        if let Some([new, old, new_urgent, old_urgent]) = record.voicemail {
+            entity.set_voicemail(Source::Api, Some(MessageCounts { new, old, new_urgent, old_urgent }));
+        }
+        for call in record.calls.into_iter().filter_map(call_from_record) {
+            entity.update_call(Source::Api, call, limits, now);
+        }
+        let next = entity.next_expiry();
+        fx.set_deadline(TimerKey::EntityCalls(record.entity), next);
+    }
+}
+
+fn call_record(c: &Call) -> CallRecord {
+    CallRecord {
+        call_id: c.call_id.clone(),
+        local_tag: c.local_tag.clone(),
+        remote_tag: c.remote_tag.clone(),
+        direction: c.direction.map(|d| d.as_str().to_owned()),
+        state: c.state.as_str().to_owned(),
+        duration: c.duration,
+        rendering: c.rendering,
+        remote_display: c.remote.as_ref().and_then(|r| r.display.clone()),
+        remote_uri: c.remote.as_ref().map(|r| r.uri.clone()),
+    }
+}
+
+fn call_from_record(r: CallRecord) -> Option<Call> {
+    Some(Call {
+        call_id: r.call_id,
+        local_tag: r.local_tag,
+        remote_tag: r.remote_tag,
+        direction: r.direction.as_deref().and_then(Direction::parse),
+        state: CallState::parse(&r.state)?,
+        duration: r.duration,
+        rendering: r.rendering,
+        remote: r.remote_uri.map(|uri| Party { display: r.remote_display, uri }),
+    })
+}

@@ -1,0 +1,236 @@
+//! Taking a SUBSCRIBE (RFC 6665 §4.2.1): a new subscription (package, format, expiry, watch
+//! policy, quotas, device profile), a refresh in its dialog, an unsubscribe or a fetch, and
+//! the 2xx that answers it.
+
+use std::time::Duration;
+
+use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::header::Contacts;
+use sip_proto::uri::Uri;
+use sip_proto::{HeaderName, Request, Response};
+
+use crate::api::{InEvent, NewWatcher};
+use crate::context::Ctx;
+use crate::ids::SubscriptionId;
+use crate::packages::Package;
+use crate::peer::Peer;
+use crate::profiles;
+use crate::request::with_allow_events;
+
+use super::Notifier;
+use super::subscription::{Phase, Subscription};
+
+/// What a SUBSCRIBE with a known package is about, worked out once per request.
+#[derive(Debug)]
+pub(crate) struct SubscribeTarget {
+    package: Package,
+    event_id: Option<String>,
+    /// For an in-dialog SUBSCRIBE, the subscription its dialog names (`None`: none).
+    refreshes: Option<Option<SubscriptionId>>,
+}
+
+impl Notifier {
+    /// What a SUBSCRIBE is about: `None` for an unknown (or missing) package.
+    pub(crate) fn subscribe_target(&self, req: &Request) -> Option<SubscribeTarget> {
+        let event = req.headers.event().ok().flatten()?;
+        let package = Package::from_event(&event.package)?;
+        let event_id = event.id().map(str::to_owned);
+        let refreshes = match DialogId::of_incoming(req) {
+            Ok(Some(dialog)) => Some(self.subscriptions.find_dialog(&dialog, package, event_id.as_deref())),
+            _ => None,
+        };
+        Some(SubscribeTarget { package, event_id, refreshes })
+    }
+
+    /// Whether the SUBSCRIBE refreshes a subscription whose device profile takes refreshes
+    /// without a new challenge: one set up with credentials, whose dialog (Call-ID and both
+    /// tags) it names, from the address the NOTIFYs go to, so the refresh cannot move them.
+    pub(crate) fn refresh_skips_challenge(
+        &self,
+        target: Option<&SubscribeTarget>,
+        source: Peer,
+        profiles: &[profiles::DeviceProfile],
+    ) -> bool {
+        let id = target.and_then(|t| t.refreshes).flatten();
+        let Some(sub) = id.and_then(|id| self.subscriptions.get(id)) else { return false };
+        let trusting = sub.profile.and_then(|p| profiles.get(p)).is_some_and(|p| !p.challenge_refreshes);
+        trusting && sub.authenticated && sub.peer.addr == source.addr && sub.peer.transport == source.transport
+    }
+
+    /// Handles a SUBSCRIBE: the response, and the subscription to notify once it is sent
+    /// (RFC 6665 §4.2.1.2: the NOTIFY follows the 2xx).
+    pub(crate) fn on_subscribe(
+        &mut self,
+        req: &Request,
+        target: Option<SubscribeTarget>,
+        source: Peer,
+        cx: &mut Ctx<'_>,
+    ) -> (Response, Option<SubscriptionId>) {
+        let Some(SubscribeTarget { package, event_id, refreshes }) = target else {
+            // RFC 6665 §4.2.1.1: an unknown (or missing) package gets 489 and Allow-Events.
+            return (with_allow_events(Response::to(req, 489)), None);
+        };
+        match refreshes {
+            Some(id) => self.refresh(req, id, source, cx),
+            None => self.subscribe(req, package, event_id, source, cx),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        req: &Request,
+        package: Package,
+        event_id: Option<String>,
+        source: Peer,
+        cx: &mut Ctx<'_>,
+    ) -> (Response, Option<SubscriptionId>) {
+        let config = cx.config;
+        let subscriber = req.headers.from().map(|f| config.entity_key(&f.uri.to_string())).unwrap_or_default();
+        let user_agent = req.headers.get(&HeaderName::UserAgent);
+        let profile = profiles::select(
+            &config.profiles,
+            profiles::Subscriber { key: &subscriber, source: source.addr.ip(), user_agent },
+        );
+        let preferred = profile.and_then(|p| config.profiles[p].presence_format);
+        let accept = req.headers.accept().ok().flatten();
+        let Some(format) = package.negotiate(accept.as_deref(), preferred) else {
+            let mut refusal = Response::to(req, 406);
+            let offered: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
+            refusal.headers.push(HeaderName::Accept, offered.join(", "));
+            return (refusal, None);
+        };
+        let expires = match config.expiry.grant(req.headers.expires().ok().flatten(), req) {
+            Ok(expires) => expires,
+            Err(refusal) => return (refusal, None),
+        };
+        let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
+        let entity = config.entity_key(&target.aor());
+        if !config.watch_policy.allows(&subscriber, &entity) {
+            return (Response::to(req, 403).with_reason("Not Allowed to Watch This Entity"), None);
+        }
+        let reason = if self.subscriptions.count_of_entity(&entity) >= config.max_subscriptions_per_entity {
+            Some("Too Many Subscriptions")
+        } else if self.subscriptions.count_of_watcher(&entity, &subscriber, source.addr)
+            >= config.max_subscriptions_per_watcher
+        {
+            Some("Too Many Subscriptions From This Watcher")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let mut busy = Response::to(req, 503).with_reason(reason);
+            busy.headers.push(HeaderName::RetryAfter, "60");
+            return (busy, None);
+        }
+        let local_tag = cx.fx.ids.token();
+        let dialog = match Dialog::as_uas(req, &local_tag, 0) {
+            Ok(dialog) => dialog,
+            Err(e) => {
+                let reason = if e.reason == "missing" { format!("Missing {} header", e.header) } else { e.to_string() };
+                return (Response::to(req, 400).with_reason(reason), None);
+            }
+        };
+        let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { source.local_host() };
+        let call_id = dialog.id.call_id.clone();
+        let sub = Subscription {
+            entity: entity.clone(),
+            package,
+            format,
+            event_id,
+            subscriber: subscriber.clone(),
+            dialog,
+            peer: source,
+            our_host,
+            expires_at: cx.now + Duration::from_secs(expires.into()),
+            phase: Phase::Active,
+            version: 0,
+            seen_change: 0,
+            in_flight: None,
+            dirty: false,
+            check_sync: false,
+            failures: 0,
+            profile,
+            last_notify_at: None,
+            notified: false,
+            // Reaching here with SUBSCRIBE authentication on means the request passed it.
+            authenticated: config.auth.subscribe,
+        };
+        let contact = sub.contact();
+        let expires_at = sub.expires_at;
+        let id = self.subscriptions.insert(sub);
+        if expires == 0 {
+            // A fetch (RFC 6665 §4.4.3): one terminated NOTIFY with the current state.
+            self.begin_termination(id, "timeout", cx.fx);
+        } else {
+            cx.fx.set_deadline(crate::effects::TimerKey::SubscriptionExpiry(id), Some(expires_at));
+            let watcher = NewWatcher { content_type: format.content_type(), entity, subscriber, expires, call_id };
+            cx.fx.raise(match package {
+                Package::MessageSummary => InEvent::VoicemailIn(watcher),
+                Package::Presence | Package::Dialog => InEvent::SubscribeIn(watcher),
+            });
+        }
+        let status = profile.map_or(200, |p| config.profiles[p].subscribe_status);
+        (accepted(req, status, &local_tag, expires, &contact), Some(id))
+    }
+
+    fn refresh(
+        &mut self,
+        req: &Request,
+        id: Option<SubscriptionId>,
+        source: Peer,
+        cx: &mut Ctx<'_>,
+    ) -> (Response, Option<SubscriptionId>) {
+        let Some(id) = id else {
+            return (Response::to(req, 481).with_reason("Subscription Does Not Exist"), None);
+        };
+        let config = cx.config;
+        let expires = match config.expiry.grant(req.headers.expires().ok().flatten(), req) {
+            Ok(expires) => expires,
+            Err(refusal) => return (refusal, None),
+        };
+        let Some(sub) = self.subscriptions.get_mut(id) else { return (Response::to(req, 481), None) };
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
+        if sub.dialog.accept_remote_cseq(seq).is_err() {
+            // RFC 3261 §12.2.2: a CSeq below the last one is answered 500.
+            return (Response::to(req, 500).with_reason("CSeq Out of Order"), None);
+        }
+        // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.1), and NATs rebind:
+        // follow the latest Contact and source.
+        if let Ok(Contacts::List(contacts)) = req.headers.contacts()
+            && let Some(first) = contacts.first()
+        {
+            sub.dialog.remote_target = first.uri.clone();
+        }
+        sub.peer = source;
+        // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
+        sub.last_notify_at = None;
+        let contact = sub.contact();
+        let local_tag = sub.dialog.id.local_tag.clone();
+        let status = sub.profile.map_or(200, |p| config.profiles[p].subscribe_status);
+        if expires == 0 {
+            self.begin_termination(id, "timeout", cx.fx);
+        } else {
+            sub.expires_at = cx.now + Duration::from_secs(expires.into());
+            let expires_at = sub.expires_at;
+            cx.fx.set_deadline(crate::effects::TimerKey::SubscriptionExpiry(id), Some(expires_at));
+        }
+        (accepted(req, status, &local_tag, expires, &contact), Some(id))
+    }
+}
+
+/// The 2xx (`status`: 200, or 202 for a device profile that wants it) to a SUBSCRIBE: our To
+/// tag, the granted Expires (RFC 6665 §4.2.1.1 requires it), our Contact, and the
+/// Record-Route copied (RFC 3261 §12.1.1).
+fn accepted(req: &Request, status: u16, local_tag: &str, expires: u32, contact: &str) -> Response {
+    let mut response = Response::to(req, status);
+    if let Ok(mut to) = req.headers.to() {
+        to.params.set("tag", Some(local_tag));
+        response.headers.set(HeaderName::To, to.to_string());
+    }
+    response.headers.push(HeaderName::Expires, expires.to_string());
+    response.headers.push(HeaderName::Contact, contact);
+    for route in req.headers.get_all(&HeaderName::RecordRoute) {
+        response.headers.push(HeaderName::RecordRoute, route);
+    }
+    response
+}

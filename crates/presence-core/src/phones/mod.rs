@@ -1,0 +1,75 @@
+//! Our subscriptions to registered phones (RFC 6665 §4.1, as subscriber): owns them. After a
+//! contact that accepts SUBSCRIBE registers, we subscribe to its presence (and optionally
+//! dialog state), keep the subscription refreshed, answer a digest challenge with the
+//! configured credentials (`subscribe`), answer every NOTIFY and turn what the phone reports
+//! into an `Update` of its entity (`notify`), and keep them across restarts (`store`). The
+//! subscription ends (`Expires: 0`) when the binding goes.
+
+mod notify;
+mod store;
+mod subscribe;
+mod watch;
+
+use sip_proto::Uri;
+
+use crate::context::Ctx;
+use crate::entities::{Source, Update};
+use crate::ids::WatchId;
+use crate::peer::Peer;
+use watch::Watches;
+
+/// A registered contact, as the registrar describes it for subscribing to the phone.
+#[derive(Clone, Debug)]
+pub(crate) struct Phone {
+    /// Its address-of-record.
+    pub(crate) aor: String,
+    /// Its contact in comparison form.
+    pub(crate) key: String,
+    /// The Contact as registered.
+    pub(crate) contact: String,
+    /// Where our SUBSCRIBEs are addressed.
+    pub(crate) target: Uri,
+    /// Where they are sent: the address and flow it registered from.
+    pub(crate) peer: Peer,
+    /// Whether it accepts SUBSCRIBE.
+    pub(crate) accepts_subscribe: bool,
+}
+
+/// The component.
+#[derive(Debug, Default)]
+pub(crate) struct Phones {
+    watches: Watches,
+}
+
+impl Phones {
+    /// The phone's binding went: unsubscribes from it in every package; returns what its
+    /// reports leave behind in the entity.
+    pub(crate) fn unwatch(&mut self, aor: &str, key: &str, cx: &mut Ctx<'_>) -> Vec<(String, Update)> {
+        let ids = self.watches.of_binding(aor, key).to_vec();
+        ids.into_iter().filter_map(|id| self.stop(id, true, cx)).collect()
+    }
+
+    /// How many subscriptions to phones are held.
+    pub(crate) fn len(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// Ends a watch: with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first (the
+    /// watch is kept to answer the final NOTIFY). What the phone reported leaves its entity;
+    /// returns that update, unless the watch was already ending.
+    fn stop(&mut self, id: WatchId, unsubscribe: bool, cx: &mut Ctx<'_>) -> Option<(String, Update)> {
+        cx.fx.store(|_| presence_store::Change::DeleteWatch(id.0));
+        let w = self.watches.get_mut(id)?;
+        let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;
+        let already_ending = w.ending;
+        w.ending = true;
+        let entity = w.entity.clone();
+        cx.fx.set_deadline(crate::effects::TimerKey::WatchRefresh(id), None);
+        if keep_for_unsubscribe {
+            self.send_subscribe(id, None, cx);
+        } else {
+            self.watches.remove(id);
+        }
+        (!already_ending).then_some((entity, Update::Status(Source::Device(id), None)))
+    }
+}

@@ -1,0 +1,108 @@
+//! A NOTIFY from a phone we subscribe to (RFC 6665 §4.1.3): answered 200, or 400/415 naming
+//! why its body cannot be used, or 481 when it belongs to no subscription of ours; what it
+//! reports becomes an update of the phone's entity, and a presence report is raised as
+//! `presence.status.in`.
+
+use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::header::SubState;
+use sip_proto::{HeaderName, Request, Response};
+
+use crate::api::{InEvent, SourceAddress, StatusReport};
+use crate::bodies::{BodyError, Format, dialog_info, pidf, xpidf};
+use crate::context::Ctx;
+use crate::entities::{Source, Status, Update};
+use crate::peer::Peer;
+
+use super::Phones;
+
+/// What a phone's NOTIFY body reports.
+enum DeviceReport {
+    Presence(Status),
+    Dialogs(dialog_info::DialogInfo),
+}
+
+impl Phones {
+    /// Answers a phone's NOTIFY; returns what it changes in the phone's entity.
+    pub(crate) fn on_notify(
+        &mut self,
+        req: &Request,
+        source: Peer,
+        cx: &mut Ctx<'_>,
+    ) -> (Response, Vec<(String, Update)>) {
+        let no_such = || Response::to(req, 481).with_reason("Subscription Does Not Exist");
+        let Ok(Some(dialog_id)) = DialogId::of_incoming(req) else { return (no_such(), Vec::new()) };
+        let Some(id) = self.watches.by_dialog(&dialog_id.call_id, &dialog_id.local_tag) else {
+            return (no_such(), Vec::new());
+        };
+        let Some(w) = self.watches.get_mut(id) else { return (Response::to(req, 481), Vec::new()) };
+        match w.dialog.as_mut() {
+            // RFC 6665 §4.1.2.4: the NOTIFY may arrive before our SUBSCRIBE's 2xx and then
+            // establishes the dialog (recording its CSeq).
+            None => match Dialog::as_uas(req, &w.local_tag, w.cseq) {
+                Ok(dialog) => w.dialog = Some(dialog),
+                Err(e) => return (Response::to(req, 400).with_reason(format!("Bad NOTIFY: {e}")), Vec::new()),
+            },
+            Some(dialog) => {
+                let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
+                if dialog.accept_remote_cseq(seq).is_err() {
+                    return (Response::to(req, 500).with_reason("CSeq Out of Order"), Vec::new());
+                }
+            }
+        }
+        let terminated =
+            req.headers.subscription_state().ok().flatten().is_some_and(|s| s.state == SubState::Terminated);
+        if w.ending {
+            // The final NOTIFY after our unsubscribe: answered, not applied.
+            if terminated {
+                self.stop(id, false, cx);
+            }
+            return (Response::to(req, 200), Vec::new());
+        }
+        let report = if req.body.is_empty() { None } else { Some(read_body(req)) };
+        let entity = w.entity.clone();
+        let mut updates = Vec::new();
+        match report {
+            Some(Err(refusal)) => return (refusal, Vec::new()),
+            None => {}
+            Some(Ok(DeviceReport::Dialogs(doc))) => updates.push((entity, Update::DialogInfo(Source::Device(id), doc))),
+            Some(Ok(DeviceReport::Presence(status))) => {
+                cx.fx.raise(InEvent::StatusIn(StatusReport {
+                    entity: entity.clone(),
+                    status: status.basic,
+                    note: status.note.clone(),
+                    dnd: status.dnd,
+                    on_the_phone: status.on_the_phone,
+                    source: SourceAddress::of(source),
+                }));
+                w.reported = Some(status.clone());
+                updates.push((entity, Update::Status(Source::Device(id), Some(status))));
+                self.store(id, cx.fx);
+            }
+        }
+        if terminated {
+            updates.extend(self.stop(id, false, cx));
+        }
+        (Response::to(req, 200), updates)
+    }
+}
+
+/// Reads a phone's NOTIFY body, or the 415/400 refusal naming why not.
+fn read_body(req: &Request) -> Result<DeviceReport, Response> {
+    let essence = req.headers.content_type().ok().flatten().map(|t| t.essence());
+    let unreadable = |e: BodyError| Response::to(req, 400).with_reason(format!("Bad NOTIFY Body: {e}"));
+    let presence = match essence.as_deref() {
+        Some(t) if t == Format::Pidf.content_type() => pidf::parse(&req.body),
+        Some(t) if t == Format::Xpidf.content_type() => xpidf::parse(&req.body),
+        Some(t) if t == Format::DialogInfo.content_type() => {
+            return dialog_info::parse(&req.body).map(DeviceReport::Dialogs).map_err(unreadable);
+        }
+        _ => {
+            let mut refusal = Response::to(req, 415);
+            let accepted = [Format::Pidf, Format::Xpidf, Format::DialogInfo].map(Format::content_type);
+            refusal.headers.push(HeaderName::Accept, accepted.join(", "));
+            return Err(refusal);
+        }
+    };
+    let r = presence.map_err(unreadable)?;
+    Ok(DeviceReport::Presence(r.into()))
+}

@@ -1,0 +1,77 @@
+//! The registrar (RFC 3261 §10.3): owns the bindings of contacts to addresses-of-record,
+//! with the source address and flow kept so requests reach phones behind NAT. `register`
+//! takes REGISTERs and expires bindings, `store` keeps them across restarts, `binding` is
+//! the table. Other components read a binding through [`Registrar::binding`].
+
+mod binding;
+mod register;
+mod store;
+
+use std::time::Instant;
+
+pub(crate) use binding::{Binding, uri_key};
+
+use crate::api::SourceAddress;
+use crate::views::RegistrationView;
+use binding::Bindings;
+
+/// The registrar component.
+#[derive(Debug, Default)]
+pub(crate) struct Registrar {
+    bindings: Bindings,
+}
+
+/// What a REGISTER, or an expiry, changed for one address-of-record, in order.
+#[derive(Debug)]
+pub(crate) struct Registered {
+    pub(crate) aor: String,
+    pub(crate) bindings: Vec<BindingChange>,
+    /// Whether any contact is bound now.
+    pub(crate) registered: bool,
+}
+
+/// One binding that came or went, by its contact's comparison form.
+#[derive(Debug)]
+pub(crate) enum BindingChange {
+    Added(String),
+    Removed(String),
+}
+
+impl Registrar {
+    /// The bindings of `aor`.
+    pub(crate) fn bindings_of(&self, aor: &str) -> &[Binding] {
+        self.bindings.of(aor)
+    }
+
+    /// The binding of `aor` whose contact has comparison form `key`.
+    pub(crate) fn binding(&self, aor: &str, key: &str) -> Option<&Binding> {
+        self.bindings.of(aor).iter().find(|b| b.key == key)
+    }
+
+    /// How many contacts are bound.
+    pub(crate) fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    /// Every address-of-record with a binding.
+    pub(crate) fn aors(&self) -> impl Iterator<Item = &String> {
+        self.bindings.iter().map(|(aor, _)| aor)
+    }
+
+    /// Every registered contact.
+    pub(crate) fn views(&self, now: Instant) -> Vec<RegistrationView> {
+        let mut views: Vec<RegistrationView> = self
+            .bindings
+            .iter()
+            .map(|(aor, b)| RegistrationView {
+                entity: aor.clone(),
+                contact: b.contact.uri.to_string(),
+                expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
+                user_agent: b.user_agent.clone(),
+                source: SourceAddress::of(b.source),
+            })
+            .collect();
+        views.sort_by(|a, b| (&a.entity, &a.contact).cmp(&(&b.entity, &b.contact)));
+        views
+    }
+}

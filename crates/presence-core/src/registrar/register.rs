@@ -1,0 +1,204 @@
+//! Taking a REGISTER (RFC 3261 §10.3 steps 5–8): the contacts it adds, refreshes or removes,
+//! `*` removal, Min-Expires, the Call-ID/CSeq ordering rule, and the 200 listing every
+//! binding; and the expiry of bindings. Each binding raises `register`/`unregister` and is
+//! stored; what it means elsewhere (subscribing to the phone, the entity's registration)
+//! goes back to the engine as a [`Registered`].
+
+use std::time::{Duration, Instant};
+
+use sip_proto::header::{Contacts, NameAddr};
+use sip_proto::{HeaderName, Request, Response};
+
+use crate::api::InEvent;
+use crate::context::Ctx;
+use crate::effects::{Effects, TimerKey};
+use crate::peer::Peer;
+
+use super::binding::{Binding, methods_param, uri_key};
+use super::{BindingChange, Registered, Registrar};
+
+/// What one REGISTER asks for one contact.
+struct Asked {
+    contact: NameAddr,
+    key: String,
+    expires: u32,
+}
+
+/// What the REGISTER itself says of every contact it lists.
+struct Registering<'a> {
+    call_id: &'a str,
+    cseq: u32,
+    source: Peer,
+    user_agent: Option<String>,
+    allow: Option<Vec<String>>,
+}
+
+impl Registrar {
+    /// Handles a REGISTER: its response, and what changed for the address-of-record.
+    pub(crate) fn on_register(
+        &mut self,
+        req: &Request,
+        source: Peer,
+        cx: &mut Ctx<'_>,
+    ) -> (Response, Option<Registered>) {
+        let Ok(to) = req.headers.to() else { return (Response::to(req, 400), None) };
+        let aor = cx.config.entity_key(&to.uri.to_string());
+        let (call_id, cseq) = match (req.headers.call_id(), req.headers.cseq()) {
+            (Ok(call_id), Ok(cseq)) => (call_id, cseq.seq),
+            _ => return (Response::to(req, 400), None),
+        };
+        let rules = cx.config.registrar_expiry;
+        let header_expires = req.headers.expires().ok().flatten();
+        let asked = match req.headers.contacts() {
+            Ok(Contacts::Wildcard) => {
+                if header_expires != Some(0) {
+                    let refusal = Response::to(req, 400).with_reason("Wildcard Contact Requires Expires 0");
+                    return (refusal, None);
+                }
+                let existing = self.bindings.of(&aor);
+                existing.iter().map(|b| Asked { contact: b.contact.clone(), key: b.key.clone(), expires: 0 }).collect()
+            }
+            Ok(Contacts::List(list)) => {
+                let mut asked = Vec::new();
+                for contact in list {
+                    let requested = contact.params.get("expires").and_then(|e| e.parse().ok()).or(header_expires);
+                    let expires = match rules.grant(requested, req) {
+                        Ok(expires) => expires,
+                        Err(refusal) => return (refusal, None),
+                    };
+                    asked.push(Asked { key: uri_key(&contact.uri), contact, expires });
+                }
+                asked
+            }
+            Err(_) => return (Response::to(req, 400).with_reason("Malformed Contact header"), None),
+        };
+        // Step 7: a request older than a binding it touches is refused whole.
+        for a in &asked {
+            let stale = self.bindings.of(&aor).iter().any(|b| b.key == a.key && b.call_id == call_id && cseq <= b.cseq);
+            if stale {
+                return (Response::to(req, 500).with_reason("Out of Order REGISTER"), None);
+            }
+        }
+        let request = Registering {
+            call_id,
+            cseq,
+            source,
+            user_agent: req.headers.get(&HeaderName::UserAgent).map(str::to_owned),
+            allow: req.headers.allow().ok().flatten().map(|m| m.iter().map(ToString::to_string).collect()),
+        };
+        let mut changes = Vec::new();
+        for a in asked {
+            changes.extend(self.apply(&aor, a, &request, cx.fx, cx.now));
+        }
+        let outcome = self.settle(aor, changes, cx.fx);
+        let mut ok = Response::to(req, 200);
+        for binding in self.bindings.of(&outcome.aor) {
+            let mut contact = binding.contact.clone();
+            let left = binding.expires_at.saturating_duration_since(cx.now).as_secs();
+            contact.params.set("expires", Some(&left.to_string()));
+            ok.headers.push(HeaderName::Contact, contact.to_string());
+        }
+        (ok, Some(outcome))
+    }
+
+    /// Removes the expired bindings of `aor`.
+    pub(crate) fn expire(&mut self, aor: &str, fx: &mut Effects, now: Instant) -> Registered {
+        let mut changes = Vec::new();
+        if let Some(bindings) = self.bindings.by_aor.get_mut(aor) {
+            let (gone, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(bindings).into_iter().partition(|b| b.expires_at <= now);
+            *bindings = kept;
+            for binding in gone {
+                changes.push(self.gone(aor, binding, fx));
+            }
+        }
+        self.settle(aor.to_owned(), changes, fx)
+    }
+
+    /// Applies one contact of a REGISTER: added, refreshed or removed.
+    fn apply(
+        &mut self,
+        aor: &str,
+        asked: Asked,
+        req: &Registering<'_>,
+        fx: &mut Effects,
+        now: Instant,
+    ) -> Option<BindingChange> {
+        let bindings = self.bindings.by_aor.entry(aor.to_owned()).or_default();
+        let existing = bindings.iter().position(|b| b.key == asked.key);
+        if asked.expires == 0 {
+            let gone = bindings.remove(existing?);
+            return Some(self.gone(aor, gone, fx));
+        }
+        let expires_at = now + Duration::from_secs(asked.expires.into());
+        let allow = req.allow.clone().unwrap_or_else(|| methods_param(&asked.contact));
+        let change = match existing {
+            Some(i) => {
+                let b = &mut bindings[i];
+                let announce = b.due_for_announcement(now);
+                // The store keys bindings by their Contact text: a refresh that words it
+                // differently (`;expires=` dropped, a new parameter) must not leave the old record.
+                let old = std::mem::replace(&mut b.contact, asked.contact).to_string();
+                let reworded = (old != b.contact.to_string()).then_some(old);
+                (b.call_id, b.cseq, b.expires_at, b.granted, b.source, b.user_agent, b.allow) = (
+                    req.call_id.to_owned(),
+                    req.cseq,
+                    expires_at,
+                    asked.expires,
+                    req.source,
+                    req.user_agent.clone(),
+                    allow,
+                );
+                if announce {
+                    b.announced_at = now;
+                    fx.raise(InEvent::Register(bindings[i].event(aor, bindings)));
+                }
+                if let Some(contact) = reworded {
+                    fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_owned(), contact });
+                }
+                None
+            }
+            None => {
+                bindings.push(Binding {
+                    contact: asked.contact,
+                    key: asked.key.clone(),
+                    call_id: req.call_id.to_owned(),
+                    cseq: req.cseq,
+                    expires_at,
+                    announced_at: now,
+                    granted: asked.expires,
+                    source: req.source,
+                    user_agent: req.user_agent.clone(),
+                    allow,
+                });
+                let added = &bindings[bindings.len() - 1];
+                fx.raise(InEvent::Register(added.event(aor, bindings)));
+                Some(BindingChange::Added(asked.key.clone()))
+            }
+        };
+        self.store_binding(aor, &asked.key, fx);
+        change
+    }
+
+    /// A binding was removed or expired: forget it in the store and announce it.
+    fn gone(&self, aor: &str, binding: Binding, fx: &mut Effects) -> BindingChange {
+        let contact = binding.contact.to_string();
+        fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_owned(), contact });
+        let mut event = binding.event(aor, self.bindings.of(aor));
+        event.expires = 0;
+        fx.raise(InEvent::Unregister(event));
+        BindingChange::Removed(binding.key)
+    }
+
+    /// Re-arms the AoR's expiry timer and says whether it is registered now.
+    fn settle(&mut self, aor: String, bindings: Vec<BindingChange>, fx: &mut Effects) -> Registered {
+        let current = self.bindings.of(&aor);
+        let next = current.iter().map(|b| b.expires_at).min();
+        let registered = !current.is_empty();
+        if !registered {
+            self.bindings.by_aor.remove(&aor);
+        }
+        fx.set_deadline(TimerKey::BindingExpiry(aor.clone()), next);
+        Registered { aor, bindings, registered }
+    }
+}

@@ -1,0 +1,66 @@
+//! What the registrar keeps across restarts: every binding with its Call-ID, CSeq, expiry,
+//! source and User-Agent, so phones stay registered through a restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use presence_store::{BindingRecord, Change};
+use sip_proto::header::NameAddr;
+
+use crate::effects::Effects;
+use crate::peer::FlowId;
+use crate::records::{peer, peer_record};
+
+use super::Registrar;
+use super::binding::{Binding, uri_key};
+
+impl Registrar {
+    /// Stores the binding of `aor` whose comparison form is `key` (no-op without persistence).
+    pub(super) fn store_binding(&self, aor: &str, key: &str, fx: &mut Effects) {
+        let Some(b) = self.bindings.of(aor).iter().find(|b| b.key == key) else { return };
+        fx.store(|wall| {
+            Change::PutBinding(BindingRecord {
+                aor: aor.to_owned(),
+                contact: b.contact.to_string(),
+                call_id: b.call_id.clone(),
+                cseq: b.cseq,
+                expires_at_ms: wall.unix_ms(b.expires_at),
+                granted: b.granted,
+                source: peer_record(b.source),
+                user_agent: b.user_agent.clone(),
+                allow: b.allow.clone(),
+            })
+        });
+    }
+
+    /// Puts back a stored binding (announced as of `now`); returns its address-of-record. One
+    /// this run cannot use (its text no longer parses, or its UDP socket is gone) is
+    /// forgotten, not reloaded.
+    pub(crate) fn restore(
+        &mut self,
+        record: BindingRecord,
+        udp_flows: &HashMap<SocketAddr, FlowId>,
+        fx: &mut Effects,
+        now: Instant,
+    ) -> Option<String> {
+        let (Ok(contact), Some(source)) = (NameAddr::parse(&record.contact), peer(&record.source, udp_flows)) else {
+            fx.store(|_| Change::DeleteBinding { aor: record.aor, contact: record.contact });
+            return None;
+        };
+        let binding = Binding {
+            key: uri_key(&contact.uri),
+            contact,
+            call_id: record.call_id,
+            cseq: record.cseq,
+            expires_at: fx.wall().map_or(now, |wall| wall.instant(record.expires_at_ms)),
+            announced_at: now,
+            granted: record.granted,
+            source,
+            user_agent: record.user_agent,
+            allow: record.allow,
+        };
+        self.bindings.by_aor.entry(record.aor.clone()).or_default().push(binding);
+        Some(record.aor)
+    }
+}

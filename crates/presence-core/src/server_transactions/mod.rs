@@ -1,0 +1,129 @@
+//! Server transactions (RFC 3261 §17.2): owns the table of non-INVITE server transactions,
+//! matches a request to one (§17.2.3), answers retransmissions from it until Timer J, and
+//! sends every response the engine makes: completed (To tag, Server), stamped (Via
+//! `received`/`rport`) and addressed where §18.2.2 says (`addressing`).
+
+mod addressing;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Instant;
+
+use sip_proto::transaction::{ServerKey, ServerTransaction, TimerConfig};
+use sip_proto::{HeaderName, Headers, Request, Response};
+
+use crate::effects::{Effects, TimerKey};
+use crate::peer::Peer;
+
+/// The server transactions in progress.
+#[derive(Debug, Default)]
+pub(crate) struct ServerTransactions {
+    by_key: HashMap<ServerKey, ServerTransaction>,
+}
+
+/// What the server stamps on every response.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp<'a> {
+    /// The `Server` header value.
+    pub(crate) server_name: &'a str,
+    /// Mixed into the To tags of responses sent without a transaction, so a retransmitted
+    /// request answered statelessly gets the same tag again, yet outsiders cannot predict it.
+    pub(crate) seed: u64,
+}
+
+impl ServerTransactions {
+    /// Answers a retransmission of a request whose transaction exists: the last response
+    /// again, if there is one (§17.2.2). False when the request starts a new transaction.
+    pub(crate) fn absorb(&self, key: &ServerKey, req: &Request, source: Peer, fx: &mut Effects) -> bool {
+        let Some(txn) = self.by_key.get(key) else { return false };
+        fx.stats.retransmissions_absorbed += 1;
+        if let (Some(bytes), Some(destination)) =
+            (txn.on_retransmission(), addressing::response_destination(&req.headers, source))
+        {
+            fx.transmit(destination, bytes);
+        }
+        true
+    }
+
+    /// Whether the table holds `max` transactions already.
+    pub(crate) fn is_full(&self, max: usize) -> bool {
+        self.by_key.len() >= max
+    }
+
+    /// Starts the transaction of a new request.
+    pub(crate) fn open(&mut self, key: ServerKey, source: Peer, timers: TimerConfig) {
+        self.by_key.insert(key, ServerTransaction::new(source.transport.is_reliable(), timers));
+    }
+
+    /// Completes `response` (To tag, Server), stamps its Via, hands it to the transaction
+    /// `key` if there is one (so retransmissions get it again), and sends it.
+    pub(crate) fn respond(
+        &mut self,
+        key: Option<ServerKey>,
+        mut response: Response,
+        source: Peer,
+        stamp: Stamp<'_>,
+        fx: &mut Effects,
+        now: Instant,
+    ) {
+        if response.status > 100 {
+            add_to_tag(&mut response.headers, stamp.seed);
+        }
+        response.headers.push(HeaderName::Server, stamp.server_name);
+        let Some(destination) = addressing::stamp_via(&mut response.headers, source) else {
+            fx.stats.malformed_dropped += 1;
+            return;
+        };
+        let bytes = response.encode();
+        if let Some(key) = key
+            && let Some(txn) = self.by_key.get_mut(&key)
+        {
+            txn.on_response(response.status, bytes.clone(), now);
+            self.settle(key, fx);
+        }
+        fx.transmit(destination, bytes);
+    }
+
+    /// Timer J (or K) of transaction `key` fired.
+    pub(crate) fn on_timer(&mut self, key: ServerKey, fx: &mut Effects, now: Instant) {
+        if let Some(txn) = self.by_key.get_mut(&key) {
+            txn.on_timeout(now);
+            self.settle(key, fx);
+        }
+    }
+
+    /// How many transactions are held.
+    pub(crate) fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Re-arms the transaction's timer, or forgets it once terminated.
+    fn settle(&mut self, key: ServerKey, fx: &mut Effects) {
+        let Some(txn) = self.by_key.get(&key) else { return };
+        if txn.is_terminated() {
+            self.by_key.remove(&key);
+            fx.set_deadline(TimerKey::ServerTransaction(key), None);
+        } else {
+            let next = txn.deadline();
+            fx.set_deadline(TimerKey::ServerTransaction(key), next);
+        }
+    }
+}
+
+/// Adds a To tag when the request had none (RFC 3261 §8.2.6.2). The tag is derived from
+/// the request's identifiers and `seed`, so a retransmitted request answered statelessly
+/// gets the same tag again.
+fn add_to_tag(headers: &mut Headers, seed: u64) {
+    let Some(to) = headers.get(&HeaderName::To) else { return };
+    let Ok(mut to) = sip_proto::header::NameAddr::parse(to) else { return };
+    if to.tag().is_some() {
+        return;
+    }
+    let mut hasher = DefaultHasher::new();
+    seed.hash(&mut hasher);
+    for name in [HeaderName::Via, HeaderName::CallId, HeaderName::From, HeaderName::CSeq] {
+        headers.get(&name).hash(&mut hasher);
+    }
+    to.params.set("tag", Some(&format!("{:016x}", hasher.finish())));
+    headers.set(HeaderName::To, to.to_string());
+}

@@ -1,0 +1,83 @@
+//! Out-of-dialog NOTIFYs to registered phones: message-waiting for phones that do not
+//! subscribe to it (many desk phones expect the PBX to push MWI), and `check-sync` asking a
+//! phone to resynchronise or reboot. Owns no state, and nobody waits for their outcome. MWI
+//! bodies follow the phone's device profile as a subscription of its would.
+
+use std::net::SocketAddr;
+
+use sip_proto::transaction::ClientKey;
+use sip_proto::{HeaderName, Method, Request, Uri};
+
+use crate::bodies::Format;
+use crate::bodies::mwi::{self, MessageCounts, UrgentCounts};
+use crate::client_transactions::Purpose;
+use crate::context::Ctx;
+use crate::peer::Peer;
+use crate::profiles::{self, Subscriber};
+use crate::registrar::Binding;
+
+/// Pushes `counts` to each of `phones` (the entity's bindings) that has no MWI subscription
+/// from the same address (`subscribed`).
+pub(crate) fn mwi(
+    entity: &str,
+    counts: MessageCounts,
+    phones: &[Binding],
+    subscribed: &[SocketAddr],
+    cx: &mut Ctx<'_>,
+) {
+    // Each phone's device profile, chosen as for a subscription it would have made: the one
+    // it registered from, with the User-Agent it registered with.
+    let profiles = &cx.config.profiles;
+    let targets: Vec<(Uri, Peer, UrgentCounts)> = phones
+        .iter()
+        .filter(|b| !subscribed.contains(&b.source.addr))
+        .map(|b| {
+            let phone = Subscriber { key: entity, source: b.source.addr.ip(), user_agent: b.user_agent.as_deref() };
+            let urgent = profiles::select(profiles, phone)
+                .map_or(UrgentCounts::Parenthesized, |p| profiles[p].mwi_urgent_counts);
+            (b.contact.uri.clone(), b.source, urgent)
+        })
+        .collect();
+    for (target, peer, urgent) in targets {
+        let body = mwi::write(&format!("sip:{entity}"), &counts, urgent);
+        send(entity, target, peer, "message-summary", Some(&body), cx);
+    }
+}
+
+/// Sends `Event: check-sync` to each of `phones` (the entity's bindings).
+pub(crate) fn check_sync(entity: &str, phones: &[Binding], cx: &mut Ctx<'_>) {
+    for b in phones {
+        send(entity, b.contact.uri.clone(), b.source, "check-sync", None, cx);
+    }
+}
+
+fn send(entity: &str, target: Uri, peer: Peer, event: &str, body: Option<&str>, cx: &mut Ctx<'_>) {
+    let ids = &mut cx.fx.ids;
+    let branch = ids.branch();
+    let tag = ids.token();
+    let host = if peer.local.ip().is_unspecified() {
+        entity.rsplit_once('@').map_or(entity, |(_, h)| h).to_owned()
+    } else {
+        peer.local_host()
+    };
+    let mut req = Request::new(Method::Notify, target);
+    let h = &mut req.headers;
+    h.push(HeaderName::Via, peer.via(&host, &branch));
+    h.push(HeaderName::MaxForwards, "70");
+    h.push(HeaderName::From, format!("<sip:{entity}>;tag={tag}"));
+    h.push(HeaderName::To, format!("<sip:{entity}>"));
+    h.push(HeaderName::CallId, format!("{}@{host}", ids.token()));
+    h.push(HeaderName::CSeq, "1 NOTIFY");
+    h.push(HeaderName::Contact, peer.contact(None, &host));
+    h.push(HeaderName::Event, event);
+    // What the original sent, and what the phones it served accept.
+    h.push(HeaderName::SubscriptionState, "terminated;reason=noresource");
+    h.push(HeaderName::UserAgent, cx.config.server_name.clone());
+    if let Some(body) = body {
+        h.push(HeaderName::ContentType, Format::MessageSummary.content_type());
+        req.body = body.to_owned().into();
+    }
+    cx.fx.stats.unsolicited_notifies += 1;
+    let key = ClientKey { branch, method: Method::Notify.to_string() };
+    cx.client.send(key, req.encode(), peer, Purpose::Unsolicited, cx.config.timers, cx.fx, cx.now);
+}
