@@ -7,12 +7,13 @@ mod digest;
 
 use std::time::{Duration, Instant};
 
-use sip_proto::{Request, Response};
+use sip_proto::Response;
 
 pub(crate) use digest::answer;
 pub use digest::{Algorithm, Secret, User};
 
 use crate::effects::Effects;
+use crate::request::Incoming;
 use digest::{Authenticator, Verdict};
 
 /// The authentication component.
@@ -30,31 +31,31 @@ impl Auth {
     /// refusal to send.
     pub(crate) fn check(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         config: &AuthConfig,
         fx: &mut Effects,
         now: Instant,
     ) -> Option<Response> {
-        let host = req.uri.as_sip().map(|u| u.host.canonical()).unwrap_or_default();
+        let host = req.request.uri.as_sip().map(|u| u.host.canonical()).unwrap_or_default();
         let realm = config.realm.clone().unwrap_or_else(|| host.clone());
-        let verdict = self.nonces.verify(req, &realm, &config.users, now);
+        let verdict = self.nonces.verify(req.method(), &req.credentials, &realm, &config.users, now);
         let stale = match verdict {
             Verdict::Authenticated { realm, .. } if config.realm_must_match_host && realm != host => {
                 fx.stats.auth_refusals += 1;
-                return Some(Response::to(req, 403).with_reason("Realm Does Not Match the Domain"));
+                return Some(req.answer(403).with_reason("Realm Does Not Match the Domain"));
             }
             Verdict::Authenticated { .. } => return None,
             Verdict::Forbidden("Bad credentials") if config.challenge_bad_credentials => false,
             Verdict::Forbidden(reason) => {
                 fx.stats.auth_refusals += 1;
-                return Some(Response::to(req, 403).with_reason(reason));
+                return Some(req.answer(403).with_reason(reason));
             }
             Verdict::Challenge { stale } => stale,
         };
         fx.stats.auth_challenges += 1;
         let (status, header) = (if config.proxy { 407 } else { 401 }, digest::challenge_header(config.proxy));
         let nonce = fx.ids.token() + &fx.ids.token();
-        let mut challenge = Response::to(req, status);
+        let mut challenge = req.answer(status);
         for value in self.nonces.challenge(nonce, &realm, &config.algorithms, stale, now) {
             challenge.headers.push(header.clone(), value);
         }

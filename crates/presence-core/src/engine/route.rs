@@ -17,7 +17,7 @@ use crate::ids::SubscriptionId;
 use crate::peer::Peer;
 use crate::phones::Phone;
 use crate::registrar::{Binding, BindingChange, Registered};
-use crate::request::{capabilities, preflight};
+use crate::request::{Incoming, capabilities, preflight};
 use crate::server_transactions::Stamp;
 use crate::unsolicited;
 
@@ -50,15 +50,25 @@ impl Engine {
         if self.server.absorb(&key, &req, source, &mut self.fx) {
             return;
         }
-        if req.method == Method::Invite {
+        let req = match Incoming::decode(req) {
+            Ok(req) => req,
+            Err(refusal) => {
+                // Answered like a message that failed to parse: statelessly, the same again
+                // for a retransmission.
+                self.fx.stats.malformed_answered += 1;
+                self.respond(None, refusal, source, now);
+                return;
+            }
+        };
+        if *req.method() == Method::Invite {
             // §8.2.1: INVITE is refused statelessly; a retransmission gets the same 405.
-            let response = preflight(&req).unwrap_or_else(|| Response::to(&req, 405));
+            let response = preflight(&req).unwrap_or_else(|| req.answer(405));
             self.respond(None, response, source, now);
             return;
         }
         if self.server.is_full(self.config.max_server_transactions) {
             self.fx.stats.overload_rejections += 1;
-            let busy = Response::to(&req, 503).with_reason("Service Unavailable (transaction table full)");
+            let busy = req.answer(503).with_reason("Service Unavailable (transaction table full)");
             self.respond(None, busy, source, now);
             return;
         }
@@ -77,10 +87,11 @@ impl Engine {
     }
 
     /// The response to a request that passed the generic checks, and what follows it.
-    fn dispatch(&mut self, req: &Request, source: Peer, now: Instant) -> (Response, Then) {
-        let target = (req.method == Method::Subscribe).then(|| self.notifier.subscribe_target(req)).flatten();
+    fn dispatch(&mut self, req: &Incoming, source: Peer, now: Instant) -> (Response, Then) {
+        let method = req.method();
+        let target = (*method == Method::Subscribe).then(|| self.notifier.subscribe_target(req)).flatten();
         let auth = &self.config.auth;
-        let protected = match req.method {
+        let protected = match method {
             Method::Register => auth.register,
             Method::Subscribe => {
                 auth.subscribe && !self.notifier.refresh_skips_challenge(target.as_ref(), source, &self.config.profiles)
@@ -91,8 +102,8 @@ impl Engine {
         if protected && let Some(refusal) = self.auth.check(req, auth, &mut self.fx, now) {
             return (refusal, Then::Nothing);
         }
-        match req.method {
-            Method::Options => (capabilities(Response::to(req, 200)), Then::Nothing),
+        match method {
+            Method::Options => (capabilities(req.answer(200)), Then::Nothing),
             Method::Subscribe => {
                 let (response, notify) = self.notifier.on_subscribe(req, target, source, cx!(self, now));
                 (response, notify.map_or(Then::Nothing, Then::Notify))
@@ -111,7 +122,7 @@ impl Engine {
             }
             // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
             // a transaction we do not have (§9.2).
-            _ => (Response::to(req, 481), Then::Nothing),
+            _ => (req.answer(481), Then::Nothing),
         }
     }
 

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::dialog::Dialog;
 use sip_proto::header::Contacts;
 use sip_proto::uri::Uri;
-use sip_proto::{HeaderName, Request, Response};
+use sip_proto::{HeaderName, Response};
 
 use crate::api::{InEvent, NewWatcher};
 use crate::context::Ctx;
@@ -15,7 +15,7 @@ use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::Peer;
 use crate::profiles;
-use crate::request::with_allow_events;
+use crate::request::{Incoming, with_allow_events};
 
 use super::Notifier;
 use super::subscription::{Phase, Subscription};
@@ -31,14 +31,12 @@ pub(crate) struct SubscribeTarget {
 
 impl Notifier {
     /// What a SUBSCRIBE is about: `None` for an unknown (or missing) package.
-    pub(crate) fn subscribe_target(&self, req: &Request) -> Option<SubscribeTarget> {
-        let event = req.headers.event().ok().flatten()?;
+    pub(crate) fn subscribe_target(&self, req: &Incoming) -> Option<SubscribeTarget> {
+        let event = req.event.as_ref()?;
         let package = Package::from_event(&event.package)?;
         let event_id = event.id().map(str::to_owned);
-        let refreshes = match DialogId::of_incoming(req) {
-            Ok(Some(dialog)) => Some(self.subscriptions.find_dialog(&dialog, package, event_id.as_deref())),
-            _ => None,
-        };
+        let refreshes =
+            req.dialog.as_ref().map(|dialog| self.subscriptions.find_dialog(dialog, package, event_id.as_deref()));
         Some(SubscribeTarget { package, event_id, refreshes })
     }
 
@@ -61,14 +59,14 @@ impl Notifier {
     /// (RFC 6665 §4.2.1.2: the NOTIFY follows the 2xx).
     pub(crate) fn on_subscribe(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         target: Option<SubscribeTarget>,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<SubscriptionId>) {
         let Some(SubscribeTarget { package, event_id, refreshes }) = target else {
             // RFC 6665 §4.2.1.1: an unknown (or missing) package gets 489 and Allow-Events.
-            return (with_allow_events(Response::to(req, 489)), None);
+            return (with_allow_events(req.answer(489)), None);
         };
         match refreshes {
             Some(id) => self.refresh(req, id, source, cx),
@@ -78,35 +76,34 @@ impl Notifier {
 
     fn subscribe(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         package: Package,
         event_id: Option<String>,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<SubscriptionId>) {
         let config = cx.config;
-        let subscriber = req.headers.from().map(|f| config.entity_key(&f.uri.to_string())).unwrap_or_default();
-        let user_agent = req.headers.get(&HeaderName::UserAgent);
+        let subscriber = config.entity_key(&req.from.uri.to_string());
+        let user_agent = req.user_agent.as_deref();
         let profile = profiles::select(
             &config.profiles,
             profiles::Subscriber { key: &subscriber, source: source.addr.ip(), user_agent },
         );
         let preferred = profile.and_then(|p| config.profiles[p].presence_format);
-        let accept = req.headers.accept().ok().flatten();
-        let Some(format) = package.negotiate(accept.as_deref(), preferred) else {
-            let mut refusal = Response::to(req, 406);
+        let Some(format) = package.negotiate(req.accept.as_deref(), preferred) else {
+            let mut refusal = req.answer(406);
             let offered: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
             refusal.headers.push(HeaderName::Accept, offered.join(", "));
             return (refusal, None);
         };
-        let expires = match config.expiry.grant(req.headers.expires().ok().flatten(), req) {
+        let expires = match config.expiry.grant(req.expires, &req.request) {
             Ok(expires) => expires,
             Err(refusal) => return (refusal, None),
         };
-        let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
+        let Uri::Sip(target) = &req.request.uri else { return (req.answer(416), None) };
         let entity = config.entity_key(&target.aor());
         if !config.watch_policy.allows(&subscriber, &entity) {
-            return (Response::to(req, 403).with_reason("Not Allowed to Watch This Entity"), None);
+            return (req.answer(403).with_reason("Not Allowed to Watch This Entity"), None);
         }
         let reason = if self.subscriptions.count_of_entity(&entity) >= config.max_subscriptions_per_entity {
             Some("Too Many Subscriptions")
@@ -118,16 +115,16 @@ impl Notifier {
             None
         };
         if let Some(reason) = reason {
-            let mut busy = Response::to(req, 503).with_reason(reason);
+            let mut busy = req.answer(503).with_reason(reason);
             busy.headers.push(HeaderName::RetryAfter, "60");
             return (busy, None);
         }
         let local_tag = cx.fx.ids.token();
-        let dialog = match Dialog::as_uas(req, &local_tag, 0) {
+        let dialog = match Dialog::as_uas(&req.request, &local_tag, 0) {
             Ok(dialog) => dialog,
             Err(e) => {
                 let reason = if e.reason == "missing" { format!("Missing {} header", e.header) } else { e.to_string() };
-                return (Response::to(req, 400).with_reason(reason), None);
+                return (req.answer(400).with_reason(reason), None);
             }
         };
         let our_host = if source.local.ip().is_unspecified() { target.host.to_string() } else { source.local_host() };
@@ -175,28 +172,27 @@ impl Notifier {
 
     fn refresh(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         id: Option<SubscriptionId>,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<SubscriptionId>) {
         let Some(id) = id else {
-            return (Response::to(req, 481).with_reason("Subscription Does Not Exist"), None);
+            return (req.answer(481).with_reason("Subscription Does Not Exist"), None);
         };
         let config = cx.config;
-        let expires = match config.expiry.grant(req.headers.expires().ok().flatten(), req) {
+        let expires = match config.expiry.grant(req.expires, &req.request) {
             Ok(expires) => expires,
             Err(refusal) => return (refusal, None),
         };
-        let Some(sub) = self.subscriptions.get_mut(id) else { return (Response::to(req, 481), None) };
-        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
-        if sub.dialog.accept_remote_cseq(seq).is_err() {
+        let Some(sub) = self.subscriptions.get_mut(id) else { return (req.answer(481), None) };
+        if sub.dialog.accept_remote_cseq(req.cseq.seq).is_err() {
             // RFC 3261 §12.2.2: a CSeq below the last one is answered 500.
-            return (Response::to(req, 500).with_reason("CSeq Out of Order"), None);
+            return (req.answer(500).with_reason("CSeq Out of Order"), None);
         }
         // SUBSCRIBE is a target refresh request (RFC 6665 §4.1.2.1), and NATs rebind:
         // follow the latest Contact and source.
-        if let Ok(Contacts::List(contacts)) = req.headers.contacts()
+        if let Contacts::List(contacts) = &req.contacts
             && let Some(first) = contacts.first()
         {
             sub.dialog.remote_target = first.uri.clone();
@@ -221,15 +217,14 @@ impl Notifier {
 /// The 2xx (`status`: 200, or 202 for a device profile that wants it) to a SUBSCRIBE: our To
 /// tag, the granted Expires (RFC 6665 §4.2.1.1 requires it), our Contact, and the
 /// Record-Route copied (RFC 3261 §12.1.1).
-fn accepted(req: &Request, status: u16, local_tag: &str, expires: u32, contact: &str) -> Response {
-    let mut response = Response::to(req, status);
-    if let Ok(mut to) = req.headers.to() {
-        to.params.set("tag", Some(local_tag));
-        response.headers.set(HeaderName::To, to.to_string());
-    }
+fn accepted(req: &Incoming, status: u16, local_tag: &str, expires: u32, contact: &str) -> Response {
+    let mut response = req.answer(status);
+    let mut to = req.to.clone();
+    to.params.set("tag", Some(local_tag));
+    response.headers.set(HeaderName::To, to.to_string());
     response.headers.push(HeaderName::Expires, expires.to_string());
     response.headers.push(HeaderName::Contact, contact);
-    for route in req.headers.get_all(&HeaderName::RecordRoute) {
+    for route in req.request.headers.get_all(&HeaderName::RecordRoute) {
         response.headers.push(HeaderName::RecordRoute, route);
     }
     response

@@ -3,15 +3,16 @@
 //! reports becomes an update of the phone's entity, and a presence report is raised as
 //! `presence.status.in`.
 
-use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::dialog::Dialog;
 use sip_proto::header::SubState;
-use sip_proto::{HeaderName, Request, Response};
+use sip_proto::{HeaderName, Response};
 
 use crate::api::{InEvent, SourceAddress, StatusReport};
 use crate::bodies::{BodyError, Format, dialog_info, pidf, xpidf};
 use crate::context::Ctx;
 use crate::entities::{Source, Status, Update};
 use crate::peer::Peer;
+use crate::request::Incoming;
 
 use super::Phones;
 
@@ -25,40 +26,38 @@ impl Phones {
     /// Answers a phone's NOTIFY; returns what it changes in the phone's entity.
     pub(crate) fn on_notify(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Vec<(String, Update)>) {
-        let no_such = || Response::to(req, 481).with_reason("Subscription Does Not Exist");
-        let Ok(Some(dialog_id)) = DialogId::of_incoming(req) else { return (no_such(), Vec::new()) };
+        let no_such = || req.answer(481).with_reason("Subscription Does Not Exist");
+        let Some(dialog_id) = &req.dialog else { return (no_such(), Vec::new()) };
         let Some(id) = self.watches.by_dialog(&dialog_id.call_id, &dialog_id.local_tag) else {
             return (no_such(), Vec::new());
         };
-        let Some(w) = self.watches.get_mut(id) else { return (Response::to(req, 481), Vec::new()) };
+        let Some(w) = self.watches.get_mut(id) else { return (no_such(), Vec::new()) };
         match w.dialog.as_mut() {
             // RFC 6665 §4.1.2.4: the NOTIFY may arrive before our SUBSCRIBE's 2xx and then
             // establishes the dialog (recording its CSeq).
-            None => match Dialog::as_uas(req, &w.local_tag, w.cseq) {
+            None => match Dialog::as_uas(&req.request, &w.local_tag, w.cseq) {
                 Ok(dialog) => w.dialog = Some(dialog),
-                Err(e) => return (Response::to(req, 400).with_reason(format!("Bad NOTIFY: {e}")), Vec::new()),
+                Err(e) => return (req.answer(400).with_reason(format!("Bad NOTIFY: {e}")), Vec::new()),
             },
             Some(dialog) => {
-                let seq = req.headers.cseq().map(|c| c.seq).unwrap_or_default();
-                if dialog.accept_remote_cseq(seq).is_err() {
-                    return (Response::to(req, 500).with_reason("CSeq Out of Order"), Vec::new());
+                if dialog.accept_remote_cseq(req.cseq.seq).is_err() {
+                    return (req.answer(500).with_reason("CSeq Out of Order"), Vec::new());
                 }
             }
         }
-        let terminated =
-            req.headers.subscription_state().ok().flatten().is_some_and(|s| s.state == SubState::Terminated);
+        let terminated = req.subscription_state.as_ref().is_some_and(|s| s.state == SubState::Terminated);
         if w.ending {
             // The final NOTIFY after our unsubscribe: answered, not applied.
             if terminated {
                 self.stop(id, false, cx);
             }
-            return (Response::to(req, 200), Vec::new());
+            return (req.answer(200), Vec::new());
         }
-        let report = if req.body.is_empty() { None } else { Some(read_body(req)) };
+        let report = if req.request.body.is_empty() { None } else { Some(read_body(req)) };
         let entity = w.entity.clone();
         let mut updates = Vec::new();
         match report {
@@ -82,22 +81,22 @@ impl Phones {
         if terminated {
             updates.extend(self.stop(id, false, cx));
         }
-        (Response::to(req, 200), updates)
+        (req.answer(200), updates)
     }
 }
 
 /// Reads a phone's NOTIFY body, or the 415/400 refusal naming why not.
-fn read_body(req: &Request) -> Result<DeviceReport, Response> {
-    let essence = req.headers.content_type().ok().flatten().map(|t| t.essence());
-    let unreadable = |e: BodyError| Response::to(req, 400).with_reason(format!("Bad NOTIFY Body: {e}"));
-    let presence = match essence.as_deref() {
-        Some(t) if t == Format::Pidf.content_type() => pidf::parse(&req.body),
-        Some(t) if t == Format::Xpidf.content_type() => xpidf::parse(&req.body),
-        Some(t) if t == Format::DialogInfo.content_type() => {
-            return dialog_info::parse(&req.body).map(DeviceReport::Dialogs).map_err(unreadable);
+fn read_body(req: &Incoming) -> Result<DeviceReport, Response> {
+    let body = &req.request.body;
+    let unreadable = |e: BodyError| req.answer(400).with_reason(format!("Bad NOTIFY Body: {e}"));
+    let presence = match req.content_essence() {
+        t if t == Format::Pidf.content_type() => pidf::parse(body),
+        t if t == Format::Xpidf.content_type() => xpidf::parse(body),
+        t if t == Format::DialogInfo.content_type() => {
+            return dialog_info::parse(body).map(DeviceReport::Dialogs).map_err(unreadable);
         }
         _ => {
-            let mut refusal = Response::to(req, 415);
+            let mut refusal = req.answer(415);
             let accepted = [Format::Pidf, Format::Xpidf, Format::DialogInfo].map(Format::content_type);
             refusal.headers.push(HeaderName::Accept, accepted.join(", "));
             return Err(refusal);

@@ -133,7 +133,9 @@ impl Phones {
                         Err(_) => return self.stop(id, false, cx),
                     }
                 }
-                let granted = response.headers.expires().ok().flatten().unwrap_or(config.subscribe_back_expires);
+                // A 2xx whose Expires does not parse ends the watch rather than guess its life.
+                let Ok(granted) = response.headers.expires() else { return self.stop(id, false, cx) };
+                let granted = granted.unwrap_or(config.subscribe_back_expires);
                 // Refresh at three quarters of the granted time (RFC 6665 §4.1.2.2 leaves it
                 // to us; this keeps a margin for a lost refresh and its retransmissions).
                 let refresh = Duration::from_secs(u64::from(granted.max(8)) * 3 / 4);
@@ -148,10 +150,12 @@ impl Phones {
                 } else {
                     response.headers.proxy_authenticate()
                 };
+                // A challenge we cannot read cannot be answered.
+                let Ok(challenges) = challenges else { return self.stop(id, false, cx) };
                 let user = w.entity.split('@').next().unwrap_or_default();
                 let uri = w.last_request.uri.to_string();
                 let cnonce = cx.fx.ids.token();
-                let credentials = challenges.unwrap_or_default().iter().find_map(|c| {
+                let credentials = challenges.iter().find_map(|c| {
                     let user =
                         config.auth.users.iter().find(|u| {
                             u.username == user && u.realm.as_deref().is_none_or(|r| Some(r) == c.get("realm"))

@@ -2,11 +2,12 @@
 //! package decides which body types it takes, and a body that does not parse is refused
 //! naming why.
 
-use sip_proto::{HeaderName, Request, Response};
+use sip_proto::{HeaderName, Response};
 
 use crate::bodies::{BodyError, Format, dialog_info, mwi, pidf, xpidf};
 use crate::entities::{Source, Status, Update};
 use crate::packages::Package;
+use crate::request::Incoming;
 
 /// A parsed PUBLISH body.
 #[derive(Clone, Debug)]
@@ -38,16 +39,16 @@ pub(super) fn withdrawal(package: Package, source: Source) -> Update {
 
 /// Parses the body for `package`, or the refusal: 415 with Accept for a type the package
 /// does not take (RFC 3903 §6 step 2), 400 naming why for a body that does not parse.
-pub(super) fn parse(req: &Request, package: Package) -> Result<Content, Response> {
-    let essence = req.headers.content_type().ok().flatten().map(|t| t.essence()).unwrap_or_default();
-    read(&essence, &req.body, package).map_err(|e| match e {
+pub(super) fn parse(req: &Incoming, package: Package) -> Result<Content, Response> {
+    let essence = req.content_essence();
+    read(&essence, &req.request.body, package).map_err(|e| match e {
         None => {
-            let mut refusal = Response::to(req, 415);
+            let mut refusal = req.answer(415);
             let accepted: Vec<&str> = package.formats().iter().map(|f| f.content_type()).collect();
             refusal.headers.push(HeaderName::Accept, accepted.join(", "));
             refusal
         }
-        Some(e) => Response::to(req, 400).with_reason(format!("Bad {essence} Body: {e}")),
+        Some(e) => req.answer(400).with_reason(format!("Bad {essence} Body: {e}")),
     })
 }
 

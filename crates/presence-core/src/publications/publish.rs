@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sip_proto::uri::Uri;
-use sip_proto::{HeaderName, Request, Response};
+use sip_proto::{HeaderName, Response};
 
 use crate::context::Ctx;
 use crate::effects::TimerKey;
@@ -13,7 +13,7 @@ use crate::entities::{Source, Update};
 use crate::ids::PublicationId;
 use crate::packages::Package;
 use crate::peer::Peer;
-use crate::request::with_allow_events;
+use crate::request::{Incoming, with_allow_events};
 
 use super::Publications;
 use super::content::{self, Content};
@@ -23,22 +23,21 @@ impl Publications {
     /// Handles a PUBLISH: its response, and what changed for which entity.
     pub(crate) fn on_publish(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<(String, Update)>) {
         let config = cx.config;
-        let event = req.headers.event().ok().flatten();
-        let Some(package) = event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
-            return (with_allow_events(Response::to(req, 489)), None);
+        let Some(package) = req.event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
+            return (with_allow_events(req.answer(489)), None);
         };
-        let Uri::Sip(target) = &req.uri else { return (Response::to(req, 416), None) };
+        let Uri::Sip(target) = &req.request.uri else { return (req.answer(416), None) };
         let entity = config.entity_key(&target.aor());
-        let expires = match config.publish_expiry.grant(req.headers.expires().ok().flatten(), req) {
+        let expires = match config.publish_expiry.grant(req.expires, &req.request) {
             Ok(expires) => expires,
             Err(refusal) => return (refusal, None),
         };
-        let content = if req.body.is_empty() {
+        let content = if req.request.body.is_empty() {
             None
         } else {
             match content::parse(req, package) {
@@ -46,18 +45,17 @@ impl Publications {
                 Err(refusal) => return (refusal, None),
             }
         };
-        let if_match = req.headers.sip_if_match().ok().flatten();
-        let id = match (if_match, &content) {
-            (Some(etag), _) => match self.table.by_etag(&entity, package, &etag) {
+        let id = match (&req.sip_if_match, &content) {
+            (Some(etag), _) => match self.table.by_etag(&entity, package, etag) {
                 Some(id) => id,
                 // RFC 3903 §6 step 3: an unknown or expired entity-tag.
-                None => return (Response::to(req, 412), None),
+                None => return (req.answer(412), None),
             },
             (None, None) => {
-                return (Response::to(req, 400).with_reason("PUBLISH Without Body or SIP-If-Match"), None);
+                return (req.answer(400).with_reason("PUBLISH Without Body or SIP-If-Match"), None);
             }
             (None, Some(_)) if expires == 0 => {
-                return (Response::to(req, 400).with_reason("Initial PUBLISH With Expires 0"), None);
+                return (req.answer(400).with_reason("Initial PUBLISH With Expires 0"), None);
             }
             (None, Some(_)) => {
                 let device = device_of(req, source);
@@ -65,7 +63,7 @@ impl Publications {
                     // The same device publishing afresh (it lost its entity-tag): replace.
                     Some(id) => id,
                     None if self.table.count_of_entity(&entity) >= config.max_publications_per_entity => {
-                        let mut busy = Response::to(req, 503).with_reason("Too Many Publications");
+                        let mut busy = req.answer(503).with_reason("Too Many Publications");
                         busy.headers.push(HeaderName::RetryAfter, "60");
                         return (busy, None);
                     }
@@ -83,7 +81,7 @@ impl Publications {
         };
         if expires == 0 {
             let withdrawn = self.remove(id, cx.fx);
-            let mut ok = Response::to(req, 200);
+            let mut ok = req.answer(200);
             ok.headers.push(HeaderName::Expires, "0");
             return (ok, withdrawn);
         }
@@ -95,14 +93,13 @@ impl Publications {
         }
         cx.fx.set_deadline(TimerKey::PublicationExpiry(id), Some(expires_at));
         let update = content.and_then(|content| {
-            let content_type = req.headers.content_type().ok().flatten().map(|t| t.essence()).unwrap_or_default();
             if let Some(p) = self.table.get_mut(id) {
-                p.body = (content_type, String::from_utf8_lossy(&req.body).into_owned());
+                p.body = (req.content_essence(), String::from_utf8_lossy(&req.request.body).into_owned());
             }
             self.accept_content(id, content, &mut cx.fx.stats)
         });
         self.store(id, cx.fx);
-        let mut ok = Response::to(req, 200);
+        let mut ok = req.answer(200);
         ok.headers.push(HeaderName::SipEtag, etag);
         ok.headers.push(HeaderName::Expires, expires.to_string());
         (ok, update)
@@ -130,8 +127,8 @@ impl Publications {
 
 /// What tells one publishing device from another of the same user: its Contact when it
 /// sends one, else the address it published from.
-fn device_of(req: &Request, source: Peer) -> String {
-    let from = req.headers.from().map(|f| f.uri.to_string()).unwrap_or_default();
-    let contact = req.headers.get(&HeaderName::Contact).map(str::to_owned);
+fn device_of(req: &Incoming, source: Peer) -> String {
+    let from = req.from.uri.to_string();
+    let contact = req.request.headers.get(&HeaderName::Contact).map(str::to_owned);
     format!("{from} {}", contact.unwrap_or_else(|| source.addr.to_string()))
 }

@@ -7,12 +7,13 @@
 use std::time::{Duration, Instant};
 
 use sip_proto::header::{Contacts, NameAddr};
-use sip_proto::{HeaderName, Request, Response};
+use sip_proto::{HeaderName, Response};
 
 use crate::api::InEvent;
 use crate::context::Ctx;
 use crate::effects::{Effects, TimerKey};
 use crate::peer::Peer;
+use crate::request::Incoming;
 
 use super::binding::{Binding, methods_param, uri_key};
 use super::{BindingChange, Registered, Registrar};
@@ -37,32 +38,34 @@ impl Registrar {
     /// Handles a REGISTER: its response, and what changed for the address-of-record.
     pub(crate) fn on_register(
         &mut self,
-        req: &Request,
+        req: &Incoming,
         source: Peer,
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<Registered>) {
-        let Ok(to) = req.headers.to() else { return (Response::to(req, 400), None) };
-        let aor = cx.config.entity_key(&to.uri.to_string());
-        let (call_id, cseq) = match (req.headers.call_id(), req.headers.cseq()) {
-            (Ok(call_id), Ok(cseq)) => (call_id, cseq.seq),
-            _ => return (Response::to(req, 400), None),
-        };
+        let aor = cx.config.entity_key(&req.to.uri.to_string());
+        let (call_id, cseq) = (req.call_id.as_str(), req.cseq.seq);
         let rules = cx.config.registrar_expiry;
-        let header_expires = req.headers.expires().ok().flatten();
-        let asked = match req.headers.contacts() {
-            Ok(Contacts::Wildcard) => {
-                if header_expires != Some(0) {
-                    let refusal = Response::to(req, 400).with_reason("Wildcard Contact Requires Expires 0");
+        let asked = match &req.contacts {
+            Contacts::Wildcard => {
+                if req.expires != Some(0) {
+                    let refusal = req.answer(400).with_reason("Wildcard Contact Requires Expires 0");
                     return (refusal, None);
                 }
                 let existing = self.bindings.of(&aor);
                 existing.iter().map(|b| Asked { contact: b.contact.clone(), key: b.key.clone(), expires: 0 }).collect()
             }
-            Ok(Contacts::List(list)) => {
+            Contacts::List(list) => {
                 let mut asked = Vec::new();
-                for contact in list {
-                    let requested = contact.params.get("expires").and_then(|e| e.parse().ok()).or(header_expires);
-                    let expires = match rules.grant(requested, req) {
+                for contact in list.iter().cloned() {
+                    let requested = match contact.params.get("expires").map(str::parse) {
+                        None => req.expires,
+                        Some(Ok(seconds)) => Some(seconds),
+                        // RFC 3261 §20.10: `expires` is delta-seconds; anything else is refused.
+                        Some(Err(_)) => {
+                            return (req.answer(400).with_reason("Malformed Contact expires parameter"), None);
+                        }
+                    };
+                    let expires = match rules.grant(requested, &req.request) {
                         Ok(expires) => expires,
                         Err(refusal) => return (refusal, None),
                     };
@@ -70,28 +73,27 @@ impl Registrar {
                 }
                 asked
             }
-            Err(_) => return (Response::to(req, 400).with_reason("Malformed Contact header"), None),
         };
         // Step 7: a request older than a binding it touches is refused whole.
         for a in &asked {
             let stale = self.bindings.of(&aor).iter().any(|b| b.key == a.key && b.call_id == call_id && cseq <= b.cseq);
             if stale {
-                return (Response::to(req, 500).with_reason("Out of Order REGISTER"), None);
+                return (req.answer(500).with_reason("Out of Order REGISTER"), None);
             }
         }
         let request = Registering {
             call_id,
             cseq,
             source,
-            user_agent: req.headers.get(&HeaderName::UserAgent).map(str::to_owned),
-            allow: req.headers.allow().ok().flatten().map(|m| m.iter().map(ToString::to_string).collect()),
+            user_agent: req.user_agent.clone(),
+            allow: req.allow.as_ref().map(|m| m.iter().map(ToString::to_string).collect()),
         };
         let mut changes = Vec::new();
         for a in asked {
             changes.extend(self.apply(&aor, a, &request, cx.fx, cx.now));
         }
         let outcome = self.settle(aor, changes, cx.fx);
-        let mut ok = Response::to(req, 200);
+        let mut ok = req.answer(200);
         for binding in self.bindings.of(&outcome.aor) {
             let mut contact = binding.contact.clone();
             let left = binding.expires_at.saturating_duration_since(cx.now).as_secs();

@@ -3,32 +3,33 @@
 //! (§8.2.2.3); and the capabilities an OPTIONS response lists (§11.2).
 
 use sip_proto::uri::Uri;
-use sip_proto::{HeaderName, Method, Request, Response};
+use sip_proto::{HeaderName, Method, Response};
 
 use crate::packages::PACKAGES;
+
+use super::Incoming;
 
 /// Methods this server serves; every other known method gets 405 with this list.
 pub const ALLOWED_METHODS: &[Method] =
     &[Method::Options, Method::Subscribe, Method::Notify, Method::Publish, Method::Register];
 
 /// A refusal, or `None` when the request may go on to its method's handling.
-pub(crate) fn preflight(req: &Request) -> Option<Response> {
-    let in_dialog = req.headers.to().is_ok_and(|to| to.tag().is_some());
-    if !ALLOWED_METHODS.contains(&req.method) && !in_dialog {
-        let status = match req.method {
+pub(crate) fn preflight(req: &Incoming) -> Option<Response> {
+    let method = req.method();
+    if !ALLOWED_METHODS.contains(method) && req.dialog.is_none() {
+        let status = match method {
             Method::Other(_) => 501,
             _ => 405,
         };
-        return Some(with_allow(Response::to(req, status)));
+        return Some(with_allow(req.answer(status)));
     }
-    if !matches!(req.uri, Uri::Sip(_)) {
-        return Some(Response::to(req, 416));
+    if !matches!(req.request.uri, Uri::Sip(_)) {
+        return Some(req.answer(416));
     }
     // We support no extension that a request could require (§8.2.2.3: 420 + Unsupported).
-    let required = req.headers.require().unwrap_or_default();
-    if !required.is_empty() && req.method != Method::Cancel {
-        let mut response = Response::to(req, 420);
-        response.headers.push(HeaderName::Unsupported, required.join(", "));
+    if !req.require.is_empty() && *method != Method::Cancel {
+        let mut response = req.answer(420);
+        response.headers.push(HeaderName::Unsupported, req.require.join(", "));
         return Some(response);
     }
     None

@@ -91,6 +91,26 @@ fn refusals_423_wildcard_and_out_of_order() {
     assert_eq!(contacts(&r)[0].1.as_deref(), Some("7200"), "capped at the maximum");
 }
 
+/// A header or parameter that does not parse is refused naming it, never read as absent
+/// (a bad `expires` parameter used to fall back to the Expires header; a bad Allow, to none).
+#[test]
+fn unreadable_contact_expires_and_allow_are_refused_with_400() {
+    let mut h = Harness::new();
+    let r = only_response(&h.send(
+        &register(AOR, "e", 1, &["<sip:1001@192.0.2.10>;expires=soon"], "Expires: 600\r\n"),
+        udp_peer(),
+        0.0,
+    ));
+    assert_eq!((r.status, r.reason.as_str()), (400, "Malformed Contact expires parameter"));
+    let r = only_response(&h.send(
+        &register(AOR, "f", 1, &["<sip:1001@192.0.2.10>"], "Allow: SUBSCRIBE, NOT A METHOD\r\n"),
+        udp_peer(),
+        1.0,
+    ));
+    assert_eq!((r.status, r.reason.as_str()), (400, "Malformed Allow header"));
+    assert_eq!(h.engine.binding_count(), 0, "neither was bound");
+}
+
 #[test]
 fn expiry_unregisters_and_turns_presence_offline() {
     let mut h = Harness::new();
