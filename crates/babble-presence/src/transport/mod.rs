@@ -1,6 +1,7 @@
 //! The network shell: one module per transport turns sockets into [`Inbound`] events for
 //! the driver, and [`Flows`] is the table the driver writes [`presence_core::Transmit`]s to.
 
+mod codec;
 mod flows;
 pub(crate) mod tcp;
 pub(crate) mod udp;
