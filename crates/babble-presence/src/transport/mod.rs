@@ -1,7 +1,10 @@
 //! The network shell: one module per transport turns sockets into [`Inbound`] events for
 //! the driver, and [`Flows`] is the table the driver writes [`presence_core::Transmit`]s to.
+//! `udp` and `tcp` own their listeners; the stream transports share the `connection` task
+//! and frame with the `codec`.
 
 mod codec;
+mod connection;
 mod flows;
 pub(crate) mod tcp;
 pub(crate) mod udp;
