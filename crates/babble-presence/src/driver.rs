@@ -1,6 +1,8 @@
 //! The engine driver: one task that owns the [`Engine`], feeds it what the network
-//! delivers, sleeps until its next deadline, and carries its transmits to the flows. The
-//! engine is never shared, so nothing is locked; sending never waits on a socket.
+//! delivers, sleeps until its next deadline, and carries its transmits to the flows. Due
+//! deadlines are handled after every input too, so a busy inbound queue cannot hold back
+//! retransmissions and expiries. The engine is never shared, so nothing is locked; sending
+//! never waits on a socket.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -52,10 +54,13 @@ impl Driver {
                     Some(event) => self.on_inbound(event),
                     None => break,
                 },
-                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.engine.handle_timeout(Instant::now().into_std());
-                }
+                // Only a wake-up: the timers are handled below.
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
             }
+            // After every input, not only when the sleep wins: while inbound stays busy the
+            // biased select never polls the sleep, and retransmissions and expiries would wait
+            // for a lull that may not come.
+            self.engine.handle_timeout(Instant::now().into_std());
             self.flush();
         }
         // What was already accepted (API commands answered 202, messages received) is still
@@ -114,5 +119,90 @@ impl Driver {
             // will time out, exactly as if the connection had failed a moment later.
             Err(e) => tracing::debug!(destination = %transmit.destination.addr, error = %e, "message not sent"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use presence_core::{EngineConfig, FlowId, Peer, Transport};
+    use sip_proto::{Message, Method, parse_message};
+    use tokio::net::UdpSocket;
+
+    use super::*;
+
+    /// Requests waiting in the queue when the NOTIFY's Timer E comes due.
+    const QUEUED: usize = 8;
+    /// How long the phone waits for a datagram (virtual time: the clock is paused).
+    const WAIT: Duration = Duration::from_secs(60);
+
+    fn request(method: &str, call_id: &str, extra: &str) -> Bytes {
+        Bytes::from(format!(
+            "{method} sip:1001@pbx.example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{call_id};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:1002@pbx.example.com>;tag=w-{call_id}\r\n\
+             To: <sip:1001@pbx.example.com>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 {method}\r\n\
+             {extra}Content-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_retransmission_goes_out_while_requests_are_still_queued() {
+        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let flow = FlowId(1);
+        let source = Peer {
+            transport: Transport::Udp,
+            addr: phone.local_addr().unwrap(),
+            flow: Some(flow),
+            local: socket.local_addr().unwrap(),
+        };
+        let mut flows = Flows::default();
+        flows.add_udp(flow, socket);
+
+        // The SUBSCRIBE is answered with a NOTIFY whose Timer E (RFC 3261 §17.1.2.2) is due
+        // after T1; the clock moves there before the driver has seen any of the queued OPTIONS.
+        let config = EngineConfig::default();
+        let t1 = config.timers.t1;
+        let mut engine = Engine::new(config);
+        let subscribe = request("SUBSCRIBE", "watch", "Contact: <sip:1002@192.0.2.10:5062>\r\nEvent: presence\r\n");
+        engine.handle_sip(&subscribe, source, Instant::now().into_std());
+        tokio::time::advance(t1).await;
+        // The sender stays open to the end, as the network's would: the queue empties, but it
+        // does not close.
+        let (inbound, queue) = mpsc::channel(QUEUED);
+        for n in 0..QUEUED {
+            inbound.try_send(Inbound::Message { bytes: request("OPTIONS", &format!("ping{n}"), ""), source }).unwrap();
+        }
+        let (events, _) = broadcast::channel(1);
+        let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()));
+        tokio::spawn(driver.run(std::future::pending()));
+
+        let mut notify_cseqs = Vec::new();
+        let mut options_answered_between = 0;
+        let mut datagram = vec![0; 65536];
+        while notify_cseqs.len() < 2 {
+            let (len, _) = tokio::time::timeout(WAIT, phone.recv_from(&mut datagram)).await.unwrap().unwrap();
+            match parse_message(&datagram[..len]).unwrap() {
+                Message::Request(notify) if notify.method == Method::Notify => {
+                    notify_cseqs.push(notify.headers.cseq().unwrap().seq);
+                }
+                Message::Response(answer) if answer.headers.cseq().unwrap().method == Method::Options => {
+                    options_answered_between += usize::from(notify_cseqs.len() == 1);
+                }
+                // The 200 to the SUBSCRIBE.
+                _ => {}
+            }
+        }
+        assert_eq!(notify_cseqs[0], notify_cseqs[1], "the second NOTIFY is Timer E's retransmission of the first");
+        assert!(
+            options_answered_between < QUEUED,
+            "the NOTIFY was retransmitted only after the queue had drained ({options_answered_between} OPTIONS answered first)"
+        );
     }
 }
