@@ -596,22 +596,32 @@ impl Config {
                 max: self.registrar.max_expires,
             },
             auth: self.auth_config(),
-            watch_policy: match self.policy.watch {
-                WatchMode::Open => WatchPolicy::Open,
-                WatchMode::SameDomain => WatchPolicy::SameDomain,
-                WatchMode::Lists => WatchPolicy::Lists(
-                    self.policy.lists.iter().map(|(entity, who)| (entity.to_ascii_lowercase(), who.clone())).collect(),
-                ),
-            },
+            // Set below, once entities can be keyed with the domain aliases.
+            watch_policy: WatchPolicy::Open,
             subscribe_back: self.subscribe_back.events.clone(),
             subscribe_back_expires: self.subscribe_back.expires,
             device_dnd_rule: self.subscribe_back.dnd_when.into(),
             unsolicited_mwi: self.registrar.unsolicited_mwi,
             profiles: Vec::new(),
         };
-        // Assigned subscribers are keyed as the engine keys From, domain aliases included.
+        // Assigned subscribers and watch lists are keyed as the engine keys entities, domain
+        // aliases included.
         engine.profiles = crate::profile_config::engine_profiles(&self.profiles, |s| engine.entity_key(s));
+        engine.watch_policy = self.watch_policy(&engine);
         engine
+    }
+
+    /// The watch policy, with the listed entities keyed as `keys` keys them.
+    fn watch_policy(&self, keys: &EngineConfig) -> WatchPolicy {
+        match self.policy.watch {
+            WatchMode::Open => WatchPolicy::Open,
+            WatchMode::SameDomain => WatchPolicy::SameDomain,
+            WatchMode::Lists => WatchPolicy::Lists(
+                (self.policy.lists.iter())
+                    .map(|(entity, who)| (keys.entity_key(entity), who.iter().map(|w| keys.entity_key(w)).collect()))
+                    .collect(),
+            ),
+        }
     }
 
     fn auth_config(&self) -> AuthConfig {
@@ -678,6 +688,22 @@ mod tests {
         }
         let exposed: Config = toml::from_str("[http]\nlisten = \"0.0.0.0:8080\"").unwrap();
         assert!(exposed.validate().unwrap_err().to_string().contains("http.token"));
+    }
+
+    /// Watch lists name entities as the engine keys them, so a list written with a scheme,
+    /// capitals or an aliased host still applies (they were only lowercased before, so such a
+    /// list never matched and its entity could be watched by nobody but itself).
+    #[test]
+    fn watch_lists_are_keyed_with_the_domain_aliases() {
+        let config: Config = toml::from_str(
+            "[notifier.domain_aliases]\n\"10.0.0.5\" = \"pbx.example.com\"\n\
+             [policy]\nwatch = \"lists\"\n[policy.lists]\n\"sip:1001@10.0.0.5\" = [\"1002@PBX.example.com\"]\n",
+        )
+        .unwrap();
+        let engine = config.engine(0);
+        let key = |text| engine.entity_key(text);
+        assert!(engine.watch_policy.allows(&key("1002@pbx.example.com"), &key("1001@pbx.example.com")));
+        assert!(!engine.watch_policy.allows(&key("1003@pbx.example.com"), &key("1001@pbx.example.com")));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use presence_core::EntityKey;
 use presence_core::bodies::Format;
 use presence_core::bodies::mwi::UrgentCounts;
 use presence_core::profiles::{self, DeviceProfile, ShownCall};
@@ -159,7 +160,7 @@ pub(crate) fn validate(entries: &[ProfileEntry]) -> Result<(), ConfigError> {
 
 /// The engine's profiles: the configured ones, then the built-in ones not replaced by name.
 /// `entity_key` writes subscribers as the engine keys entities.
-pub(crate) fn engine_profiles(entries: &[ProfileEntry], entity_key: impl Fn(&str) -> String) -> Vec<DeviceProfile> {
+pub(crate) fn engine_profiles(entries: &[ProfileEntry], entity_key: impl Fn(&str) -> EntityKey) -> Vec<DeviceProfile> {
     let configured = entries.iter().map(|e| DeviceProfile {
         name: e.name.clone(),
         user_agents: e.user_agents.clone(),
@@ -205,7 +206,8 @@ mod tests {
             toml::from_str(&format!("name = \"{name}\"\nuser_agents = [\"Acme\"]\nsubscribe_status = {status}\n"))
                 .unwrap()
         };
-        let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)], str::to_owned);
+        let keys = presence_core::EngineConfig::default();
+        let profiles = engine_profiles(&[entry("acme", 202), entry("bria", 200)], |s| keys.entity_key(s));
         let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names[..3], ["acme", "bria", "linksys-spa962"]);
         assert_eq!(names.iter().filter(|n| **n == "bria").count(), 1, "the configured bria replaced the built-in");
@@ -236,7 +238,8 @@ mod tests {
         let desk = &profiles[0];
         assert_eq!((desk.name.as_str(), desk.subscribe_status, desk.single_dialog), ("desk", 202, true));
         assert_eq!(desk.single_dialog_shows, ShownCall::Answered);
-        assert_eq!(desk.subscribers, vec!["1003@pbx.example.com".to_owned()], "keyed as the engine keys From");
+        let subscribers: Vec<&str> = desk.subscribers.iter().map(|k| k.as_str()).collect();
+        assert_eq!(subscribers, ["1003@pbx.example.com"], "keyed as the engine keys From");
         assert_eq!(desk.addresses, vec!["192.0.2.0/24".parse::<IpNet>().unwrap()]);
         assert_eq!(desk.presence_format, Some(Format::Xpidf));
         assert_eq!(desk.mwi_urgent_counts, UrgentCounts::Bare);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crate::auth::AuthConfig;
 use crate::entities::{CallLimits, DndRule, RenderOptions};
+use crate::entity_key::EntityKey;
 
 /// Engine settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,21 +78,20 @@ pub enum WatchPolicy {
     Open,
     /// Only subscribers of the entity's own domain.
     SameDomain,
-    /// Only the subscribers listed per entity (`*` allows everyone).
-    Lists(HashMap<String, Vec<String>>),
+    /// Only the subscribers listed per entity (a listed `*` allows everyone).
+    Lists(HashMap<EntityKey, Vec<EntityKey>>),
 }
 
 impl WatchPolicy {
-    /// Whether `subscriber` may watch `entity` (both `user@host` keys).
-    pub fn allows(&self, subscriber: &str, entity: &str) -> bool {
-        let domain = |aor: &str| aor.rsplit_once('@').map_or(aor, |(_, d)| d).to_owned();
+    /// Whether `subscriber` may watch `entity`.
+    pub fn allows(&self, subscriber: &EntityKey, entity: &EntityKey) -> bool {
         subscriber == entity
             || match self {
                 WatchPolicy::Open => true,
-                WatchPolicy::SameDomain => domain(subscriber) == domain(entity),
-                WatchPolicy::Lists(lists) => {
-                    lists.get(entity).is_some_and(|allowed| allowed.iter().any(|a| a == "*" || a == subscriber))
-                }
+                WatchPolicy::SameDomain => subscriber.domain() == entity.domain(),
+                WatchPolicy::Lists(lists) => lists
+                    .get(entity)
+                    .is_some_and(|allowed| allowed.iter().any(|a| a.as_str() == "*" || a == subscriber)),
             }
     }
 }
@@ -174,7 +174,7 @@ impl EngineConfig {
 
     /// The entity key for `user@host` text (an optional `sip:`/`sips:` scheme and any
     /// parameters and the port are dropped, the host lowercased and alias-folded).
-    pub fn entity_key(&self, address: &str) -> String {
+    pub fn entity_key(&self, address: &str) -> EntityKey {
         let address = address.trim();
         let address = address.strip_prefix("sip:").or_else(|| address.strip_prefix("sips:")).unwrap_or(address);
         let address = address.split([';', '?', '>']).next().unwrap_or_default();
@@ -191,10 +191,10 @@ impl EngineConfig {
         let host = host.to_ascii_lowercase();
         let host =
             self.domain_aliases.iter().find(|(alias, _)| *alias == host).map_or(host.clone(), |(_, c)| c.clone());
-        match user {
+        EntityKey::canonical(match user {
             Some(user) => format!("{user}@{host}"),
             None => host,
-        }
+        })
     }
 }
 
@@ -208,10 +208,10 @@ mod tests {
             domain_aliases: vec![("10.0.0.5".into(), "pbx.example.com".into())],
             ..EngineConfig::default()
         };
-        assert_eq!(config.entity_key("sip:1001@PBX.Example.com;transport=tcp"), "1001@pbx.example.com");
-        assert_eq!(config.entity_key("1001@10.0.0.5"), "1001@pbx.example.com");
-        assert_eq!(config.entity_key(" 1001@other.example.com "), "1001@other.example.com");
-        assert_eq!(config.entity_key("sip:1001@Other.example.com:5090"), "1001@other.example.com", "no port");
-        assert_eq!(config.entity_key("sip:1001@[2001:DB8::1]:5060"), "1001@[2001:db8::1]");
+        assert_eq!(config.entity_key("sip:1001@PBX.Example.com;transport=tcp").as_str(), "1001@pbx.example.com");
+        assert_eq!(config.entity_key("1001@10.0.0.5").as_str(), "1001@pbx.example.com");
+        assert_eq!(config.entity_key(" 1001@other.example.com ").as_str(), "1001@other.example.com");
+        assert_eq!(config.entity_key("sip:1001@Other.example.com:5090").as_str(), "1001@other.example.com", "no port");
+        assert_eq!(config.entity_key("sip:1001@[2001:DB8::1]:5060").as_str(), "1001@[2001:db8::1]");
     }
 }

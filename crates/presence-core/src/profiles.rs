@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use crate::bodies::Format;
 use crate::bodies::mwi::UrgentCounts;
 use crate::call::{Call, CallState, Direction};
+use crate::entity_key::EntityKey;
 
 /// How a profile shapes a subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +21,8 @@ pub struct DeviceProfile {
     pub name: String,
     /// Case-insensitive pieces of `User-Agent`; the first profile with a match wins.
     pub user_agents: Vec<String>,
-    /// Subscribers (entity keys, `user@host`) given this profile whatever their User-Agent.
-    pub subscribers: Vec<String>,
+    /// Subscribers given this profile whatever their User-Agent.
+    pub subscribers: Vec<EntityKey>,
     /// Source networks whose subscriptions get this profile whatever their User-Agent.
     pub addresses: Vec<IpNet>,
     /// The status of the 2xx to its SUBSCRIBE: 200 (RFC 6665 §4.2.1.1), or the 202 of RFC
@@ -94,11 +95,11 @@ impl DeviceProfile {
     }
 
     /// Whether the operator assigned this profile to `subscriber` or to `source`.
-    fn assigned(&self, subscriber: &str, source: IpAddr) -> bool {
+    fn assigned(&self, subscriber: &EntityKey, source: IpAddr) -> bool {
         // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`; networks are matched
         // against the address the peer really has.
         let source = source.to_canonical();
-        self.subscribers.iter().any(|s| s == subscriber) || self.addresses.iter().any(|net| net.contains(&source))
+        self.subscribers.contains(subscriber) || self.addresses.iter().any(|net| net.contains(&source))
     }
 
     /// Whether `user_agent` selects this profile.
@@ -222,8 +223,8 @@ pub fn builtin() -> Vec<DeviceProfile> {
 /// Who is subscribing, as profiles are chosen.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Subscriber<'a> {
-    /// Its entity key (`user@host` of From).
-    pub(crate) key: &'a str,
+    /// Its entity (of From, or the phone's address-of-record).
+    pub(crate) key: &'a EntityKey,
     /// The address its SUBSCRIBE came from.
     pub(crate) source: IpAddr,
     /// Its `User-Agent`, if it sent one.
@@ -243,11 +244,15 @@ pub(crate) fn select(profiles: &[DeviceProfile], subscriber: Subscriber) -> Opti
 mod tests {
     use super::*;
 
+    fn key(text: &str) -> EntityKey {
+        crate::EngineConfig::default().entity_key(text)
+    }
+
     #[test]
     fn user_agent_selects_the_first_matching_profile() {
         let profiles = builtin();
         let by_agent = |user_agent| {
-            let subscriber = Subscriber { key: "1002@pbx", source: [10, 0, 0, 9].into(), user_agent };
+            let subscriber = Subscriber { key: &key("1002@pbx"), source: [10, 0, 0, 9].into(), user_agent };
             select(&profiles, subscriber).map(|i| profiles[i].name.as_str())
         };
         assert_eq!(by_agent(Some("Linksys/SPA962-6.1.5(a)")), Some("linksys-spa962"));
@@ -261,19 +266,19 @@ mod tests {
     fn an_assigned_account_or_address_beats_the_user_agent() {
         let mut profiles = builtin();
         profiles.push(DeviceProfile {
-            subscribers: vec!["1003@pbx".into()],
+            subscribers: vec![key("1003@pbx")],
             addresses: vec!["192.0.2.0/24".parse().unwrap()],
             ..DeviceProfile::new("lobby", &[])
         });
-        let pick = |key, source: [u8; 4]| {
-            let subscriber = Subscriber { key, source: source.into(), user_agent: Some("Bria 6") };
+        let pick = |subscriber: &str, source: [u8; 4]| {
+            let subscriber = Subscriber { key: &key(subscriber), source: source.into(), user_agent: Some("Bria 6") };
             profiles[select(&profiles, subscriber).unwrap()].name.as_str()
         };
         assert_eq!(pick("1003@pbx", [10, 0, 0, 9]), "lobby");
         assert_eq!(pick("1002@pbx", [192, 0, 2, 77]), "lobby");
         assert_eq!(pick("1002@pbx", [10, 0, 0, 9]), "bria");
         let mapped: IpAddr = "::ffff:192.0.2.77".parse().unwrap();
-        let subscriber = Subscriber { key: "1002@pbx", source: mapped, user_agent: None };
+        let subscriber = Subscriber { key: &key("1002@pbx"), source: mapped, user_agent: None };
         assert_eq!(select(&profiles, subscriber).map(|i| profiles[i].name.as_str()), Some("lobby"), "IPv4-mapped");
     }
 

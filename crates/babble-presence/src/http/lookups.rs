@@ -136,10 +136,10 @@ pub(crate) async fn list_entities(
     let (total, views) = state
         .handle
         .query(move |engine, _| {
-            let keys: Vec<String> = engine
+            let keys: Vec<_> = engine
                 .entity_keys()
                 .into_iter()
-                .filter(|k| k.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)))
+                .filter(|k| k.as_str().get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)))
                 .collect();
             let page = keys.iter().skip(offset).take(limit).map(|k| engine.entity_view(k)).collect::<Vec<_>>();
             (keys.len(), page)
@@ -198,6 +198,7 @@ pub(crate) async fn availability(
                 .iter()
                 .map(|e| engine.config().entity_key(e))
                 .filter(|k| engine.entity_view(k).available)
+                .map(|k| k.to_string())
                 .collect::<Vec<_>>()
         })
         .await?;

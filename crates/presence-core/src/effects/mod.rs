@@ -14,6 +14,7 @@ use presence_store::Change;
 use sip_proto::transaction::{ClientKey, ServerKey};
 
 use crate::api::InEvent;
+use crate::entity_key::EntityKey;
 use crate::ids::{Ids, PublicationId, SubscriptionId, WatchId};
 use crate::peer::{Peer, Transmit};
 use crate::stats::Stats;
@@ -31,9 +32,9 @@ pub(crate) enum TimerKey {
     /// A publication expires (RFC 3903 §6).
     PublicationExpiry(PublicationId),
     /// An entity's calls or tombstones reach the end of their lifetime.
-    EntityCalls(String),
+    EntityCalls(EntityKey),
     /// A binding of this address-of-record expires (RFC 3261 §10.3).
-    BindingExpiry(String),
+    BindingExpiry(EntityKey),
     /// Our subscription to a phone is due for a refresh (RFC 6665 §4.1.2.2).
     WatchRefresh(WatchId),
     /// A rate-limited subscription may NOTIFY again.

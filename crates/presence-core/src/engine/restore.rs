@@ -24,21 +24,24 @@ impl Engine {
     /// without one are subscribed to afresh.
     pub fn restore(&mut self, snapshot: Snapshot, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
         for record in snapshot.entities {
-            self.entities.restore(record, &self.config.calls, &mut self.fx, now);
+            let key = self.config.entity_key(&record.entity);
+            self.entities.restore(key, record, &self.config.calls, &mut self.fx, now);
         }
         for record in snapshot.publications {
-            let update = self.publications.restore(record, &mut self.fx, now);
+            let entity = self.config.entity_key(&record.entity);
+            let update = self.publications.restore(entity, record, &mut self.fx, now);
             self.apply(update.into_iter().collect(), now);
         }
         let mut aors = BTreeSet::new();
         for record in snapshot.bindings {
-            aors.extend(self.registrar.restore(record, udp_flows, &mut self.fx, now));
+            let aor = self.config.entity_key(&record.aor);
+            aors.extend(self.registrar.restore(aor, record, udp_flows, &mut self.fx, now));
         }
         for record in snapshot.watches {
             // By comparison form, as the registrar matches contacts: the text may have changed.
             let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| uri_key(&c.uri));
-            let binding = key.and_then(|key| self.registrar.binding(&record.aor, &key));
-            let found = binding.map(|b| phone(&record.aor, b));
+            let aor = self.config.entity_key(&record.aor);
+            let found = key.and_then(|key| self.registrar.binding(&aor, &key)).map(|b| phone(&aor, b));
             let update = self.phones.restore(record, found, udp_flows, cx!(self, now));
             self.apply(update.into_iter().collect(), now);
         }

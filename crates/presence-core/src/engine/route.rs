@@ -13,6 +13,7 @@ use sip_proto::{HeaderName, Message, Method, Request, Response};
 
 use crate::client_transactions::{Outcome, Purpose};
 use crate::entities::{Changed, Update};
+use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
 use crate::peer::Peer;
 use crate::phones::Phone;
@@ -29,7 +30,7 @@ enum Then {
     /// The first NOTIFY of a subscription, or the one a refresh gets (RFC 6665 §4.2.1.2).
     Notify(SubscriptionId),
     /// Updates of entities' state, to apply and notify.
-    Updates(Vec<(String, Update)>),
+    Updates(Vec<(EntityKey, Update)>),
     /// Bindings that came or went.
     Registered(Registered),
 }
@@ -196,8 +197,8 @@ impl Engine {
 
     /// Applies entity updates in order; each entity's watchers are notified once for the
     /// updates to it that come together.
-    pub(super) fn apply(&mut self, updates: Vec<(String, Update)>, now: Instant) {
-        let mut pending: Option<(String, Changed)> = None;
+    pub(super) fn apply(&mut self, updates: Vec<(EntityKey, Update)>, now: Instant) {
+        let mut pending: Option<(EntityKey, Changed)> = None;
         for (entity, update) in updates {
             let changed = self.entities.apply(&entity, update, &self.config.calls, now);
             pending = match pending {
@@ -236,7 +237,7 @@ impl Engine {
     /// After entity `key` changed: the entity settles (stored, timers re-armed), its
     /// watchers whose documents the change affects are notified, and a voicemail change is
     /// pushed to its phones that do not subscribe to it.
-    pub(super) fn changed(&mut self, key: &str, changed: Changed, now: Instant) {
+    pub(super) fn changed(&mut self, key: &EntityKey, changed: Changed, now: Instant) {
         self.entities.settle(key, changed, &mut self.fx);
         self.notifier.notify_entity(key, changed, &self.entities, cx!(self, now));
         if changed.voicemail && self.config.unsolicited_mwi {
@@ -248,9 +249,9 @@ impl Engine {
 }
 
 /// A binding as our subscriptions to phones need it.
-pub(super) fn phone(aor: &str, b: &Binding) -> Phone {
+pub(super) fn phone(aor: &EntityKey, b: &Binding) -> Phone {
     Phone {
-        aor: aor.to_owned(),
+        aor: aor.clone(),
         key: b.key.clone(),
         contact: b.contact.to_string(),
         target: b.contact.uri.clone(),

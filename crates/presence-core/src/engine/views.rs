@@ -4,27 +4,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::entities::{Shown, shown_with_status};
+use crate::entity_key::EntityKey;
 use crate::views::{EntityView, PublicationView, RegistrationView, SubscriptionView};
 
 use super::{Engine, cx};
 
 impl Engine {
     /// Every entity the engine knows of (with state, watchers or bindings), sorted.
-    pub fn entity_keys(&self) -> Vec<String> {
-        let mut keys: BTreeSet<&String> = self.entities.keys().collect();
+    pub fn entity_keys(&self) -> Vec<EntityKey> {
+        let mut keys: BTreeSet<&EntityKey> = self.entities.keys().collect();
         keys.extend(self.notifier.entities());
         keys.extend(self.registrar.aors());
         keys.into_iter().cloned().collect()
     }
 
     /// What `key` (an entity key as [`crate::EngineConfig::entity_key`] makes it) shows.
-    pub fn entity_view(&self, key: &str) -> EntityView {
+    pub fn entity_view(&self, key: &EntityKey) -> EntityView {
         let entity = self.entities.get(key);
         let (shown, status) = shown_with_status(entity, self.config.render_options());
         let dnd = matches!(shown, Shown::DoNotDisturb | Shown::OnThePhoneDoNotDisturb);
         let on_the_phone = matches!(shown, Shown::OnThePhone | Shown::OnThePhoneDoNotDisturb);
         EntityView {
-            entity: key.to_owned(),
+            entity: key.to_string(),
             registered: entity.and_then(|e| e.registration).map(|r| r.registered),
             contacts: self.registrar.bindings_of(key).len(),
             shown: match shown {

@@ -21,6 +21,7 @@ use crate::bodies::dialog_info::DialogInfo;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::Call;
 use crate::effects::{Effects, TimerKey};
+use crate::entity_key::EntityKey;
 
 /// Something a source says about an entity.
 #[derive(Clone, Debug)]
@@ -51,23 +52,23 @@ pub(crate) enum Update {
 /// Every entity with state.
 #[derive(Debug, Default)]
 pub(crate) struct Entities {
-    by_key: HashMap<String, Entity>,
+    by_key: HashMap<EntityKey, Entity>,
 }
 
 impl Entities {
     /// The state of `key`, if any is known.
-    pub(crate) fn get(&self, key: &str) -> Option<&Entity> {
+    pub(crate) fn get(&self, key: &EntityKey) -> Option<&Entity> {
         self.by_key.get(key)
     }
 
     /// Every entity with state.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &EntityKey> {
         self.by_key.keys()
     }
 
     /// Applies `update` to entity `key`. Follow with [`Entities::settle`].
-    pub(crate) fn apply(&mut self, key: &str, update: Update, limits: &CallLimits, now: Instant) -> Changed {
-        let entity = self.by_key.entry(key.to_owned()).or_default();
+    pub(crate) fn apply(&mut self, key: &EntityKey, update: Update, limits: &CallLimits, now: Instant) -> Changed {
+        let entity = self.by_key.entry(key.clone()).or_default();
         match update {
             Update::Status(source, status) => entity.set_status(source, status),
             Update::Voicemail(source, counts) => entity.set_voicemail(source, counts),
@@ -90,13 +91,13 @@ impl Entities {
     }
 
     /// Drops the calls of `key` that outlived their limits. Follow with [`Entities::settle`].
-    pub(crate) fn expire_calls(&mut self, key: &str, limits: &CallLimits, now: Instant) -> Changed {
+    pub(crate) fn expire_calls(&mut self, key: &EntityKey, limits: &CallLimits, now: Instant) -> Changed {
         self.by_key.get_mut(key).map_or_else(Changed::default, |e| e.forget_expired(limits, now))
     }
 
     /// After entity `key` changed by `changed`: stores what integrations pushed for it,
     /// re-arms its call-expiry timer, and forgets it when it holds nothing.
-    pub(crate) fn settle(&mut self, key: &str, changed: Changed, fx: &mut Effects) {
+    pub(crate) fn settle(&mut self, key: &EntityKey, changed: Changed, fx: &mut Effects) {
         if changed.any() {
             fx.store(|_| store::change(key, self.by_key.get(key)));
         }
@@ -104,6 +105,6 @@ impl Entities {
         if self.by_key.get(key).is_some_and(Entity::is_empty) {
             self.by_key.remove(key);
         }
-        fx.set_deadline(TimerKey::EntityCalls(key.to_owned()), next);
+        fx.set_deadline(TimerKey::EntityCalls(key.clone()), next);
     }
 }

@@ -10,6 +10,7 @@ use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState, Direction, Party};
 use crate::effects::{Effects, TimerKey};
+use crate::entity_key::EntityKey;
 
 use super::{CallLimits, Entities, Entity, Registration, Source, Status};
 
@@ -27,29 +28,37 @@ pub(crate) fn status_from_record((basic, note, dnd, on_the_phone): StatusRecord)
 
 /// The change that stores what the integration API pushed for `key`, or forgets it when
 /// nothing is left.
-pub(super) fn change(key: &str, entity: Option<&Entity>) -> Change {
+pub(super) fn change(key: &EntityKey, entity: Option<&Entity>) -> Change {
     let record = entity.and_then(|e| {
         let (status, voicemail, calls) = e.reported_by(Source::Api);
         let record = EntityRecord {
-            entity: key.to_owned(),
+            entity: key.to_string(),
             display: e.display.clone(),
             status: status.map(status_record),
             registration: e.registration.map(|r| (r.registered, r.call_count)),
             voicemail: voicemail.map(|c| [c.new, c.old, c.new_urgent, c.old_urgent]),
             calls: calls.into_iter().map(call_record).collect(),
         };
-        (record != EntityRecord { entity: key.to_owned(), ..EntityRecord::default() }).then_some(record)
+        (record != EntityRecord { entity: key.to_string(), ..EntityRecord::default() }).then_some(record)
     });
     match record {
         Some(record) => Change::PutEntity(record),
-        None => Change::DeleteEntity(key.to_owned()),
+        None => Change::DeleteEntity(key.to_string()),
     }
 }
 
 impl Entities {
     /// Puts back what integrations had pushed for an entity before a restart.
-    pub(crate) fn restore(&mut self, record: EntityRecord, limits: &CallLimits, fx: &mut Effects, now: Instant) {
-        let entity = self.by_key.entry(record.entity.clone()).or_default();
+    /// `key` is the record's entity as this run's configuration names it.
+    pub(crate) fn restore(
+        &mut self,
+        key: EntityKey,
+        record: EntityRecord,
+        limits: &CallLimits,
+        fx: &mut Effects,
+        now: Instant,
+    ) {
+        let entity = self.by_key.entry(key.clone()).or_default();
         entity.set_display(record.display);
         if let Some(status) = record.status {
             entity.set_status(Source::Api, Some(status_from_record(status)));
@@ -64,7 +73,7 @@ impl Entities {
             entity.update_call(Source::Api, call, limits, now);
         }
         let next = entity.next_expiry();
-        fx.set_deadline(TimerKey::EntityCalls(record.entity), next);
+        fx.set_deadline(TimerKey::EntityCalls(key), next);
     }
 }
 

@@ -17,6 +17,7 @@ use crate::bodies::Format;
 use crate::config::EngineConfig;
 use crate::context::Ctx;
 use crate::entities::Entities;
+use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
 use crate::peer::FlowId;
 use crate::views::SubscriptionView;
@@ -50,7 +51,7 @@ impl Notifier {
 
     /// The addresses that hold a message-summary subscription to `entity` (their phones
     /// need no unsolicited MWI).
-    pub(crate) fn mwi_subscriber_addrs(&self, entity: &str) -> Vec<SocketAddr> {
+    pub(crate) fn mwi_subscriber_addrs(&self, entity: &EntityKey) -> Vec<SocketAddr> {
         let subs = self.subscriptions.of_entity(entity).into_iter().filter_map(|id| self.subscriptions.get(id));
         subs.filter(|s| s.format == Format::MessageSummary).map(|s| s.peer.addr).collect()
     }
@@ -61,12 +62,12 @@ impl Notifier {
     }
 
     /// How many active subscriptions `entity` has.
-    pub(crate) fn watchers_of(&self, entity: &str) -> usize {
+    pub(crate) fn watchers_of(&self, entity: &EntityKey) -> usize {
         self.subscriptions.count_of_entity(entity)
     }
 
     /// Entities with at least one active subscription.
-    pub(crate) fn entities(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn entities(&self) -> impl Iterator<Item = &EntityKey> {
         self.subscriptions.entities()
     }
 
@@ -77,8 +78,8 @@ impl Notifier {
             .iter()
             .map(|(id, s)| SubscriptionView {
                 id: id.0,
-                entity: s.entity.clone(),
-                subscriber: s.subscriber.clone(),
+                entity: s.entity.to_string(),
+                subscriber: s.subscriber.to_string(),
                 event: s.package.name(),
                 content_type: s.format.content_type(),
                 call_id: s.dialog.id.call_id.clone(),

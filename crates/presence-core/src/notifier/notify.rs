@@ -14,6 +14,7 @@ use crate::client_transactions::Purpose;
 use crate::context::Ctx;
 use crate::effects::{Effects, TimerKey};
 use crate::entities::{Changed, Entities};
+use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
 use crate::packages::{Watcher, render};
 
@@ -22,7 +23,13 @@ use super::subscription::{NotifyKind, Phase};
 
 impl Notifier {
     /// Notifies every subscription of `entity` whose document `changed` affects.
-    pub(crate) fn notify_entity(&mut self, entity: &str, changed: Changed, entities: &Entities, cx: &mut Ctx<'_>) {
+    pub(crate) fn notify_entity(
+        &mut self,
+        entity: &EntityKey,
+        changed: Changed,
+        entities: &Entities,
+        cx: &mut Ctx<'_>,
+    ) {
         for id in self.subscriptions.of_entity(entity) {
             let affected = self.subscriptions.get(id).is_some_and(|s| match s.format {
                 Format::Pidf | Format::Xpidf => changed.presence,
@@ -109,7 +116,7 @@ impl Notifier {
             NotifyKind::CheckSync => None,
             NotifyKind::State { last } => {
                 let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
-                let body = render(&format!("sip:{}", sub.entity), entity, sub.format, watcher, config.render_options());
+                let body = render(&sub.entity.uri(), entity, sub.format, watcher, config.render_options());
                 let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && !sub.notified && !last;
                 if body.is_none() && hold {
                     // The device fails on an empty first NOTIFY: it waits for the first
@@ -209,7 +216,7 @@ impl Notifier {
 
     /// An `Event: check-sync` NOTIFY in each of the entity's message-summary dialogs, as the
     /// seed did (Polycom and Yealink resynchronise).
-    pub(crate) fn check_sync(&mut self, entity: &str, entities: &Entities, cx: &mut Ctx<'_>) {
+    pub(crate) fn check_sync(&mut self, entity: &EntityKey, entities: &Entities, cx: &mut Ctx<'_>) {
         for id in self.subscriptions.of_entity(entity) {
             let Some(sub) = self.subscriptions.get_mut(id) else { continue };
             if sub.format == Format::MessageSummary {
@@ -223,7 +230,7 @@ impl Notifier {
 
     /// An immediate NOTIFY to each subscription of `entity` in the dialog with this Call-ID
     /// (an integration answering the subscription's `.in` event), changed state or not.
-    pub(crate) fn notify_call_id(&mut self, entity: &str, call_id: &str, entities: &Entities, cx: &mut Ctx<'_>) {
+    pub(crate) fn notify_call_id(&mut self, entity: &EntityKey, call_id: &str, entities: &Entities, cx: &mut Ctx<'_>) {
         for id in self.subscriptions.of_call_id(entity, call_id) {
             // Already notified when the change affected it; merging makes a second call
             // cheap (it only marks the subscription dirty).

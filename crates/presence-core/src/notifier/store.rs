@@ -26,11 +26,11 @@ impl Notifier {
         fx.store(|wall| {
             Change::PutSubscription(SubscriptionRecord {
                 id: id.0,
-                entity: s.entity.clone(),
+                entity: s.entity.to_string(),
                 package: s.package.name().to_owned(),
                 content_type: s.format.content_type().to_owned(),
                 event_id: s.event_id.clone(),
-                subscriber: s.subscriber.clone(),
+                subscriber: s.subscriber.to_string(),
                 dialog: dialog_record(&s.dialog),
                 expires_at_ms: wall.unix_ms(s.expires_at),
                 version: s.version,
@@ -68,11 +68,11 @@ impl Notifier {
         };
         let expires_at = cx.fx.wall().map_or(cx.now, |wall| wall.instant(r.expires_at_ms));
         let sub = Subscription {
-            entity: r.entity,
+            entity: cx.config.entity_key(&r.entity),
             package,
             format,
             event_id: r.event_id,
-            subscriber: r.subscriber,
+            subscriber: cx.config.entity_key(&r.subscriber),
             dialog,
             peer,
             our_host: r.our_host,

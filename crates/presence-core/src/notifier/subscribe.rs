@@ -160,6 +160,7 @@ impl Notifier {
             self.begin_termination(id, "timeout", cx.fx);
         } else {
             cx.fx.set_deadline(crate::effects::TimerKey::SubscriptionExpiry(id), Some(expires_at));
+            let (entity, subscriber) = (entity.to_string(), subscriber.to_string());
             let watcher = NewWatcher { content_type: format.content_type(), entity, subscriber, expires, call_id };
             cx.fx.raise(match package {
                 Package::MessageSummary => InEvent::VoicemailIn(watcher),

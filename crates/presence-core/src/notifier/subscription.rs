@@ -3,12 +3,16 @@
 //! events that target one watcher), by flow (a closed connection) and by id (NOTIFY
 //! responses, timers).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use sip_proto::dialog::{Dialog, DialogId};
 
 use crate::bodies::Format;
+use crate::entity_key::EntityKey;
 use crate::ids::{Counter, SubscriptionId};
 use crate::packages::Package;
 use crate::peer::{FlowId, Peer};
@@ -43,12 +47,12 @@ pub(crate) enum NotifyKind {
 /// One subscription.
 #[derive(Clone, Debug)]
 pub(crate) struct Subscription {
-    pub(crate) entity: String,
+    pub(crate) entity: EntityKey,
     pub(crate) package: Package,
     pub(crate) format: Format,
     pub(crate) event_id: Option<String>,
-    /// Who subscribed (`user@host` of From).
-    pub(crate) subscriber: String,
+    /// Who subscribed (the entity of From).
+    pub(crate) subscriber: EntityKey,
     pub(crate) dialog: Dialog,
     /// Where NOTIFYs go: the source (and connection) of the latest SUBSCRIBE.
     pub(crate) peer: Peer,
@@ -101,7 +105,7 @@ type DialogKey = (DialogId, Package, Option<String>);
 pub(crate) struct Subscriptions {
     by_id: HashMap<SubscriptionId, Subscription>,
     by_dialog: HashMap<DialogKey, SubscriptionId>,
-    by_entity: HashMap<String, BTreeSet<SubscriptionId>>,
+    by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
     by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
     ids: Counter,
 }
@@ -140,14 +144,14 @@ impl Subscriptions {
     }
 
     /// Active subscriptions to `entity`.
-    pub(crate) fn of_entity(&self, entity: &str) -> Vec<SubscriptionId> {
+    pub(crate) fn of_entity(&self, entity: &EntityKey) -> Vec<SubscriptionId> {
         self.by_entity.get(entity).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Active subscriptions of `entity` whose dialog has this Call-ID.
-    pub(crate) fn of_call_id(&self, entity: &str, call_id: &str) -> Vec<SubscriptionId> {
+    pub(crate) fn of_call_id(&self, entity: &EntityKey, call_id: &str) -> Vec<SubscriptionId> {
         let ids = self.by_call_id.get(call_id).into_iter().flatten();
-        ids.copied().filter(|id| self.by_id.get(id).is_some_and(|s| s.entity == entity)).collect()
+        ids.copied().filter(|id| self.by_id.get(id).is_some_and(|s| s.entity == *entity)).collect()
     }
 
     /// Subscriptions whose NOTIFYs travel on `flow`.
@@ -160,14 +164,14 @@ impl Subscriptions {
     }
 
     /// How many active subscriptions `entity` has.
-    pub(crate) fn count_of_entity(&self, entity: &str) -> usize {
+    pub(crate) fn count_of_entity(&self, entity: &EntityKey) -> usize {
         self.by_entity.get(entity).map_or(0, BTreeSet::len)
     }
 
     /// How many subscriptions to `entity` `subscriber` holds from the address `from`.
-    pub(crate) fn count_of_watcher(&self, entity: &str, subscriber: &str, from: std::net::SocketAddr) -> usize {
+    pub(crate) fn count_of_watcher(&self, entity: &EntityKey, subscriber: &EntityKey, from: SocketAddr) -> usize {
         let ids = self.by_entity.get(entity).into_iter().flatten();
-        ids.filter(|id| self.by_id.get(id).is_some_and(|s| s.subscriber == subscriber && s.peer.addr == from)).count()
+        ids.filter(|id| self.by_id.get(id).is_some_and(|s| s.subscriber == *subscriber && s.peer.addr == from)).count()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -180,7 +184,7 @@ impl Subscriptions {
     }
 
     /// Entities with at least one active subscription.
-    pub(crate) fn entities(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn entities(&self) -> impl Iterator<Item = &EntityKey> {
         self.by_entity.keys()
     }
 
@@ -189,7 +193,7 @@ impl Subscriptions {
     pub(crate) fn detach(&mut self, id: SubscriptionId) {
         let Some(sub) = self.by_id.get(&id) else { return };
         self.by_dialog.remove(&(sub.dialog.id.clone(), sub.package, sub.event_id.clone()));
-        remove_from(&mut self.by_entity, &sub.entity, id);
+        remove_from(&mut self.by_entity, sub.entity.as_str(), id);
         remove_from(&mut self.by_call_id, &sub.dialog.id.call_id, id);
     }
 
@@ -200,7 +204,11 @@ impl Subscriptions {
     }
 }
 
-fn remove_from(index: &mut HashMap<String, BTreeSet<SubscriptionId>>, key: &str, id: SubscriptionId) {
+fn remove_from<K: Borrow<str> + Hash + Eq>(
+    index: &mut HashMap<K, BTreeSet<SubscriptionId>>,
+    key: &str,
+    id: SubscriptionId,
+) {
     if let Some(ids) = index.get_mut(key) {
         ids.remove(&id);
         if ids.is_empty() {

@@ -14,6 +14,7 @@ use sip_proto::Uri;
 
 use crate::context::Ctx;
 use crate::entities::{Source, Update};
+use crate::entity_key::EntityKey;
 use crate::ids::WatchId;
 use crate::peer::Peer;
 use watch::Watches;
@@ -22,7 +23,7 @@ use watch::Watches;
 #[derive(Clone, Debug)]
 pub(crate) struct Phone {
     /// Its address-of-record.
-    pub(crate) aor: String,
+    pub(crate) aor: EntityKey,
     /// Its contact in comparison form.
     pub(crate) key: String,
     /// The Contact as registered.
@@ -44,7 +45,7 @@ pub(crate) struct Phones {
 impl Phones {
     /// The phone's binding went: unsubscribes from it in every package; returns what its
     /// reports leave behind in the entity.
-    pub(crate) fn unwatch(&mut self, aor: &str, key: &str, cx: &mut Ctx<'_>) -> Vec<(String, Update)> {
+    pub(crate) fn unwatch(&mut self, aor: &EntityKey, key: &str, cx: &mut Ctx<'_>) -> Vec<(EntityKey, Update)> {
         let ids = self.watches.of_binding(aor, key).to_vec();
         ids.into_iter().filter_map(|id| self.stop(id, true, cx)).collect()
     }
@@ -57,7 +58,7 @@ impl Phones {
     /// Ends a watch: with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first (the
     /// watch is kept to answer the final NOTIFY). What the phone reported leaves its entity;
     /// returns that update, unless the watch was already ending.
-    fn stop(&mut self, id: WatchId, unsubscribe: bool, cx: &mut Ctx<'_>) -> Option<(String, Update)> {
+    fn stop(&mut self, id: WatchId, unsubscribe: bool, cx: &mut Ctx<'_>) -> Option<(EntityKey, Update)> {
         cx.fx.store(|_| presence_store::Change::DeleteWatch(id.0));
         let w = self.watches.get_mut(id)?;
         let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;

@@ -11,6 +11,7 @@ use crate::api::{InEvent, SourceAddress, StatusReport};
 use crate::bodies::{BodyError, Format, dialog_info, pidf, xpidf};
 use crate::context::Ctx;
 use crate::entities::{Source, Status, Update};
+use crate::entity_key::EntityKey;
 use crate::peer::Peer;
 use crate::request::Incoming;
 
@@ -29,7 +30,7 @@ impl Phones {
         req: &Incoming,
         source: Peer,
         cx: &mut Ctx<'_>,
-    ) -> (Response, Vec<(String, Update)>) {
+    ) -> (Response, Vec<(EntityKey, Update)>) {
         let no_such = || req.answer(481).with_reason("Subscription Does Not Exist");
         let Some(dialog_id) = &req.dialog else { return (no_such(), Vec::new()) };
         let Some(id) = self.watches.by_dialog(&dialog_id.call_id, &dialog_id.local_tag) else {
@@ -66,7 +67,7 @@ impl Phones {
             Some(Ok(DeviceReport::Dialogs(doc))) => updates.push((entity, Update::DialogInfo(Source::Device(id), doc))),
             Some(Ok(DeviceReport::Presence(status))) => {
                 cx.fx.raise(InEvent::StatusIn(StatusReport {
-                    entity: entity.clone(),
+                    entity: entity.to_string(),
                     status: status.basic,
                     note: status.note.clone(),
                     dnd: status.dnd,

@@ -13,6 +13,7 @@ use sip_proto::{Method, Request};
 use crate::context::Ctx;
 use crate::effects::{Effects, TimerKey};
 use crate::entities::{Source, Update, status_from_record, status_record};
+use crate::entity_key::EntityKey;
 use crate::ids::WatchId;
 use crate::packages::Package;
 use crate::peer::{FlowId, Transport};
@@ -30,7 +31,7 @@ impl Phones {
         fx.store(|wall| {
             Change::PutWatch(WatchRecord {
                 id: id.0,
-                aor: w.entity.clone(),
+                aor: w.entity.to_string(),
                 contact: w.contact.clone(),
                 package: w.package.name().to_owned(),
                 peer: peer_record(w.peer),
@@ -52,7 +53,7 @@ impl Phones {
         phone: Option<Phone>,
         udp_flows: &HashMap<SocketAddr, FlowId>,
         cx: &mut Ctx<'_>,
-    ) -> Option<(String, Update)> {
+    ) -> Option<(EntityKey, Update)> {
         let id = WatchId(r.id);
         let parsed = (
             phone,
@@ -66,7 +67,7 @@ impl Phones {
         };
         let reported = r.status.map(status_from_record);
         let watch = Watch {
-            entity: r.aor.clone(),
+            entity: phone.aor.clone(),
             contact: r.contact,
             binding_key: phone.key,
             package,
@@ -90,6 +91,6 @@ impl Phones {
             _ => cx.now,
         };
         cx.fx.set_deadline(TimerKey::WatchRefresh(id), Some(due));
-        reported.map(|status| (r.aor, Update::Status(Source::Device(id), Some(status))))
+        reported.map(|status| (phone.aor, Update::Status(Source::Device(id), Some(status))))
     }
 }

@@ -13,6 +13,7 @@ use crate::client_transactions::Purpose;
 use crate::context::Ctx;
 use crate::effects::TimerKey;
 use crate::entities::Update;
+use crate::entity_key::EntityKey;
 use crate::ids::WatchId;
 use crate::packages::Package;
 
@@ -36,7 +37,7 @@ impl Phones {
             .collect();
         let our_host = match phone.target.as_sip() {
             _ if !phone.peer.local.ip().is_unspecified() => phone.peer.local_host(),
-            Some(_) => phone.aor.rsplit_once('@').map_or(phone.aor.as_str(), |(_, host)| host).to_owned(),
+            Some(_) => phone.aor.domain().to_owned(),
             None => return,
         };
         for package in &cx.config.subscribe_back {
@@ -113,7 +114,7 @@ impl Phones {
         id: WatchId,
         response: Option<&Response>,
         cx: &mut Ctx<'_>,
-    ) -> Option<(String, Update)> {
+    ) -> Option<(EntityKey, Update)> {
         let config = cx.config;
         let w = self.watches.get_mut(id)?;
         let Some(response) = response else { return self.stop(id, false, cx) };
@@ -152,7 +153,7 @@ impl Phones {
                 };
                 // A challenge we cannot read cannot be answered.
                 let Ok(challenges) = challenges else { return self.stop(id, false, cx) };
-                let user = w.entity.split('@').next().unwrap_or_default();
+                let user = w.entity.user().unwrap_or(w.entity.as_str());
                 let uri = w.last_request.uri.to_string();
                 let cnonce = cx.fx.ids.token();
                 let credentials = challenges.iter().find_map(|c| {
@@ -178,7 +179,7 @@ impl Phones {
 
     /// Refreshes a watch before it expires, or forgets an ended one whose final NOTIFY did
     /// not come.
-    pub(crate) fn refresh(&mut self, id: WatchId, cx: &mut Ctx<'_>) -> Option<(String, Update)> {
+    pub(crate) fn refresh(&mut self, id: WatchId, cx: &mut Ctx<'_>) -> Option<(EntityKey, Update)> {
         if self.watches.get(id)?.ending {
             return self.stop(id, false, cx);
         }

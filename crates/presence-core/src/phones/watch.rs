@@ -7,6 +7,7 @@ use sip_proto::dialog::Dialog;
 use sip_proto::{Request, Uri};
 
 use crate::entities::Status;
+use crate::entity_key::EntityKey;
 use crate::ids::{Counter, WatchId};
 use crate::packages::Package;
 use crate::peer::Peer;
@@ -14,7 +15,7 @@ use crate::peer::Peer;
 /// One subscription we hold to a phone.
 #[derive(Clone, Debug)]
 pub(crate) struct Watch {
-    pub(crate) entity: String,
+    pub(crate) entity: EntityKey,
     /// The binding's Contact, as stored with the binding.
     pub(crate) contact: String,
     /// The binding's contact in comparison form.
@@ -42,7 +43,7 @@ pub(crate) struct Watches {
     /// (Call-ID, our tag): how a phone's NOTIFY finds its subscription.
     by_call: HashMap<(String, String), WatchId>,
     /// (address-of-record, contact comparison form): the watches of one binding.
-    by_binding: HashMap<(String, String), Vec<WatchId>>,
+    by_binding: HashMap<(EntityKey, String), Vec<WatchId>>,
     ids: Counter,
 }
 
@@ -74,8 +75,8 @@ impl Watches {
     }
 
     /// The watches of one binding.
-    pub(crate) fn of_binding(&self, aor: &str, key: &str) -> &[WatchId] {
-        self.by_binding.get(&(aor.to_owned(), key.to_owned())).map_or(&[], Vec::as_slice)
+    pub(crate) fn of_binding(&self, aor: &EntityKey, key: &str) -> &[WatchId] {
+        self.by_binding.get(&(aor.clone(), key.to_owned())).map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn remove(&mut self, id: WatchId) -> Option<Watch> {

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::effects::{Effects, TimerKey};
 use crate::entities::{Source, Update};
+use crate::entity_key::EntityKey;
 use crate::ids::PublicationId;
 use crate::views::PublicationView;
 use publication::Publications as Table;
@@ -26,7 +27,7 @@ pub(crate) struct Publications {
 impl Publications {
     /// Forgets publication `id` (removed, or expired: RFC 3903 §6); returns what that
     /// withdraws from its entity.
-    pub(crate) fn remove(&mut self, id: PublicationId, fx: &mut Effects) -> Option<(String, Update)> {
+    pub(crate) fn remove(&mut self, id: PublicationId, fx: &mut Effects) -> Option<(EntityKey, Update)> {
         fx.set_deadline(TimerKey::PublicationExpiry(id), None);
         let publication = self.table.remove(id)?;
         fx.store(|_| presence_store::Change::DeletePublication(id.0));
@@ -44,7 +45,7 @@ impl Publications {
             .table
             .iter()
             .map(|p| PublicationView {
-                entity: p.entity.clone(),
+                entity: p.entity.to_string(),
                 event: p.package.name(),
                 etag: p.etag.clone(),
                 expires_in: p.expires_at.saturating_duration_since(now).as_secs(),

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::entity_key::EntityKey;
 use crate::ids::{Counter, PublicationId};
 use crate::packages::Package;
 
 /// One live publication.
 #[derive(Clone, Debug)]
 pub(crate) struct Publication {
-    pub(crate) entity: String,
+    pub(crate) entity: EntityKey,
     pub(crate) package: Package,
     pub(crate) etag: String,
     pub(crate) expires_at: Instant,
@@ -24,7 +25,7 @@ pub(crate) struct Publication {
     pub(crate) body: (String, String),
 }
 
-type DeviceKey = (String, Package, String);
+type DeviceKey = (EntityKey, Package, String);
 
 /// Every live publication.
 #[derive(Debug, Default)]
@@ -32,7 +33,7 @@ pub(crate) struct Publications {
     by_id: HashMap<PublicationId, Publication>,
     by_etag: HashMap<String, PublicationId>,
     by_device: HashMap<DeviceKey, PublicationId>,
-    per_entity: HashMap<String, usize>,
+    per_entity: HashMap<EntityKey, usize>,
     ids: Counter,
 }
 
@@ -61,16 +62,16 @@ impl Publications {
     }
 
     /// The publication holding entity-tag `etag` for `entity` and `package`.
-    pub(crate) fn by_etag(&self, entity: &str, package: Package, etag: &str) -> Option<PublicationId> {
+    pub(crate) fn by_etag(&self, entity: &EntityKey, package: Package, etag: &str) -> Option<PublicationId> {
         let id = *self.by_etag.get(etag)?;
-        self.by_id.get(&id).filter(|p| p.entity == entity && p.package == package).map(|_| id)
+        self.by_id.get(&id).filter(|p| p.entity == *entity && p.package == package).map(|_| id)
     }
 
-    pub(crate) fn by_device(&self, entity: &str, package: Package, device: &str) -> Option<PublicationId> {
-        self.by_device.get(&(entity.to_owned(), package, device.to_owned())).copied()
+    pub(crate) fn by_device(&self, entity: &EntityKey, package: Package, device: &str) -> Option<PublicationId> {
+        self.by_device.get(&(entity.clone(), package, device.to_owned())).copied()
     }
 
-    pub(crate) fn count_of_entity(&self, entity: &str) -> usize {
+    pub(crate) fn count_of_entity(&self, entity: &EntityKey) -> usize {
         self.per_entity.get(entity).copied().unwrap_or(0)
     }
 

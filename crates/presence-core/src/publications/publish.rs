@@ -10,6 +10,7 @@ use sip_proto::{HeaderName, Response};
 use crate::context::Ctx;
 use crate::effects::TimerKey;
 use crate::entities::{Source, Update};
+use crate::entity_key::EntityKey;
 use crate::ids::PublicationId;
 use crate::packages::Package;
 use crate::peer::Peer;
@@ -26,7 +27,7 @@ impl Publications {
         req: &Incoming,
         source: Peer,
         cx: &mut Ctx<'_>,
-    ) -> (Response, Option<(String, Update)>) {
+    ) -> (Response, Option<(EntityKey, Update)>) {
         let config = cx.config;
         let Some(package) = req.event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
             return (with_allow_events(req.answer(489)), None);
@@ -112,7 +113,7 @@ impl Publications {
         id: PublicationId,
         content: Content,
         stats: &mut crate::stats::Stats,
-    ) -> Option<(String, Update)> {
+    ) -> Option<(EntityKey, Update)> {
         let publication = self.table.get_mut(id)?;
         if let Content::Dialogs(doc) = &content {
             if publication.dialog_version.is_some_and(|seen| doc.version < seen) {

@@ -8,6 +8,7 @@ use presence_store::{Change, PublicationRecord};
 
 use crate::effects::{Effects, TimerKey};
 use crate::entities::Update;
+use crate::entity_key::EntityKey;
 use crate::ids::PublicationId;
 use crate::packages::Package;
 
@@ -22,7 +23,7 @@ impl Publications {
         fx.store(|wall| Change::PutPublication {
             record: PublicationRecord {
                 id: id.0,
-                entity: p.entity.clone(),
+                entity: p.entity.to_string(),
                 package: p.package.name().to_owned(),
                 etag: p.etag.clone(),
                 expires_at_ms: wall.unix_ms(p.expires_at),
@@ -36,17 +37,19 @@ impl Publications {
     }
 
     /// Puts back a stored publication; returns what its body says about its entity.
+    /// `entity` is the record's entity as this run's configuration names it.
     pub(crate) fn restore(
         &mut self,
+        entity: EntityKey,
         record: PublicationRecord,
         fx: &mut Effects,
         now: Instant,
-    ) -> Option<(String, Update)> {
+    ) -> Option<(EntityKey, Update)> {
         let package = Package::from_event(&record.package)?;
         let id = PublicationId(record.id);
         let expires_at = fx.wall().map_or(now, |wall| wall.instant(record.expires_at_ms));
         let publication = Publication {
-            entity: record.entity,
+            entity,
             package,
             etag: record.etag,
             expires_at,

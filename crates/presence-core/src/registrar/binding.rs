@@ -8,6 +8,7 @@ use sip_proto::header::NameAddr;
 use sip_proto::{Method, Uri};
 
 use crate::api::{RegistrationEvent, SourceAddress};
+use crate::entity_key::EntityKey;
 use crate::peer::Peer;
 
 /// One contact bound to an address-of-record.
@@ -39,9 +40,9 @@ impl Binding {
     }
 
     /// The `register`/`unregister` event about this binding, listing `all` of its AoR's.
-    pub(super) fn event(&self, aor: &str, all: &[Binding]) -> RegistrationEvent {
+    pub(super) fn event(&self, aor: &EntityKey, all: &[Binding]) -> RegistrationEvent {
         RegistrationEvent {
-            entity: aor.to_owned(),
+            entity: aor.to_string(),
             contacts: all.iter().map(|b| b.contact.uri.to_string()).collect(),
             contact: self.contact.uri.to_string(),
             expires: self.granted,
@@ -55,11 +56,11 @@ impl Binding {
 /// Bindings per address-of-record.
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
-    pub(super) by_aor: HashMap<String, Vec<Binding>>,
+    pub(super) by_aor: HashMap<EntityKey, Vec<Binding>>,
 }
 
 impl Bindings {
-    pub(crate) fn of(&self, aor: &str) -> &[Binding] {
+    pub(crate) fn of(&self, aor: &EntityKey) -> &[Binding] {
         self.by_aor.get(aor).map_or(&[], Vec::as_slice)
     }
 
@@ -68,7 +69,7 @@ impl Bindings {
     }
 
     /// Every binding with its address-of-record.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Binding)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&EntityKey, &Binding)> {
         self.by_aor.iter().flat_map(|(aor, bindings)| bindings.iter().map(move |b| (aor, b)))
     }
 }

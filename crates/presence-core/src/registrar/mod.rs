@@ -12,6 +12,7 @@ use std::time::Instant;
 pub(crate) use binding::{Binding, uri_key};
 
 use crate::api::SourceAddress;
+use crate::entity_key::EntityKey;
 use crate::views::RegistrationView;
 use binding::Bindings;
 
@@ -24,7 +25,7 @@ pub(crate) struct Registrar {
 /// What a REGISTER, or an expiry, changed for one address-of-record, in order.
 #[derive(Debug)]
 pub(crate) struct Registered {
-    pub(crate) aor: String,
+    pub(crate) aor: EntityKey,
     pub(crate) bindings: Vec<BindingChange>,
     /// Whether any contact is bound now.
     pub(crate) registered: bool,
@@ -39,12 +40,12 @@ pub(crate) enum BindingChange {
 
 impl Registrar {
     /// The bindings of `aor`.
-    pub(crate) fn bindings_of(&self, aor: &str) -> &[Binding] {
+    pub(crate) fn bindings_of(&self, aor: &EntityKey) -> &[Binding] {
         self.bindings.of(aor)
     }
 
     /// The binding of `aor` whose contact has comparison form `key`.
-    pub(crate) fn binding(&self, aor: &str, key: &str) -> Option<&Binding> {
+    pub(crate) fn binding(&self, aor: &EntityKey, key: &str) -> Option<&Binding> {
         self.bindings.of(aor).iter().find(|b| b.key == key)
     }
 
@@ -54,7 +55,7 @@ impl Registrar {
     }
 
     /// Every address-of-record with a binding.
-    pub(crate) fn aors(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn aors(&self) -> impl Iterator<Item = &EntityKey> {
         self.bindings.iter().map(|(aor, _)| aor)
     }
 
@@ -64,7 +65,7 @@ impl Registrar {
             .bindings
             .iter()
             .map(|(aor, b)| RegistrationView {
-                entity: aor.clone(),
+                entity: aor.to_string(),
                 contact: b.contact.uri.to_string(),
                 expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
                 user_agent: b.user_agent.clone(),

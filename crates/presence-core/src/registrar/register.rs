@@ -12,6 +12,7 @@ use sip_proto::{HeaderName, Response};
 use crate::api::InEvent;
 use crate::context::Ctx;
 use crate::effects::{Effects, TimerKey};
+use crate::entity_key::EntityKey;
 use crate::peer::Peer;
 use crate::request::Incoming;
 
@@ -104,7 +105,7 @@ impl Registrar {
     }
 
     /// Removes the expired bindings of `aor`.
-    pub(crate) fn expire(&mut self, aor: &str, fx: &mut Effects, now: Instant) -> Registered {
+    pub(crate) fn expire(&mut self, aor: &EntityKey, fx: &mut Effects, now: Instant) -> Registered {
         let mut changes = Vec::new();
         if let Some(bindings) = self.bindings.by_aor.get_mut(aor) {
             let (gone, kept): (Vec<_>, Vec<_>) =
@@ -114,19 +115,19 @@ impl Registrar {
                 changes.push(self.gone(aor, binding, fx));
             }
         }
-        self.settle(aor.to_owned(), changes, fx)
+        self.settle(aor.clone(), changes, fx)
     }
 
     /// Applies one contact of a REGISTER: added, refreshed or removed.
     fn apply(
         &mut self,
-        aor: &str,
+        aor: &EntityKey,
         asked: Asked,
         req: &Registering<'_>,
         fx: &mut Effects,
         now: Instant,
     ) -> Option<BindingChange> {
-        let bindings = self.bindings.by_aor.entry(aor.to_owned()).or_default();
+        let bindings = self.bindings.by_aor.entry(aor.clone()).or_default();
         let existing = bindings.iter().position(|b| b.key == asked.key);
         if asked.expires == 0 {
             let gone = bindings.remove(existing?);
@@ -156,7 +157,7 @@ impl Registrar {
                     fx.raise(InEvent::Register(bindings[i].event(aor, bindings)));
                 }
                 if let Some(contact) = reworded {
-                    fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_owned(), contact });
+                    fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_string(), contact });
                 }
                 None
             }
@@ -183,9 +184,9 @@ impl Registrar {
     }
 
     /// A binding was removed or expired: forget it in the store and announce it.
-    fn gone(&self, aor: &str, binding: Binding, fx: &mut Effects) -> BindingChange {
+    fn gone(&self, aor: &EntityKey, binding: Binding, fx: &mut Effects) -> BindingChange {
         let contact = binding.contact.to_string();
-        fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_owned(), contact });
+        fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_string(), contact });
         let mut event = binding.event(aor, self.bindings.of(aor));
         event.expires = 0;
         fx.raise(InEvent::Unregister(event));
@@ -193,7 +194,7 @@ impl Registrar {
     }
 
     /// Re-arms the AoR's expiry timer and says whether it is registered now.
-    fn settle(&mut self, aor: String, bindings: Vec<BindingChange>, fx: &mut Effects) -> Registered {
+    fn settle(&mut self, aor: EntityKey, bindings: Vec<BindingChange>, fx: &mut Effects) -> Registered {
         let current = self.bindings.of(&aor);
         let next = current.iter().map(|b| b.expires_at).min();
         let registered = !current.is_empty();

@@ -9,6 +9,7 @@ use presence_store::{BindingRecord, Change};
 use sip_proto::header::NameAddr;
 
 use crate::effects::Effects;
+use crate::entity_key::EntityKey;
 use crate::peer::FlowId;
 use crate::records::{peer, peer_record};
 
@@ -17,11 +18,11 @@ use super::binding::{Binding, uri_key};
 
 impl Registrar {
     /// Stores the binding of `aor` whose comparison form is `key` (no-op without persistence).
-    pub(super) fn store_binding(&self, aor: &str, key: &str, fx: &mut Effects) {
+    pub(super) fn store_binding(&self, aor: &EntityKey, key: &str, fx: &mut Effects) {
         let Some(b) = self.bindings.of(aor).iter().find(|b| b.key == key) else { return };
         fx.store(|wall| {
             Change::PutBinding(BindingRecord {
-                aor: aor.to_owned(),
+                aor: aor.to_string(),
                 contact: b.contact.to_string(),
                 call_id: b.call_id.clone(),
                 cseq: b.cseq,
@@ -37,13 +38,15 @@ impl Registrar {
     /// Puts back a stored binding (announced as of `now`); returns its address-of-record. One
     /// this run cannot use (its text no longer parses, or its UDP socket is gone) is
     /// forgotten, not reloaded.
+    /// `aor` is the record's address-of-record as this run's configuration names it.
     pub(crate) fn restore(
         &mut self,
+        aor: EntityKey,
         record: BindingRecord,
         udp_flows: &HashMap<SocketAddr, FlowId>,
         fx: &mut Effects,
         now: Instant,
-    ) -> Option<String> {
+    ) -> Option<EntityKey> {
         let (Ok(contact), Some(source)) = (NameAddr::parse(&record.contact), peer(&record.source, udp_flows)) else {
             fx.store(|_| Change::DeleteBinding { aor: record.aor, contact: record.contact });
             return None;
@@ -60,7 +63,7 @@ impl Registrar {
             user_agent: record.user_agent,
             allow: record.allow,
         };
-        self.bindings.by_aor.entry(record.aor.clone()).or_default().push(binding);
-        Some(record.aor)
+        self.bindings.by_aor.entry(aor.clone()).or_default().push(binding);
+        Some(aor)
     }
 }

@@ -12,6 +12,7 @@ use crate::bodies::Format;
 use crate::bodies::mwi::{self, MessageCounts, UrgentCounts};
 use crate::client_transactions::Purpose;
 use crate::context::Ctx;
+use crate::entity_key::EntityKey;
 use crate::peer::Peer;
 use crate::profiles::{self, Subscriber};
 use crate::registrar::Binding;
@@ -19,7 +20,7 @@ use crate::registrar::Binding;
 /// Pushes `counts` to each of `phones` (the entity's bindings) that has no MWI subscription
 /// from the same address (`subscribed`).
 pub(crate) fn mwi(
-    entity: &str,
+    entity: &EntityKey,
     counts: MessageCounts,
     phones: &[Binding],
     subscribed: &[SocketAddr],
@@ -39,27 +40,23 @@ pub(crate) fn mwi(
         })
         .collect();
     for (target, peer, urgent) in targets {
-        let body = mwi::write(&format!("sip:{entity}"), &counts, urgent);
+        let body = mwi::write(&entity.uri(), &counts, urgent);
         send(entity, target, peer, "message-summary", Some(&body), cx);
     }
 }
 
 /// Sends `Event: check-sync` to each of `phones` (the entity's bindings).
-pub(crate) fn check_sync(entity: &str, phones: &[Binding], cx: &mut Ctx<'_>) {
+pub(crate) fn check_sync(entity: &EntityKey, phones: &[Binding], cx: &mut Ctx<'_>) {
     for b in phones {
         send(entity, b.contact.uri.clone(), b.source, "check-sync", None, cx);
     }
 }
 
-fn send(entity: &str, target: Uri, peer: Peer, event: &str, body: Option<&str>, cx: &mut Ctx<'_>) {
+fn send(entity: &EntityKey, target: Uri, peer: Peer, event: &str, body: Option<&str>, cx: &mut Ctx<'_>) {
     let ids = &mut cx.fx.ids;
     let branch = ids.branch();
     let tag = ids.token();
-    let host = if peer.local.ip().is_unspecified() {
-        entity.rsplit_once('@').map_or(entity, |(_, h)| h).to_owned()
-    } else {
-        peer.local_host()
-    };
+    let host = if peer.local.ip().is_unspecified() { entity.domain().to_owned() } else { peer.local_host() };
     let mut req = Request::new(Method::Notify, target);
     let h = &mut req.headers;
     h.push(HeaderName::Via, peer.via(&host, &branch));

@@ -163,7 +163,8 @@ fn watch_policies() {
     let (responses, _) = split(&h.send(&Watch::new("x2", "presence", AOR).subscribe(None), udp_peer(), 0.0));
     assert_eq!(responses[0].status, 200);
 
-    let lists = HashMap::from([(AOR.to_owned(), vec!["1003@pbx.example.com".to_owned()])]);
+    let key = |text| EngineConfig::default().entity_key(text);
+    let lists = HashMap::from([(key(AOR), vec![key("1003@pbx.example.com")])]);
     let listed = EngineConfig { watch_policy: WatchPolicy::Lists(lists), seed: 2, ..EngineConfig::default() };
     let mut h = Harness::with_config(listed);
     let refused = only_response(&h.send(&Watch::new("x3", "presence", AOR).subscribe(None), udp_peer(), 0.0));
