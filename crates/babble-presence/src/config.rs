@@ -560,6 +560,8 @@ impl Config {
             max_message_size: self.sip.max_message_size,
             max_server_transactions: self.sip.max_server_transactions,
             seed,
+            // A single node: every server mints ids as node 0 until nodes share a store.
+            node_id: defaults.node_id,
             expiry: ExpiryConfig {
                 default: self.notifier.default_expires,
                 min: self.notifier.min_expires,

@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub max_server_transactions: usize,
     /// Seed for the identifiers we mint (tags). The shell seeds it from the OS; tests fix it.
     pub seed: u64,
+    /// This node's number, carried in the ids we mint so nodes sharing a store never mint
+    /// the same one.
+    pub node_id: u16,
     /// Subscription expiry rules.
     pub expiry: ExpiryConfig,
     /// Most subscriptions one entity may have; further SUBSCRIBEs get 503.
@@ -136,6 +139,7 @@ impl Default for EngineConfig {
             max_message_size: 64 * 1024,
             max_server_transactions: 100_000,
             seed: 0,
+            node_id: 0,
             expiry: ExpiryConfig::default(),
             max_subscriptions_per_entity: 1000,
             max_subscriptions_per_watcher: 16,

@@ -19,32 +19,34 @@ pub(crate) struct PublicationId(pub(crate) u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct WatchId(pub(crate) u64);
 
-/// Hands out the ids of one kind, each once; ids restored from storage move it past them.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(u64);
+/// Bits of a number we mint that count; the bits above them name the node.
+const NODE_SHIFT: u32 = 48;
 
-impl Counter {
-    /// The next unused id.
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 += 1;
-        self.0
-    }
-
-    /// Marks `id` (restored from storage) as used.
-    pub(crate) fn skip_past(&mut self, id: u64) {
-        self.0 = self.0.max(id);
-    }
-}
-
-/// The wire tokens the engine mints.
+/// The numbers and wire tokens the engine mints. Numbers carry the node in their top 16
+/// bits, so nodes that share a store never mint the same one; tokens are 64 random bits.
 #[derive(Debug)]
 pub(crate) struct Ids {
     rng: StdRng,
+    node: u64,
+    last: u64,
 }
 
 impl Ids {
-    pub(crate) fn new(seed: u64) -> Self {
-        Ids { rng: StdRng::seed_from_u64(seed) }
+    pub(crate) fn new(seed: u64, node: u16) -> Self {
+        Ids { rng: StdRng::seed_from_u64(seed), node: u64::from(node) << NODE_SHIFT, last: 0 }
+    }
+
+    /// A number no other id of this node's has (subscriptions, publications, watches).
+    pub(crate) fn number(&mut self) -> u64 {
+        self.last += 1;
+        self.node | self.last
+    }
+
+    /// Marks `number` (restored from storage) as used, when this node minted it.
+    pub(crate) fn skip_past(&mut self, number: u64) {
+        if number >> NODE_SHIFT == self.node >> NODE_SHIFT {
+            self.last = self.last.max(number & ((1 << NODE_SHIFT) - 1));
+        }
     }
 
     /// 64 random bits as 16 hex digits (RFC 3261 §19.3 asks for at least 32).
@@ -55,5 +57,21 @@ impl Ids {
     /// A Via branch with the RFC 3261 magic cookie (§8.1.1.7).
     pub(crate) fn branch(&mut self) -> String {
         format!("{BRANCH_MAGIC_COOKIE}{}", self.token())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_carry_the_node_and_skip_past_restored_ones() {
+        let (mut a, mut b) = (Ids::new(1, 1), Ids::new(1, 2));
+        let (first_a, first_b) = (a.number(), b.number());
+        assert_ne!(first_a, first_b, "two nodes never mint the same number");
+        a.skip_past(first_a + 10);
+        assert_eq!(a.number(), first_a + 11);
+        a.skip_past(first_b + 100);
+        assert_eq!(a.number(), first_a + 12, "another node's numbers are not ours to skip");
     }
 }

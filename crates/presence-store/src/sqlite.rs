@@ -155,3 +155,29 @@ fn put_monotonic<T: serde::Serialize + serde::de::DeserializeOwned>(
     )?;
     Ok(())
 }
+
+/// SQLite's errors as the writer needs to tell them: the database being busy, locked, full
+/// or failing is the store's for now; anything else is about the change.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        let transient = matches!(
+            e.sqlite_error_code(),
+            Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory)
+        );
+        if transient { StoreError::Unavailable(e.to_string()) } else { StoreError::Refused(e.to_string()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_busy_and_full_are_transient_and_a_constraint_is_not() {
+        let sqlite = |code| StoreError::from(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None));
+        assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).is_transient());
+        assert!(sqlite(rusqlite::ffi::SQLITE_FULL).is_transient());
+        assert!(!sqlite(rusqlite::ffi::SQLITE_CONSTRAINT).is_transient());
+    }
+}

@@ -133,18 +133,7 @@ pub(crate) async fn list_entities(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
     }
     let prefix = q.prefix.unwrap_or_default();
-    let (total, views) = state
-        .handle
-        .query(move |engine, _| {
-            let keys: Vec<_> = engine
-                .entity_keys()
-                .into_iter()
-                .filter(|k| k.as_str().get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)))
-                .collect();
-            let page = keys.iter().skip(offset).take(limit).map(|k| engine.entity_view(k)).collect::<Vec<_>>();
-            (keys.len(), page)
-        })
-        .await?;
+    let (total, views) = state.handle.query(move |engine, _| engine.entity_page(&prefix, offset, limit)).await?;
     Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect() }))
 }
 
@@ -239,11 +228,35 @@ impl From<SubscriptionView> for Subscription {
     }
 }
 
-/// Lists the subscriptions served.
-#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "look-ups", responses((status = 200, body = Vec<Subscription>)))]
-pub(crate) async fn list_subscriptions(State(state): State<AppState>) -> Result<Json<Vec<Subscription>>, ApiError> {
-    let views = state.handle.query(|engine, now| engine.subscription_views(now)).await?;
-    Ok(Json(views.into_iter().map(Subscription::from).collect()))
+/// Paging of `GET /api/v1/subscriptions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SubscriptionQuery {
+    /// Only subscriptions with an id above this (the last id of the previous page).
+    after: Option<u64>,
+    /// At most this many (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// Lists the subscriptions served, in id order, a page at a time; `X-Total-Count` says how
+/// many there are in all.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "look-ups", params(SubscriptionQuery),
+    responses(
+        (status = 200, body = Vec<Subscription>, headers(("x-total-count" = usize, description = "How many subscriptions there are"))),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_subscriptions(
+    State(state): State<AppState>,
+    q: Result<Query<SubscriptionQuery>, QueryRejection>,
+) -> Result<([(&'static str, String); 1], Json<Vec<Subscription>>), ApiError> {
+    let Query(q) = q?;
+    let limit = q.limit.unwrap_or(1000);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
+    }
+    let (total, views) = state.handle.query(move |engine, now| engine.subscription_page(q.after, limit, now)).await?;
+    Ok(([("x-total-count", total.to_string())], Json(views.into_iter().map(Subscription::from).collect())))
 }
 
 /// Ends a subscription with `Subscription-State: terminated;reason=deactivated`.

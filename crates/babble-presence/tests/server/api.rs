@@ -104,6 +104,18 @@ async fn lookups_and_ending_a_subscription_from_the_api() {
     assert_eq!(page["total"], 1);
     assert_eq!(page["items"][0]["watchers"], 1);
     let id = subs[0]["id"].as_u64().unwrap();
+    // Paged by id: the header counts them all; a page after the last id is empty.
+    let listed = client.get(url(&server, "/api/v1/subscriptions?limit=1")).send().await.unwrap();
+    assert_eq!(listed.headers()["x-total-count"], "1");
+    let after: Vec<Value> = client
+        .get(url(&server, &format!("/api/v1/subscriptions?after={id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(after.is_empty(), "nothing after the last id");
     let r = client.delete(url(&server, &format!("/api/v1/subscriptions/{id}"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     watcher.await.unwrap();
@@ -188,6 +200,8 @@ async fn error_paths_are_problem_documents() {
     problem(not_upgraded, StatusCode::BAD_REQUEST, None).await;
     problem(client.get(url(&server, "/api/v1/entities?limit=0")).send().await.unwrap(), StatusCode::BAD_REQUEST, None)
         .await;
+    let too_many = client.get(url(&server, "/api/v1/subscriptions?limit=1001")).send().await.unwrap();
+    problem(too_many, StatusCode::BAD_REQUEST, None).await;
     let ok = client.post(url(&server, "/api/v1/entities/1001@pbx/checksync")).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::ACCEPTED);
 }

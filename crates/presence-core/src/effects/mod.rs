@@ -1,5 +1,6 @@
 //! The one effect sink every component writes into: messages to send, events for
-//! integrations, changes to store, deadlines, and the counters. Components are handed it
+//! integrations, changes to store, deadlines, the counters, and the directory of entities
+//! held. Components are handed it
 //! (`&mut Effects`) and never reach the outside world another way; the engine drains it for
 //! the shell through its `poll_*` methods. It also mints the wire tokens, so a component needs
 //! nothing else to act.
@@ -9,11 +10,12 @@ mod deadlines;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::store::Change;
 use bytes::Bytes;
-use presence_store::Change;
 use sip_proto::transaction::{ClientKey, ServerKey};
 
 use crate::api::InEvent;
+use crate::directory::Directory;
 use crate::entity_key::EntityKey;
 use crate::ids::{Ids, PublicationId, SubscriptionId, WatchId};
 use crate::peer::{Peer, Transmit};
@@ -51,6 +53,8 @@ pub(crate) struct Effects {
     pub(crate) ids: Ids,
     /// Counters of what came in and what was done with it.
     pub(crate) stats: Stats,
+    /// Every entity some component holds something about, for the look-ups.
+    pub(crate) directory: Directory,
     transmits: VecDeque<Transmit>,
     events: VecDeque<InEvent>,
     store: Option<StoreLog>,
@@ -93,10 +97,11 @@ impl Wall {
 }
 
 impl Effects {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64, node: u16) -> Self {
         Effects {
-            ids: Ids::new(seed),
+            ids: Ids::new(seed, node),
             stats: Stats::default(),
+            directory: Directory::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             store: None,

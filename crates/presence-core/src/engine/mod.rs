@@ -69,7 +69,7 @@ impl Engine {
     /// An engine with no state.
     pub fn new(config: EngineConfig) -> Self {
         Engine {
-            fx: Effects::new(config.seed),
+            fx: Effects::new(config.seed, config.node_id),
             auth: Auth::new(&config.auth),
             config,
             server: ServerTransactions::default(),
@@ -141,7 +141,7 @@ impl Engine {
 
     /// The changes to store since the last call, in order.
     #[must_use]
-    pub fn take_changes(&mut self) -> Vec<presence_store::Change> {
+    pub fn take_changes(&mut self) -> Vec<crate::store::Change> {
         self.fx.take_changes()
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use presence_store::Snapshot;
+use crate::store::Snapshot;
 
 use crate::peer::FlowId;
 use crate::registrar::uri_key;

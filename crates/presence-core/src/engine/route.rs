@@ -200,7 +200,7 @@ impl Engine {
     pub(super) fn apply(&mut self, updates: Vec<(EntityKey, Update)>, now: Instant) {
         let mut pending: Option<(EntityKey, Changed)> = None;
         for (entity, update) in updates {
-            let changed = self.entities.apply(&entity, update, &self.config.calls, now);
+            let changed = self.entities.apply(&entity, update, &self.config.calls, &mut self.fx, now);
             pending = match pending {
                 Some((same, before)) if same == entity => Some((same, before.or(changed))),
                 Some((other, before)) => {

@@ -1,6 +1,6 @@
 //! The engine's look-ups: each asks the components that own the state, read-only.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::entities::{Shown, shown_with_status};
@@ -10,12 +10,19 @@ use crate::views::{EntityView, PublicationView, RegistrationView, SubscriptionVi
 use super::{Engine, cx};
 
 impl Engine {
-    /// Every entity the engine knows of (with state, watchers or bindings), sorted.
+    /// Every entity the engine knows of (with state, watchers or bindings), in look-up
+    /// order (case-insensitive).
     pub fn entity_keys(&self) -> Vec<EntityKey> {
-        let mut keys: BTreeSet<&EntityKey> = self.entities.keys().collect();
-        keys.extend(self.notifier.entities());
-        keys.extend(self.registrar.aors());
-        keys.into_iter().cloned().collect()
+        self.fx.directory.iter().cloned().collect()
+    }
+
+    /// A page of the entities whose names start with `prefix` (case-insensitively): how many
+    /// there are, and what the `limit` after the first `offset` show. It walks the sorted
+    /// directory from the prefix to the end of the page (and, with a prefix, counts the
+    /// entities in its range), never the state of every entity.
+    pub fn entity_page(&self, prefix: &str, offset: usize, limit: usize) -> (usize, Vec<EntityView>) {
+        let (total, keys) = self.fx.directory.page(prefix, offset, limit);
+        (total, keys.into_iter().map(|key| self.entity_view(key)).collect())
     }
 
     /// What `key` (an entity key as [`crate::EngineConfig::entity_key`] makes it) shows.
@@ -51,9 +58,10 @@ impl Engine {
         self.notifier.counts()
     }
 
-    /// Every subscription we serve.
-    pub fn subscription_views(&self, now: Instant) -> Vec<SubscriptionView> {
-        self.notifier.views(&self.config, now)
+    /// A page of the subscriptions we serve, in id order: how many there are, and the first
+    /// `limit` with an id above `after` (from the first when `None`). It costs the page.
+    pub fn subscription_page(&self, after: Option<u64>, limit: usize, now: Instant) -> (usize, Vec<SubscriptionView>) {
+        self.notifier.page(after, limit, &self.config, now)
     }
 
     /// Ends a subscription from outside (`terminated;reason=deactivated`). False when there

@@ -61,14 +61,19 @@ impl Entities {
         self.by_key.get(key)
     }
 
-    /// Every entity with state.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &EntityKey> {
-        self.by_key.keys()
-    }
-
     /// Applies `update` to entity `key`. Follow with [`Entities::settle`].
-    pub(crate) fn apply(&mut self, key: &EntityKey, update: Update, limits: &CallLimits, now: Instant) -> Changed {
-        let entity = self.by_key.entry(key.clone()).or_default();
+    pub(crate) fn apply(
+        &mut self,
+        key: &EntityKey,
+        update: Update,
+        limits: &CallLimits,
+        fx: &mut Effects,
+        now: Instant,
+    ) -> Changed {
+        let entity = self.by_key.entry(key.clone()).or_insert_with(|| {
+            fx.directory.add(key);
+            Entity::default()
+        });
         match update {
             Update::Status(source, status) => entity.set_status(source, status),
             Update::Voicemail(source, counts) => entity.set_voicemail(source, counts),
@@ -104,6 +109,7 @@ impl Entities {
         let next = self.by_key.get(key).and_then(Entity::next_expiry);
         if self.by_key.get(key).is_some_and(Entity::is_empty) {
             self.by_key.remove(key);
+            fx.directory.remove(key);
         }
         fx.set_deadline(TimerKey::EntityCalls(key.clone()), next);
     }

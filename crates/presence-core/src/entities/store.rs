@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use presence_store::{CallRecord, Change, EntityRecord};
+use crate::store::{CallRecord, Change, EntityRecord};
 
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
@@ -58,7 +58,10 @@ impl Entities {
         fx: &mut Effects,
         now: Instant,
     ) {
-        let entity = self.by_key.entry(key.clone()).or_default();
+        let entity = self.by_key.entry(key.clone()).or_insert_with(|| {
+            fx.directory.add(&key);
+            Entity::default()
+        });
         entity.set_display(record.display);
         if let Some(status) = record.status {
             entity.set_status(Source::Api, Some(status_from_record(status)));

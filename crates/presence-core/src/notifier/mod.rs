@@ -66,16 +66,16 @@ impl Notifier {
         self.subscriptions.count_of_entity(entity)
     }
 
-    /// Entities with at least one active subscription.
-    pub(crate) fn entities(&self) -> impl Iterator<Item = &EntityKey> {
-        self.subscriptions.entities()
-    }
-
-    /// Every subscription, by id.
-    pub(crate) fn views(&self, config: &EngineConfig, now: Instant) -> Vec<SubscriptionView> {
-        let mut views: Vec<SubscriptionView> = self
-            .subscriptions
-            .iter()
+    /// How many subscriptions there are, and the first `limit` after id `after` in id order.
+    pub(crate) fn page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        config: &EngineConfig,
+        now: Instant,
+    ) -> (usize, Vec<SubscriptionView>) {
+        let views = (self.subscriptions.after(after.map(SubscriptionId)))
+            .take(limit)
             .map(|(id, s)| SubscriptionView {
                 id: id.0,
                 entity: s.entity.to_string(),
@@ -89,8 +89,7 @@ impl Notifier {
                 profile: s.profile.and_then(|p| config.profiles.get(p)).map(|p| p.name.clone()),
             })
             .collect();
-        views.sort_by_key(|v| v.id);
-        views
+        (self.subscriptions.len(), views)
     }
 
     /// How many subscriptions there are per (event package, `active`/`terminating`).

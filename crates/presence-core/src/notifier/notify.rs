@@ -61,7 +61,7 @@ impl Notifier {
     /// Marks a subscription as ending: no further state reaches it, and its next NOTIFY is
     /// the final one.
     pub(super) fn begin_termination(&mut self, id: SubscriptionId, reason: &'static str, fx: &mut Effects) {
-        self.subscriptions.detach(id);
+        self.subscriptions.detach(id, &mut fx.directory);
         fx.set_deadline(TimerKey::SubscriptionExpiry(id), None);
         if let Some(sub) = self.subscriptions.get_mut(id) {
             sub.phase = Phase::Terminating(reason);
@@ -70,9 +70,9 @@ impl Notifier {
 
     /// Forgets a subscription without a final NOTIFY (its peer cannot be reached).
     pub(super) fn end_subscription(&mut self, id: SubscriptionId, fx: &mut Effects) {
-        if self.subscriptions.remove(id).is_some() {
+        if self.subscriptions.remove(id, &mut fx.directory).is_some() {
             fx.stats.subscriptions_lost += 1;
-            fx.store(|_| presence_store::Change::DeleteSubscription(id.0));
+            fx.store(|_| crate::store::Change::DeleteSubscription(id.0));
         }
         fx.set_deadline(TimerKey::SubscriptionExpiry(id), None);
     }
@@ -205,8 +205,8 @@ impl Notifier {
             return;
         }
         if kind == (NotifyKind::State { last: true }) {
-            self.subscriptions.remove(id);
-            cx.fx.store(|_| presence_store::Change::DeleteSubscription(id.0));
+            self.subscriptions.remove(id, &mut cx.fx.directory);
+            cx.fx.store(|_| crate::store::Change::DeleteSubscription(id.0));
             return;
         }
         if matches!(sub.phase, Phase::Terminating(_)) || sub.dirty || sub.check_sync {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use presence_store::{Change, SubscriptionRecord};
+use crate::store::{Change, SubscriptionRecord};
 
 use crate::config::EngineConfig;
 use crate::context::Ctx;
@@ -14,7 +14,7 @@ use crate::entities::Entities;
 use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::FlowId;
-use crate::records::{RESTART_MARGIN, dialog_record, peer, peer_record, restored_dialog};
+use crate::store::{RESTART_MARGIN, dialog_record, peer, peer_record, restored_dialog};
 
 use super::Notifier;
 use super::subscription::{Phase, Subscription};
@@ -92,7 +92,8 @@ impl Notifier {
             notified: r.version > 0,
             authenticated: r.authenticated,
         };
-        self.subscriptions.insert_with_id(id, sub);
+        cx.fx.ids.skip_past(id.0);
+        self.subscriptions.insert(id, sub, &mut cx.fx.directory);
         if expires_at <= cx.now {
             self.terminate(id, "timeout", entities, cx);
         } else {

@@ -154,7 +154,8 @@ impl Notifier {
         };
         let contact = sub.contact();
         let expires_at = sub.expires_at;
-        let id = self.subscriptions.insert(sub);
+        let id = SubscriptionId(cx.fx.ids.number());
+        self.subscriptions.insert(id, sub, &mut cx.fx.directory);
         if expires == 0 {
             // A fetch (RFC 6665 §4.4.3): one terminated NOTIFY with the current state.
             self.begin_termination(id, "timeout", cx.fx);

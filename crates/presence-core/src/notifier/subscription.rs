@@ -4,7 +4,7 @@
 //! responses, timers).
 
 use std::borrow::Borrow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -12,8 +12,9 @@ use std::time::Instant;
 use sip_proto::dialog::{Dialog, DialogId};
 
 use crate::bodies::Format;
+use crate::directory::Directory;
 use crate::entity_key::EntityKey;
-use crate::ids::{Counter, SubscriptionId};
+use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::{FlowId, Peer};
 
@@ -103,25 +104,21 @@ type DialogKey = (DialogId, Package, Option<String>);
 /// All subscriptions and their indexes.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    by_id: HashMap<SubscriptionId, Subscription>,
+    /// In id order, so the look-up pages through them from any id.
+    by_id: BTreeMap<SubscriptionId, Subscription>,
     by_dialog: HashMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
     by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
-    ids: Counter,
 }
 
 impl Subscriptions {
-    pub(crate) fn insert(&mut self, sub: Subscription) -> SubscriptionId {
-        let id = SubscriptionId(self.ids.next());
-        self.insert_with_id(id, sub);
-        id
-    }
-
-    /// Inserts a subscription restored from storage under its old id.
-    pub(crate) fn insert_with_id(&mut self, id: SubscriptionId, sub: Subscription) {
-        self.ids.skip_past(id.0);
+    pub(crate) fn insert(&mut self, id: SubscriptionId, sub: Subscription, directory: &mut Directory) {
         self.by_dialog.insert((sub.dialog.id.clone(), sub.package, sub.event_id.clone()), id);
-        self.by_entity.entry(sub.entity.clone()).or_default().insert(id);
+        let watchers = self.by_entity.entry(sub.entity.clone()).or_insert_with(|| {
+            directory.add(&sub.entity);
+            BTreeSet::new()
+        });
+        watchers.insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
         self.by_id.insert(id, sub);
     }
@@ -178,41 +175,47 @@ impl Subscriptions {
         self.by_id.len()
     }
 
-    /// Every subscription, ending ones included, by id.
+    /// Every subscription, ending ones included, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SubscriptionId, &Subscription)> {
         self.by_id.iter().map(|(id, s)| (*id, s))
     }
 
-    /// Entities with at least one active subscription.
-    pub(crate) fn entities(&self) -> impl Iterator<Item = &EntityKey> {
-        self.by_entity.keys()
+    /// The subscriptions after `after` (from the first without it), in id order.
+    pub(crate) fn after(&self, after: Option<SubscriptionId>) -> impl Iterator<Item = (SubscriptionId, &Subscription)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        self.by_id.range((from, Unbounded)).map(|(id, s)| (*id, s))
     }
 
     /// Takes a subscription out of the lookup indexes (so no new state and no refresh
     /// reaches it) while keeping it for its final NOTIFY.
-    pub(crate) fn detach(&mut self, id: SubscriptionId) {
+    pub(crate) fn detach(&mut self, id: SubscriptionId, directory: &mut Directory) {
         let Some(sub) = self.by_id.get(&id) else { return };
         self.by_dialog.remove(&(sub.dialog.id.clone(), sub.package, sub.event_id.clone()));
-        remove_from(&mut self.by_entity, sub.entity.as_str(), id);
+        if remove_from(&mut self.by_entity, sub.entity.as_str(), id) {
+            directory.remove(&sub.entity);
+        }
         remove_from(&mut self.by_call_id, &sub.dialog.id.call_id, id);
     }
 
     /// Forgets a subscription entirely.
-    pub(crate) fn remove(&mut self, id: SubscriptionId) -> Option<Subscription> {
-        self.detach(id);
+    pub(crate) fn remove(&mut self, id: SubscriptionId, directory: &mut Directory) -> Option<Subscription> {
+        self.detach(id, directory);
         self.by_id.remove(&id)
     }
 }
 
+/// Takes `id` out of the set under `key`; true when that emptied (and dropped) the set.
 fn remove_from<K: Borrow<str> + Hash + Eq>(
     index: &mut HashMap<K, BTreeSet<SubscriptionId>>,
     key: &str,
     id: SubscriptionId,
-) {
-    if let Some(ids) = index.get_mut(key) {
-        ids.remove(&id);
-        if ids.is_empty() {
-            index.remove(key);
-        }
+) -> bool {
+    let Some(ids) = index.get_mut(key) else { return false };
+    ids.remove(&id);
+    let emptied = ids.is_empty();
+    if emptied {
+        index.remove(key);
     }
+    emptied
 }

@@ -59,7 +59,7 @@ impl Phones {
     /// watch is kept to answer the final NOTIFY). What the phone reported leaves its entity;
     /// returns that update, unless the watch was already ending.
     fn stop(&mut self, id: WatchId, unsubscribe: bool, cx: &mut Ctx<'_>) -> Option<(EntityKey, Update)> {
-        cx.fx.store(|_| presence_store::Change::DeleteWatch(id.0));
+        cx.fx.store(|_| crate::store::Change::DeleteWatch(id.0));
         let w = self.watches.get_mut(id)?;
         let keep_for_unsubscribe = unsubscribe && w.dialog.is_some() && !w.ending;
         let already_ending = w.ending;

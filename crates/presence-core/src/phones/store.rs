@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use presence_store::{Change, WatchRecord};
+use crate::store::{Change, WatchRecord};
 use sip_proto::{Method, Request};
 
 use crate::context::Ctx;
@@ -17,7 +17,7 @@ use crate::entity_key::EntityKey;
 use crate::ids::WatchId;
 use crate::packages::Package;
 use crate::peer::{FlowId, Transport};
-use crate::records::{dialog_record, peer, peer_record, restored_dialog};
+use crate::store::{dialog_record, peer, peer_record, restored_dialog};
 
 use super::watch::Watch;
 use super::{Phone, Phones};
@@ -83,6 +83,7 @@ impl Phones {
             last_request: Request::new(Method::Subscribe, phone.target),
             reported: reported.clone(),
         };
+        cx.fx.ids.skip_past(id.0);
         self.watches.insert(id, watch);
         // The phone's calls (dialog package) are not stored: refresh at once so its NOTIFY
         // brings them back; presence watches refresh when they were due.

@@ -42,7 +42,7 @@ impl Phones {
         };
         for package in &cx.config.subscribe_back {
             let Some(package) = Package::from_event(package).filter(|p| !watched.contains(p)) else { continue };
-            let id = self.watches.next_id();
+            let id = WatchId(cx.fx.ids.number());
             let watch = Watch {
                 entity: phone.aor.clone(),
                 contact: phone.contact.clone(),

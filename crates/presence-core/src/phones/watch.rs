@@ -8,7 +8,7 @@ use sip_proto::{Request, Uri};
 
 use crate::entities::Status;
 use crate::entity_key::EntityKey;
-use crate::ids::{Counter, WatchId};
+use crate::ids::WatchId;
 use crate::packages::Package;
 use crate::peer::Peer;
 
@@ -44,18 +44,11 @@ pub(crate) struct Watches {
     by_call: HashMap<(String, String), WatchId>,
     /// (address-of-record, contact comparison form): the watches of one binding.
     by_binding: HashMap<(EntityKey, String), Vec<WatchId>>,
-    ids: Counter,
 }
 
 impl Watches {
-    /// A fresh id for a new watch.
-    pub(crate) fn next_id(&mut self) -> WatchId {
-        WatchId(self.ids.next())
-    }
-
     /// Adds a watch (new, or restored from storage under its old id).
     pub(crate) fn insert(&mut self, id: WatchId, watch: Watch) {
-        self.ids.skip_past(id.0);
         self.by_call.insert((watch.call_id.clone(), watch.local_tag.clone()), id);
         self.by_binding.entry((watch.entity.clone(), watch.binding_key.clone())).or_default().push(id);
         self.by_id.insert(id, watch);

@@ -30,7 +30,7 @@ impl Publications {
     pub(crate) fn remove(&mut self, id: PublicationId, fx: &mut Effects) -> Option<(EntityKey, Update)> {
         fx.set_deadline(TimerKey::PublicationExpiry(id), None);
         let publication = self.table.remove(id)?;
-        fx.store(|_| presence_store::Change::DeletePublication(id.0));
+        fx.store(|_| crate::store::Change::DeletePublication(id.0));
         Some((publication.entity, content::withdrawal(publication.package, Source::Publication(id))))
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::entity_key::EntityKey;
-use crate::ids::{Counter, PublicationId};
+use crate::ids::PublicationId;
 use crate::packages::Package;
 
 /// One live publication.
@@ -34,19 +34,10 @@ pub(crate) struct Publications {
     by_etag: HashMap<String, PublicationId>,
     by_device: HashMap<DeviceKey, PublicationId>,
     per_entity: HashMap<EntityKey, usize>,
-    ids: Counter,
 }
 
 impl Publications {
-    pub(crate) fn insert(&mut self, publication: Publication) -> PublicationId {
-        let id = PublicationId(self.ids.next());
-        self.insert_with_id(id, publication);
-        id
-    }
-
-    /// Inserts a publication restored from storage under its old id.
-    pub(crate) fn insert_with_id(&mut self, id: PublicationId, publication: Publication) {
-        self.ids.skip_past(id.0);
+    pub(crate) fn insert(&mut self, id: PublicationId, publication: Publication) {
         self.by_etag.insert(publication.etag.clone(), id);
         self.by_device.insert(device_key(&publication), id);
         *self.per_entity.entry(publication.entity.clone()).or_default() += 1;

@@ -68,15 +68,22 @@ impl Publications {
                         busy.headers.push(HeaderName::RetryAfter, "60");
                         return (busy, None);
                     }
-                    None => self.table.insert(Publication {
-                        entity: entity.clone(),
-                        package,
-                        etag: String::new(),
-                        expires_at: cx.now,
-                        device,
-                        dialog_version: None,
-                        body: (String::new(), String::new()),
-                    }),
+                    None => {
+                        let id = PublicationId(cx.fx.ids.number());
+                        self.table.insert(
+                            id,
+                            Publication {
+                                entity: entity.clone(),
+                                package,
+                                etag: String::new(),
+                                expires_at: cx.now,
+                                device,
+                                dialog_version: None,
+                                body: (String::new(), String::new()),
+                            },
+                        );
+                        id
+                    }
                 }
             }
         };

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use presence_store::{Change, PublicationRecord};
+use crate::store::{Change, PublicationRecord};
 
 use crate::effects::{Effects, TimerKey};
 use crate::entities::Update;
@@ -58,7 +58,8 @@ impl Publications {
             body: (record.content_type, record.body),
         };
         let (content_type, body) = publication.body.clone();
-        self.table.insert_with_id(id, publication);
+        fx.ids.skip_past(id.0);
+        self.table.insert(id, publication);
         fx.set_deadline(TimerKey::PublicationExpiry(id), Some(expires_at));
         let content = content::read(&content_type, body.as_bytes(), package).ok()?;
         self.accept_content(id, content, &mut fx.stats)

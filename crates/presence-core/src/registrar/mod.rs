@@ -54,11 +54,6 @@ impl Registrar {
         self.bindings.len()
     }
 
-    /// Every address-of-record with a binding.
-    pub(crate) fn aors(&self) -> impl Iterator<Item = &EntityKey> {
-        self.bindings.iter().map(|(aor, _)| aor)
-    }
-
     /// Every registered contact.
     pub(crate) fn views(&self, now: Instant) -> Vec<RegistrationView> {
         let mut views: Vec<RegistrationView> = self

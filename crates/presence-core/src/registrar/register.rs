@@ -127,7 +127,10 @@ impl Registrar {
         fx: &mut Effects,
         now: Instant,
     ) -> Option<BindingChange> {
-        let bindings = self.bindings.by_aor.entry(aor.clone()).or_default();
+        let bindings = self.bindings.by_aor.entry(aor.clone()).or_insert_with(|| {
+            fx.directory.add(aor);
+            Vec::new()
+        });
         let existing = bindings.iter().position(|b| b.key == asked.key);
         if asked.expires == 0 {
             let gone = bindings.remove(existing?);
@@ -157,7 +160,7 @@ impl Registrar {
                     fx.raise(InEvent::Register(bindings[i].event(aor, bindings)));
                 }
                 if let Some(contact) = reworded {
-                    fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_string(), contact });
+                    fx.store(|_| crate::store::Change::DeleteBinding { aor: aor.to_string(), contact });
                 }
                 None
             }
@@ -186,7 +189,7 @@ impl Registrar {
     /// A binding was removed or expired: forget it in the store and announce it.
     fn gone(&self, aor: &EntityKey, binding: Binding, fx: &mut Effects) -> BindingChange {
         let contact = binding.contact.to_string();
-        fx.store(|_| presence_store::Change::DeleteBinding { aor: aor.to_string(), contact });
+        fx.store(|_| crate::store::Change::DeleteBinding { aor: aor.to_string(), contact });
         let mut event = binding.event(aor, self.bindings.of(aor));
         event.expires = 0;
         fx.raise(InEvent::Unregister(event));
@@ -198,8 +201,8 @@ impl Registrar {
         let current = self.bindings.of(&aor);
         let next = current.iter().map(|b| b.expires_at).min();
         let registered = !current.is_empty();
-        if !registered {
-            self.bindings.by_aor.remove(&aor);
+        if !registered && self.bindings.by_aor.remove(&aor).is_some() {
+            fx.directory.remove(&aor);
         }
         fx.set_deadline(TimerKey::BindingExpiry(aor.clone()), next);
         Registered { aor, bindings, registered }

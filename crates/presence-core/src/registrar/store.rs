@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use presence_store::{BindingRecord, Change};
+use crate::store::{BindingRecord, Change};
 use sip_proto::header::NameAddr;
 
 use crate::effects::Effects;
 use crate::entity_key::EntityKey;
 use crate::peer::FlowId;
-use crate::records::{peer, peer_record};
+use crate::store::{peer, peer_record};
 
 use super::Registrar;
 use super::binding::{Binding, uri_key};
@@ -63,7 +63,11 @@ impl Registrar {
             user_agent: record.user_agent,
             allow: record.allow,
         };
-        self.bindings.by_aor.entry(aor.clone()).or_default().push(binding);
+        let bindings = self.bindings.by_aor.entry(aor.clone()).or_insert_with(|| {
+            fx.directory.add(&aor);
+            Vec::new()
+        });
+        bindings.push(binding);
         Some(aor)
     }
 }

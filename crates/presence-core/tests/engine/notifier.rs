@@ -430,3 +430,33 @@ fn subscription_quotas_per_watcher_and_per_entity_answer_503() {
     let full = status(&mut h, "o2", other_phone);
     assert_eq!((full.status, full.reason.as_str()), (503, "Too Many Subscriptions"));
 }
+
+/// The entity look-up lists every entity some component holds (pushed state, watchers,
+/// bindings) in pages, and drops one when its last holder lets go.
+#[test]
+fn entity_pages_list_what_any_component_holds() {
+    let mut h = Harness::new();
+    let voicemail = |entity: &str| Command::Voicemail {
+        entity: entity.into(),
+        counts: MessageCounts { new: 1, old: 0, new_urgent: 0, old_urgent: 0 },
+        reason: VoicemailReason::Update,
+    };
+    h.engine.handle_command(voicemail("1001@pbx.example.com"), h.at(0.0));
+    let mut watch = Watch::new("page1", "dialog", "1003@pbx.example.com");
+    established(&mut h, &mut watch, Some(600), 0.0);
+    h.send(&register("1004@pbx.example.com", "r1", 1, &["<sip:1004@192.0.2.10:5062>"], ""), udp_peer(), 0.0);
+    h.drain();
+
+    let names = |page: &[presence_core::views::EntityView]| page.iter().map(|v| v.entity.clone()).collect::<Vec<_>>();
+    let (total, page) = h.engine.entity_page("", 1, 10);
+    assert_eq!((total, names(&page)), (3, vec!["1003@pbx.example.com".to_owned(), "1004@pbx.example.com".to_owned()]));
+    assert_eq!(h.engine.entity_page("1003", 0, 10).0, 1);
+    assert_eq!(page[0].watchers, 1);
+
+    // The watcher unsubscribes: once its final NOTIFY is answered, 1003 is held by nobody.
+    let sent = h.send(&watch.subscribe(Some(0)), udp_peer(), 1.0);
+    let (_, notifies) = split(&sent);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 1.0);
+    let (total, page) = h.engine.entity_page("", 0, 10);
+    assert_eq!((total, names(&page)), (2, vec!["1001@pbx.example.com".to_owned(), "1004@pbx.example.com".to_owned()]));
+}

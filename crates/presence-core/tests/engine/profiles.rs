@@ -53,7 +53,7 @@ fn bria_sees_an_idle_dummy_dialog_and_others_an_empty_document() {
     assert_eq!(calls, vec![("idle".to_owned(), CallState::Terminated)]);
     let (_, calls) = watch_as(&mut h, "Acme Phone 1.0", "acme");
     assert!(calls.is_empty(), "phones without the profile see the plain idle document");
-    let views = h.engine.subscription_views(h.at(0.0));
+    let views = h.engine.subscription_page(None, usize::MAX, h.at(0.0)).1;
     let profiles: Vec<Option<&str>> = views.iter().map(|v| v.profile.as_deref()).collect();
     assert_eq!(profiles, vec![Some("bria"), None], "the look-up shows the choice");
 }
@@ -249,7 +249,8 @@ fn a_cisco_spa_outlasts_notify_timeouts_that_end_other_udp_subscriptions() {
         h.engine.handle_timeout(h.at(secs));
         h.drain();
     }
-    let left: Vec<Option<String>> = h.engine.subscription_views(h.at(secs)).into_iter().map(|v| v.profile).collect();
+    let left: Vec<Option<String>> =
+        h.engine.subscription_page(None, usize::MAX, h.at(secs)).1.into_iter().map(|v| v.profile).collect();
     assert_eq!(left, vec![Some("cisco-spa".to_owned())], "only the SPA is still subscribed");
 }
 
@@ -265,7 +266,7 @@ fn a_profile_assigned_to_an_address_beats_the_user_agent() {
     let mut h = Harness::with_config(EngineConfig { profiles, ..EngineConfig::default() });
     let (status, _) = subscribe_as(&mut h, "dialog", None, "Bria 6", "bria");
     assert_eq!(status, 202, "the test peer's 192.0.2.10 is in the lobby's network");
-    let views = h.engine.subscription_views(h.at(0.0));
+    let views = h.engine.subscription_page(None, usize::MAX, h.at(0.0)).1;
     assert_eq!(views[0].profile.as_deref(), Some("lobby"));
 }
 

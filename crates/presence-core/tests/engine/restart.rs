@@ -212,7 +212,7 @@ fn the_device_profile_survives_a_restart() {
     store_changes(&mut h, &mut store);
 
     let h = restart(&h, &mut store, 10.0);
-    let views = h.engine.subscription_views(h.at(10.0));
+    let views = h.engine.subscription_page(None, usize::MAX, h.at(10.0)).1;
     assert_eq!(views[0].profile.as_deref(), Some("bria"));
 }
 

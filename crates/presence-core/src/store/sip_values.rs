@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use presence_store::{DialogRecord, PeerRecord};
 use sip_proto::dialog::{Dialog, DialogId};
 use sip_proto::header::NameAddr;
 use sip_proto::uri::Uri;
 
+use super::{DialogRecord, PeerRecord};
 use crate::peer::{FlowId, Peer, Transport};
 
 /// Added to a restored dialog's CSeq (and a subscription's dialog-info version): requests
