@@ -17,22 +17,6 @@ pub struct DialogId {
     pub remote_tag: String,
 }
 
-impl DialogId {
-    /// The dialog an incoming in-dialog request names: its To tag is ours, its From tag the
-    /// peer's. `None` when the request carries no To tag (it is not in a dialog).
-    pub fn of_incoming(req: &Request) -> Result<Option<DialogId>, HeaderError> {
-        let to = req.headers.to()?;
-        let Some(local_tag) = to.tag() else {
-            return Ok(None);
-        };
-        Ok(Some(DialogId {
-            call_id: req.headers.call_id()?.to_owned(),
-            local_tag: local_tag.to_owned(),
-            remote_tag: req.headers.from()?.tag().unwrap_or_default().to_owned(),
-        }))
-    }
-}
-
 /// An in-dialog request arrived with a CSeq not above the last one (RFC 3261 §12.2.2:
 /// answer 500).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::interop::{run_sipp, sipp};
-use crate::support::Server;
+use crate::support::{Server, get_json};
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
@@ -107,15 +107,8 @@ async fn lookups_and_ending_a_subscription_from_the_api() {
     // Paged by id: the header counts them all; a page after the last id is empty.
     let listed = client.get(url(&server, "/api/v1/subscriptions?limit=1")).send().await.unwrap();
     assert_eq!(listed.headers()["x-total-count"], "1");
-    let after: Vec<Value> = client
-        .get(url(&server, &format!("/api/v1/subscriptions?after={id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(after.is_empty(), "nothing after the last id");
+    let after = get_json(server.http, &format!("/api/v1/subscriptions?after={id}")).await;
+    assert_eq!(after, json!([]), "nothing after the last id");
     let r = client.delete(url(&server, &format!("/api/v1/subscriptions/{id}"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     watcher.await.unwrap();

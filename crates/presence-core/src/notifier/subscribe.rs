@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use sip_proto::dialog::Dialog;
 use sip_proto::header::Contacts;
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Response};
@@ -120,7 +119,7 @@ impl Notifier {
             return (busy, None);
         }
         let local_tag = cx.fx.ids.token();
-        let dialog = match Dialog::as_uas(&req.request, &local_tag, 0) {
+        let dialog = match req.uas_dialog(&local_tag, 0) {
             Ok(dialog) => dialog,
             Err(e) => {
                 let reason = if e.reason == "missing" { format!("Missing {} header", e.header) } else { e.to_string() };

@@ -3,7 +3,6 @@
 //! reports becomes an update of the phone's entity, and a presence report is raised as
 //! `presence.status.in`.
 
-use sip_proto::dialog::Dialog;
 use sip_proto::header::SubState;
 use sip_proto::{HeaderName, Response};
 
@@ -40,7 +39,7 @@ impl Phones {
         match w.dialog.as_mut() {
             // RFC 6665 §4.1.2.4: the NOTIFY may arrive before our SUBSCRIBE's 2xx and then
             // establishes the dialog (recording its CSeq).
-            None => match Dialog::as_uas(&req.request, &w.local_tag, w.cseq) {
+            None => match req.uas_dialog(&w.local_tag, w.cseq) {
                 Ok(dialog) => w.dialog = Some(dialog),
                 Err(e) => return (req.answer(400).with_reason(format!("Bad NOTIFY: {e}")), Vec::new()),
             },

@@ -3,7 +3,7 @@
 //! or treats a header that does not parse as absent. A request with such a header is
 //! refused with 400 naming it (RFC 3261 §8.2.6.2 lets a UAS answer what it cannot read).
 
-use sip_proto::dialog::DialogId;
+use sip_proto::dialog::{Dialog, DialogId};
 use sip_proto::header::{AuthParams, CSeq, Contacts, Event, HeaderError, MediaType, NameAddr, SubscriptionState};
 use sip_proto::{HeaderName, Method, Request, Response};
 
@@ -22,6 +22,7 @@ pub(crate) struct Incoming {
     pub(crate) expires: Option<u32>,
     pub(crate) accept: Option<Vec<MediaType>>,
     pub(crate) contacts: Contacts,
+    pub(crate) record_routes: Vec<NameAddr>,
     pub(crate) content_type: Option<MediaType>,
     pub(crate) sip_if_match: Option<String>,
     pub(crate) subscription_state: Option<SubscriptionState>,
@@ -52,20 +53,11 @@ impl Incoming {
             local_tag: local_tag.to_owned(),
             remote_tag: from.tag().unwrap_or_default().to_owned(),
         });
-        let decoded = (
-            h.event()?,
-            h.expires()?,
-            h.accept()?,
-            h.contacts()?,
-            h.content_type()?,
-            h.sip_if_match()?,
-            h.subscription_state()?,
-            h.allow()?,
-            h.require()?,
-        );
+        let (event, expires, accept) = (h.event()?, h.expires()?, h.accept()?);
+        let (contacts, record_routes) = (h.contacts()?, h.record_routes()?);
+        let (content_type, sip_if_match) = (h.content_type()?, h.sip_if_match()?);
+        let (subscription_state, allow, require) = (h.subscription_state()?, h.allow()?, h.require()?);
         let user_agent = h.get(&HeaderName::UserAgent).map(str::to_owned);
-        let (event, expires, accept, contacts, content_type, sip_if_match, subscription_state, allow, require) =
-            decoded;
         Ok(move |request| Incoming {
             request,
             from,
@@ -77,6 +69,7 @@ impl Incoming {
             expires,
             accept,
             contacts,
+            record_routes,
             content_type,
             sip_if_match,
             subscription_state,
@@ -84,6 +77,30 @@ impl Incoming {
             require,
             credentials,
             user_agent,
+        })
+    }
+
+    /// The dialog a 2xx carrying `local_tag` creates (RFC 3261 §12.1.1): route set from
+    /// Record-Route in order, remote target from the first Contact; our CSeq space starts at
+    /// `local_seq`. A request without a Contact cannot make one.
+    pub(crate) fn uas_dialog(&self, local_tag: &str, local_seq: u32) -> Result<Dialog, HeaderError> {
+        let target = match &self.contacts {
+            Contacts::List(contacts) => contacts.first(),
+            Contacts::Wildcard => None,
+        };
+        let Some(target) = target else { return Err(HeaderError { header: HeaderName::Contact, reason: "missing" }) };
+        let (mut local_uri, mut remote_uri) = (self.to.clone(), self.from.clone());
+        local_uri.params.remove("tag");
+        let remote_tag = remote_uri.tag().unwrap_or_default().to_owned();
+        remote_uri.params.remove("tag");
+        Ok(Dialog {
+            id: DialogId { call_id: self.call_id.clone(), local_tag: local_tag.to_owned(), remote_tag },
+            local_uri,
+            remote_uri,
+            remote_target: target.uri.clone(),
+            route_set: self.record_routes.clone(),
+            local_seq,
+            remote_seq: Some(self.cseq.seq),
         })
     }
 
