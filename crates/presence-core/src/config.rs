@@ -141,7 +141,7 @@ impl Default for EngineConfig {
             seed: 0,
             node_id: 0,
             expiry: ExpiryConfig::default(),
-            max_subscriptions_per_entity: 1000,
+            max_subscriptions_per_entity: 10_000,
             max_subscriptions_per_watcher: 16,
             unknown_is_available: true,
             zero_voicemail_when_unknown: true,

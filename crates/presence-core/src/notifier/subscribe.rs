@@ -198,9 +198,10 @@ impl Notifier {
         {
             sub.dialog.remote_target = first.uri.clone();
         }
-        sub.peer = source;
         // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
         sub.last_notify_at = None;
+        self.subscriptions.move_peer(id, source);
+        let Some(sub) = self.subscriptions.get_mut(id) else { return (req.answer(481), None) };
         let contact = sub.contact();
         let local_tag = sub.dialog.id.local_tag.clone();
         let status = sub.profile.map_or(200, |p| config.profiles[p].subscribe_status);

@@ -101,6 +101,9 @@ impl Subscription {
 /// The key of an in-dialog SUBSCRIBE: the dialog plus the event package and `id`.
 type DialogKey = (DialogId, Package, Option<String>);
 
+/// A subscriber watching an entity from one address: what the per-watcher quota counts.
+type WatcherKey = (EntityKey, EntityKey, SocketAddr);
+
 /// All subscriptions and their indexes.
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
@@ -109,6 +112,9 @@ pub(crate) struct Subscriptions {
     by_dialog: HashMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
     by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
+    /// Active subscriptions per watcher, so the quota check costs the same however many
+    /// others watch the entity.
+    per_watcher: HashMap<WatcherKey, usize>,
 }
 
 impl Subscriptions {
@@ -120,7 +126,22 @@ impl Subscriptions {
         });
         watchers.insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
+        *self.per_watcher.entry(watcher_key(&sub)).or_default() += 1;
         self.by_id.insert(id, sub);
+    }
+
+    /// The subscription's NOTIFYs go to `peer` from now on (a refresh from a rebound NAT).
+    pub(crate) fn move_peer(&mut self, id: SubscriptionId, peer: Peer) {
+        let Some(sub) = self.by_id.get(&id) else { return };
+        let counted = self.by_entity.get(&sub.entity).is_some_and(|ids| ids.contains(&id));
+        if counted {
+            uncount(&mut self.per_watcher, watcher_key(sub));
+        }
+        let Some(sub) = self.by_id.get_mut(&id) else { return };
+        sub.peer = peer;
+        if counted {
+            *self.per_watcher.entry(watcher_key(sub)).or_default() += 1;
+        }
     }
 
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Subscription> {
@@ -165,10 +186,9 @@ impl Subscriptions {
         self.by_entity.get(entity).map_or(0, BTreeSet::len)
     }
 
-    /// How many subscriptions to `entity` `subscriber` holds from the address `from`.
+    /// How many active subscriptions to `entity` `subscriber` holds from the address `from`.
     pub(crate) fn count_of_watcher(&self, entity: &EntityKey, subscriber: &EntityKey, from: SocketAddr) -> usize {
-        let ids = self.by_entity.get(entity).into_iter().flatten();
-        ids.filter(|id| self.by_id.get(id).is_some_and(|s| s.subscriber == *subscriber && s.peer.addr == from)).count()
+        self.per_watcher.get(&(entity.clone(), subscriber.clone(), from)).copied().unwrap_or(0)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -192,6 +212,10 @@ impl Subscriptions {
     pub(crate) fn detach(&mut self, id: SubscriptionId, directory: &mut Directory) {
         let Some(sub) = self.by_id.get(&id) else { return };
         self.by_dialog.remove(&(sub.dialog.id.clone(), sub.package, sub.event_id.clone()));
+        let was_active = self.by_entity.get(&sub.entity).is_some_and(|ids| ids.contains(&id));
+        if was_active {
+            uncount(&mut self.per_watcher, watcher_key(sub));
+        }
         if remove_from(&mut self.by_entity, sub.entity.as_str(), id) {
             directory.remove(&sub.entity);
         }
@@ -202,6 +226,20 @@ impl Subscriptions {
     pub(crate) fn remove(&mut self, id: SubscriptionId, directory: &mut Directory) -> Option<Subscription> {
         self.detach(id, directory);
         self.by_id.remove(&id)
+    }
+}
+
+fn watcher_key(sub: &Subscription) -> WatcherKey {
+    (sub.entity.clone(), sub.subscriber.clone(), sub.peer.addr)
+}
+
+/// One subscription fewer for `key`.
+fn uncount(per_watcher: &mut HashMap<WatcherKey, usize>, key: WatcherKey) {
+    if let Some(n) = per_watcher.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            per_watcher.remove(&key);
+        }
     }
 }
 

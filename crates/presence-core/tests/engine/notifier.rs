@@ -460,3 +460,28 @@ fn entity_pages_list_what_any_component_holds() {
     let (total, page) = h.engine.entity_page("", 0, 10);
     assert_eq!((total, names(&page)), (2, vec!["1001@pbx.example.com".to_owned(), "1004@pbx.example.com".to_owned()]));
 }
+
+/// The per-watcher quota follows a subscription whose refresh comes from a new address (a
+/// rebound NAT), and an ended subscription no longer counts.
+#[test]
+fn the_watcher_quota_follows_a_refresh_from_a_new_address() {
+    let config = EngineConfig { max_subscriptions_per_watcher: 2, ..EngineConfig::default() };
+    let mut h = Harness::with_config(config);
+    let moved = Peer { addr: "192.0.2.77:6000".parse().unwrap(), ..udp_peer() };
+    let mut first = Watch::new("q1", "dialog", "1001@pbx.example.com");
+    let mut second = Watch::new("q2", "dialog", "1001@pbx.example.com");
+    established(&mut h, &mut first, Some(600), 0.0);
+    established(&mut h, &mut second, Some(600), 0.0);
+    let status = |h: &mut Harness, call_id: &str, secs: f64| {
+        let mut watch = Watch::new(call_id, "dialog", "1001@pbx.example.com");
+        split(&h.send(&watch.subscribe(Some(600)), udp_peer(), secs)).0[0].status
+    };
+    assert_eq!(status(&mut h, "q3", 1.0), 503, "two from this address already");
+    let (responses, notifies) = split(&h.send(&first.subscribe(Some(600)), moved, 2.0));
+    assert_eq!(responses[0].status, 200);
+    h.send(&answer(&notifies[0], 200), moved, 2.0);
+    assert_eq!(status(&mut h, "q4", 3.0), 200, "the refreshed one now counts for its new address");
+    let (_, notifies) = split(&h.send(&second.subscribe(Some(0)), udp_peer(), 4.0));
+    h.send(&answer(&notifies[0], 200), udp_peer(), 4.0);
+    assert_eq!(status(&mut h, "q5", 5.0), 200, "an ended subscription frees its place");
+}
