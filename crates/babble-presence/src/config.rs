@@ -59,6 +59,9 @@ pub struct SipConfig {
     pub max_message_size: usize,
     /// Most simultaneous TCP connections.
     pub max_tcp_connections: usize,
+    /// Receive and send buffer asked of each UDP socket, in bytes (the kernel caps it at
+    /// `net.core.rmem_max` / `wmem_max`).
+    pub udp_buffer_bytes: usize,
     /// Most server transactions held at once.
     pub max_server_transactions: usize,
     /// RFC 3261 T1 in milliseconds.
@@ -81,6 +84,7 @@ impl Default for SipConfig {
             ],
             max_message_size: engine.max_message_size,
             max_tcp_connections: 10_000,
+            udp_buffer_bytes: 4 * 1024 * 1024,
             max_server_transactions: engine.max_server_transactions,
             t1_ms: engine.timers.t1.as_millis() as u64,
             t2_ms: engine.timers.t2.as_millis() as u64,
@@ -497,8 +501,10 @@ impl Config {
         if !self.http.listen.ip().is_loopback() && self.http.token.is_empty() {
             return bail("http.token is required when http.listen is not a loopback address");
         }
-        if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 {
-            return bail("sip.max_tcp_connections and sip.max_server_transactions must be above zero");
+        if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 || sip.udp_buffer_bytes == 0 {
+            return bail(
+                "sip.max_tcp_connections, sip.max_server_transactions and sip.udp_buffer_bytes must be above zero",
+            );
         }
         let n = &self.notifier;
         let p = &self.publish;

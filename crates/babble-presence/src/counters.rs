@@ -10,6 +10,8 @@ pub(crate) struct ShellCounters {
     pub(crate) udp_queue_drops: AtomicU64,
     /// Messages not sent because a TCP connection's write queue was full.
     pub(crate) tcp_backlog_drops: AtomicU64,
+    /// Datagrams not sent because a UDP socket stayed full while its send queue filled up.
+    pub(crate) udp_send_drops: AtomicU64,
     /// Store commits that failed (each retried or split).
     pub(crate) store_commit_failures: AtomicU64,
     /// Changes the store writer gave up: refused on their own while others were taken, or

@@ -7,7 +7,7 @@
 use std::pin::pin;
 use std::sync::Arc;
 
-use presence_core::{Engine, Transmit};
+use presence_core::{Engine, Transmit, Transport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
@@ -109,10 +109,15 @@ impl Driver {
     fn send(&self, transmit: &Transmit) {
         match self.flows.send(transmit) {
             Ok(()) => {}
-            // The peer reads slower than we write: the message is lost as on a congested
-            // link, and its transaction times out (a NOTIFY's ends the subscription).
+            // The peer (or the UDP socket) takes less than we send and its queue is full: the
+            // message is lost as on a congested link, and its transaction times out (a
+            // NOTIFY's ends the subscription).
             Err(e @ SendError::Backlogged(_)) => {
-                counters::add(&self.counters.tcp_backlog_drops, 1);
+                let counter = match transmit.destination.transport {
+                    Transport::Udp => &self.counters.udp_send_drops,
+                    _ => &self.counters.tcp_backlog_drops,
+                };
+                counters::add(counter, 1);
                 tracing::warn!(destination = %transmit.destination.addr, error = %e, "message not sent");
             }
             // A response for a connection that closed meanwhile: the peer's transaction

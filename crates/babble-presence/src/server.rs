@@ -12,7 +12,7 @@ use presence_core::contract;
 
 use presence_core::{Engine, Stats, Transport};
 use sip_proto::framing::FrameLimits;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -159,12 +159,14 @@ impl Server {
         for spec in &config.sip.listen {
             match spec.transport {
                 Transport::Udp => {
-                    let socket = Arc::new(UdpSocket::bind(spec.addr).await.map_err(bind_error(spec))?);
+                    let (socket, recv_buffer, send_buffer) =
+                        udp::bind(spec.addr, config.sip.udp_buffer_bytes).map_err(bind_error(spec))?;
+                    let socket = Arc::new(socket);
                     let local = socket.local_addr().map_err(bind_error(spec))?;
                     let flow = ids.next();
                     flows.add_udp(flow, socket.clone());
                     udp_flows.insert(local, flow);
-                    tracing::info!(transport = "udp", local = %local, "listening");
+                    tracing::info!(transport = "udp", local = %local, recv_buffer, send_buffer, "listening");
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
                     let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, counters.clone());
@@ -295,6 +297,7 @@ impl Server {
             subscriptions_lost = stats.subscriptions_lost,
             udp_queue_drops = counters::read(&self.counters.udp_queue_drops),
             tcp_backlog_drops = counters::read(&self.counters.tcp_backlog_drops),
+            udp_send_drops = counters::read(&self.counters.udp_send_drops),
             store_commit_failures = counters::read(&self.counters.store_commit_failures),
             store_changes_dropped = counters::read(&self.counters.store_changes_dropped),
             "stopped"

@@ -63,6 +63,7 @@ impl Metrics {
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
                 ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
+                ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
                 ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),
                 ("babble_store_changes_dropped_total", counters::read(&self.shell.store_changes_dropped)),
             ];

@@ -1,11 +1,14 @@
 //! The flows the driver sends on (UDP sockets and stream connections, by [`FlowId`]) and
-//! their numbering. Sending never waits: a full UDP socket buffer loses the datagram, which
-//! the transaction layer's retransmissions cover (RFC 3261 §17), and a full connection
-//! queue is reported as a backlog.
+//! their numbering. Sending never waits. A datagram the UDP socket cannot take now (its send
+//! buffer is full) waits in the socket's bounded send queue, which a task of the socket's
+//! drains as it becomes writable, so our responses and NOTIFYs are not lost to a burst; only
+//! a full queue drops, and that is reported as a backlog. A full connection queue is one too.
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use presence_core::{FlowId, Peer, Transmit, Transport};
@@ -26,8 +29,21 @@ impl FlowIds {
 /// response leaves from the socket its request arrived on, which NATed phones require.
 #[derive(Debug, Default)]
 pub(crate) struct Flows {
-    udp: HashMap<FlowId, Arc<UdpSocket>>,
+    udp: HashMap<FlowId, UdpFlow>,
     streams: HashMap<FlowId, mpsc::Sender<Bytes>>,
+}
+
+/// Datagrams one UDP socket may hold back while its send buffer is full.
+const UDP_SEND_QUEUE: usize = 16_384;
+
+/// A UDP socket and the queue of what it could not send at once.
+#[derive(Debug)]
+struct UdpFlow {
+    socket: Arc<UdpSocket>,
+    queue: mpsc::Sender<(Bytes, SocketAddr)>,
+    /// Datagrams in the queue: while any wait, new ones queue behind them, so a peer gets
+    /// them in the order they were sent.
+    queued: Arc<AtomicUsize>,
 }
 
 /// Why a transmit could not be carried out.
@@ -42,8 +58,21 @@ pub(crate) enum SendError {
 }
 
 impl Flows {
+    /// Adds a UDP socket, with the task that sends what it queues (it ends with the flows).
     pub(crate) fn add_udp(&mut self, flow: FlowId, socket: Arc<UdpSocket>) {
-        self.udp.insert(flow, socket);
+        let (queue, mut waiting) = mpsc::channel::<(Bytes, SocketAddr)>(UDP_SEND_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let (sender, count) = (socket.clone(), queued.clone());
+        tokio::spawn(async move {
+            while let Some((payload, addr)) = waiting.recv().await {
+                // Waits until the socket is writable; any other error is a lost datagram.
+                if let Err(e) = sender.send_to(&payload, addr).await {
+                    tracing::debug!(%addr, error = %e, "udp send failed");
+                }
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+        self.udp.insert(flow, UdpFlow { socket, queue, queued });
     }
 
     pub(crate) fn add_stream(&mut self, flow: FlowId, writer: mpsc::Sender<Bytes>) {
@@ -54,18 +83,29 @@ impl Flows {
         self.streams.remove(&flow);
     }
 
-    /// Sends without waiting: UDP with `try_send_to` (a full socket buffer drops the
-    /// datagram, which retransmission covers), streams by queueing to their writer.
+    /// Sends without waiting: UDP with `try_send_to`, or behind the datagrams already
+    /// queued for the socket; streams by queueing to their writer.
     pub(crate) fn send(&self, transmit: &Transmit) -> Result<(), SendError> {
         let Peer { transport, addr, flow, .. } = transmit.destination;
         match transport {
             Transport::Udp => {
-                let socket = flow.and_then(|f| self.udp.get(&f)).ok_or(SendError::FlowGone(flow))?;
-                // A would-block or unreachable error is a lost datagram, as on the wire.
-                if let Err(e) = socket.try_send_to(&transmit.payload, addr) {
-                    tracing::debug!(%addr, error = %e, "udp send failed");
+                let (id, udp) = flow.and_then(|f| self.udp.get(&f).map(|u| (f, u))).ok_or(SendError::FlowGone(flow))?;
+                if udp.queued.load(Ordering::Relaxed) == 0 {
+                    match udp.socket.try_send_to(&transmit.payload, addr) {
+                        Ok(_) => return Ok(()),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        // Unreachable and the like: a lost datagram, as on the wire.
+                        Err(e) => {
+                            tracing::debug!(%addr, error = %e, "udp send failed");
+                            return Ok(());
+                        }
+                    }
                 }
-                Ok(())
+                udp.queued.fetch_add(1, Ordering::Relaxed);
+                udp.queue.try_send((transmit.payload.clone(), addr)).map_err(|_| {
+                    udp.queued.fetch_sub(1, Ordering::Relaxed);
+                    SendError::Backlogged(id)
+                })
             }
             _ => {
                 let (id, writer) =
@@ -76,5 +116,46 @@ impl Flows {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a send buffer far smaller than a burst, `try_send_to` would refuse most of it;
+    /// the queue sends every datagram, in order.
+    #[tokio::test]
+    async fn a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order() {
+        const BURST: usize = 2_000;
+        let small = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        small.set_send_buffer_size(4096).unwrap();
+        small.set_nonblocking(true).unwrap();
+        small.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let socket = Arc::new(UdpSocket::from_std(small.into()).unwrap());
+        let (receiver, _, _) = crate::transport::udp::bind("127.0.0.1:0".parse().unwrap(), 8 << 20).unwrap();
+        let to = receiver.local_addr().unwrap();
+        let mut flows = Flows::default();
+        flows.add_udp(FlowId(1), socket.clone());
+        let destination =
+            Peer { transport: Transport::Udp, addr: to, flow: Some(FlowId(1)), local: socket.local_addr().unwrap() };
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = vec![0; 2048];
+            while got.len() < BURST {
+                let wait = tokio::time::timeout(std::time::Duration::from_secs(10), receiver.recv(&mut buf));
+                let Ok(Ok(_)) = wait.await else { break };
+                got.push(u32::from_be_bytes(buf[..4].try_into().unwrap()));
+            }
+            got
+        });
+        for n in 0..BURST as u32 {
+            let mut payload = n.to_be_bytes().to_vec();
+            payload.resize(1000, 0);
+            flows.send(&Transmit { destination, payload: payload.into() }).unwrap();
+        }
+        let got = reading.await.unwrap();
+        assert_eq!(got.len(), BURST, "every datagram arrived");
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in the order sent");
     }
 }

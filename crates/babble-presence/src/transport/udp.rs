@@ -3,6 +3,7 @@
 //! behind, datagrams are dropped and counted, as a full socket buffer would, instead of
 //! stalling the socket.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -12,6 +13,19 @@ use tokio::sync::mpsc;
 
 use super::Inbound;
 use crate::counters::{self, ShellCounters};
+
+/// A UDP socket bound to `addr` whose receive and send buffers were asked to hold `buffer`
+/// bytes, so a burst waits in the kernel instead of being dropped; with the sizes the
+/// kernel granted (it caps them at `net.core.rmem_max` / `wmem_max`).
+pub(crate) fn bind(addr: SocketAddr, buffer: usize) -> std::io::Result<(UdpSocket, usize, usize)> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+    socket.set_recv_buffer_size(buffer)?;
+    socket.set_send_buffer_size(buffer)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = (socket.recv_buffer_size()?, socket.send_buffer_size()?);
+    Ok((UdpSocket::from_std(socket.into())?, granted.0, granted.1))
+}
 
 /// Receives until the socket fails or the driver goes away.
 pub(crate) async fn receive_loop(
