@@ -74,57 +74,59 @@ impl Store for SqliteStore {
         for change in changes {
             match change {
                 Change::PutSubscription(record) => {
-                    put_monotonic(&tx, "subscriptions", record.id, record.clone(), monotonic)?;
+                    put_monotonic(&tx, SUBSCRIPTIONS, record.id, record.clone(), monotonic)?;
                 }
                 Change::DeleteSubscription(id) => {
-                    tx.execute("DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
+                    execute(&tx, "DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutWatch(record) => {
-                    put_monotonic(&tx, "watches", record.id, record.clone(), monotonic_watch)?;
+                    put_monotonic(&tx, WATCHES, record.id, record.clone(), monotonic_watch)?;
                 }
                 Change::DeleteWatch(id) => {
-                    tx.execute("DELETE FROM watches WHERE id = ?1", params![*id as i64])?;
+                    execute(&tx, "DELETE FROM watches WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutBinding(record) => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO bindings (aor, contact, record) VALUES (?1, ?2, ?3)
                          ON CONFLICT(aor, contact) DO UPDATE SET record = excluded.record",
                         params![record.aor, record.contact, serde_json::to_string(record)?],
                     )?;
                 }
                 Change::DeleteBinding { aor, contact } => {
-                    tx.execute("DELETE FROM bindings WHERE aor = ?1 AND contact = ?2", params![aor, contact])?;
+                    execute(&tx, "DELETE FROM bindings WHERE aor = ?1 AND contact = ?2", params![aor, contact])?;
                 }
                 Change::PutPublication { record, if_etag } => {
                     if let Some(expected) = if_etag {
                         let current: Option<String> = tx
-                            .query_row("SELECT etag FROM publications WHERE id = ?1", params![record.id as i64], |r| {
-                                r.get(0)
-                            })
+                            .prepare_cached("SELECT etag FROM publications WHERE id = ?1")?
+                            .query_row(params![record.id as i64], |r| r.get(0))
                             .optional()?;
                         if current.as_ref() != Some(expected) {
                             // Dropping the transaction rolls the whole batch back.
                             return Err(StoreError::Conflict { id: record.id, expected: expected.clone() });
                         }
                     }
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO publications (id, etag, record) VALUES (?1, ?2, ?3)
                          ON CONFLICT(id) DO UPDATE SET etag = excluded.etag, record = excluded.record",
                         params![record.id as i64, record.etag, serde_json::to_string(record)?],
                     )?;
                 }
                 Change::DeletePublication(id) => {
-                    tx.execute("DELETE FROM publications WHERE id = ?1", params![*id as i64])?;
+                    execute(&tx, "DELETE FROM publications WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutEntity(record) => {
-                    tx.execute(
+                    execute(
+                        &tx,
                         "INSERT INTO entities (entity, record) VALUES (?1, ?2)
                          ON CONFLICT(entity) DO UPDATE SET record = excluded.record",
                         params![record.entity, serde_json::to_string(record)?],
                     )?;
                 }
                 Change::DeleteEntity(entity) => {
-                    tx.execute("DELETE FROM entities WHERE entity = ?1", params![entity])?;
+                    execute(&tx, "DELETE FROM entities WHERE entity = ?1", params![entity])?;
                 }
             }
         }
@@ -133,26 +135,42 @@ impl Store for SqliteStore {
     }
 }
 
-/// Inserts or replaces `record` under `id` in `table` (one of ours, never user input),
-/// merged by `merge` with what is stored so that CSeqs never go down.
+/// The statements that read and write one table of records kept by id.
+struct ById {
+    select: &'static str,
+    upsert: &'static str,
+}
+
+const SUBSCRIPTIONS: ById = ById {
+    select: "SELECT record FROM subscriptions WHERE id = ?1",
+    upsert: "INSERT INTO subscriptions (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+};
+
+const WATCHES: ById = ById {
+    select: "SELECT record FROM watches WHERE id = ?1",
+    upsert: "INSERT INTO watches (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+};
+
+/// Runs `sql` through the connection's statement cache: every change of a batch is one of a
+/// dozen statements, which SQLite then parses once, not once per change.
+fn execute(tx: &rusqlite::Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    Ok(tx.prepare_cached(sql)?.execute(params)?)
+}
+
+/// Inserts or replaces `record` under `id` in `table`, merged by `merge` with what is
+/// stored so that CSeqs never go down.
 fn put_monotonic<T: serde::Serialize + serde::de::DeserializeOwned>(
     tx: &rusqlite::Transaction<'_>,
-    table: &str,
+    table: ById,
     id: u64,
     record: T,
     merge: fn(Option<&T>, T) -> T,
 ) -> Result<(), StoreError> {
-    let stored: Option<String> = tx
-        .query_row(&format!("SELECT record FROM {table} WHERE id = ?1"), params![id as i64], |r| r.get(0))
-        .optional()?;
+    let stored: Option<String> =
+        tx.prepare_cached(table.select)?.query_row(params![id as i64], |r| r.get(0)).optional()?;
     let stored = stored.map(|s| serde_json::from_str::<T>(&s)).transpose()?;
     let record = merge(stored.as_ref(), record);
-    tx.execute(
-        &format!(
-            "INSERT INTO {table} (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record"
-        ),
-        params![id as i64, serde_json::to_string(&record)?],
-    )?;
+    execute(tx, table.upsert, params![id as i64, serde_json::to_string(&record)?])?;
     Ok(())
 }
 
