@@ -62,6 +62,9 @@ pub struct SipConfig {
     /// Receive and send buffer asked of each UDP socket, in bytes (the kernel caps it at
     /// `net.core.rmem_max` / `wmem_max`).
     pub udp_buffer_bytes: usize,
+    /// UDP requests that waited in the inbound queue longer than this many milliseconds are
+    /// dropped unread and counted, so an overload sheds early; 0 never sheds.
+    pub shed_after_ms: u64,
     /// Most server transactions held at once.
     pub max_server_transactions: usize,
     /// RFC 3261 T1 in milliseconds.
@@ -85,6 +88,7 @@ impl Default for SipConfig {
             max_message_size: engine.max_message_size,
             max_tcp_connections: 10_000,
             udp_buffer_bytes: 4 * 1024 * 1024,
+            shed_after_ms: 200,
             max_server_transactions: engine.max_server_transactions,
             t1_ms: engine.timers.t1.as_millis() as u64,
             t2_ms: engine.timers.t2.as_millis() as u64,

@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct ShellCounters {
     /// Datagrams dropped because the engine's inbound queue was full.
     pub(crate) udp_queue_drops: AtomicU64,
+    /// UDP requests dropped unread because they waited in the inbound queue past
+    /// `sip.shed_after_ms` (their senders retransmit them; answering stale ones first would
+    /// leave fresh ones waiting too).
+    pub(crate) udp_requests_shed: AtomicU64,
     /// Messages not sent because a TCP connection's write queue was full.
     pub(crate) tcp_backlog_drops: AtomicU64,
     /// Datagrams not sent because a UDP socket stayed full while its send queue filled up.

@@ -6,8 +6,9 @@
 
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use presence_core::{Engine, Transmit, Transport};
+use presence_core::{Engine, Peer, Transmit, Transport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
@@ -25,6 +26,8 @@ pub(crate) struct Driver {
     next_seq: u64,
     writer: Option<Writer>,
     counters: Arc<ShellCounters>,
+    /// UDP requests that waited longer than this are shed unread (`None`: never).
+    shed_after: Option<Duration>,
 }
 
 impl Driver {
@@ -35,8 +38,9 @@ impl Driver {
         events: broadcast::Sender<SequencedEvent>,
         writer: Option<Writer>,
         counters: Arc<ShellCounters>,
+        shed_after: Option<Duration>,
     ) -> Self {
-        Driver { engine, flows, inbound, events, next_seq: 1, writer, counters }
+        Driver { engine, flows, inbound, events, next_seq: 1, writer, counters, shed_after }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -75,7 +79,13 @@ impl Driver {
     fn on_inbound(&mut self, event: Inbound) {
         let now = Instant::now().into_std();
         match event {
-            Inbound::Message { bytes, source } => self.engine.handle_sip(&bytes, source, now),
+            Inbound::Message { bytes, source, received } => {
+                if self.stale(&bytes, source, received) {
+                    counters::add(&self.counters.udp_requests_shed, 1);
+                    return;
+                }
+                self.engine.handle_sip(&bytes, source, now);
+            }
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
             Inbound::Command(command) => self.engine.handle_command(command, now),
@@ -87,6 +97,18 @@ impl Driver {
                 self.engine.handle_flow_closed(flow, now);
             }
         }
+    }
+
+    /// Whether a UDP request waited in the queue so long that it is shed unread. Under a
+    /// burst beyond what the engine can take, answering stale requests first would make
+    /// every answer late and every sender retransmit (the overload collapses); their
+    /// senders retransmit what is shed, and fresh requests are answered in time. Responses
+    /// are always read (they end transactions), and stream requests too (a stream sender
+    /// does not retransmit).
+    fn stale(&self, bytes: &[u8], source: Peer, received: Instant) -> bool {
+        source.transport == Transport::Udp
+            && !bytes.starts_with(b"SIP/2.0 ")
+            && self.shed_after.is_some_and(|limit| received.elapsed() > limit)
     }
 
     fn flush(&mut self) {
@@ -132,7 +154,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use presence_core::{EngineConfig, FlowId, Peer, Transport};
+    use presence_core::{EngineConfig, FlowId};
     use sip_proto::{Message, Method, parse_message};
     use tokio::net::UdpSocket;
 
@@ -182,10 +204,11 @@ mod tests {
         // does not close.
         let (inbound, queue) = mpsc::channel(QUEUED);
         for n in 0..QUEUED {
-            inbound.try_send(Inbound::Message { bytes: request("OPTIONS", &format!("ping{n}"), ""), source }).unwrap();
+            let bytes = request("OPTIONS", &format!("ping{n}"), "");
+            inbound.try_send(Inbound::Message { bytes, source, received: Instant::now() }).unwrap();
         }
         let (events, _) = broadcast::channel(1);
-        let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()));
+        let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()), None);
         tokio::spawn(driver.run(std::future::pending()));
 
         let mut notify_cseqs = Vec::new();
@@ -209,5 +232,40 @@ mod tests {
             options_answered_between < QUEUED,
             "the NOTIFY was retransmitted only after the queue had drained ({options_answered_between} OPTIONS answered first)"
         );
+    }
+
+    /// A UDP request that waited in the queue past the limit is shed unread and counted; a
+    /// fresh one is answered.
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_udp_request_is_shed_and_a_fresh_one_answered() {
+        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let flow = FlowId(1);
+        let source = Peer {
+            transport: Transport::Udp,
+            addr: phone.local_addr().unwrap(),
+            flow: Some(flow),
+            local: socket.local_addr().unwrap(),
+        };
+        let mut flows = Flows::default();
+        flows.add_udp(flow, socket);
+        let (inbound, queue) = mpsc::channel(4);
+        let counters = Arc::new(ShellCounters::default());
+        let limit = Duration::from_millis(100);
+        let stale = Inbound::Message { bytes: request("OPTIONS", "stale", ""), source, received: Instant::now() };
+        inbound.try_send(stale).unwrap();
+        tokio::time::advance(limit * 2).await;
+        let fresh = Inbound::Message { bytes: request("OPTIONS", "fresh", ""), source, received: Instant::now() };
+        inbound.try_send(fresh).unwrap();
+        let (events, _) = broadcast::channel(1);
+        let engine = Engine::new(EngineConfig::default());
+        let driver = Driver::new(engine, flows, queue, events, None, counters.clone(), Some(limit));
+        tokio::spawn(driver.run(std::future::pending()));
+
+        let mut datagram = vec![0; 65536];
+        let (len, _) = tokio::time::timeout(WAIT, phone.recv_from(&mut datagram)).await.unwrap().unwrap();
+        let Message::Response(answer) = parse_message(&datagram[..len]).unwrap() else { panic!("not a response") };
+        assert_eq!(answer.headers.call_id().unwrap(), "fresh", "only the fresh request is answered");
+        assert_eq!(counters::read(&counters.udp_requests_shed), 1);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use presence_core::api::{Command, InEvent};
 use presence_core::contract;
@@ -219,7 +219,8 @@ impl Server {
             }
             None => None,
         };
-        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone());
+        let shed_after = (config.sip.shed_after_ms > 0).then(|| Duration::from_millis(config.sip.shed_after_ms));
+        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone(), shed_after);
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));
@@ -296,6 +297,7 @@ impl Server {
             notify_timeouts = stats.notify_timeouts,
             subscriptions_lost = stats.subscriptions_lost,
             udp_queue_drops = counters::read(&self.counters.udp_queue_drops),
+            udp_requests_shed = counters::read(&self.counters.udp_requests_shed),
             tcp_backlog_drops = counters::read(&self.counters.tcp_backlog_drops),
             udp_send_drops = counters::read(&self.counters.udp_send_drops),
             store_commit_failures = counters::read(&self.counters.store_commit_failures),

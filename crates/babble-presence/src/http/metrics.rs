@@ -62,6 +62,7 @@ impl Metrics {
                 ("babble_auth_refusals_total", stats.auth_refusals),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
+                ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),
                 ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
                 ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
                 ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),

@@ -39,7 +39,7 @@ where
     let mut frames = FramedRead::new(read, decoder);
     while let Some(item) = frames.next().await {
         let event = match item {
-            Ok(StreamItem::Message(bytes)) => Inbound::Message { bytes, source },
+            Ok(StreamItem::Message(bytes)) => Inbound::Message { bytes, source, received: tokio::time::Instant::now() },
             Ok(StreamItem::OversizedHead(head)) => Inbound::OversizedHead { head, source },
             Ok(StreamItem::Ping) => {
                 // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(&pong, b"\r\n", "a ping is answered on the stream, not handed to the driver");
 
         phone.write_all(OPTIONS).await.unwrap();
-        let Some(Inbound::Message { bytes, source: from }) = driver.recv().await else {
+        let Some(Inbound::Message { bytes, source: from, .. }) = driver.recv().await else {
             panic!("the framed message is handed over");
         };
         assert_eq!((&bytes[..], from), (OPTIONS, source));

@@ -55,7 +55,8 @@ pub(crate) async fn receive_loop(
         // as long as the message waits in the queue (64 KiB each under a flood).
         let bytes = Bytes::copy_from_slice(&buf[..len]);
         let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
-        match inbound.try_send(Inbound::Message { bytes, source }) {
+        let received = tokio::time::Instant::now();
+        match inbound.try_send(Inbound::Message { bytes, source, received }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 counters::add(&counters.udp_queue_drops, 1);
