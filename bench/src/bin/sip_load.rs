@@ -10,12 +10,12 @@
 //!   and the server's PSS.
 //!
 //! It prints one table: achieved rate, failed calls, SIPp's retransmissions, server CPU
-//! (user + system, whole process) per lifecycle, notified count, last-NOTIFY time, bytes per
-//! subscription. A figure, never a verdict: the targets live in the README.
+//! (user + system, whole process) per lifecycle or per watcher notified, notified count,
+//! last-NOTIFY time, bytes per subscription. A figure, never a verdict: the targets live in the README.
 //!
 //! `cargo build --release -p babble-presence -p babble-bench && target/release/sip_load
-//! [--quick]` (SIPp, Debian's `sip-tester`, on the PATH); `BABBLE_SERVER=path` measures
-//! another build of the server.
+//! [--quick] [lifecycles|fanout|memory]...` (SIPp, Debian's `sip-tester`, on the PATH);
+//! `BABBLE_SERVER=path` measures another build of the server.
 
 // A benchmark program: failing loudly is its job, and it reads the clock to measure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
@@ -34,12 +34,16 @@ const FAN_OUT: [u32; 3] = [1_000, 5_000, 10_000];
 const HELD: [u32; 2] = [20_000, 100_000];
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Runs named on the command line (`lifecycles`, `fanout`, `memory`), else all of them.
+    let named: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let runs = |run: &str| named.is_empty() || named.contains(&run);
     let bench = Bench::new();
     let seconds = if quick { 3 } else { 8 };
     let mut rows = Vec::new();
     let mut clean = None;
-    for rate in RATES {
+    for rate in RATES.into_iter().filter(|_| runs("lifecycles")) {
         let row = bench.lifecycles(rate, seconds);
         if row.clean() {
             clean = Some(rate);
@@ -55,10 +59,12 @@ fn main() {
         row.name = format!("overload (2 x {rate}/s)");
         rows.push(row);
     }
-    for watchers in FAN_OUT {
+    for watchers in FAN_OUT.into_iter().filter(|_| runs("fanout")) {
         rows.push(bench.fan_out(watchers));
     }
-    rows.push(bench.memory());
+    if runs("memory") {
+        rows.push(bench.memory());
+    }
     print(&rows, clean);
 }
 
@@ -144,9 +150,11 @@ impl Bench {
         while server.watchers("desk") < u64::from(watchers) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
+        let cpu = server.cpu_seconds(self.clock_ticks);
         let published_at = unix_seconds();
         server.publish_closed("desk");
         let finished = watching.wait().unwrap();
+        let cpu = server.cpu_seconds(self.clock_ticks) - cpu;
         let stats = SippStats::read(&self.scratch.join(format!("{name}.csv")));
         let arrivals: Vec<f64> = std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -157,6 +165,7 @@ impl Bench {
         Row {
             name: format!("fan-out, {watchers} watchers{}", if finished.success() { "" } else { " (sipp failed)" }),
             notified: Some(arrivals.len() as u64),
+            cpu_us: (!arrivals.is_empty()).then(|| cpu * 1e6 / arrivals.len() as f64),
             last_notify_ms: (!last.is_nan()).then_some((last - published_at) * 1e3),
             failed: Some(stats.failed),
             retransmissions: Some(stats.retransmissions),
@@ -404,7 +413,7 @@ fn print(rows: &[Row], clean: Option<u32>) {
         cores()
     );
     println!(
-        "| run | offered /s | achieved /s | failed | retrans | server CPU µs/lifecycle | SUBSCRIBE→200 ms | notified | last NOTIFY ms | bytes/subscription |"
+        "| run | offered /s | achieved /s | failed | retrans | server CPU µs (per lifecycle, or per watcher notified) | SUBSCRIBE→200 ms | notified | last NOTIFY ms | bytes/subscription |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
