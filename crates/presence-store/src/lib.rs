@@ -19,24 +19,6 @@ pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-/// A subscription record whose CSeq and version never go below what was stored: a late or
-/// replayed write cannot make NOTIFYs after a restart go backwards.
-pub(crate) fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
-    if let Some(old) = stored {
-        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
-        record.version = record.version.max(old.version);
-    }
-    record
-}
-
-/// A watch record whose CSeq never goes below what was stored.
-pub(crate) fn monotonic_watch(stored: Option<&WatchRecord>, mut record: WatchRecord) -> WatchRecord {
-    if let Some(old) = stored {
-        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
-    }
-    record
-}
-
 /// Why a store operation failed. Backends map their own errors onto these, so the writer
 /// treats every backend alike.
 #[derive(Debug, thiserror::Error)]

@@ -51,14 +51,14 @@ impl Store for MemoryStore {
         for change in changes {
             match change {
                 Change::PutSubscription(record) => {
-                    let merged = crate::monotonic(next.subscriptions.get(&record.id), record.clone());
+                    let merged = monotonic(next.subscriptions.get(&record.id), record.clone());
                     next.subscriptions.insert(record.id, merged);
                 }
                 Change::DeleteSubscription(id) => {
                     next.subscriptions.remove(id);
                 }
                 Change::PutWatch(record) => {
-                    let merged = crate::monotonic_watch(next.watches.get(&record.id), record.clone());
+                    let merged = monotonic_watch(next.watches.get(&record.id), record.clone());
                     next.watches.insert(record.id, merged);
                 }
                 Change::DeleteWatch(id) => {
@@ -93,4 +93,22 @@ impl Store for MemoryStore {
         *maps = next;
         Ok(())
     }
+}
+
+/// A subscription record whose CSeq and version never go below what was stored: a late or
+/// replayed write cannot make NOTIFYs after a restart go backwards.
+fn monotonic(stored: Option<&SubscriptionRecord>, mut record: SubscriptionRecord) -> SubscriptionRecord {
+    if let Some(old) = stored {
+        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
+        record.version = record.version.max(old.version);
+    }
+    record
+}
+
+/// A watch record whose CSeq never goes below what was stored.
+fn monotonic_watch(stored: Option<&WatchRecord>, mut record: WatchRecord) -> WatchRecord {
+    if let Some(old) = stored {
+        record.dialog.local_seq = record.dialog.local_seq.max(old.dialog.local_seq);
+    }
+    record
 }

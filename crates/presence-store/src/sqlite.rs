@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Change, Snapshot, Store, StoreError, monotonic, monotonic_watch};
+use crate::{Change, Snapshot, Store, StoreError};
 
 /// The schema this program writes.
 const SCHEMA_VERSION: i64 = 2;
@@ -74,13 +74,13 @@ impl Store for SqliteStore {
         for change in changes {
             match change {
                 Change::PutSubscription(record) => {
-                    put_monotonic(&tx, SUBSCRIPTIONS, record.id, record.clone(), monotonic)?;
+                    execute(&tx, PUT_SUBSCRIPTION, params![record.id as i64, serde_json::to_string(record)?])?;
                 }
                 Change::DeleteSubscription(id) => {
                     execute(&tx, "DELETE FROM subscriptions WHERE id = ?1", params![*id as i64])?;
                 }
                 Change::PutWatch(record) => {
-                    put_monotonic(&tx, WATCHES, record.id, record.clone(), monotonic_watch)?;
+                    execute(&tx, PUT_WATCH, params![record.id as i64, serde_json::to_string(record)?])?;
                 }
                 Change::DeleteWatch(id) => {
                     execute(&tx, "DELETE FROM watches WHERE id = ?1", params![*id as i64])?;
@@ -135,44 +135,24 @@ impl Store for SqliteStore {
     }
 }
 
-/// The statements that read and write one table of records kept by id.
-struct ById {
-    select: &'static str,
-    upsert: &'static str,
-}
-
-const SUBSCRIPTIONS: ById = ById {
-    select: "SELECT record FROM subscriptions WHERE id = ?1",
-    upsert: "INSERT INTO subscriptions (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-};
-
-const WATCHES: ById = ById {
-    select: "SELECT record FROM watches WHERE id = ?1",
-    upsert: "INSERT INTO watches (id, record) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET record = excluded.record",
-};
-
 /// Runs `sql` through the connection's statement cache: every change of a batch is one of a
 /// dozen statements, which SQLite then parses once, not once per change.
 fn execute(tx: &rusqlite::Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
     Ok(tx.prepare_cached(sql)?.execute(params)?)
 }
 
-/// Inserts or replaces `record` under `id` in `table`, merged by `merge` with what is
-/// stored so that CSeqs never go down.
-fn put_monotonic<T: serde::Serialize + serde::de::DeserializeOwned>(
-    tx: &rusqlite::Transaction<'_>,
-    table: ById,
-    id: u64,
-    record: T,
-    merge: fn(Option<&T>, T) -> T,
-) -> Result<(), StoreError> {
-    let stored: Option<String> =
-        tx.prepare_cached(table.select)?.query_row(params![id as i64], |r| r.get(0)).optional()?;
-    let stored = stored.map(|s| serde_json::from_str::<T>(&s)).transpose()?;
-    let record = merge(stored.as_ref(), record);
-    execute(tx, table.upsert, params![id as i64, serde_json::to_string(&record)?])?;
-    Ok(())
-}
+/// Stores a subscription, its CSeq and dialog-info version never below what was stored: a
+/// late or replayed write cannot make NOTIFYs after a restart go backwards. The merge is
+/// SQLite's (its JSON functions), so a write reads nothing back into Rust.
+const PUT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, record) VALUES (?1, ?2)
+    ON CONFLICT(id) DO UPDATE SET record = json_set(excluded.record,
+        '$.dialog.local_seq', max(excluded.record ->> '$.dialog.local_seq', subscriptions.record ->> '$.dialog.local_seq'),
+        '$.version', max(excluded.record ->> '$.version', subscriptions.record ->> '$.version'))";
+
+/// Stores a subscription to a phone, its CSeq never below what was stored.
+const PUT_WATCH: &str = "INSERT INTO watches (id, record) VALUES (?1, ?2)
+    ON CONFLICT(id) DO UPDATE SET record = json_set(excluded.record,
+        '$.dialog.local_seq', max(excluded.record ->> '$.dialog.local_seq', watches.record ->> '$.dialog.local_seq'))";
 
 /// SQLite's errors as the writer needs to tell them: the database being busy, locked, full
 /// or failing is the store's for now; anything else is about the change.
