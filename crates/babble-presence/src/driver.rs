@@ -178,8 +178,9 @@ mod tests {
         ))
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_due_retransmission_goes_out_while_requests_are_still_queued() {
+    /// A phone's socket, the server's UDP flow as the phone's requests arrive on it, and the
+    /// flow table holding it.
+    async fn phone_and_server() -> (UdpSocket, Peer, Flows) {
         let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let flow = FlowId(1);
@@ -191,6 +192,12 @@ mod tests {
         };
         let mut flows = Flows::default();
         flows.add_udp(flow, socket);
+        (phone, source, flows)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_retransmission_goes_out_while_requests_are_still_queued() {
+        let (phone, source, flows) = phone_and_server().await;
 
         // The SUBSCRIBE is answered with a NOTIFY whose Timer E (RFC 3261 §17.1.2.2) is due
         // after T1; the clock moves there before the driver has seen any of the queued OPTIONS.
@@ -238,17 +245,7 @@ mod tests {
     /// fresh one is answered.
     #[tokio::test(start_paused = true)]
     async fn a_stale_udp_request_is_shed_and_a_fresh_one_answered() {
-        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let flow = FlowId(1);
-        let source = Peer {
-            transport: Transport::Udp,
-            addr: phone.local_addr().unwrap(),
-            flow: Some(flow),
-            local: socket.local_addr().unwrap(),
-        };
-        let mut flows = Flows::default();
-        flows.add_udp(flow, socket);
+        let (phone, source, flows) = phone_and_server().await;
         let (inbound, queue) = mpsc::channel(4);
         let counters = Arc::new(ShellCounters::default());
         let limit = Duration::from_millis(100);
