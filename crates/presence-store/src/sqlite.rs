@@ -146,13 +146,13 @@ fn execute(tx: &rusqlite::Transaction<'_>, sql: &str, params: impl rusqlite::Par
 /// SQLite's (its JSON functions), so a write reads nothing back into Rust.
 const PUT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, record) VALUES (?1, ?2)
     ON CONFLICT(id) DO UPDATE SET record = json_set(excluded.record,
-        '$.dialog.local_seq', max(excluded.record ->> '$.dialog.local_seq', subscriptions.record ->> '$.dialog.local_seq'),
-        '$.version', max(excluded.record ->> '$.version', subscriptions.record ->> '$.version'))";
+        '$.dialog.local_seq', max(coalesce(excluded.record ->> '$.dialog.local_seq', 0), coalesce(subscriptions.record ->> '$.dialog.local_seq', 0)),
+        '$.version', max(coalesce(excluded.record ->> '$.version', 0), coalesce(subscriptions.record ->> '$.version', 0)))";
 
 /// Stores a subscription to a phone, its CSeq never below what was stored.
 const PUT_WATCH: &str = "INSERT INTO watches (id, record) VALUES (?1, ?2)
     ON CONFLICT(id) DO UPDATE SET record = json_set(excluded.record,
-        '$.dialog.local_seq', max(excluded.record ->> '$.dialog.local_seq', watches.record ->> '$.dialog.local_seq'))";
+        '$.dialog.local_seq', max(coalesce(excluded.record ->> '$.dialog.local_seq', 0), coalesce(watches.record ->> '$.dialog.local_seq', 0)))";
 
 /// SQLite's errors as the writer needs to tell them: the database being busy, locked, full
 /// or failing is the store's for now; anything else is about the change.

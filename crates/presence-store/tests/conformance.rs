@@ -70,3 +70,20 @@ fn sqlite_migrates_a_version_1_database_keeping_its_rows() {
         rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, 2);
 }
+
+#[test]
+fn sqlite_replaces_a_stored_record_that_lacks_a_counter_without_nulling_it() {
+    use presence_store::Change;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite3");
+    let mut store = SqliteStore::open(&path).unwrap();
+    store.apply(&[Change::PutSubscription(presence_store::conformance::subscription(7, 3, 2))]).unwrap();
+    // A row edited by hand (or by a tool) that lost its version: max(NULL, n) is NULL in SQL.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE subscriptions SET record = json_remove(record, '$.version') WHERE id = 7", [])
+        .unwrap();
+    let next = presence_store::conformance::subscription(7, 4, 5);
+    store.apply(&[Change::PutSubscription(next.clone())]).unwrap();
+    assert_eq!(store.load().unwrap().subscriptions, vec![next], "the new version is kept, not a null");
+}

@@ -58,6 +58,9 @@ impl Entities {
         fx: &mut Effects,
         now: Instant,
     ) {
+        // Stored under another name (the domain aliases changed): moved to this run's name,
+        // so later changes replace it.
+        let renamed = (record.entity != key.as_str()).then(|| record.entity.clone());
         let entity = self.by_key.entry(key.clone()).or_insert_with(|| {
             fx.directory.add(&key);
             Entity::default()
@@ -76,6 +79,10 @@ impl Entities {
             entity.update_call(Source::Api, call, limits, now);
         }
         let next = entity.next_expiry();
+        if let Some(old) = renamed {
+            fx.store(|_| Change::DeleteEntity(old));
+            fx.store(|_| change(&key, self.by_key.get(&key)));
+        }
         fx.set_deadline(TimerKey::EntityCalls(key), next);
     }
 }

@@ -51,6 +51,9 @@ impl Registrar {
             fx.store(|_| Change::DeleteBinding { aor: record.aor, contact: record.contact });
             return None;
         };
+        // Stored under another name (the domain aliases changed): moved to this run's name, so
+        // later deletes find it.
+        let renamed = (record.aor != aor.as_str()).then(|| (record.aor, record.contact.clone()));
         let binding = Binding {
             key: uri_key(&contact.uri),
             contact,
@@ -67,7 +70,12 @@ impl Registrar {
             fx.directory.add(&aor);
             Vec::new()
         });
+        let key = binding.key.clone();
         bindings.push(binding);
+        if let Some((old, contact)) = renamed {
+            fx.store(|_| Change::DeleteBinding { aor: old, contact });
+            self.store_binding(&aor, &key, fx);
+        }
         Some(aor)
     }
 }

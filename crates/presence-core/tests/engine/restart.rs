@@ -228,3 +228,41 @@ fn a_binding_refreshed_with_reworded_contact_text_is_stored_once() {
     let h = restart(&h, &mut store, 20.0);
     assert_eq!(h.engine.binding_count(), 1);
 }
+
+#[test]
+fn state_stored_under_a_host_that_became_an_alias_moves_to_the_canonical_name() {
+    const BY_ADDRESS: &str = "1001@10.0.0.5";
+    let mut h = persistent(8);
+    let mut store = MemoryStore::new();
+    h.send(&register(BY_ADDRESS, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], "Expires: 60\r\n"), udp_peer(), 0.0);
+    let counts = MessageCounts { new: 2, old: 0, new_urgent: 0, old_urgent: 0 };
+    h.engine.handle_command(
+        Command::Voicemail { entity: BY_ADDRESS.into(), counts, reason: VoicemailReason::Update },
+        h.at(1.0),
+    );
+    h.drain();
+    store_changes(&mut h, &mut store);
+
+    // The next run knows 10.0.0.5 as an alias of pbx.example.com.
+    let config = || EngineConfig {
+        seed: 98,
+        domain_aliases: vec![("10.0.0.5".into(), "pbx.example.com".into())],
+        ..EngineConfig::default()
+    };
+    let mut h = Harness { engine: Engine::new(config()), t0: h.t0 };
+    h.engine.enable_persistence(h.t0, T0_MS);
+    let flows = HashMap::from([(LOCAL.parse().unwrap(), FlowId(1))]);
+    h.engine.restore(store.load().unwrap(), &flows, h.at(10.0));
+    store_changes(&mut h, &mut store);
+    let stored = store.load().unwrap();
+    assert_eq!(stored.bindings.len(), 1);
+    assert_eq!(stored.bindings[0].aor, ENTITY, "stored under the canonical name");
+    assert_eq!(stored.entities.len(), 1);
+    assert_eq!(stored.entities[0].entity, ENTITY);
+
+    // When the binding expires, its row goes: nothing is left under the old name to come back.
+    h.engine.handle_timeout(h.at(61.0));
+    assert_eq!(h.engine.binding_count(), 0);
+    store_changes(&mut h, &mut store);
+    assert!(store.load().unwrap().bindings.is_empty());
+}
