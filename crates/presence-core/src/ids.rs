@@ -19,11 +19,12 @@ pub(crate) struct PublicationId(pub(crate) u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct WatchId(pub(crate) u64);
 
-/// Bits of a number we mint that count; the bits above them name the node.
-const NODE_SHIFT: u32 = 48;
+/// Bits of a number we mint that count; the 16 bits above them name the node. Numbers stay
+/// below 2^53, so API clients in JavaScript read them exactly.
+const NODE_SHIFT: u32 = 37;
 
-/// The numbers and wire tokens the engine mints. Numbers carry the node in their top 16
-/// bits, so nodes that share a store never mint the same one; tokens are 64 random bits.
+/// The numbers and wire tokens the engine mints. Numbers carry the node in bits 37–52, so
+/// nodes that share a store never mint the same one; tokens are 64 random bits.
 #[derive(Debug)]
 pub(crate) struct Ids {
     rng: StdRng,
@@ -73,5 +74,8 @@ mod tests {
         assert_eq!(a.number(), first_a + 11);
         a.skip_past(first_b + 100);
         assert_eq!(a.number(), first_a + 12, "another node's numbers are not ours to skip");
+        let mut last_node = Ids::new(1, u16::MAX);
+        last_node.skip_past((u64::from(u16::MAX) << NODE_SHIFT) | ((1 << NODE_SHIFT) - 2));
+        assert!(last_node.number() < 1 << 53, "exact as a JavaScript number");
     }
 }

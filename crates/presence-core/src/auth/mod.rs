@@ -1,5 +1,5 @@
-//! Digest authentication (RFC 3261 §22): owns the nonces we issued. For a request whose
-//! method the configuration protects it answers with a challenge (401, or 407 as a proxy),
+//! Digest authentication (RFC 3261 §22): owns the nonces we issued. For a request the
+//! router protects (by its method and the configuration) it answers with a challenge (401, or 407 as a proxy),
 //! a refusal (403 naming why), or lets the request through; `digest` holds the algorithms,
 //! the verification and the credentials we compute when a phone challenges us.
 

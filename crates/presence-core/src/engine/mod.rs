@@ -8,8 +8,9 @@
 //! by method and dialog (`route`), a response by its client transaction, a due deadline by
 //! its key (`timers`), an integration's command by what it is about (`commands`). What a
 //! component hands back for another (an entity update, a binding that came or went) the
-//! router passes on, after the response to the request that caused it. This is the only
-//! `impl Engine` in the crate; `restore` and `views` are its two other entry points.
+//! router passes on, after the response to the request that caused it. Every `impl Engine`
+//! is in this folder: `restore` (after a restart) and `views` (look-ups for the API) are
+//! entry points beside the inputs above.
 
 mod commands;
 mod restore;

@@ -23,6 +23,13 @@ impl Engine {
     /// subscribe again). Subscriptions to phones go on in their dialogs; registered phones
     /// without one are subscribed to afresh.
     pub fn restore(&mut self, snapshot: Snapshot, udp_flows: &HashMap<SocketAddr, FlowId>, now: Instant) {
+        // Every stored number is marked used before anything is minted: a phone that
+        // registered before the restart but has no stored watch gets a new one below.
+        let stored = snapshot.subscriptions.iter().map(|r| r.id);
+        let stored = stored.chain(snapshot.publications.iter().map(|r| r.id));
+        for id in stored.chain(snapshot.watches.iter().map(|r| r.id)) {
+            self.fx.ids.skip_past(id);
+        }
         for record in snapshot.entities {
             let key = self.config.entity_key(&record.entity);
             self.entities.restore(key, record, &self.config.calls, &mut self.fx, now);

@@ -10,12 +10,6 @@ use crate::views::{EntityView, PublicationView, RegistrationView, SubscriptionVi
 use super::{Engine, cx};
 
 impl Engine {
-    /// Every entity the engine knows of (with state, watchers or bindings), in look-up
-    /// order (case-insensitive).
-    pub fn entity_keys(&self) -> Vec<EntityKey> {
-        self.fx.directory.iter().cloned().collect()
-    }
-
     /// A page of the entities whose names start with `prefix` (case-insensitively): how many
     /// there are, and what the `limit` after the first `offset` show. It walks the sorted
     /// directory from the prefix to the end of the page (and, with a prefix, counts the

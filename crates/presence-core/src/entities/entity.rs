@@ -132,6 +132,9 @@ pub(crate) struct Changed {
     pub(crate) dialogs: bool,
     /// MWI documents may differ.
     pub(crate) voicemail: bool,
+    /// What the store keeps for the entity (what integrations pushed, its registration)
+    /// may differ; a phone's or a publication's report changes documents, not that.
+    pub(crate) stored: bool,
 }
 
 impl Changed {
@@ -146,6 +149,7 @@ impl Changed {
             presence: self.presence || other.presence,
             dialogs: self.dialogs || other.dialogs,
             voicemail: self.voicemail || other.voicemail,
+            stored: self.stored || other.stored,
         }
     }
 }
@@ -185,7 +189,7 @@ impl Entity {
             }
         }
         // Dialog watchers show DND as a busy lamp, so they may change too.
-        self.bump(Changed { presence: true, dialogs: true, voicemail: false })
+        self.bump(Changed { presence: true, dialogs: true, voicemail: false, ..Changed::default() })
     }
 
     /// The presence of every source combined: open if any source is open, DND per `rule`
@@ -278,7 +282,8 @@ impl Entity {
         if call.state == CallState::Terminated {
             return match self.calls.remove(&call.call_id) {
                 Some(_) => {
-                    let changed = self.bump(Changed { presence: true, dialogs: true, voicemail: false });
+                    let changed =
+                        self.bump(Changed { presence: true, dialogs: true, voicemail: false, ..Changed::default() });
                     self.tombstone(call, limits, now);
                     changed
                 }
@@ -295,7 +300,7 @@ impl Entity {
         let lifetime = if call.state.is_early() { limits.early_lifetime } else { limits.confirmed_lifetime };
         let unchanged = self.calls.get(&call.call_id).is_some_and(|live| live.call == call);
         self.calls.insert(call.call_id.clone(), LiveCall { call, source, expires_at: now + lifetime });
-        self.bump(Changed { presence: !unchanged, dialogs: !unchanged, voicemail: false })
+        self.bump(Changed { presence: !unchanged, dialogs: !unchanged, voicemail: false, ..Changed::default() })
     }
 
     /// Replaces every call `source` reported (a full update): its calls missing from
@@ -370,7 +375,7 @@ impl Entity {
         let mut changed = Changed::default();
         for id in expired {
             if let Some(live) = self.calls.remove(&id) {
-                changed = self.bump(Changed { presence: true, dialogs: true, voicemail: false });
+                changed = self.bump(Changed { presence: true, dialogs: true, voicemail: false, ..Changed::default() });
                 self.tombstone(live.call, limits, now);
             }
         }

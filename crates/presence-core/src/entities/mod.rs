@@ -49,6 +49,22 @@ pub(crate) enum Update {
     Display(Option<String>),
 }
 
+impl Update {
+    /// Whether the update is to state the store keeps: what integrations pushed through the
+    /// API and the entity's registration (see `store::change`).
+    fn changes_what_is_stored(&self) -> bool {
+        match self {
+            Update::Status(source, _)
+            | Update::Voicemail(source, _)
+            | Update::DialogInfo(source, _)
+            | Update::Call(source, _)
+            | Update::Calls(source, _)
+            | Update::EndCalls(source) => *source == Source::Api,
+            Update::Registered(_) | Update::Registration(_) | Update::CallCount(_) | Update::Display(_) => true,
+        }
+    }
+}
+
 /// Every entity with state.
 #[derive(Debug, Default)]
 pub(crate) struct Entities {
@@ -74,7 +90,8 @@ impl Entities {
             fx.directory.add(key);
             Entity::default()
         });
-        match update {
+        let stored = update.changes_what_is_stored();
+        let changed = match update {
             Update::Status(source, status) => entity.set_status(source, status),
             Update::Voicemail(source, counts) => entity.set_voicemail(source, counts),
             Update::DialogInfo(source, doc) => entity.apply_dialog_info(source, doc, limits, now),
@@ -92,18 +109,21 @@ impl Entities {
                 entity.set_registration(Registration { registered, call_count })
             }
             Update::Display(display) => entity.set_display(display),
-        }
+        };
+        Changed { stored: stored && changed.any(), ..changed }
     }
 
     /// Drops the calls of `key` that outlived their limits. Follow with [`Entities::settle`].
     pub(crate) fn expire_calls(&mut self, key: &EntityKey, limits: &CallLimits, now: Instant) -> Changed {
-        self.by_key.get_mut(key).map_or_else(Changed::default, |e| e.forget_expired(limits, now))
+        let changed = self.by_key.get_mut(key).map_or_else(Changed::default, |e| e.forget_expired(limits, now));
+        // The expired calls may be ones an integration pushed, which are stored.
+        Changed { stored: changed.any(), ..changed }
     }
 
     /// After entity `key` changed by `changed`: stores what integrations pushed for it,
     /// re-arms its call-expiry timer, and forgets it when it holds nothing.
     pub(crate) fn settle(&mut self, key: &EntityKey, changed: Changed, fx: &mut Effects) {
-        if changed.any() {
+        if changed.stored {
             fx.store(|_| store::change(key, self.by_key.get(key)));
         }
         let next = self.by_key.get(key).and_then(Entity::next_expiry);

@@ -92,7 +92,6 @@ impl Notifier {
             notified: r.version > 0,
             authenticated: r.authenticated,
         };
-        cx.fx.ids.skip_past(id.0);
         self.subscriptions.insert(id, sub, &mut cx.fx.directory);
         if expires_at <= cx.now {
             self.terminate(id, "timeout", entities, cx);

@@ -1,6 +1,6 @@
 //! One subscription we serve (RFC 6665 §4.2), and the table of them with the indexes that
 //! find one by dialog (in-dialog SUBSCRIBE), by entity (state changes), by Call-ID (`.out`
-//! events that target one watcher), by flow (a closed connection) and by id (NOTIFY
+//! events that target one watcher), by connection (a closed one ends its own) and by id (NOTIFY
 //! responses, timers).
 
 use std::borrow::Borrow;
@@ -112,6 +112,8 @@ pub(crate) struct Subscriptions {
     by_dialog: HashMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
     by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
+    /// Subscriptions bound to a connection (ending ones too), so a closed one finds its own.
+    by_flow: HashMap<FlowId, BTreeSet<SubscriptionId>>,
     /// Active subscriptions per watcher, so the quota check costs the same however many
     /// others watch the entity.
     per_watcher: HashMap<WatcherKey, usize>,
@@ -127,6 +129,9 @@ impl Subscriptions {
         watchers.insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
         *self.per_watcher.entry(watcher_key(&sub)).or_default() += 1;
+        if let Some(flow) = connection_of(&sub.peer) {
+            self.by_flow.entry(flow).or_default().insert(id);
+        }
         self.by_id.insert(id, sub);
     }
 
@@ -136,6 +141,12 @@ impl Subscriptions {
         let counted = self.by_entity.get(&sub.entity).is_some_and(|ids| ids.contains(&id));
         if counted {
             uncount(&mut self.per_watcher, watcher_key(sub));
+        }
+        if let Some(flow) = connection_of(&sub.peer) {
+            remove_from(&mut self.by_flow, &flow, id);
+        }
+        if let Some(flow) = connection_of(&peer) {
+            self.by_flow.entry(flow).or_default().insert(id);
         }
         let Some(sub) = self.by_id.get_mut(&id) else { return };
         sub.peer = peer;
@@ -174,11 +185,7 @@ impl Subscriptions {
 
     /// Subscriptions whose NOTIFYs travel on `flow`.
     pub(crate) fn on_flow(&self, flow: FlowId) -> Vec<SubscriptionId> {
-        self.by_id
-            .iter()
-            .filter(|(_, s)| s.peer.transport.is_reliable() && s.peer.flow == Some(flow))
-            .map(|(id, _)| *id)
-            .collect()
+        self.by_flow.get(&flow).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
     /// How many active subscriptions `entity` has.
@@ -225,8 +232,18 @@ impl Subscriptions {
     /// Forgets a subscription entirely.
     pub(crate) fn remove(&mut self, id: SubscriptionId, directory: &mut Directory) -> Option<Subscription> {
         self.detach(id, directory);
-        self.by_id.remove(&id)
+        let sub = self.by_id.remove(&id)?;
+        if let Some(flow) = connection_of(&sub.peer) {
+            remove_from(&mut self.by_flow, &flow, id);
+        }
+        Some(sub)
     }
+}
+
+/// The connection a subscription's NOTIFYs travel on; none over UDP, whose flow is a socket
+/// that outlives any one subscriber.
+fn connection_of(peer: &Peer) -> Option<FlowId> {
+    peer.flow.filter(|_| peer.transport.is_reliable())
 }
 
 fn watcher_key(sub: &Subscription) -> WatcherKey {
@@ -244,9 +261,9 @@ fn uncount(per_watcher: &mut HashMap<WatcherKey, usize>, key: WatcherKey) {
 }
 
 /// Takes `id` out of the set under `key`; true when that emptied (and dropped) the set.
-fn remove_from<K: Borrow<str> + Hash + Eq>(
+fn remove_from<K: Borrow<Q> + Hash + Eq, Q: Hash + Eq + ?Sized>(
     index: &mut HashMap<K, BTreeSet<SubscriptionId>>,
-    key: &str,
+    key: &Q,
     id: SubscriptionId,
 ) -> bool {
     let Some(ids) = index.get_mut(key) else { return false };

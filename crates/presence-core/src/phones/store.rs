@@ -83,7 +83,6 @@ impl Phones {
             last_request: Request::new(Method::Subscribe, phone.target),
             reported: reported.clone(),
         };
-        cx.fx.ids.skip_past(id.0);
         self.watches.insert(id, watch);
         // The phone's calls (dialog package) are not stored: refresh at once so its NOTIFY
         // brings them back; presence watches refresh when they were due.

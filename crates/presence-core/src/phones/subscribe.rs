@@ -134,8 +134,9 @@ impl Phones {
                         Err(_) => return self.stop(id, false, cx),
                     }
                 }
-                // A 2xx whose Expires does not parse ends the watch rather than guess its life.
-                let Ok(granted) = response.headers.expires() else { return self.stop(id, false, cx) };
+                // The parser drops a message whose Expires does not parse, so this holds; were
+                // it not to, the watch ends in its dialog rather than guess its life.
+                let Ok(granted) = response.headers.expires() else { return self.stop(id, true, cx) };
                 let granted = granted.unwrap_or(config.subscribe_back_expires);
                 // Refresh at three quarters of the granted time (RFC 6665 §4.1.2.2 leaves it
                 // to us; this keeps a margin for a lost refresh and its retransmissions).

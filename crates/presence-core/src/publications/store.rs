@@ -58,7 +58,6 @@ impl Publications {
             body: (record.content_type, record.body),
         };
         let (content_type, body) = publication.body.clone();
-        fx.ids.skip_past(id.0);
         self.table.insert(id, publication);
         fx.set_deadline(TimerKey::PublicationExpiry(id), Some(expires_at));
         let content = content::read(&content_type, body.as_bytes(), package).ok()?;

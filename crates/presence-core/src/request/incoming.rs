@@ -1,6 +1,6 @@
 //! A request decoded once: the headers that identify it (From, To, Call-ID, CSeq) and every
-//! optional header a component reads, typed, so that no component parses header text again
-//! or treats a header that does not parse as absent. A request with such a header is
+//! optional header a component reads, typed, so that components do not parse those again
+//! and never treat a header that does not parse as absent. A request with such a header is
 //! refused with 400 naming it (RFC 3261 §8.2.6.2 lets a UAS answer what it cannot read).
 
 use sip_proto::dialog::{Dialog, DialogId};

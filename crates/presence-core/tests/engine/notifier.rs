@@ -366,7 +366,7 @@ fn check_sync_rides_on_the_mwi_dialog_and_a_refusal_keeps_it() {
     h.send(&answer(&notifies[0], 489), udp_peer(), 1.1);
     assert_eq!(h.engine.subscription_count(), 1, "a phone without check-sync keeps its MWI subscription");
     h.engine.handle_command(Command::CheckSync { entity: "9999@pbx.example.com".into() }, h.at(2.0));
-    assert!(!h.engine.entity_keys().iter().any(|k| k.as_str().starts_with("9999")), "a check-sync makes no entity");
+    assert_eq!(h.engine.entity_page("9999", 0, 10).0, 0, "a check-sync makes no entity");
 }
 
 #[test]

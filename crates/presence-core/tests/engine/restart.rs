@@ -173,11 +173,20 @@ fn a_phone_we_subscribe_to_keeps_its_dialog_and_its_dnd_across_a_restart() {
     let subscribe = split(&sent).1.into_iter().find(|r| r.method == Method::Subscribe).unwrap();
     let ok = phone_ok(&subscribe, 600);
     h.send(&ok.encode(), udp_peer(), 0.1);
+    store_changes(&mut h, &mut store);
     let busy = phone_notify(&subscribe, &ok, 1, "active;expires=600", Some(("application/xpidf+xml", polycom_busy())));
     assert_eq!(only_response(&h.send(&busy, udp_peer(), 0.2)).status, 200);
-    store_changes(&mut h, &mut store);
+    let changes = h.engine.take_changes();
+    assert!(
+        changes.iter().all(|c| !matches!(c, presence_store::Change::PutEntity(_))),
+        "the phone's report is stored with its watch, not as pushed entity state: {changes:?}"
+    );
+    store.apply(&changes).unwrap();
 
     let mut h = restart(&h, &mut store, 60.0);
+    let changes = h.engine.take_changes();
+    assert!(changes.iter().all(|c| !matches!(c, presence_store::Change::PutEntity(_))), "nor rewritten at restart");
+    store.apply(&changes).unwrap();
     let (_, requests) = split(&h.drain());
     assert!(requests.iter().all(|r| r.method != Method::Subscribe), "no new SUBSCRIBE to the phone at restart");
     assert_eq!(h.engine.watch_count(), 1);

@@ -342,3 +342,19 @@ fn dnd_shows_when_all_reporting_phones_say_so() {
     let sent = split(&h.send(&busy_b, desk, 3.0)).1;
     assert!(shown(answer_all(&mut h, sent, 3.0)).dnd, "every reporting phone says DND");
 }
+
+#[test]
+fn a_2xx_with_an_unreadable_expires_is_dropped_and_the_watch_ends_when_our_subscribe_times_out() {
+    let mut h = Harness::new();
+    let subscribe = registered(&mut h, 0.0);
+    let mut ok = phone_ok(&subscribe, 600);
+    ok.headers.set(HeaderName::Expires, "soon");
+    let dropped = h.engine.stats().malformed_dropped;
+    assert!(h.send(&ok.encode(), udp_peer(), 0.1).is_empty());
+    assert_eq!(h.engine.stats().malformed_dropped, dropped + 1, "a malformed response, counted (RFC 3261 §18.1.2)");
+    assert_eq!(h.engine.watch_count(), 1, "still waiting for a usable answer");
+    // 64*T1 later the transaction has timed out and the watch is gone.
+    h.engine.handle_timeout(h.at(33.0));
+    h.drain();
+    assert_eq!(h.engine.watch_count(), 0);
+}
