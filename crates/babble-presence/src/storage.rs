@@ -132,26 +132,29 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
 }
 
 /// Waits for changes into `batch`: for the first as long as it takes (or, retrying, for
-/// `pause`), then for more during [`BATCH_WINDOW`]. `false` once the sender is gone.
+/// `pause`), then takes what arrived by the end of [`BATCH_WINDOW`]. `false` once the sender
+/// is gone.
+///
+/// The window is slept through rather than spent waiting on the channel: a sender that finds
+/// the writer asleep only queues, where one that finds it waiting has to wake it, and the
+/// engine sends after every message it handles.
 fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause: Option<Duration>) -> bool {
-    // A blocking thread of its own, not the runtime: it may read the clock.
-    #[allow(clippy::disallowed_methods)]
-    let until = std::time::Instant::now() + pause.unwrap_or(BATCH_WINDOW);
     if pause.is_none() {
         match incoming.recv() {
             Ok(first) => batch.extend(first),
             Err(_) => return false,
         }
     }
+    // The writer's own thread, not the runtime: pausing it blocks nothing else.
     #[allow(clippy::disallowed_methods)]
-    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-        match incoming.recv_timeout(left) {
+    std::thread::sleep(pause.unwrap_or(BATCH_WINDOW));
+    loop {
+        match incoming.try_recv() {
             Ok(more) => batch.extend(more),
-            Err(mpsc::RecvTimeoutError::Timeout) => break,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+            Err(mpsc::TryRecvError::Empty) => return true,
+            Err(mpsc::TryRecvError::Disconnected) => return false,
         }
     }
-    true
 }
 
 /// Commits `changes` one at a time, in order, dropping (and logging) each the store refuses
