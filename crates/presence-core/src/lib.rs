@@ -34,6 +34,7 @@ mod request;
 mod server_transactions;
 mod stats;
 pub mod store;
+mod tables;
 mod unsolicited;
 pub mod views;
 

@@ -5,6 +5,7 @@
 //! gave, for the engine to hand back to that sender.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -48,7 +49,7 @@ struct Outgoing {
 /// Every request in flight.
 #[derive(Debug, Default)]
 pub(crate) struct ClientTransactions {
-    by_key: HashMap<ClientKey, Outgoing>,
+    by_key: HashMap<Arc<ClientKey>, Outgoing>,
 }
 
 impl ClientTransactions {
@@ -65,6 +66,7 @@ impl ClientTransactions {
         now: Instant,
     ) {
         let txn = ClientTransaction::new(destination.transport.is_reliable(), timers, now);
+        let key = Arc::new(key);
         fx.set_deadline(TimerKey::ClientTransaction(key.clone()), txn.deadline());
         fx.transmit(destination, bytes.clone());
         self.by_key.insert(key, Outgoing { purpose, txn, bytes, destination, sent_at: now, reported: false });
@@ -77,13 +79,12 @@ impl ClientTransactions {
         fx: &mut Effects,
         now: Instant,
     ) -> Option<Outcome<'r>> {
-        let Some((key, out)) = ClientKey::for_response(response)
-            .ok()
-            .and_then(|key| self.by_key.get_mut(&key).map(|out| (key.clone(), out)))
-        else {
+        let found = ClientKey::for_response(response).ok().and_then(|key| self.by_key.get_key_value(&key));
+        let Some(key) = found.map(|(key, _)| key.clone()) else {
             fx.stats.stray_responses += 1;
             return None;
         };
+        let out = self.by_key.get_mut(&*key)?;
         let deliver = out.txn.on_response(response.status, now) && response.status >= 200 && !out.reported;
         let purpose = out.purpose;
         if deliver {
@@ -98,8 +99,8 @@ impl ClientTransactions {
 
     /// A timer of transaction `key` fired: a retransmission, or the outcome of a request
     /// that got no final response (Timer F).
-    pub(crate) fn on_timer(&mut self, key: ClientKey, fx: &mut Effects, now: Instant) -> Option<Outcome<'static>> {
-        let out = self.by_key.get_mut(&key)?;
+    pub(crate) fn on_timer(&mut self, key: Arc<ClientKey>, fx: &mut Effects, now: Instant) -> Option<Outcome<'static>> {
+        let out = self.by_key.get_mut(&*key)?;
         let action = out.txn.on_timeout(now);
         if action == Some(ClientAction::Retransmit) {
             fx.transmit(out.destination, out.bytes.clone());
@@ -114,10 +115,11 @@ impl ClientTransactions {
     }
 
     /// Re-arms the transaction's timer, or forgets it once terminated.
-    fn settle(&mut self, key: &ClientKey, fx: &mut Effects) {
-        let deadline = self.by_key.get(key).and_then(|o| o.txn.deadline());
-        if self.by_key.get(key).is_some_and(|o| o.txn.is_terminated()) {
-            self.by_key.remove(key);
+    fn settle(&mut self, key: &Arc<ClientKey>, fx: &mut Effects) {
+        let deadline = self.by_key.get(&**key).and_then(|o| o.txn.deadline());
+        if self.by_key.get(&**key).is_some_and(|o| o.txn.is_terminated()) {
+            self.by_key.remove(&**key);
+            crate::tables::shrink_when_drained(&mut self.by_key);
         }
         fx.set_deadline(TimerKey::ClientTransaction(key.clone()), deadline);
     }

@@ -22,6 +22,7 @@ impl<K: Ord + Hash + Clone> DeadlineIndex<K> {
     pub(crate) fn set(&mut self, key: K, deadline: Option<Instant>) {
         if let Some(old) = self.by_key.remove(&key) {
             self.by_time.remove(&(old, key.clone()));
+            crate::tables::shrink_when_drained(&mut self.by_key);
         }
         if let Some(at) = deadline {
             self.by_time.insert((at, key.clone()));
@@ -47,6 +48,7 @@ impl<K: Ord + Hash + Clone> DeadlineIndex<K> {
         }
         let (_, key) = self.by_time.pop_first()?;
         self.by_key.remove(&key);
+        crate::tables::shrink_when_drained(&mut self.by_key);
         Some(key)
     }
 

@@ -14,6 +14,8 @@ use crate::store::Change;
 use bytes::Bytes;
 use sip_proto::transaction::{ClientKey, ServerKey};
 
+use std::sync::Arc;
+
 use crate::api::InEvent;
 use crate::directory::Directory;
 use crate::entity_key::EntityKey;
@@ -23,12 +25,14 @@ use crate::stats::Stats;
 use deadlines::DeadlineIndex;
 
 /// What a deadline in the index belongs to; the engine hands each due one to its owner.
+/// Transaction keys are shared with their table (`Arc`): the index holds each key twice,
+/// and a key of three strings would make every entry large and every re-arm allocate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum TimerKey {
     /// Timers J/K of a server transaction (RFC 3261 §17.2.2).
-    ServerTransaction(ServerKey),
+    ServerTransaction(Arc<ServerKey>),
     /// Timers E/F/K of a client transaction (RFC 3261 §17.1.2.2).
-    ClientTransaction(ClientKey),
+    ClientTransaction(Arc<ClientKey>),
     /// A subscription we serve expires (RFC 6665 §4.2.2).
     SubscriptionExpiry(SubscriptionId),
     /// A publication expires (RFC 3903 §6).

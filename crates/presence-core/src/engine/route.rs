@@ -5,6 +5,7 @@
 //! is sent before anything its handling triggers (a NOTIFY, a SUBSCRIBE to a phone): the
 //! handlers return what follows, and the router carries it out after responding.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use sip_proto::parse::{ParseError, parse_message};
@@ -73,7 +74,7 @@ impl Engine {
             self.respond(None, busy, source, now);
             return;
         }
-        self.server.open(key.clone(), source, self.config.timers);
+        let key = self.server.open(key, source, self.config.timers);
         let (response, then) = match preflight(&req) {
             Some(refusal) => (refusal, Then::Nothing),
             None => self.dispatch(&req, source, now),
@@ -128,7 +129,7 @@ impl Engine {
     }
 
     /// Sends a response, through transaction `key` when there is one.
-    fn respond(&mut self, key: Option<ServerKey>, response: Response, source: Peer, now: Instant) {
+    fn respond(&mut self, key: Option<Arc<ServerKey>>, response: Response, source: Peer, now: Instant) {
         let stamp = Stamp { server_name: &self.config.server_name, seed: self.config.seed };
         self.server.respond(key, response, source, stamp, &mut self.fx, now);
     }

@@ -108,10 +108,14 @@ type WatcherKey = (EntityKey, EntityKey, SocketAddr);
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
     /// In id order, so the look-up pages through them from any id.
-    by_id: BTreeMap<SubscriptionId, Subscription>,
+    /// Boxed: a tree node holds eleven entries and is seldom full, and a subscription is
+    /// large beside its id.
+    by_id: BTreeMap<SubscriptionId, Box<Subscription>>,
     by_dialog: HashMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
-    by_call_id: HashMap<String, BTreeSet<SubscriptionId>>,
+    /// Mostly one subscription a Call-ID (a dialog may carry several packages): a list, not
+    /// a tree node each.
+    by_call_id: HashMap<String, Vec<SubscriptionId>>,
     /// Subscriptions bound to a connection (ending ones too), so a closed one finds its own.
     by_flow: HashMap<FlowId, BTreeSet<SubscriptionId>>,
     /// Active subscriptions per watcher, so the quota check costs the same however many
@@ -127,12 +131,12 @@ impl Subscriptions {
             BTreeSet::new()
         });
         watchers.insert(id);
-        self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().insert(id);
+        self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().push(id);
         *self.per_watcher.entry(watcher_key(&sub)).or_default() += 1;
         if let Some(flow) = connection_of(&sub.peer) {
             self.by_flow.entry(flow).or_default().insert(id);
         }
-        self.by_id.insert(id, sub);
+        self.by_id.insert(id, Box::new(sub));
     }
 
     /// The subscription's NOTIFYs go to `peer` from now on (a refresh from a rebound NAT).
@@ -156,11 +160,11 @@ impl Subscriptions {
     }
 
     pub(crate) fn get(&self, id: SubscriptionId) -> Option<&Subscription> {
-        self.by_id.get(&id)
+        self.by_id.get(&id).map(|s| &**s)
     }
 
     pub(crate) fn get_mut(&mut self, id: SubscriptionId) -> Option<&mut Subscription> {
-        self.by_id.get_mut(&id)
+        self.by_id.get_mut(&id).map(|s| &mut **s)
     }
 
     pub(crate) fn find_dialog(
@@ -204,14 +208,14 @@ impl Subscriptions {
 
     /// Every subscription, ending ones included, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SubscriptionId, &Subscription)> {
-        self.by_id.iter().map(|(id, s)| (*id, s))
+        self.by_id.iter().map(|(id, s)| (*id, &**s))
     }
 
     /// The subscriptions after `after` (from the first without it), in id order.
     pub(crate) fn after(&self, after: Option<SubscriptionId>) -> impl Iterator<Item = (SubscriptionId, &Subscription)> {
         use std::ops::Bound::{Excluded, Unbounded};
         let from = after.map_or(Unbounded, Excluded);
-        self.by_id.range((from, Unbounded)).map(|(id, s)| (*id, s))
+        self.by_id.range((from, Unbounded)).map(|(id, s)| (*id, &**s))
     }
 
     /// Takes a subscription out of the lookup indexes (so no new state and no refresh
@@ -226,7 +230,12 @@ impl Subscriptions {
         if remove_from(&mut self.by_entity, sub.entity.as_str(), id) {
             directory.remove(&sub.entity);
         }
-        remove_from(&mut self.by_call_id, &sub.dialog.id.call_id, id);
+        if let Some(ids) = self.by_call_id.get_mut(sub.dialog.id.call_id.as_str()) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                self.by_call_id.remove(sub.dialog.id.call_id.as_str());
+            }
+        }
     }
 
     /// Forgets a subscription entirely.
@@ -236,7 +245,7 @@ impl Subscriptions {
         if let Some(flow) = connection_of(&sub.peer) {
             remove_from(&mut self.by_flow, &flow, id);
         }
-        Some(sub)
+        Some(*sub)
     }
 }
 

@@ -7,6 +7,7 @@ mod addressing;
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sip_proto::transaction::{ServerKey, ServerTransaction, TimerConfig};
@@ -18,7 +19,7 @@ use crate::peer::Peer;
 /// The server transactions in progress.
 #[derive(Debug, Default)]
 pub(crate) struct ServerTransactions {
-    by_key: HashMap<ServerKey, ServerTransaction>,
+    by_key: HashMap<Arc<ServerKey>, ServerTransaction>,
 }
 
 /// What the server stamps on every response.
@@ -50,16 +51,18 @@ impl ServerTransactions {
         self.by_key.len() >= max
     }
 
-    /// Starts the transaction of a new request.
-    pub(crate) fn open(&mut self, key: ServerKey, source: Peer, timers: TimerConfig) {
-        self.by_key.insert(key, ServerTransaction::new(source.transport.is_reliable(), timers));
+    /// Starts the transaction of a new request; its key, for [`ServerTransactions::respond`].
+    pub(crate) fn open(&mut self, key: ServerKey, source: Peer, timers: TimerConfig) -> Arc<ServerKey> {
+        let key = Arc::new(key);
+        self.by_key.insert(key.clone(), ServerTransaction::new(source.transport.is_reliable(), timers));
+        key
     }
 
     /// Completes `response` (To tag, Server), stamps its Via, hands it to the transaction
     /// `key` if there is one (so retransmissions get it again), and sends it.
     pub(crate) fn respond(
         &mut self,
-        key: Option<ServerKey>,
+        key: Option<Arc<ServerKey>>,
         mut response: Response,
         source: Peer,
         stamp: Stamp<'_>,
@@ -76,7 +79,7 @@ impl ServerTransactions {
         };
         let bytes = response.encode();
         if let Some(key) = key
-            && let Some(txn) = self.by_key.get_mut(&key)
+            && let Some(txn) = self.by_key.get_mut(&*key)
         {
             txn.on_response(response.status, bytes.clone(), now);
             self.settle(key, fx);
@@ -85,8 +88,8 @@ impl ServerTransactions {
     }
 
     /// Timer J (or K) of transaction `key` fired.
-    pub(crate) fn on_timer(&mut self, key: ServerKey, fx: &mut Effects, now: Instant) {
-        if let Some(txn) = self.by_key.get_mut(&key) {
+    pub(crate) fn on_timer(&mut self, key: Arc<ServerKey>, fx: &mut Effects, now: Instant) {
+        if let Some(txn) = self.by_key.get_mut(&*key) {
             txn.on_timeout(now);
             self.settle(key, fx);
         }
@@ -98,10 +101,11 @@ impl ServerTransactions {
     }
 
     /// Re-arms the transaction's timer, or forgets it once terminated.
-    fn settle(&mut self, key: ServerKey, fx: &mut Effects) {
-        let Some(txn) = self.by_key.get(&key) else { return };
+    fn settle(&mut self, key: Arc<ServerKey>, fx: &mut Effects) {
+        let Some(txn) = self.by_key.get(&*key) else { return };
         if txn.is_terminated() {
-            self.by_key.remove(&key);
+            self.by_key.remove(&*key);
+            crate::tables::shrink_when_drained(&mut self.by_key);
             fx.set_deadline(TimerKey::ServerTransaction(key), None);
         } else {
             let next = txn.deadline();

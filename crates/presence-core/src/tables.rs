@@ -1,0 +1,35 @@
+//! Giving memory back: a hash table keeps its capacity when entries leave, so the tables
+//! that a burst fills (transactions, timers) would hold the burst's memory for good. After
+//! a removal they shrink once they are mostly empty.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+
+/// Below this capacity a table keeps what it has: too little to matter.
+const KEEP_CAPACITY: usize = 1024;
+
+/// Halves a table's spare room once it is under a quarter full. A shrink takes time in
+/// proportion to the entries, and at least as many removals again come before the next
+/// one, so the cost per removal stays constant.
+pub(crate) fn shrink_when_drained<K: Eq + Hash, V, S: BuildHasher>(table: &mut HashMap<K, V, S>) {
+    if table.capacity() > KEEP_CAPACITY && table.len() * 4 < table.capacity() {
+        table.shrink_to(table.len() * 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_drained_after_a_burst_gives_back_most_of_its_room() {
+        let mut table: HashMap<u32, u32> = (0..100_000).map(|n| (n, n)).collect();
+        let burst = table.capacity();
+        for n in 100..100_000 {
+            table.remove(&n);
+            shrink_when_drained(&mut table);
+        }
+        assert!(table.capacity() <= KEEP_CAPACITY * 2, "{} of {burst} kept", table.capacity());
+        assert_eq!(table.len(), 100);
+    }
+}
