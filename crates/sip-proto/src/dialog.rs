@@ -33,10 +33,11 @@ pub struct CSeqOutOfOrder {
 pub struct Dialog {
     /// The identifiers.
     pub id: DialogId,
-    /// Our address (From of our requests), without tag.
-    pub local_uri: NameAddr,
-    /// The peer's address (To of our requests), without tag.
-    pub remote_uri: NameAddr,
+    /// Our address (From of our requests), without tag, as header text: every request
+    /// writes it out again, and parsed it would take several times the room.
+    pub local_uri: String,
+    /// The peer's address (To of our requests), without tag, as header text.
+    pub remote_uri: String,
     /// Where in-dialog requests go: the peer's Contact.
     pub remote_target: Uri,
     /// Route set, in the order our requests carry it.
@@ -53,15 +54,12 @@ impl Dialog {
     /// from Contact. Our CSeq space starts at `local_seq`.
     pub fn as_uas(request: &Request, local_tag: &str, local_seq: u32) -> Result<Dialog, HeaderError> {
         let h = &request.headers;
-        let mut local_uri = h.to()?;
-        local_uri.params.remove("tag");
-        let mut remote_uri = h.from()?;
+        let remote_uri = h.from()?;
         let remote_tag = remote_uri.tag().unwrap_or_default().to_owned();
-        remote_uri.params.remove("tag");
         Ok(Dialog {
             id: DialogId { call_id: h.call_id()?.to_owned(), local_tag: local_tag.to_owned(), remote_tag },
-            local_uri,
-            remote_uri,
+            local_uri: without_tag(h.to()?),
+            remote_uri: without_tag(remote_uri),
             remote_target: contact_uri(h)?,
             route_set: h.record_routes()?,
             local_seq,
@@ -73,18 +71,16 @@ impl Dialog {
     /// from the response's Record-Route reversed, remote target from its Contact.
     pub fn as_uac(request: &Request, response: &Response) -> Result<Dialog, HeaderError> {
         let (rq, rs) = (&request.headers, &response.headers);
-        let mut local_uri = rq.from()?;
+        let local_uri = rq.from()?;
         let local_tag = local_uri.tag().unwrap_or_default().to_owned();
-        local_uri.params.remove("tag");
-        let mut remote_uri = rs.to()?;
+        let remote_uri = rs.to()?;
         let remote_tag = remote_uri.tag().unwrap_or_default().to_owned();
-        remote_uri.params.remove("tag");
         let mut route_set = rs.record_routes()?;
         route_set.reverse();
         Ok(Dialog {
             id: DialogId { call_id: rq.call_id()?.to_owned(), local_tag, remote_tag },
-            local_uri,
-            remote_uri,
+            local_uri: without_tag(local_uri),
+            remote_uri: without_tag(remote_uri),
             remote_target: contact_uri(rs)?,
             route_set,
             local_seq: rq.cseq()?.seq,
@@ -111,14 +107,15 @@ impl Dialog {
         for route in routes {
             req.headers.push(HeaderName::Route, route);
         }
-        let mut from = self.local_uri.clone();
-        from.params.set("tag", Some(&self.id.local_tag));
-        let mut to = self.remote_uri.clone();
-        if !self.id.remote_tag.is_empty() {
-            to.params.set("tag", Some(&self.id.remote_tag));
-        }
-        req.headers.push(HeaderName::From, from.to_string());
-        req.headers.push(HeaderName::To, to.to_string());
+        // The stored addresses have no tag, so the tag goes last (RFC 3261 §20.20, §20.39).
+        let from = format!("{};tag={}", self.local_uri, self.id.local_tag);
+        let to = if self.id.remote_tag.is_empty() {
+            self.remote_uri.clone()
+        } else {
+            format!("{};tag={}", self.remote_uri, self.id.remote_tag)
+        };
+        req.headers.push(HeaderName::From, from);
+        req.headers.push(HeaderName::To, to);
         req.headers.push(HeaderName::CallId, self.id.call_id.clone());
         req.headers.push(HeaderName::CSeq, format!("{} {}", self.local_seq, method));
         req.headers.push(HeaderName::MaxForwards, "70");
@@ -144,6 +141,12 @@ impl Dialog {
             _ => (self.remote_target.clone(), routes.collect()),
         }
     }
+}
+
+/// A From or To address as a dialog keeps it: without its tag, as header text.
+pub fn without_tag(mut address: NameAddr) -> String {
+    address.params.remove("tag");
+    address.to_string()
 }
 
 fn contact_uri(h: &crate::header::Headers) -> Result<Uri, HeaderError> {

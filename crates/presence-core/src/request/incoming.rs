@@ -3,7 +3,7 @@
 //! and never treat a header that does not parse as absent. A request with such a header is
 //! refused with 400 naming it (RFC 3261 §8.2.6.2 lets a UAS answer what it cannot read).
 
-use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::dialog::{Dialog, DialogId, without_tag};
 use sip_proto::header::{AuthParams, CSeq, Contacts, Event, HeaderError, MediaType, NameAddr, SubscriptionState};
 use sip_proto::{HeaderName, Method, Request, Response};
 
@@ -89,14 +89,11 @@ impl Incoming {
             Contacts::Wildcard => None,
         };
         let Some(target) = target else { return Err(HeaderError { header: HeaderName::Contact, reason: "missing" }) };
-        let (mut local_uri, mut remote_uri) = (self.to.clone(), self.from.clone());
-        local_uri.params.remove("tag");
-        let remote_tag = remote_uri.tag().unwrap_or_default().to_owned();
-        remote_uri.params.remove("tag");
+        let remote_tag = self.from.tag().unwrap_or_default().to_owned();
         Ok(Dialog {
             id: DialogId { call_id: self.call_id.clone(), local_tag: local_tag.to_owned(), remote_tag },
-            local_uri,
-            remote_uri,
+            local_uri: without_tag(self.to.clone()),
+            remote_uri: without_tag(self.from.clone()),
             remote_target: target.uri.clone(),
             route_set: self.record_routes.clone(),
             local_seq,

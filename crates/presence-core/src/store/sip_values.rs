@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use sip_proto::dialog::{Dialog, DialogId};
+use sip_proto::dialog::{Dialog, DialogId, without_tag};
 use sip_proto::header::NameAddr;
 use sip_proto::uri::Uri;
 
@@ -21,8 +21,8 @@ pub(crate) fn dialog_record(d: &Dialog) -> DialogRecord {
         call_id: d.id.call_id.clone(),
         local_tag: d.id.local_tag.clone(),
         remote_tag: d.id.remote_tag.clone(),
-        local_uri: d.local_uri.to_string(),
-        remote_uri: d.remote_uri.to_string(),
+        local_uri: d.local_uri.clone(),
+        remote_uri: d.remote_uri.clone(),
         remote_target: d.remote_target.to_string(),
         route_set: d.route_set.iter().map(ToString::to_string).collect(),
         local_seq: d.local_seq,
@@ -35,8 +35,8 @@ pub(crate) fn dialog_record(d: &Dialog) -> DialogRecord {
 pub(crate) fn restored_dialog(r: &DialogRecord) -> Option<Dialog> {
     Some(Dialog {
         id: DialogId { call_id: r.call_id.clone(), local_tag: r.local_tag.clone(), remote_tag: r.remote_tag.clone() },
-        local_uri: NameAddr::parse(&r.local_uri).ok()?,
-        remote_uri: NameAddr::parse(&r.remote_uri).ok()?,
+        local_uri: without_tag(NameAddr::parse(&r.local_uri).ok()?),
+        remote_uri: without_tag(NameAddr::parse(&r.remote_uri).ok()?),
         remote_target: Uri::parse(&r.remote_target).ok()?,
         route_set: r.route_set.iter().map(|route| NameAddr::parse(route)).collect::<Result<_, _>>().ok()?,
         local_seq: r.local_seq.saturating_add(RESTART_MARGIN),
