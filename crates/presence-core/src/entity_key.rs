@@ -7,15 +7,17 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
-/// An entity's name.
+/// An entity's name. Shared text: a subscription's key is copied into several indexes, and a
+/// copy costs a reference count instead of an allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntityKey(String);
+pub struct EntityKey(Arc<str>);
 
 impl EntityKey {
     /// Wraps text already in the canonical form.
     pub(crate) fn canonical(text: String) -> Self {
-        EntityKey(text)
+        EntityKey(text.into())
     }
 
     /// The key as text, `user@host`.
@@ -25,7 +27,7 @@ impl EntityKey {
 
     /// The domain: the host part.
     pub fn domain(&self) -> &str {
-        self.0.rsplit_once('@').map_or(&self.0, |(_, domain)| domain)
+        self.0.rsplit_once('@').map_or(&*self.0, |(_, domain)| domain)
     }
 
     /// The user part, if there is one.

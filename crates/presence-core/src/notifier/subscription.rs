@@ -124,7 +124,11 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub(crate) fn insert(&mut self, id: SubscriptionId, sub: Subscription, directory: &mut Directory) {
+    pub(crate) fn insert(&mut self, id: SubscriptionId, mut sub: Subscription, directory: &mut Directory) {
+        // One copy of the entity's name however many watch it.
+        if let Some((shared, _)) = self.by_entity.get_key_value(&sub.entity) {
+            sub.entity = shared.clone();
+        }
         self.by_dialog.insert((sub.dialog.id.clone(), sub.package, sub.event_id.clone()), id);
         let watchers = self.by_entity.entry(sub.entity.clone()).or_insert_with(|| {
             directory.add(&sub.entity);
