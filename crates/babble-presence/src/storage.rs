@@ -9,8 +9,8 @@
 //! changes and the writer commits them before the process exits.
 //!
 //! A batch is coalesced first: a Put made moot by a later change to the same record is left
-//! out (every NOTIFY stores its subscription again), which also keeps a batch held while the
-//! store is down from growing with every NOTIFY.
+//! out (a subscription is stored again as its CSeq moves and at every refresh), which also
+//! keeps a batch held while the store is down from growing with every change.
 //!
 //! When the store fails to commit a batch, what happens depends on why. A failure of the
 //! store itself (busy, locked, full, I/O) keeps the batch, with the changes that arrive

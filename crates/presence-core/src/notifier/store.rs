@@ -17,12 +17,24 @@ use crate::peer::FlowId;
 use crate::store::{RESTART_MARGIN, dialog_record, peer, peer_record, restored_dialog};
 
 use super::Notifier;
-use super::subscription::{Phase, Subscription};
+use super::subscription::{Phase, StoredAs, Subscription};
 
 impl Notifier {
-    /// Stores subscription `id` as it is now (no-op without persistence).
-    pub(super) fn store(&self, id: SubscriptionId, config: &EngineConfig, fx: &mut Effects) {
-        let Some(s) = self.subscriptions.get(id) else { return };
+    /// Stores subscription `id` as it is now (no-op without persistence), unless all that
+    /// changed since it was last stored is its CSeq and version, by less than half the
+    /// restart margin: a restart moves both a whole margin past what is stored, so they
+    /// still go up, and a NOTIFY (most of them, in a fan-out) writes nothing.
+    pub(super) fn store(&mut self, id: SubscriptionId, config: &EngineConfig, fx: &mut Effects) {
+        let Some(s) = self.subscriptions.get_mut(id) else { return };
+        let now = s.stored_as();
+        let due = s.stored.as_ref().is_none_or(|was| {
+            let drift = now.local_seq.wrapping_sub(was.local_seq);
+            StoredAs { local_seq: was.local_seq, ..now.clone() } != *was || drift >= RESTART_MARGIN / 2
+        });
+        if !due {
+            return;
+        }
+        s.stored = Some(now);
         fx.store(|wall| {
             Change::PutSubscription(SubscriptionRecord {
                 id: id.0,
@@ -91,6 +103,8 @@ impl Notifier {
             // Stored versions count NOTIFYs sent, so 0 means the first is still held back.
             notified: r.version > 0,
             authenticated: r.authenticated,
+            // Its CSeq moved past what is stored: the first NOTIFY stores it again.
+            stored: None,
         };
         self.subscriptions.insert(id, sub, &mut cx.fx.directory);
         if expires_at <= cx.now {

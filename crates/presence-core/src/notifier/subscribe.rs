@@ -150,6 +150,7 @@ impl Notifier {
             notified: false,
             // Reaching here with SUBSCRIBE authentication on means the request passed it.
             authenticated: config.auth.subscribe,
+            stored: None,
         };
         let contact = sub.contact();
         let expires_at = sub.expires_at;

@@ -83,9 +83,34 @@ pub(crate) struct Subscription {
     /// The SUBSCRIBE that set it up was authenticated: a device profile may then take its
     /// refreshes without a new challenge.
     pub(crate) authenticated: bool,
+    /// What the store last got of what changes in a subscription's life (`None`: nothing
+    /// yet in this run).
+    pub(crate) stored: Option<StoredAs>,
+}
+
+/// The parts of a stored subscription that change while it lives. Everything else stored
+/// changes only with a SUBSCRIBE from the watcher, which moves its CSeq.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredAs {
+    pub(crate) local_seq: u32,
+    pub(crate) remote_seq: Option<u32>,
+    pub(crate) expires_at: Instant,
+    pub(crate) peer: Peer,
+    pub(crate) notified: bool,
 }
 
 impl Subscription {
+    /// What [`StoredAs`] would record of it now.
+    pub(crate) fn stored_as(&self) -> StoredAs {
+        StoredAs {
+            local_seq: self.dialog.local_seq,
+            remote_seq: self.dialog.remote_seq,
+            expires_at: self.expires_at,
+            peer: self.peer,
+            notified: self.notified,
+        }
+    }
+
     /// Our Contact for the subscription's dialog.
     pub(crate) fn contact(&self) -> String {
         self.peer.contact(None, &self.our_host)

@@ -275,3 +275,51 @@ fn state_stored_under_a_host_that_became_an_alias_moves_to_the_canonical_name() 
     store_changes(&mut h, &mut store);
     assert!(store.load().unwrap().bindings.is_empty());
 }
+
+#[test]
+fn notifies_between_stores_still_leave_cseq_and_version_rising_after_a_restart() {
+    let mut store = MemoryStore::new();
+    let mut h = persistent(9);
+    let mut watch = Watch::new("busy-line", "dialog", ENTITY);
+    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(3600)), udp_peer(), 0.0));
+    watch.accepted(&responses[0]);
+    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    let mut puts = 0;
+    let mut last = (0, 0);
+    for n in 0..120 {
+        let state =
+            if n % 2 == 0 { presence_core::call::CallState::Early } else { presence_core::call::CallState::Terminated };
+        let call = presence_core::call::Call::new(format!("c{}", n / 2), state);
+        let command = Command::Dialog {
+            entity: ENTITY.into(),
+            display: None,
+            call_count: None,
+            calls: presence_core::api::CallsUpdate::Partial(call),
+            call_id: None,
+        };
+        let at = 1.0 + f64::from(n);
+        h.engine.handle_command(command, h.at(at));
+        let (_, notifies) = split(&h.drain());
+        let n = &notifies[0];
+        last = (n.headers.cseq().unwrap().seq, dialog_info::parse(&n.body).unwrap().version);
+        h.send(&answer(n, 200), udp_peer(), at);
+        let changes = h.engine.take_changes();
+        puts += changes.iter().filter(|c| matches!(c, presence_store::Change::PutSubscription(_))).count();
+        store.apply(&changes).unwrap();
+    }
+    assert!(puts <= 4, "120 NOTIFYs stored the subscription {puts} times");
+
+    let mut h = restart(&h, &mut store, 200.0);
+    let ring = presence_core::call::Call::new("after", presence_core::call::CallState::Early);
+    let command = Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: presence_core::api::CallsUpdate::Partial(ring),
+        call_id: None,
+    };
+    h.engine.handle_command(command, h.at(202.0));
+    let (_, notifies) = split(&h.drain());
+    let after = (notifies[0].headers.cseq().unwrap().seq, dialog_info::parse(&notifies[0].body).unwrap().version);
+    assert!(after.0 > last.0 && after.1 > last.1, "{last:?} -> {after:?}");
+}
