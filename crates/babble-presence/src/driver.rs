@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use presence_core::{Engine, Peer, Transmit, Transport};
+use presence_core::{Engine, Peer, Received, Transmit, Transport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
@@ -79,12 +79,12 @@ impl Driver {
     fn on_inbound(&mut self, event: Inbound) {
         let now = Instant::now().into_std();
         match event {
-            Inbound::Message { bytes, source, received } => {
-                if self.stale(&bytes, source, received) {
+            Inbound::Message { message, source, received } => {
+                if self.stale(&message, source, received) {
                     counters::add(&self.counters.udp_requests_shed, 1);
                     return;
                 }
-                self.engine.handle_sip(&bytes, source, now);
+                self.engine.handle_received(message, source, now);
             }
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
@@ -105,9 +105,9 @@ impl Driver {
     /// senders retransmit what is shed, and fresh requests are answered in time. Responses
     /// are always read (they end transactions), and stream requests too (a stream sender
     /// does not retransmit).
-    fn stale(&self, bytes: &[u8], source: Peer, received: Instant) -> bool {
+    fn stale(&self, message: &Received, source: Peer, received: Instant) -> bool {
         source.transport == Transport::Udp
-            && !bytes.starts_with(b"SIP/2.0 ")
+            && !message.is_response()
             && self.shed_after.is_some_and(|limit| received.elapsed() > limit)
     }
 
@@ -212,7 +212,8 @@ mod tests {
         let (inbound, queue) = mpsc::channel(QUEUED);
         for n in 0..QUEUED {
             let bytes = request("OPTIONS", &format!("ping{n}"), "");
-            inbound.try_send(Inbound::Message { bytes, source, received: Instant::now() }).unwrap();
+            let message = Received::read(&bytes, usize::MAX);
+            inbound.try_send(Inbound::Message { message, source, received: Instant::now() }).unwrap();
         }
         let (events, _) = broadcast::channel(1);
         let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()), None);
@@ -249,10 +250,11 @@ mod tests {
         let (inbound, queue) = mpsc::channel(4);
         let counters = Arc::new(ShellCounters::default());
         let limit = Duration::from_millis(100);
-        let stale = Inbound::Message { bytes: request("OPTIONS", "stale", ""), source, received: Instant::now() };
+        let read = |call_id| Received::read(&request("OPTIONS", call_id, ""), usize::MAX);
+        let stale = Inbound::Message { message: read("stale"), source, received: Instant::now() };
         inbound.try_send(stale).unwrap();
         tokio::time::advance(limit * 2).await;
-        let fresh = Inbound::Message { bytes: request("OPTIONS", "fresh", ""), source, received: Instant::now() };
+        let fresh = Inbound::Message { message: read("fresh"), source, received: Instant::now() };
         inbound.try_send(fresh).unwrap();
         let (events, _) = broadcast::channel(1);
         let engine = Engine::new(EngineConfig::default());

@@ -178,7 +178,15 @@ impl Server {
                     tracing::info!(transport = "tcp", local = %local, "listening");
                     listeners.push((Transport::Tcp, local));
                     let max_connections = config.sip.max_tcp_connections;
-                    let accept = tcp::accept_loop(listener, inbound_tx.clone(), ids.clone(), limits, max_connections);
+                    let max_message = config.sip.max_message_size;
+                    let accept = tcp::accept_loop(
+                        listener,
+                        inbound_tx.clone(),
+                        ids.clone(),
+                        limits,
+                        max_message,
+                        max_connections,
+                    );
                     listener_tasks.0.push(tokio::spawn(accept));
                 }
                 _ => {

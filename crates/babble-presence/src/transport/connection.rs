@@ -10,7 +10,7 @@ use std::fmt::Display;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use presence_core::{FlowId, Peer};
+use presence_core::{FlowId, Peer, Received};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead};
@@ -22,9 +22,16 @@ use super::codec::StreamItem;
 const WRITE_QUEUE: usize = 256;
 
 /// Serves the connection `source` (numbered `flow`) until the peer closes it, its bytes
-/// cannot be framed, or the driver goes away.
-pub(crate) async fn serve<S, D>(stream: S, decoder: D, source: Peer, flow: FlowId, inbound: mpsc::Sender<Inbound>)
-where
+/// cannot be framed, or the driver goes away. Each message is read (parsed) here, off the
+/// engine's thread.
+pub(crate) async fn serve<S, D>(
+    stream: S,
+    decoder: D,
+    max_message_size: usize,
+    source: Peer,
+    flow: FlowId,
+    inbound: mpsc::Sender<Inbound>,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
     D: Decoder<Item = StreamItem>,
     D::Error: Display,
@@ -39,7 +46,10 @@ where
     let mut frames = FramedRead::new(read, decoder);
     while let Some(item) = frames.next().await {
         let event = match item {
-            Ok(StreamItem::Message(bytes)) => Inbound::Message { bytes, source, received: tokio::time::Instant::now() },
+            Ok(StreamItem::Message(bytes)) => {
+                let message = Received::read(&bytes, max_message_size);
+                Inbound::Message { message, source, received: tokio::time::Instant::now() }
+            }
             Ok(StreamItem::OversizedHead(head)) => Inbound::OversizedHead { head, source },
             Ok(StreamItem::Ping) => {
                 // RFC 5626 §3.5.1: answer a CRLFCRLF ping with a CRLF pong.
@@ -82,7 +92,9 @@ mod tests {
     use super::*;
     use crate::transport::codec::SipCodec;
 
-    const OPTIONS: &[u8] = b"OPTIONS sip:pbx.example.com SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+    const OPTIONS: &[u8] = b"OPTIONS sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10:40312;branch=z9hG4bKc1\r\n\
+        From: <sip:1001@pbx.example.com>;tag=a\r\nTo: <sip:pbx.example.com>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\
+        Content-Length: 0\r\n\r\n";
     const ANSWER: &[u8] = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
 
     #[tokio::test]
@@ -97,7 +109,7 @@ mod tests {
             local: "198.51.100.1:5060".parse().unwrap(),
         };
         let codec = SipCodec::new(FrameLimits { max_head: 1024, max_body: 1024 });
-        let serving = tokio::spawn(serve(ours, codec, source, flow, inbound));
+        let serving = tokio::spawn(serve(ours, codec, 1024, source, flow, inbound));
 
         let Some(Inbound::FlowOpened { flow: opened, writer }) = driver.recv().await else {
             panic!("the connection is registered first");
@@ -109,10 +121,11 @@ mod tests {
         assert_eq!(&pong, b"\r\n", "a ping is answered on the stream, not handed to the driver");
 
         phone.write_all(OPTIONS).await.unwrap();
-        let Some(Inbound::Message { bytes, source: from, .. }) = driver.recv().await else {
+        let Some(Inbound::Message { message, source: from, .. }) = driver.recv().await else {
             panic!("the framed message is handed over");
         };
-        assert_eq!((&bytes[..], from), (OPTIONS, source));
+        let Received::Message(sip_proto::Message::Request(options)) = message else { panic!("read: {message:?}") };
+        assert_eq!((options.method, from), (sip_proto::Method::Options, source));
         writer.try_send(Bytes::from_static(ANSWER)).unwrap();
         let mut answer = vec![0; ANSWER.len()];
         phone.read_exact(&mut answer).await.unwrap();

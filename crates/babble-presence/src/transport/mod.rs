@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 /// What the network hands the driver.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// A datagram or a framed stream message, and when it was read off the socket.
-    Message { bytes: Bytes, source: Peer, received: tokio::time::Instant },
+    /// A datagram or a framed stream message, read where it arrived, and when it was read
+    /// off the socket.
+    Message { message: presence_core::Received, source: Peer, received: tokio::time::Instant },
     /// A stream message whose body is over the limit: only its head. The connection closes.
     OversizedHead { head: Bytes, source: Peer },
     /// A stream connection opened; its writer takes bytes to send.

@@ -20,6 +20,7 @@ pub(crate) async fn accept_loop(
     inbound: mpsc::Sender<Inbound>,
     ids: Arc<FlowIds>,
     limits: FrameLimits,
+    max_message_size: usize,
     max_connections: usize,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -46,7 +47,8 @@ pub(crate) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         connections.spawn(async move {
             let source = Peer { transport: Transport::Tcp, addr, flow: Some(flow), local };
-            connection::serve(stream, SipCodec::new(limits), source, flow, inbound).await;
+            let codec = SipCodec::new(limits);
+            connection::serve(stream, codec, max_message_size, source, flow, inbound).await;
             drop(permit);
         });
     }

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use presence_core::{FlowId, Peer, Transport};
+use bytes::BytesMut;
+use presence_core::{FlowId, Peer, Received, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -51,12 +51,12 @@ pub(crate) async fn receive_loop(
                 continue;
             }
         };
-        // A copy of just the datagram: a split would keep the whole receive buffer alive for
-        // as long as the message waits in the queue (64 KiB each under a flood).
-        let bytes = Bytes::copy_from_slice(&buf[..len]);
-        let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
         let received = tokio::time::Instant::now();
-        match inbound.try_send(Inbound::Message { bytes, source, received }) {
+        // Read here, on this socket's task, so the engine's thread only runs the protocol;
+        // what waits in the queue holds no copy of the receive buffer.
+        let message = Received::read(&buf[..len], max_message_size);
+        let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
+        match inbound.try_send(Inbound::Message { message, source, received }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 counters::add(&counters.udp_queue_drops, 1);

@@ -20,8 +20,8 @@ mod views;
 
 use std::time::{Duration, Instant};
 
+use crate::received::Received;
 use sip_proto::message::Message;
-use sip_proto::parse::parse_message;
 
 use crate::api::InEvent;
 use crate::auth::Auth;
@@ -85,22 +85,24 @@ impl Engine {
 
     /// A datagram or a framed stream message arrived from `source`.
     pub fn handle_sip(&mut self, bytes: &[u8], source: Peer, now: Instant) {
-        if bytes.len() > self.config.max_message_size {
-            // Over UDP nothing can be answered safely (the head may be cut); streams call
-            // `handle_oversized_head` instead.
-            self.fx.stats.oversized += 1;
-            return;
-        }
-        match parse_message(bytes) {
-            Ok(Message::Request(req)) => {
+        self.handle_received(Received::read(bytes, self.config.max_message_size), source, now);
+    }
+
+    /// A message arrived from `source`, already read where it arrived ([`Received::read`]).
+    pub fn handle_received(&mut self, received: Received, source: Peer, now: Instant) {
+        match received {
+            Received::Message(Message::Request(req)) => {
                 self.fx.stats.requests_in += 1;
                 self.on_request(req, source, now);
             }
-            Ok(Message::Response(resp)) => {
+            Received::Message(Message::Response(resp)) => {
                 self.fx.stats.responses_in += 1;
                 self.on_response(&resp, now);
             }
-            Err(err) => self.on_malformed(err, source, now),
+            Received::Malformed(err) => self.on_malformed(err, source, now),
+            // Over UDP nothing can be answered safely (the head may be cut); streams call
+            // `handle_oversized_head` instead.
+            Received::Oversized => self.fx.stats.oversized += 1,
         }
     }
 
