@@ -27,7 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Lifecycle rates tried, per second.
-const RATES: [u32; 5] = [2_000, 4_000, 6_000, 8_000, 12_000];
+const RATES: [u32; 6] = [2_000, 4_000, 6_000, 8_000, 12_000, 16_000];
 /// Watchers of the one entity in the fan-out runs.
 const FAN_OUT: [u32; 3] = [1_000, 5_000, 10_000];
 /// Idle subscriptions held for the memory figure: the first count, then the total.

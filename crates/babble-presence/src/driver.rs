@@ -101,13 +101,14 @@ impl Driver {
 
     /// Whether a UDP request waited in the queue so long that it is shed unread. Under a
     /// burst beyond what the engine can take, answering stale requests first would make
-    /// every answer late and every sender retransmit (the overload collapses); their
-    /// senders retransmit what is shed, and fresh requests are answered in time. Responses
-    /// are always read (they end transactions), and stream requests too (a stream sender
-    /// does not retransmit).
+    /// every answer late and every sender retransmit (the overload collapses). Only what
+    /// would start new work is shed (a request outside any dialog): responses and in-dialog
+    /// requests finish work already done, such as a subscription set up that is now being
+    /// ended, and shedding them would waste it. Stream requests are never shed (a stream
+    /// sender does not retransmit).
     fn stale(&self, message: &Received, source: Peer, received: Instant) -> bool {
         source.transport == Transport::Udp
-            && !message.is_response()
+            && message.starts_work()
             && self.shed_after.is_some_and(|limit| received.elapsed() > limit)
     }
 
@@ -242,8 +243,8 @@ mod tests {
         );
     }
 
-    /// A UDP request that waited in the queue past the limit is shed unread and counted; a
-    /// fresh one is answered.
+    /// A UDP request outside any dialog that waited in the queue past the limit is shed
+    /// unread and counted; a stale in-dialog one and a fresh one are answered.
     #[tokio::test(start_paused = true)]
     async fn a_stale_udp_request_is_shed_and_a_fresh_one_answered() {
         let (phone, source, flows) = phone_and_server().await;
@@ -253,6 +254,11 @@ mod tests {
         let read = |call_id| Received::read(&request("OPTIONS", call_id, ""), usize::MAX);
         let stale = Inbound::Message { message: read("stale"), source, received: Instant::now() };
         inbound.try_send(stale).unwrap();
+        let in_dialog = String::from_utf8(request("OPTIONS", "in-dialog", "").to_vec())
+            .unwrap()
+            .replace("To: <sip:1001@pbx.example.com>", "To: <sip:1001@pbx.example.com>;tag=ours");
+        let in_dialog = Received::read(in_dialog.as_bytes(), usize::MAX);
+        inbound.try_send(Inbound::Message { message: in_dialog, source, received: Instant::now() }).unwrap();
         tokio::time::advance(limit * 2).await;
         let fresh = Inbound::Message { message: read("fresh"), source, received: Instant::now() };
         inbound.try_send(fresh).unwrap();
@@ -262,9 +268,13 @@ mod tests {
         tokio::spawn(driver.run(std::future::pending()));
 
         let mut datagram = vec![0; 65536];
-        let (len, _) = tokio::time::timeout(WAIT, phone.recv_from(&mut datagram)).await.unwrap().unwrap();
-        let Message::Response(answer) = parse_message(&datagram[..len]).unwrap() else { panic!("not a response") };
-        assert_eq!(answer.headers.call_id().unwrap(), "fresh", "only the fresh request is answered");
+        let mut answered = Vec::new();
+        for _ in 0..2 {
+            let (len, _) = tokio::time::timeout(WAIT, phone.recv_from(&mut datagram)).await.unwrap().unwrap();
+            let Message::Response(answer) = parse_message(&datagram[..len]).unwrap() else { panic!("not a response") };
+            answered.push(answer.headers.call_id().unwrap().to_owned());
+        }
+        assert_eq!(answered, ["in-dialog", "fresh"], "the stale request outside a dialog is not answered");
         assert_eq!(counters::read(&counters.udp_requests_shed), 1);
     }
 }

@@ -18,7 +18,8 @@ pub struct EngineConfig {
     pub server_name: String,
     /// Largest message accepted, in bytes; larger datagrams are dropped and counted.
     pub max_message_size: usize,
-    /// Most server transactions held at once; past it requests get 503 statelessly.
+    /// Most server transactions held at once; past it the oldest answered one is forgotten
+    /// before its Timer J.
     pub max_server_transactions: usize,
     /// Seed for the identifiers we mint (tags). The shell seeds it from the OS; tests fix it.
     pub seed: u64,

@@ -30,8 +30,15 @@ impl Received {
         }
     }
 
-    /// Whether it is a response (which ends a transaction, so it is never shed).
-    pub fn is_response(&self) -> bool {
-        matches!(self, Received::Message(Message::Response(_)))
+    /// Whether it would start new work: a request outside any dialog (its To has no tag,
+    /// RFC 3261 §12.2), or one that did not parse. Under overload these are shed first:
+    /// a response or an in-dialog request finishes work already done (a subscription set
+    /// up, a NOTIFY sent), and losing it would waste that work.
+    pub fn starts_work(&self) -> bool {
+        match self {
+            Received::Message(Message::Request(request)) => !request.headers.to().is_ok_and(|to| to.tag().is_some()),
+            Received::Message(Message::Response(_)) => false,
+            Received::Malformed(_) | Received::Oversized => true,
+        }
     }
 }

@@ -20,8 +20,8 @@ pub struct Stats {
     pub retransmissions_absorbed: u64,
     /// Responses matching no client transaction.
     pub stray_responses: u64,
-    /// Requests refused with 503 because the transaction table was full.
-    pub overload_rejections: u64,
+    /// Answered transactions forgotten before their Timer J to make room in a full table.
+    pub transactions_forgotten_early: u64,
     /// NOTIFYs answered with a 2xx.
     pub notifies_ok: u64,
     /// NOTIFYs answered with an error (3xx–6xx).

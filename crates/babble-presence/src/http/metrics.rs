@@ -51,7 +51,7 @@ impl Metrics {
                 ("babble_sip_oversized_total", stats.oversized),
                 ("babble_sip_retransmissions_absorbed_total", stats.retransmissions_absorbed),
                 ("babble_sip_stray_responses_total", stats.stray_responses),
-                ("babble_sip_overload_rejections_total", stats.overload_rejections),
+                ("babble_sip_transactions_forgotten_early_total", stats.transactions_forgotten_early),
                 ("babble_notifies_ok_total", stats.notifies_ok),
                 ("babble_notifies_refused_total", stats.notifies_refused),
                 ("babble_notify_timeouts_total", stats.notify_timeouts),

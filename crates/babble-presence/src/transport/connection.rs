@@ -92,7 +92,8 @@ mod tests {
     use super::*;
     use crate::transport::codec::SipCodec;
 
-    const OPTIONS: &[u8] = b"OPTIONS sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10:40312;branch=z9hG4bKc1\r\n\
+    const OPTIONS: &[u8] =
+        b"OPTIONS sip:pbx.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10:40312;branch=z9hG4bKc1\r\n\
         From: <sip:1001@pbx.example.com>;tag=a\r\nTo: <sip:pbx.example.com>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n\
         Content-Length: 0\r\n\r\n";
     const ANSWER: &[u8] = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";

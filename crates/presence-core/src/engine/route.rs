@@ -68,12 +68,7 @@ impl Engine {
             self.respond(None, response, source, now);
             return;
         }
-        if self.server.is_full(self.config.max_server_transactions) {
-            self.fx.stats.overload_rejections += 1;
-            let busy = req.answer(503).with_reason("Service Unavailable (transaction table full)");
-            self.respond(None, busy, source, now);
-            return;
-        }
+        self.server.make_room(self.config.max_server_transactions, &mut self.fx);
         let key = self.server.open(key, source, self.config.timers);
         let (response, then) = match preflight(&req) {
             Some(refusal) => (refusal, Then::Nothing),

@@ -1,16 +1,17 @@
 //! Server transactions (RFC 3261 §17.2): owns the table of non-INVITE server transactions,
-//! matches a request to one (§17.2.3), answers retransmissions from it until Timer J, and
+//! matches a request to one (§17.2.3), answers retransmissions from it until Timer J (or,
+//! when the table is full, until the room is needed: see [`ServerTransactions::make_room`]), and
 //! sends every response the engine makes: completed (To tag, Server), stamped (Via
 //! `received`/`rport`) and addressed where §18.2.2 says (`addressing`).
 
 mod addressing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sip_proto::transaction::{ServerKey, ServerTransaction, TimerConfig};
+use sip_proto::transaction::{ServerKey, ServerState, ServerTransaction, TimerConfig};
 use sip_proto::{HeaderName, Headers, Request, Response};
 
 use crate::effects::{Effects, TimerKey};
@@ -20,6 +21,10 @@ use crate::peer::Peer;
 #[derive(Debug, Default)]
 pub(crate) struct ServerTransactions {
     by_key: HashMap<Arc<ServerKey>, ServerTransaction>,
+    /// Transactions that answered and wait out Timer J, oldest first. Timer J is the same
+    /// for all of them (UDP's 64*T1; over streams it is zero and nothing waits), so they
+    /// also leave in this order, and the front is trimmed as they do.
+    waiting_out: VecDeque<Arc<ServerKey>>,
 }
 
 /// What the server stamps on every response.
@@ -46,9 +51,21 @@ impl ServerTransactions {
         true
     }
 
-    /// Whether the table holds `max` transactions already.
-    pub(crate) fn is_full(&self, max: usize) -> bool {
-        self.by_key.len() >= max
+    /// Makes room for a new transaction in a table of at most `max`: when full, the oldest
+    /// answered transaction is forgotten before its Timer J (and counted). Timer J only lets
+    /// a retransmitted request get the same answer again (§17.2.2); a sender whose answer was
+    /// lost retransmits within T2 (4 s), so what goes is the one least likely to be asked
+    /// again, and under a sustained load of more than `max` per 64*T1 new requests are still
+    /// answered instead of refused. Every transaction is answered when it opens (the engine
+    /// answers at once), so there is always one to forget.
+    pub(crate) fn make_room(&mut self, max: usize, fx: &mut Effects) {
+        while self.by_key.len() >= max {
+            let Some(oldest) = self.waiting_out.pop_front() else { return };
+            if self.by_key.remove(&*oldest).is_some() {
+                fx.stats.transactions_forgotten_early += 1;
+                fx.set_deadline(TimerKey::ServerTransaction(oldest), None);
+            }
+        }
     }
 
     /// Starts the transaction of a new request; its key, for [`ServerTransactions::respond`].
@@ -82,6 +99,9 @@ impl ServerTransactions {
             && let Some(txn) = self.by_key.get_mut(&*key)
         {
             txn.on_response(response.status, bytes.clone(), now);
+            if txn.state() == ServerState::Completed {
+                self.waiting_out.push_back(key.clone());
+            }
             self.settle(key, fx);
         }
         fx.transmit(destination, bytes);
@@ -105,6 +125,10 @@ impl ServerTransactions {
         let Some(txn) = self.by_key.get(&*key) else { return };
         if txn.is_terminated() {
             self.by_key.remove(&*key);
+            // Those that left before it (in order, see `waiting_out`) go from the queue too.
+            while self.waiting_out.front().is_some_and(|front| !self.by_key.contains_key(&**front)) {
+                self.waiting_out.pop_front();
+            }
             crate::tables::shrink_when_drained(&mut self.by_key);
             fx.set_deadline(TimerKey::ServerTransaction(key), None);
         } else {

@@ -176,11 +176,20 @@ fn oversized_input_is_dropped_on_udp_and_gets_413_on_streams() {
 }
 
 #[test]
-fn a_full_transaction_table_answers_503() {
-    let mut h = Harness::with_config(EngineConfig { max_server_transactions: 1, ..EngineConfig::default() });
-    assert_eq!(only_response(&h.send(&request("OPTIONS", "sip:p", "z9hG4bK1", ""), udp_peer(), 0.0)).status, 200);
-    assert_eq!(only_response(&h.send(&request("OPTIONS", "sip:p", "z9hG4bK2", ""), udp_peer(), 0.0)).status, 503);
-    assert_eq!(h.engine.stats().overload_rejections, 1);
+fn a_full_transaction_table_forgets_its_oldest_answered_transaction() {
+    let mut h = Harness::with_config(EngineConfig { max_server_transactions: 2, ..EngineConfig::default() });
+    let options = |branch| request("OPTIONS", "sip:p", branch, "");
+    for branch in ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"] {
+        assert_eq!(only_response(&h.send(&options(branch), udp_peer(), 0.0)).status, 200, "{branch} answered");
+    }
+    assert_eq!(h.engine.stats().transactions_forgotten_early, 1);
+    // The second is still held: its retransmission is absorbed. The first was forgotten:
+    // its retransmission is taken as a new request (and makes room in turn).
+    h.send(&options("z9hG4bK2"), udp_peer(), 0.1);
+    assert_eq!(h.engine.stats().retransmissions_absorbed, 1);
+    h.send(&options("z9hG4bK1"), udp_peer(), 0.2);
+    assert_eq!(h.engine.stats().retransmissions_absorbed, 1);
+    assert_eq!(h.engine.stats().transactions_forgotten_early, 2, "the oldest still held, the second, made room");
 }
 
 proptest::proptest! {
