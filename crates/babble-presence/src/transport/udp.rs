@@ -1,7 +1,8 @@
 //! UDP: one receive loop per socket, no framing (one datagram is one message, RFC 3261
-//! §18.1.1). Inbound datagrams are handed over without waiting: when the driver falls
-//! behind, datagrams are dropped and counted, as a full socket buffer would, instead of
-//! stalling the socket.
+//! §18.1.1). Inbound datagrams are read here and handed over without waiting: when the
+//! driver falls behind, requests that would start new work are shed once the queue is three
+//! quarters full, and anything is dropped once it is full, counted either way, as a full
+//! socket buffer would drop them, instead of stalling the socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,13 @@ pub(crate) async fn receive_loop(
         // what waits in the queue holds no copy of the receive buffer.
         let message = Received::read(&buf[..len], max_message_size);
         let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
+        if message.starts_work() && inbound.capacity() < inbound.max_capacity() / 4 {
+            // The last quarter of the queue is kept for what finishes work already begun
+            // (responses, in-dialog requests): under a burst, new work is shed first, here,
+            // before it waits; its sender retransmits.
+            counters::add(&counters.udp_requests_shed, 1);
+            continue;
+        }
         match inbound.try_send(Inbound::Message { message, source, received }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -63,5 +71,58 @@ pub(crate) async fn receive_loop(
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn options(to_tag: &str) -> String {
+        format!(
+            "OPTIONS sip:1001@pbx.example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK{to_tag}x\r\n\
+             From: <sip:1002@pbx.example.com>;tag=f\r\n\
+             To: <sip:1001@pbx.example.com>{to_tag}\r\n\
+             Call-ID: c{to_tag}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// With the queue over three quarters full, a request outside any dialog is shed at once and
+    /// counted, and an in-dialog one still queues.
+    #[tokio::test]
+    async fn new_work_is_shed_before_the_queue_fills() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (inbound, mut queue) = mpsc::channel(8);
+        for _ in 0..7 {
+            inbound.try_send(Inbound::FlowClosed { flow: FlowId(9) }).unwrap();
+        }
+        let counters = Arc::new(ShellCounters::default());
+        let receiving = tokio::spawn(receive_loop(socket.clone(), FlowId(1), inbound, 4096, counters.clone()));
+        let server = socket.local_addr().unwrap();
+        phone.send_to(options("").as_bytes(), server).await.unwrap();
+        phone.send_to(options(";tag=ours").as_bytes(), server).await.unwrap();
+        // Until the receive loop has taken both datagrams: one shed, one queued.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while queue.len() < 8 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        for _ in 0..7 {
+            queue.recv().await.unwrap();
+        }
+        let Some(Inbound::Message { message, .. }) =
+            tokio::time::timeout(Duration::from_secs(5), queue.recv()).await.unwrap()
+        else {
+            panic!("the in-dialog request is queued")
+        };
+        assert!(!message.starts_work());
+        assert_eq!(counters::read(&counters.udp_requests_shed), 1, "the request outside a dialog was shed");
+        receiving.abort();
     }
 }
