@@ -62,10 +62,11 @@ pub struct SipConfig {
     /// Receive and send buffer asked of each UDP socket, in bytes (the kernel caps it at
     /// `net.core.rmem_max` / `wmem_max`).
     pub udp_buffer_bytes: usize,
-    /// UDP requests that waited in the inbound queue longer than this many milliseconds are
-    /// dropped unread and counted, so an overload sheds early; 0 never sheds.
+    /// UDP requests outside any dialog that waited in the inbound queue longer than this
+    /// many milliseconds are dropped unread and counted, so an overload sheds early; 0 never
+    /// sheds by age.
     pub shed_after_ms: u64,
-    /// Most server transactions held at once.
+    /// Most server transactions held at once; past it the oldest answered one is forgotten.
     pub max_server_transactions: usize,
     /// RFC 3261 T1 in milliseconds.
     pub t1_ms: u64,
