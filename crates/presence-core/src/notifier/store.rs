@@ -17,7 +17,7 @@ use crate::peer::FlowId;
 use crate::store::{RESTART_MARGIN, dialog_record, peer, peer_record, restored_dialog};
 
 use super::Notifier;
-use super::subscription::{Phase, StoredAs, Subscription};
+use super::subscription::{Phase, Subscription};
 
 impl Notifier {
     /// Stores subscription `id` as it is now (no-op without persistence), unless all that
@@ -27,9 +27,8 @@ impl Notifier {
     pub(super) fn store(&mut self, id: SubscriptionId, config: &EngineConfig, fx: &mut Effects) {
         let Some(s) = self.subscriptions.get_mut(id) else { return };
         let now = s.stored_as();
-        let due = s.stored.as_ref().is_none_or(|was| {
-            let drift = now.local_seq.wrapping_sub(was.local_seq);
-            StoredAs { local_seq: was.local_seq, ..now.clone() } != *was || drift >= RESTART_MARGIN / 2
+        let due = s.stored.is_none_or(|was| {
+            was.digest != now.digest || now.local_seq.wrapping_sub(was.local_seq) >= RESTART_MARGIN / 2
         });
         if !due {
             return;

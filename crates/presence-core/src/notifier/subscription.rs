@@ -5,7 +5,7 @@
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -88,27 +88,23 @@ pub(crate) struct Subscription {
     pub(crate) stored: Option<StoredAs>,
 }
 
-/// The parts of a stored subscription that change while it lives. Everything else stored
-/// changes only with a SUBSCRIBE from the watcher, which moves its CSeq.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the store last got of the parts of a subscription that change while it lives: our
+/// CSeq, and a digest of the rest (the watcher's CSeq, the expiry, where NOTIFYs go, whether
+/// one went out). Everything else stored changes only with a SUBSCRIBE from the watcher,
+/// which moves its CSeq. A digest, not a copy, because every subscription holds one: two
+/// different states digesting alike (one chance in 2^64) would only skip one write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoredAs {
     pub(crate) local_seq: u32,
-    pub(crate) remote_seq: Option<u32>,
-    pub(crate) expires_at: Instant,
-    pub(crate) peer: Peer,
-    pub(crate) notified: bool,
+    pub(crate) digest: u64,
 }
 
 impl Subscription {
     /// What [`StoredAs`] would record of it now.
     pub(crate) fn stored_as(&self) -> StoredAs {
-        StoredAs {
-            local_seq: self.dialog.local_seq,
-            remote_seq: self.dialog.remote_seq,
-            expires_at: self.expires_at,
-            peer: self.peer,
-            notified: self.notified,
-        }
+        let mut digest = std::hash::DefaultHasher::new();
+        (self.dialog.remote_seq, self.expires_at, self.peer, self.notified).hash(&mut digest);
+        StoredAs { local_seq: self.dialog.local_seq, digest: digest.finish() }
     }
 
     /// Our Contact for the subscription's dialog.
