@@ -109,9 +109,10 @@ fn quality_of(ranges: &[MediaType], format: Format) -> u32 {
     covering.rev().max_by_key(specificity).map_or(0, quality)
 }
 
-/// The q-value in thousandths (RFC 3261 §20.1); 1000 when absent or unreadable.
+/// The q-value in thousandths (RFC 3261 §20.1). Reading the Accept header checked every
+/// range's q (`Headers::accept`, a 400 otherwise), so it reads here.
 fn quality(range: &MediaType) -> u32 {
-    range.params.get("q").and_then(|q| q.parse::<f32>().ok()).map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u32)
+    range.quality().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -92,6 +92,15 @@ fn unsupported_scheme_and_required_extension() {
 }
 
 #[test]
+fn an_accept_q_value_that_is_not_one_gets_400_naming_accept() {
+    // RFC 2616 §3.9's qvalue: before, an unreadable q was read as 1.
+    let mut h = Harness::new();
+    let bad_q = request("OPTIONS", "sip:pbx.example.com", "z9hG4bKq1", "Accept: application/pidf+xml;q=high\r\n");
+    let r = only_response(&h.send(&bad_q, udp_peer(), 0.0));
+    assert_eq!((r.status, r.reason.as_str()), (400, "Malformed Accept header"));
+}
+
+#[test]
 fn malformed_requests_are_answered_or_dropped_and_counted() {
     let mut h = Harness::new();
     let bad_expires = request("OPTIONS", "sip:pbx.example.com", "z9hG4bKb1", "Expires: soon\r\n");

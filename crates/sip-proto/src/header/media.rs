@@ -33,6 +33,21 @@ impl MediaType {
         Ok(MediaType { kind: kind.to_ascii_lowercase(), subtype: subtype.to_ascii_lowercase(), params })
     }
 
+    /// The range's `q` in thousandths, 1000 when absent (RFC 3261 §20.1 takes Accept's
+    /// grammar from RFC 2616 §3.9: `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`).
+    pub fn quality(&self) -> Result<u32, &'static str> {
+        let Some(q) = self.params.get("q") else { return Ok(1000) };
+        let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
+        let digits_ok = fraction.len() <= 3 && fraction.bytes().all(|b| b.is_ascii_digit());
+        let thousandths =
+            fraction.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0, |n, b| n * 10 + u32::from(b - b'0'));
+        match whole {
+            "0" if digits_ok => Ok(thousandths),
+            "1" if digits_ok && thousandths == 0 => Ok(1000),
+            _ => Err("q is not a qvalue (0 to 1, three decimals at most)"),
+        }
+    }
+
     /// `type/subtype` without parameters.
     pub fn essence(&self) -> String {
         format!("{}/{}", self.kind, self.subtype)
@@ -67,6 +82,15 @@ mod tests {
         assert!(MediaType::parse("*/*").unwrap().covers("text/plain"));
         assert!(!m.covers("application/xpidf+xml"));
         assert!(MediaType::parse("text").is_err());
+        let q = |range: &str| MediaType::parse(range).unwrap().quality();
+        assert_eq!(q("text/plain"), Ok(1000));
+        assert_eq!(q("text/plain;q=0.5"), Ok(500));
+        assert_eq!(q("text/plain;q=0.05"), Ok(50));
+        assert_eq!(q("text/plain;q=1.000"), Ok(1000));
+        assert_eq!(q("text/plain;q=0"), Ok(0));
+        for bad in ["q=2", "q=1.5", "q=0.1234", "q=high", "q=-0.5", "q=.5"] {
+            assert!(q(&format!("text/plain;{bad}")).is_err(), "{bad}");
+        }
         assert!(MediaType::parse("text/").is_err());
     }
 }

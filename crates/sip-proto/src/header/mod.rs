@@ -277,7 +277,8 @@ impl Headers {
         if !self.contains(&HeaderName::Accept) {
             return Ok(None);
         }
-        self.typed_list(HeaderName::Accept, MediaType::parse).map(Some)
+        let range = |v: &str| MediaType::parse(v).and_then(|range| range.quality().map(|_| range));
+        self.typed_list(HeaderName::Accept, range).map(Some)
     }
 
     /// Allow: `None` when absent.
