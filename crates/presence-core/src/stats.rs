@@ -30,6 +30,9 @@ pub struct Stats {
     pub notify_timeouts: u64,
     /// Subscriptions ended because their NOTIFYs failed (481, errors, timeouts, lost flow).
     pub subscriptions_lost: u64,
+    /// Stored publications and subscriptions to phones this run could not use (a package no
+    /// longer known, text that no longer parses): deleted at restore.
+    pub stored_records_dropped: u64,
     /// Dialog publications ignored because a newer version was already applied.
     pub stale_publications: u64,
     /// Out-of-dialog NOTIFYs sent (unsolicited MWI, check-sync).

@@ -56,6 +56,7 @@ impl Metrics {
                 ("babble_notifies_refused_total", stats.notifies_refused),
                 ("babble_notify_timeouts_total", stats.notify_timeouts),
                 ("babble_subscriptions_lost_total", stats.subscriptions_lost),
+                ("babble_store_records_dropped_total", stats.stored_records_dropped),
                 ("babble_publications_stale_total", stats.stale_publications),
                 ("babble_unsolicited_notifies_total", stats.unsolicited_notifies),
                 ("babble_auth_challenges_total", stats.auth_challenges),

@@ -62,6 +62,11 @@ impl Phones {
             restored_dialog(&r.dialog),
         );
         let (Some(phone), Some(package), Some(peer), Some(dialog)) = parsed else {
+            // A binding or socket gone is this run's news; a record that does not read is
+            // the store's, and counted.
+            if parsed.1.is_none() || parsed.3.is_none() {
+                cx.fx.stats.stored_records_dropped += 1;
+            }
             cx.fx.store(|_| Change::DeleteWatch(id.0));
             return None;
         };

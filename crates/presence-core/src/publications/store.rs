@@ -36,7 +36,8 @@ impl Publications {
         });
     }
 
-    /// Puts back a stored publication; returns what its body says about its entity.
+    /// Puts back a stored publication; returns what its body says about its entity. One
+    /// this run cannot read (its package unknown, its body unreadable) is deleted and counted.
     /// `entity` is the record's entity as this run's configuration names it.
     pub(crate) fn restore(
         &mut self,
@@ -45,8 +46,16 @@ impl Publications {
         fx: &mut Effects,
         now: Instant,
     ) -> Option<(EntityKey, Update)> {
-        let package = Package::from_event(&record.package)?;
         let id = PublicationId(record.id);
+        let readable = Package::from_event(&record.package).and_then(|package| {
+            let content = content::read(&record.content_type, record.body.as_bytes(), package).ok()?;
+            Some((package, content))
+        });
+        let Some((package, content)) = readable else {
+            fx.stats.stored_records_dropped += 1;
+            fx.store(|_| Change::DeletePublication(id.0));
+            return None;
+        };
         let expires_at = fx.wall().map_or(now, |wall| wall.instant(record.expires_at_ms));
         let publication = Publication {
             entity,
@@ -57,10 +66,8 @@ impl Publications {
             dialog_version: record.dialog_version,
             body: (record.content_type, record.body),
         };
-        let (content_type, body) = publication.body.clone();
         self.table.insert(id, publication);
         fx.set_deadline(TimerKey::PublicationExpiry(id), Some(expires_at));
-        let content = content::read(&content_type, body.as_bytes(), package).ok()?;
         self.accept_content(id, content, &mut fx.stats)
     }
 }

@@ -323,3 +323,33 @@ fn notifies_between_stores_still_leave_cseq_and_version_rising_after_a_restart()
     let after = (notifies[0].headers.cseq().unwrap().seq, dialog_info::parse(&notifies[0].body).unwrap().version);
     assert!(after.0 > last.0 && after.1 > last.1, "{last:?} -> {after:?}");
 }
+
+#[test]
+fn a_stored_publication_this_run_cannot_read_is_deleted_and_counted() {
+    let mut store = MemoryStore::new();
+    let record = |id, package: &str, body: &str| presence_store::PublicationRecord {
+        id,
+        entity: ENTITY.into(),
+        package: package.into(),
+        etag: format!("e{id}"),
+        expires_at_ms: T0_MS + 600_000,
+        device: "z".into(),
+        dialog_version: None,
+        content_type: "application/pidf+xml".into(),
+        body: body.into(),
+    };
+    let good = zoiper_pidf(ENTITY, "open", "DND");
+    let changes = [
+        presence_store::Change::PutPublication { record: record(1, "presence", &good), if_etag: None },
+        presence_store::Change::PutPublication { record: record(2, "presence", "<presence>not closed"), if_etag: None },
+        presence_store::Change::PutPublication { record: record(3, "no-such-package", &good), if_etag: None },
+    ];
+    store.apply(&changes).unwrap();
+    let old = persistent(10);
+    let mut h = restart(&old, &mut store, 1.0);
+    assert_eq!(h.engine.publication_count(), 1);
+    assert_eq!(h.engine.stats().stored_records_dropped, 2);
+    store_changes(&mut h, &mut store);
+    let ids: Vec<u64> = store.load().unwrap().publications.iter().map(|p| p.id).collect();
+    assert_eq!(ids, [1], "not reloaded at every start");
+}
