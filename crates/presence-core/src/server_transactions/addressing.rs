@@ -19,19 +19,24 @@ const DEFAULT_PORT: u16 = 5060;
 /// Where a response to a request with these headers, received from `source`, is sent.
 /// `None` when there is no readable top Via.
 pub(crate) fn response_destination(request: &Headers, source: Peer) -> Option<Peer> {
-    let via = request.top_via().ok()?;
+    Some(destination_of(&request.top_via().ok()?, source))
+}
+
+/// Where a response goes whose top Via is `via`: the source's address, and over UDP without
+/// `rport` the port the Via names.
+fn destination_of(via: &Via, source: Peer) -> Peer {
     let mut destination = source;
     if !source.transport.is_reliable() && !via.wants_rport() {
         destination.addr.set_port(via.port.unwrap_or(DEFAULT_PORT));
     }
-    Some(destination)
+    destination
 }
 
 /// Adds `received` and `rport` to the top Via of a response (RFC 3261 §18.2.1, RFC 3581
 /// §4) and returns where to send it.
 pub(crate) fn stamp_via(response: &mut Headers, source: Peer) -> Option<Peer> {
-    let destination = response_destination(response, source)?;
     let mut via: Via = response.top_via().ok()?;
+    let destination = destination_of(&via, source);
     let source_ip = source.addr.ip();
     // RFC 3581 §4: with rport, `received` is added even when it equals the sent-by host.
     if via.wants_rport() || !host_is(&via.host, source_ip) {
