@@ -4,7 +4,6 @@
 //! responses are absorbed. The outcome is reported once, with the [`Purpose`] the sender
 //! gave, for the engine to hand back to that sender.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +14,7 @@ use sip_proto::transaction::{ClientAction, ClientKey, ClientTransaction, TimerCo
 use crate::effects::{Effects, TimerKey};
 use crate::ids::{SubscriptionId, WatchId};
 use crate::peer::Peer;
+use crate::tables::FastMap;
 
 /// Who sent a request and waits for its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ struct Outgoing {
 /// Every request in flight.
 #[derive(Debug, Default)]
 pub(crate) struct ClientTransactions {
-    by_key: HashMap<Arc<ClientKey>, Outgoing>,
+    by_key: FastMap<Arc<ClientKey>, Outgoing>,
 }
 
 impl ClientTransactions {

@@ -2,20 +2,22 @@
 //! watch and entity is an entry here, not a task. The driver sleeps until
 //! [`DeadlineIndex::next`] and then asks for what is due.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::Hash;
 use std::time::Instant;
+
+use crate::tables::FastMap;
 
 /// Deadlines keyed by `K`, at most one per key.
 #[derive(Debug)]
 pub(crate) struct DeadlineIndex<K> {
     by_time: BTreeSet<(Instant, K)>,
-    by_key: HashMap<K, Instant>,
+    by_key: FastMap<K, Instant>,
 }
 
 impl<K: Ord + Hash + Clone> DeadlineIndex<K> {
     pub(crate) fn new() -> Self {
-        DeadlineIndex { by_time: BTreeSet::new(), by_key: HashMap::new() }
+        DeadlineIndex { by_time: BTreeSet::new(), by_key: FastMap::default() }
     }
 
     /// Sets (or moves, or with `None` clears) the deadline of `key`.

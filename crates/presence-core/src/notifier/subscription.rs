@@ -17,6 +17,7 @@ use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::{FlowId, Peer};
+use crate::tables::FastMap;
 
 /// Where a subscription is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,11 +133,11 @@ pub(crate) struct Subscriptions {
     /// Boxed: a tree node holds eleven entries and is seldom full, and a subscription is
     /// large beside its id.
     by_id: BTreeMap<SubscriptionId, Box<Subscription>>,
-    by_dialog: HashMap<DialogKey, SubscriptionId>,
+    by_dialog: FastMap<DialogKey, SubscriptionId>,
     by_entity: HashMap<EntityKey, BTreeSet<SubscriptionId>>,
     /// Mostly one subscription a Call-ID (a dialog may carry several packages): a list, not
     /// a tree node each.
-    by_call_id: HashMap<String, Vec<SubscriptionId>>,
+    by_call_id: FastMap<String, Vec<SubscriptionId>>,
     /// Subscriptions bound to a connection (ending ones too), so a closed one finds its own.
     by_flow: HashMap<FlowId, BTreeSet<SubscriptionId>>,
     /// Active subscriptions per watcher, so the quota check costs the same however many

@@ -6,7 +6,7 @@
 
 mod addressing;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,11 +16,12 @@ use sip_proto::{HeaderName, Headers, Request, Response};
 
 use crate::effects::{Effects, TimerKey};
 use crate::peer::Peer;
+use crate::tables::FastMap;
 
 /// The server transactions in progress.
 #[derive(Debug, Default)]
 pub(crate) struct ServerTransactions {
-    by_key: HashMap<Arc<ServerKey>, ServerTransaction>,
+    by_key: FastMap<Arc<ServerKey>, ServerTransaction>,
     /// Transactions that answered and wait out Timer J, oldest first. Timer J is the same
     /// for all of them (UDP's 64*T1; over streams it is zero and nothing waits), so they
     /// also leave in this order, and the front is trimmed as they do.
