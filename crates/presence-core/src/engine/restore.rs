@@ -47,6 +47,10 @@ impl Engine {
         for record in snapshot.watches {
             // By comparison form, as the registrar matches contacts: the text may have changed.
             let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| uri_key(&c.uri));
+            if key.is_none() {
+                // Text this run cannot read: the watch ends below, counted as the store's.
+                self.fx.stats.stored_records_dropped += 1;
+            }
             let aor = self.config.entity_key(&record.aor);
             let found = key.and_then(|key| self.registrar.binding(&aor, &key)).map(|b| phone(&aor, b));
             let update = self.phones.restore(record, found, udp_flows, cx!(self, now));

@@ -63,8 +63,8 @@ impl Phones {
         );
         let (Some(phone), Some(package), Some(peer), Some(dialog)) = parsed else {
             // A binding or socket gone is this run's news; a record that does not read is
-            // the store's, and counted.
-            if parsed.1.is_none() || parsed.3.is_none() {
+            // the store's, and counted (an unreadable contact where it is read, at restore).
+            if parsed.0.is_some() && (parsed.1.is_none() || parsed.3.is_none()) {
                 cx.fx.stats.stored_records_dropped += 1;
             }
             cx.fx.store(|_| Change::DeleteWatch(id.0));

@@ -353,3 +353,25 @@ fn a_stored_publication_this_run_cannot_read_is_deleted_and_counted() {
     let ids: Vec<u64> = store.load().unwrap().publications.iter().map(|p| p.id).collect();
     assert_eq!(ids, [1], "not reloaded at every start");
 }
+
+#[test]
+fn a_stored_watch_whose_contact_no_longer_reads_is_dropped_and_counted() {
+    use crate::watching::{ALLOW, phone_ok};
+    use sip_proto::Method;
+
+    let mut store = MemoryStore::new();
+    let mut h = persistent(11);
+    let sent = h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
+    let subscribe = split(&sent).1.into_iter().find(|r| r.method == Method::Subscribe).unwrap();
+    h.send(&phone_ok(&subscribe, 600).encode(), udp_peer(), 0.1);
+    store_changes(&mut h, &mut store);
+    let mut watch = store.load().unwrap().watches.remove(0);
+    watch.contact = "<sip:1001@".into();
+    store.apply(&[presence_store::Change::PutWatch(watch)]).unwrap();
+
+    let mut h = restart(&h, &mut store, 10.0);
+    assert_eq!(h.engine.stats().stored_records_dropped, 1);
+    store_changes(&mut h, &mut store);
+    let watches = store.load().unwrap().watches;
+    assert!(watches.iter().all(|w| w.contact != "<sip:1001@"), "the unreadable record is gone: {watches:?}");
+}
