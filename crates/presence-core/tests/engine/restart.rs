@@ -36,6 +36,28 @@ fn restart(old: &Harness, store: &mut MemoryStore, secs: f64) -> Harness {
     h
 }
 
+/// 1001 registers from a phone that takes SUBSCRIBE; returns our SUBSCRIBE to it and the
+/// phone's 200 (sent).
+fn watched_phone(h: &mut Harness) -> (sip_proto::Request, sip_proto::Response) {
+    use crate::watching::{ALLOW, phone_ok};
+    let sent = h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
+    let subscribe = split(&sent).1.into_iter().find(|r| r.method == sip_proto::Method::Subscribe).unwrap();
+    let ok = phone_ok(&subscribe, 600);
+    h.send(&ok.encode(), udp_peer(), 0.1);
+    (subscribe, ok)
+}
+
+/// An integration's partial dialog update: call `call_id` in `state`.
+fn call(call_id: &str, state: presence_core::call::CallState) -> Command {
+    Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: presence_core::api::CallsUpdate::Partial(presence_core::call::Call::new(call_id, state)),
+        call_id: None,
+    }
+}
+
 #[test]
 fn a_subscription_goes_on_in_its_dialog_with_higher_cseq_and_version() {
     let mut store = MemoryStore::new();
@@ -49,17 +71,7 @@ fn a_subscription_goes_on_in_its_dialog_with_higher_cseq_and_version() {
 
     let mut h = restart(&h, &mut store, 30.0);
     assert_eq!(h.engine.subscription_count(), 1);
-    let ring = Command::Dialog {
-        entity: ENTITY.into(),
-        display: None,
-        call_count: None,
-        calls: presence_core::api::CallsUpdate::Partial(presence_core::call::Call::new(
-            "c1",
-            presence_core::call::CallState::Early,
-        )),
-        call_id: None,
-    };
-    h.engine.handle_command(ring, h.at(31.0));
+    h.engine.handle_command(call("c1", presence_core::call::CallState::Early), h.at(31.0));
     let sent = h.drain();
     let (_, notifies) = split(&sent);
     let n = &notifies[0];
@@ -164,15 +176,12 @@ fn a_subscription_on_a_socket_that_is_gone_is_forgotten() {
 
 #[test]
 fn a_phone_we_subscribe_to_keeps_its_dialog_and_its_dnd_across_a_restart() {
-    use crate::watching::{ALLOW, phone_notify, phone_ok, polycom_busy};
+    use crate::watching::{phone_notify, polycom_busy};
     use sip_proto::Method;
 
     let mut store = MemoryStore::new();
     let mut h = persistent(5);
-    let sent = h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
-    let subscribe = split(&sent).1.into_iter().find(|r| r.method == Method::Subscribe).unwrap();
-    let ok = phone_ok(&subscribe, 600);
-    h.send(&ok.encode(), udp_peer(), 0.1);
+    let (subscribe, ok) = watched_phone(&mut h);
     store_changes(&mut h, &mut store);
     let busy = phone_notify(&subscribe, &ok, 1, "active;expires=600", Some(("application/xpidf+xml", polycom_busy())));
     assert_eq!(only_response(&h.send(&busy, udp_peer(), 0.2)).status, 200);
@@ -289,16 +298,8 @@ fn notifies_between_stores_still_leave_cseq_and_version_rising_after_a_restart()
     for n in 0..120 {
         let state =
             if n % 2 == 0 { presence_core::call::CallState::Early } else { presence_core::call::CallState::Terminated };
-        let call = presence_core::call::Call::new(format!("c{}", n / 2), state);
-        let command = Command::Dialog {
-            entity: ENTITY.into(),
-            display: None,
-            call_count: None,
-            calls: presence_core::api::CallsUpdate::Partial(call),
-            call_id: None,
-        };
         let at = 1.0 + f64::from(n);
-        h.engine.handle_command(command, h.at(at));
+        h.engine.handle_command(call(&format!("c{}", n / 2), state), h.at(at));
         let (_, notifies) = split(&h.drain());
         let n = &notifies[0];
         last = (n.headers.cseq().unwrap().seq, dialog_info::parse(&n.body).unwrap().version);
@@ -310,15 +311,7 @@ fn notifies_between_stores_still_leave_cseq_and_version_rising_after_a_restart()
     assert!(puts <= 4, "120 NOTIFYs stored the subscription {puts} times");
 
     let mut h = restart(&h, &mut store, 200.0);
-    let ring = presence_core::call::Call::new("after", presence_core::call::CallState::Early);
-    let command = Command::Dialog {
-        entity: ENTITY.into(),
-        display: None,
-        call_count: None,
-        calls: presence_core::api::CallsUpdate::Partial(ring),
-        call_id: None,
-    };
-    h.engine.handle_command(command, h.at(202.0));
+    h.engine.handle_command(call("after", presence_core::call::CallState::Early), h.at(202.0));
     let (_, notifies) = split(&h.drain());
     let after = (notifies[0].headers.cseq().unwrap().seq, dialog_info::parse(&notifies[0].body).unwrap().version);
     assert!(after.0 > last.0 && after.1 > last.1, "{last:?} -> {after:?}");
@@ -356,14 +349,9 @@ fn a_stored_publication_this_run_cannot_read_is_deleted_and_counted() {
 
 #[test]
 fn a_stored_watch_whose_contact_no_longer_reads_is_dropped_and_counted() {
-    use crate::watching::{ALLOW, phone_ok};
-    use sip_proto::Method;
-
     let mut store = MemoryStore::new();
     let mut h = persistent(11);
-    let sent = h.send(&register(ENTITY, "reg", 1, &["<sip:1001@192.0.2.10:5062>"], ALLOW), udp_peer(), 0.0);
-    let subscribe = split(&sent).1.into_iter().find(|r| r.method == Method::Subscribe).unwrap();
-    h.send(&phone_ok(&subscribe, 600).encode(), udp_peer(), 0.1);
+    watched_phone(&mut h);
     store_changes(&mut h, &mut store);
     let mut watch = store.load().unwrap().watches.remove(0);
     watch.contact = "<sip:1001@".into();
