@@ -107,9 +107,10 @@ impl Driver {
     /// ended, and shedding them would waste it. Stream requests are never shed (a stream
     /// sender does not retransmit).
     fn stale(&self, message: &Received, source: Peer, received: Instant) -> bool {
+        // The wait first: telling new work apart reads the To header, on the engine's task.
         source.transport == Transport::Udp
-            && message.starts_work()
             && self.shed_after.is_some_and(|limit| received.elapsed() > limit)
+            && message.starts_work()
     }
 
     fn flush(&mut self) {

@@ -57,7 +57,8 @@ pub(crate) async fn receive_loop(
         // what waits in the queue holds no copy of the receive buffer.
         let message = Received::read(&buf[..len], max_message_size);
         let source = Peer { transport: Transport::Udp, addr, flow: Some(flow), local };
-        if message.starts_work() && inbound.capacity() < inbound.max_capacity() / 4 {
+        // The queue's room first: telling new work apart reads the To header.
+        if inbound.capacity() < inbound.max_capacity() / 4 && message.starts_work() {
             // The last quarter of the queue is kept for what finishes work already begun
             // (responses, in-dialog requests): under a burst, new work is shed first, here,
             // before it waits; its sender retransmits.
