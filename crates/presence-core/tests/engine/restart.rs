@@ -63,10 +63,8 @@ fn a_subscription_goes_on_in_its_dialog_with_higher_cseq_and_version() {
     let mut store = MemoryStore::new();
     let mut h = persistent(1);
     let mut watch = Watch::new("blf", "dialog", ENTITY);
-    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 0.0));
-    watch.accepted(&responses[0]);
-    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
-    let before = (notifies[0].headers.cseq().unwrap().seq, dialog_info::parse(&notifies[0].body).unwrap().version);
+    let (_, first) = established(&mut h, &mut watch, Some(600), 0.0);
+    let before = (first.headers.cseq().unwrap().seq, dialog_info::parse(&first.body).unwrap().version);
     store_changes(&mut h, &mut store);
 
     let mut h = restart(&h, &mut store, 30.0);
@@ -94,9 +92,7 @@ fn subscriptions_that_expired_while_down_end_with_timeout() {
     let mut store = MemoryStore::new();
     let mut h = persistent(2);
     let mut watch = Watch::new("mwi", "message-summary", ENTITY);
-    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(60)), udp_peer(), 0.0));
-    watch.accepted(&responses[0]);
-    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    established(&mut h, &mut watch, Some(60), 0.0);
     store_changes(&mut h, &mut store);
 
     let mut h = restart(&h, &mut store, 120.0);
@@ -158,9 +154,7 @@ fn a_subscription_on_a_socket_that_is_gone_is_forgotten() {
     let mut store = MemoryStore::new();
     let mut h = persistent(4);
     let mut watch = Watch::new("moved", "dialog", ENTITY);
-    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(600)), udp_peer(), 0.0));
-    watch.accepted(&responses[0]);
-    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    established(&mut h, &mut watch, Some(600), 0.0);
     store_changes(&mut h, &mut store);
 
     // The new run listens elsewhere: no UDP socket has the stored local address.
@@ -290,9 +284,7 @@ fn notifies_between_stores_still_leave_cseq_and_version_rising_after_a_restart()
     let mut store = MemoryStore::new();
     let mut h = persistent(9);
     let mut watch = Watch::new("busy-line", "dialog", ENTITY);
-    let (responses, notifies) = split(&h.send(&watch.subscribe(Some(3600)), udp_peer(), 0.0));
-    watch.accepted(&responses[0]);
-    h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
+    established(&mut h, &mut watch, Some(3600), 0.0);
     let mut puts = 0;
     let mut last = (0, 0);
     for n in 0..120 {

@@ -247,3 +247,20 @@ pub(crate) fn register(aor: &str, call_id: &str, cseq: u32, contacts: &[&str], e
     )
     .into_bytes()
 }
+
+/// Subscribes `watch` at `secs`, answers the immediate NOTIFY with 200, and returns the
+/// 2xx and that NOTIFY.
+pub(crate) fn established(
+    h: &mut Harness,
+    watch: &mut Watch,
+    expires: Option<u32>,
+    secs: f64,
+) -> (sip_proto::Response, sip_proto::Request) {
+    let (responses, notifies) = split(&h.send(&watch.subscribe(expires), udp_peer(), secs));
+    assert_eq!(responses.len(), 1);
+    watch.accepted(&responses[0]);
+    assert_eq!(notifies.len(), 1, "an immediate NOTIFY follows the 2xx");
+    let notify = notifies[0].clone();
+    assert!(h.send(&answer(&notify, 200), udp_peer(), secs).is_empty());
+    (responses[0].clone(), notify)
+}
