@@ -38,13 +38,17 @@ impl MediaType {
     pub fn quality(&self) -> Result<u32, &'static str> {
         let Some(q) = self.params.get("q") else { return Ok(1000) };
         let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
-        let digits_ok = fraction.len() <= 3 && fraction.bytes().all(|b| b.is_ascii_digit());
+        let not_qvalue = "q is not a qvalue (0 to 1, three decimals at most)";
+        if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(not_qvalue);
+        }
+        // Only digits from here: the fraction padded to three places is the thousandths.
         let thousandths =
             fraction.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0, |n, b| n * 10 + u32::from(b - b'0'));
         match whole {
-            "0" if digits_ok => Ok(thousandths),
-            "1" if digits_ok && thousandths == 0 => Ok(1000),
-            _ => Err("q is not a qvalue (0 to 1, three decimals at most)"),
+            "0" => Ok(thousandths),
+            "1" if thousandths == 0 => Ok(1000),
+            _ => Err(not_qvalue),
         }
     }
 
@@ -88,7 +92,7 @@ mod tests {
         assert_eq!(q("text/plain;q=0.05"), Ok(50));
         assert_eq!(q("text/plain;q=1.000"), Ok(1000));
         assert_eq!(q("text/plain;q=0"), Ok(0));
-        for bad in ["q=2", "q=1.5", "q=0.1234", "q=high", "q=-0.5", "q=.5"] {
+        for bad in ["q=2", "q=1.5", "q=0.1234", "q=high", "q=-0.5", "q=.5", "q=0.-5", "q=0.!"] {
             assert!(q(&format!("text/plain;{bad}")).is_err(), "{bad}");
         }
         assert!(MediaType::parse("text/").is_err());
