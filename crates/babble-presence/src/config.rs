@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use presence_core::{
-    Algorithm, AuthConfig, CallLimits, DndRule, EngineConfig, ExpiryConfig, Secret, Transport, User, WatchPolicy,
+    Algorithm, AuthConfig, CallLimits, DndRule, EngineConfig, ExpiryConfig, Grant, Secret, Transport, User, WatchPolicy,
 };
 use serde::Deserialize;
 use sip_proto::transaction::TimerConfig;
@@ -278,8 +278,13 @@ pub struct AuthSection {
     pub challenge: ChallengeKind,
     /// How long a nonce may be used, in seconds.
     pub nonce_lifetime_secs: u64,
-    /// Algorithms offered, preferred first: `MD5`, `SHA-256`.
+    /// Algorithms offered, preferred first: `MD5`, `SHA-256`. Answers with any other are
+    /// refused.
     pub algorithms: Vec<DigestAlgorithm>,
+    /// Refuse answers without `qop=auth` (RFC 2069 style, which cannot count replays).
+    pub require_qop: bool,
+    /// Most nonces outstanding; past it the oldest is forgotten.
+    pub max_nonces: usize,
     /// The authenticated realm must equal the Request-URI host, else 403.
     pub realm_must_match_host: bool,
     /// Wrong credentials get `forbidden` (403) or a new `challenge`.
@@ -298,6 +303,8 @@ impl Default for AuthSection {
             challenge: ChallengeKind::Www,
             nonce_lifetime_secs: AuthConfig::default().nonce_lifetime.as_secs(),
             algorithms: vec![DigestAlgorithm::Md5],
+            require_qop: AuthConfig::default().require_qop,
+            max_nonces: AuthConfig::default().max_nonces,
             realm_must_match_host: false,
             bad_credentials: BadCredentials::Forbidden,
             users: Vec::new(),
@@ -354,6 +361,10 @@ pub struct UserEntry {
     /// `SHA-256(username:realm:password)` in hex, instead of the password.
     #[serde(default)]
     pub ha1_sha256: Option<String>,
+    /// Entities this user may act as besides its own (`username` at its realm, or at any
+    /// domain without one): `1002@pbx.example.com`, `*@pbx.example.com`, or `*`.
+    #[serde(default)]
+    pub act_for: Vec<String>,
 }
 
 /// `[policy]`: who may watch whom (everyone may watch themselves).
@@ -537,8 +548,8 @@ impl Config {
                 return bail("subscribe_back.events may hold \"presence\" and \"dialog\"");
             }
         }
-        if self.auth.algorithms.is_empty() || self.auth.nonce_lifetime_secs == 0 {
-            return bail("auth needs at least one algorithm and a nonce lifetime above zero");
+        if self.auth.algorithms.is_empty() || self.auth.nonce_lifetime_secs == 0 || self.auth.max_nonces == 0 {
+            return bail("auth needs at least one algorithm, and a nonce lifetime and max_nonces above zero");
         }
         for user in &self.auth.users {
             if user.password.is_none() && user.ha1_md5.is_none() && user.ha1_sha256.is_none() {
@@ -621,6 +632,7 @@ impl Config {
         // aliases included.
         engine.profiles = crate::profile_config::engine_profiles(&self.profiles, |s| engine.entity_key(s));
         engine.watch_policy = self.watch_policy(&engine);
+        engine.auth.users = self.auth_users(&engine);
         engine
     }
 
@@ -635,6 +647,21 @@ impl Config {
                     .collect(),
             ),
         }
+    }
+
+    /// The users who may authenticate, their grants keyed as `keys` keys entities.
+    fn auth_users(&self, keys: &EngineConfig) -> Vec<User> {
+        (self.auth.users.iter())
+            .map(|u| User {
+                username: u.username.clone(),
+                realm: u.realm.clone(),
+                secret: match &u.password {
+                    Some(password) => Secret::Password(password.clone()),
+                    None => Secret::Ha1 { md5: u.ha1_md5.clone(), sha256: u.ha1_sha256.clone() },
+                },
+                act_for: u.act_for.iter().map(|grant| Grant::parse(grant, keys)).collect(),
+            })
+            .collect()
     }
 
     fn auth_config(&self) -> AuthConfig {
@@ -654,18 +681,10 @@ impl Config {
                     DigestAlgorithm::Sha256 => Algorithm::Sha256,
                 })
                 .collect(),
-            users: a
-                .users
-                .iter()
-                .map(|u| User {
-                    username: u.username.clone(),
-                    realm: u.realm.clone(),
-                    secret: match &u.password {
-                        Some(password) => Secret::Password(password.clone()),
-                        None => Secret::Ha1 { md5: u.ha1_md5.clone(), sha256: u.ha1_sha256.clone() },
-                    },
-                })
-                .collect(),
+            // Set by `engine`, once grants can be keyed with the domain aliases.
+            users: Vec::new(),
+            require_qop: a.require_qop,
+            max_nonces: a.max_nonces,
             realm_must_match_host: a.realm_must_match_host,
             challenge_bad_credentials: a.bad_credentials == BadCredentials::Challenge,
         }

@@ -39,7 +39,7 @@ mod tables;
 mod unsolicited;
 pub mod views;
 
-pub use auth::{Algorithm, AuthConfig, Secret, User};
+pub use auth::{Algorithm, AuthConfig, Grant, Secret, User};
 pub use config::{EngineConfig, ExpiryConfig, WatchPolicy};
 pub use engine::Engine;
 pub use entities::{CallLimits, DndRule};

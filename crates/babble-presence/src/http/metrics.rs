@@ -19,7 +19,7 @@ const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 /// What a scrape reads from the engine: counters, subscriptions by (event, state), named
 /// counts, and the NOTIFY latencies measured since the last scrape.
 pub(crate) type Snapshot =
-    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 5], Vec<Duration>);
+    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 6], Vec<Duration>);
 
 pub(crate) struct Metrics {
     recorder: PrometheusRecorder,

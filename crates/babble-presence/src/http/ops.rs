@@ -40,6 +40,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
                 ("server_transactions", engine.server_transaction_count()),
                 ("phone_subscriptions", engine.watch_count()),
                 ("timers", engine.pending_timer_count()),
+                ("auth_nonces", engine.nonce_count()),
             ];
             (engine.stats().clone(), subscriptions, counts, engine.take_notify_latencies())
         })

@@ -7,6 +7,7 @@
 mod api;
 mod baresip;
 mod cli;
+mod hostile;
 mod interop;
 mod linphone;
 mod matrix;

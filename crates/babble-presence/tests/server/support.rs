@@ -181,7 +181,14 @@ pub(crate) async fn start_in_process(configure: impl FnOnce(&mut Config)) -> bab
 
 /// The test user: 1001, password `secret`.
 pub(crate) fn user_1001() -> UserEntry {
-    UserEntry { username: "1001".into(), realm: None, password: Some("secret".into()), ha1_md5: None, ha1_sha256: None }
+    UserEntry {
+        username: "1001".into(),
+        realm: None,
+        password: Some("secret".into()),
+        ha1_md5: None,
+        ha1_sha256: None,
+        act_for: Vec::new(),
+    }
 }
 
 /// GETs `path` of the HTTP API at `http` as JSON.

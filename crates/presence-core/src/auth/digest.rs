@@ -2,7 +2,8 @@
 //! verifying credentials with expiring nonces, `stale=true`, and refusing a replayed nonce
 //! count; and computing credentials when a phone challenges us.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use md5::Md5;
@@ -10,6 +11,8 @@ use sha2::{Digest, Sha256};
 use sip_proto::header::AuthParams;
 use sip_proto::{HeaderName, Method};
 use subtle::ConstantTimeEq;
+
+use super::identity::Grant;
 
 /// A digest algorithm (RFC 8760 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +73,8 @@ pub struct User {
     pub realm: Option<String>,
     /// The secret.
     pub secret: Secret,
+    /// The entities this user may act as besides its own (see [`super::identity`]).
+    pub act_for: Vec<Grant>,
 }
 
 impl User {
@@ -86,20 +91,41 @@ impl User {
 
 /// The outcome of checking a request's credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Authenticated as `username` in `realm`.
-    Authenticated { username: String, realm: String },
+pub(crate) enum Verdict<'u> {
+    /// Authenticated as `user` in `realm`, with credentials computed for `uri`.
+    Authenticated { user: &'u User, realm: String, uri: String },
     /// Send a challenge (`stale` when the nonce was ours but has expired or is unknown).
     Challenge { stale: bool },
     /// Refuse with 403 and this reason.
     Forbidden(&'static str),
 }
 
-/// Nonce bookkeeping and verification.
+/// Why wrong credentials are refused: the same words for an unknown user, a wrong password
+/// and a user without a secret for the algorithm, so the answer does not tell which
+/// usernames exist.
+pub(crate) const BAD_CREDENTIALS: &str = "Bad credentials";
+
+/// How credentials are checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rules<'c> {
+    /// Who may authenticate.
+    pub(crate) users: &'c [User],
+    /// The algorithms we offer: an answer with another is refused (RFC 8760 §2.4 lets the
+    /// server pick, so a client must not pick a weaker one for us).
+    pub(crate) algorithms: &'c [Algorithm],
+    /// Refuse an answer without `qop=auth` (RFC 2069 style), which has no nonce count.
+    pub(crate) require_qop: bool,
+}
+
+/// Nonce bookkeeping and verification. Every nonce lives the same time, so the order they
+/// were issued in is the order they expire in: a queue of them makes expiring and evicting
+/// O(1) per challenge.
 #[derive(Debug)]
 pub(crate) struct Authenticator {
-    nonces: HashMap<String, NonceState>,
+    nonces: HashMap<Arc<str>, NonceState>,
+    issued: VecDeque<(Instant, Arc<str>)>,
     lifetime: Duration,
+    capacity: usize,
 }
 
 #[derive(Debug)]
@@ -109,12 +135,16 @@ struct NonceState {
     highest_nc: u32,
 }
 
-/// Most outstanding nonces kept; past it the oldest expire early.
-const MAX_NONCES: usize = 100_000;
-
 impl Authenticator {
-    pub(crate) fn new(lifetime: Duration) -> Self {
-        Authenticator { nonces: HashMap::new(), lifetime }
+    /// Nonces live `lifetime`; at most `capacity` are outstanding, past which the oldest is
+    /// forgotten (its client gets `stale=true` and a new one).
+    pub(crate) fn new(lifetime: Duration, capacity: usize) -> Self {
+        Authenticator { nonces: HashMap::new(), issued: VecDeque::new(), lifetime, capacity: capacity.max(1) }
+    }
+
+    /// How many nonces are outstanding.
+    pub(crate) fn len(&self) -> usize {
+        self.nonces.len()
     }
 
     /// Registers a fresh nonce and returns the challenge header values, one per algorithm.
@@ -126,9 +156,9 @@ impl Authenticator {
         stale: bool,
         now: Instant,
     ) -> Vec<String> {
-        if self.nonces.len() >= MAX_NONCES {
-            let lifetime = self.lifetime;
-            self.nonces.retain(|_, n| now.duration_since(n.issued) < lifetime);
+        self.expire(now);
+        while self.issued.len() >= self.capacity {
+            self.forget_oldest();
         }
         let values = algorithms
             .iter()
@@ -137,19 +167,34 @@ impl Authenticator {
                 format!(r#"Digest realm="{realm}", nonce="{nonce}", algorithm={}, qop="auth"{stale}"#, a.name())
             })
             .collect();
+        let nonce: Arc<str> = nonce.into();
+        self.issued.push_back((now, nonce.clone()));
         self.nonces.insert(nonce, NonceState { issued: now, highest_nc: 0 });
         values
     }
 
-    /// Checks the `credentials` a `method` request carries for `realm` against `users`.
-    pub(crate) fn verify(
+    /// Forgets the nonces whose lifetime is over, oldest first.
+    fn expire(&mut self, now: Instant) {
+        while self.issued.front().is_some_and(|(issued, _)| now.duration_since(*issued) >= self.lifetime) {
+            self.forget_oldest();
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some((_, nonce)) = self.issued.pop_front() {
+            self.nonces.remove(&nonce);
+        }
+    }
+
+    /// Checks the `credentials` a `method` request carries for `realm` by `rules`.
+    pub(crate) fn verify<'u>(
         &mut self,
         method: &Method,
         credentials: &[AuthParams],
         realm: &str,
-        users: &[User],
+        rules: Rules<'u>,
         now: Instant,
-    ) -> Verdict {
+    ) -> Verdict<'u> {
         let Some(c) = credentials.iter().find(|c| c.is_digest() && c.get("realm") == Some(realm)) else {
             return Verdict::Challenge { stale: false };
         };
@@ -161,17 +206,16 @@ impl Authenticator {
         let Some(algorithm) = Algorithm::parse(c.get("algorithm")) else {
             return Verdict::Challenge { stale: false };
         };
+        if !rules.algorithms.contains(&algorithm) {
+            // An absent `algorithm` means MD5 (RFC 2617 §3.2.2), so it is refused too when
+            // only SHA-256 is offered.
+            return Verdict::Forbidden("Digest algorithm not offered");
+        }
         let lifetime = self.lifetime;
         let Some(state) = self.nonces.get_mut(nonce).filter(|n| now.duration_since(n.issued) < lifetime) else {
             // Expired, or issued before a restart: let the client retry with a new nonce.
             return Verdict::Challenge { stale: true };
         };
-        let Some(user) = users.iter().find(|u| u.username == username && u.realm.as_deref().is_none_or(|r| r == realm))
-        else {
-            return Verdict::Forbidden("Unknown user");
-        };
-        let Some(ha1) = user.ha1(algorithm, realm) else { return Verdict::Forbidden("No secret for this algorithm") };
-        let ha2 = algorithm.hash(&format!("{method}:{uri}"));
         let qop = c.get("qop");
         let nc = match qop {
             Some(q) if q.eq_ignore_ascii_case("auth") => {
@@ -182,23 +226,35 @@ impl Authenticator {
                 }
             }
             Some(_) => return Verdict::Forbidden("Unsupported qop"),
+            None if rules.require_qop => return Verdict::Forbidden("Credentials without qop=auth"),
             None => None,
         };
+        let user = rules.users.iter().find(|u| u.username == username && u.realm.as_deref().is_none_or(|r| r == realm));
+        let known = user.and_then(|u| Some((u, u.ha1(algorithm, realm)?)));
+        // An unknown user costs the same hashing as a known one, so timing does not tell
+        // which usernames exist either.
+        let ha1 = known.as_ref().map_or_else(|| algorithm.hash(nonce), |(_, ha1)| ha1.clone());
+        let ha2 = algorithm.hash(&format!("{method}:{uri}"));
         let expected = match nc {
             Some(_) => {
                 let (nc, cnonce) = (c.get("nc").unwrap_or_default(), c.get("cnonce").unwrap_or_default());
                 algorithm.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"))
             }
-            // RFC 2069 compatibility: no qop, no replay protection beyond the nonce lifetime.
             None => algorithm.hash(&format!("{ha1}:{nonce}:{ha2}")),
         };
-        if !bool::from(expected.as_bytes().ct_eq(response.to_ascii_lowercase().as_bytes())) {
-            return Verdict::Forbidden("Bad credentials");
+        let matches = bool::from(expected.as_bytes().ct_eq(response.to_ascii_lowercase().as_bytes()));
+        let Some((user, _)) = known.filter(|_| matches) else {
+            return Verdict::Forbidden(BAD_CREDENTIALS);
+        };
+        match nc {
+            Some(nc) => state.highest_nc = nc,
+            // RFC 2069 style answers carry no count to grow, so each nonce takes one: a
+            // replay finds it gone and is challenged.
+            None => {
+                self.nonces.remove(nonce);
+            }
         }
-        if let Some(nc) = nc {
-            state.highest_nc = nc;
-        }
-        Verdict::Authenticated { username: username.to_owned(), realm: realm.to_owned() }
+        Verdict::Authenticated { user, realm: realm.to_owned(), uri: uri.to_owned() }
     }
 }
 
@@ -248,7 +304,12 @@ mod tests {
     /// RFC 2617 §3.5's example, in a SIP request: the digest must come out as the RFC says.
     #[test]
     fn rfc_2617_known_answer() {
-        let user = User { username: "Mufasa".into(), realm: None, secret: Secret::Password("Circle Of Life".into()) };
+        let user = User {
+            username: "Mufasa".into(),
+            realm: None,
+            secret: Secret::Password("Circle Of Life".into()),
+            act_for: Vec::new(),
+        };
         let ha1 = user.ha1(Algorithm::Md5, "testrealm@host.com").unwrap();
         let ha2 = Algorithm::Md5.hash("GET:/dir/index.html");
         let response =
@@ -259,13 +320,24 @@ mod tests {
     /// RFC 7616 §3.9.1's SHA-256 example (the algorithm RFC 8760 brings to SIP).
     #[test]
     fn rfc_7616_sha256_known_answer() {
-        let user = User { username: "Mufasa".into(), realm: None, secret: Secret::Password("Circle of Life".into()) };
+        let user = User {
+            username: "Mufasa".into(),
+            realm: None,
+            secret: Secret::Password("Circle of Life".into()),
+            act_for: Vec::new(),
+        };
         let ha1 = user.ha1(Algorithm::Sha256, "http-auth@example.org").unwrap();
         let ha2 = Algorithm::Sha256.hash("GET:/dir/index.html");
         let response = Algorithm::Sha256.hash(&format!(
             "{ha1}:7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v:00000001:f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ:auth:{ha2}"
         ));
         assert_eq!(response, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+    }
+
+    const BOTH: &[Algorithm] = &[Algorithm::Md5, Algorithm::Sha256];
+
+    fn rules<'u>(users: &'u [User], algorithms: &'static [Algorithm]) -> Rules<'u> {
+        Rules { users, algorithms, require_qop: true }
     }
 
     fn credentials_of(req: &Request) -> Vec<AuthParams> {
@@ -285,37 +357,57 @@ mod tests {
     #[test]
     fn round_trip_stale_and_replay() {
         let t0 = Instant::now();
-        let users = [User { username: "1001".into(), realm: None, secret: Secret::Password("secret".into()) }];
-        let mut auth = Authenticator::new(Duration::from_secs(300));
+        let users = [User {
+            username: "1001".into(),
+            realm: None,
+            secret: Secret::Password("secret".into()),
+            act_for: Vec::new(),
+        }];
+        let mut auth = Authenticator::new(Duration::from_secs(300), 100);
         let header = auth.challenge("n1".into(), "pbx.example.com", &[Algorithm::Sha256], false, t0).remove(0);
         let challenge = AuthParams::parse(&header).unwrap();
         let creds = answer(&challenge, &users[0], "REGISTER", "sip:pbx.example.com", "cn").unwrap();
         let req = register_with(&creds);
         assert_eq!(
-            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", &users, t0),
-            Verdict::Authenticated { username: "1001".into(), realm: "pbx.example.com".into() }
+            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", rules(&users, BOTH), t0),
+            Verdict::Authenticated {
+                user: &users[0],
+                realm: "pbx.example.com".into(),
+                uri: "sip:pbx.example.com".into()
+            }
         );
         assert_eq!(
-            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", &users, t0),
+            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", rules(&users, BOTH), t0),
             Verdict::Forbidden("Replayed nonce count")
         );
         assert_eq!(
-            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", &users, t0 + Duration::from_secs(301)),
+            auth.verify(
+                &req.method,
+                &credentials_of(&req),
+                "pbx.example.com",
+                rules(&users, BOTH),
+                t0 + Duration::from_secs(301)
+            ),
             Verdict::Challenge { stale: true }
         );
 
-        let wrong = [User { username: "1001".into(), realm: None, secret: Secret::Password("other".into()) }];
+        let wrong = [User {
+            username: "1001".into(),
+            realm: None,
+            secret: Secret::Password("other".into()),
+            act_for: Vec::new(),
+        }];
         auth.challenge("n2".into(), "pbx.example.com", &[Algorithm::Md5], false, t0);
         let md5 = AuthParams::parse(&auth.challenge("n3".into(), "pbx.example.com", &[Algorithm::Md5], false, t0)[0])
             .unwrap();
         let bad = register_with(&answer(&md5, &wrong[0], "REGISTER", "sip:pbx.example.com", "cn").unwrap());
         assert_eq!(
-            auth.verify(&bad.method, &credentials_of(&bad), "pbx.example.com", &users, t0),
+            auth.verify(&bad.method, &credentials_of(&bad), "pbx.example.com", rules(&users, BOTH), t0),
             Verdict::Forbidden("Bad credentials")
         );
         let elsewhere = register_with("Digest realm=\"elsewhere\", username=\"1001\"");
         assert_eq!(
-            auth.verify(&elsewhere.method, &credentials_of(&elsewhere), "pbx.example.com", &users, t0),
+            auth.verify(&elsewhere.method, &credentials_of(&elsewhere), "pbx.example.com", rules(&users, BOTH), t0),
             Verdict::Challenge { stale: false }
         );
     }
@@ -328,14 +420,20 @@ mod tests {
             username: "1001".into(),
             realm: Some("pbx.example.com".into()),
             secret: Secret::Ha1 { md5: Some(ha1), sha256: None },
+            act_for: Vec::new(),
         }];
-        let mut auth = Authenticator::new(Duration::from_secs(60));
+        let mut auth = Authenticator::new(Duration::from_secs(60), 100);
         let c =
             AuthParams::parse(&auth.challenge("n".into(), "pbx.example.com", &[Algorithm::Md5], false, t0)[0]).unwrap();
-        let with_password = User { username: "1001".into(), realm: None, secret: Secret::Password("secret".into()) };
+        let with_password = User {
+            username: "1001".into(),
+            realm: None,
+            secret: Secret::Password("secret".into()),
+            act_for: Vec::new(),
+        };
         let req = register_with(&answer(&c, &with_password, "REGISTER", "sip:pbx.example.com", "x").unwrap());
         assert!(matches!(
-            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", &users, t0),
+            auth.verify(&req.method, &credentials_of(&req), "pbx.example.com", rules(&users, BOTH), t0),
             Verdict::Authenticated { .. }
         ));
     }

@@ -173,6 +173,11 @@ impl Engine {
         self.registrar.len()
     }
 
+    /// How many digest nonces are outstanding (for tests and metrics).
+    pub fn nonce_count(&self) -> usize {
+        self.auth.nonce_count()
+    }
+
     /// How many subscriptions to phones are held (for tests and metrics).
     pub fn watch_count(&self) -> usize {
         self.phones.len()

@@ -96,7 +96,7 @@ impl Engine {
             Method::Publish => auth.publish,
             _ => false,
         };
-        if protected && let Some(refusal) = self.auth.check(req, auth, &mut self.fx, now) {
+        if protected && let Err(refusal) = self.auth.check(req, &self.config, &mut self.fx, now) {
             return (refusal, Then::Nothing);
         }
         match method {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use md5::{Digest, Md5};
-use presence_core::{AuthConfig, EngineConfig, Secret, User, WatchPolicy};
+use presence_core::{AuthConfig, EngineConfig, Grant, Secret, User, WatchPolicy};
 use sip_proto::header::AuthParams;
 use sip_proto::{HeaderName, Response};
 
@@ -13,7 +13,7 @@ use crate::support::*;
 
 const AOR: &str = "1001@pbx.example.com";
 
-fn hex_md5(s: &str) -> String {
+pub(crate) fn hex_md5(s: &str) -> String {
     Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -25,21 +25,44 @@ fn auth(register: bool, subscribe: bool) -> AuthConfig {
     AuthConfig {
         register,
         subscribe,
-        users: vec![User { username: "1001".into(), realm: None, secret: Secret::Password("secret".into()) }],
+        users: ["1001", "1002"].map(|name| user(name, None, &[])).into(),
         ..AuthConfig::default()
     }
 }
 
-/// Credentials for `challenge` as a phone computes them (RFC 2617 qop=auth, MD5).
+/// A user with the password `secret`.
+pub(crate) fn user(username: &str, realm: Option<&str>, act_for: &[Grant]) -> User {
+    User {
+        username: username.into(),
+        realm: realm.map(str::to_owned),
+        secret: Secret::Password("secret".into()),
+        act_for: act_for.to_vec(),
+    }
+}
+
+/// Credentials for `challenge` as user 1001 computes them (RFC 2617 qop=auth, MD5).
 fn credentials(challenge: &Response, header: HeaderName, method: &str, uri: &str, password: &str, nc: u32) -> String {
+    credentials_of("1001", challenge, header, method, uri, password, nc)
+}
+
+/// Credentials for `challenge` as `username` computes them.
+pub(crate) fn credentials_of(
+    username: &str,
+    challenge: &Response,
+    header: HeaderName,
+    method: &str,
+    uri: &str,
+    password: &str,
+    nc: u32,
+) -> String {
     let c = AuthParams::parse(challenge.headers.get(&header).expect("a challenge")).unwrap();
     let (realm, nonce) = (c.get("realm").unwrap(), c.get("nonce").unwrap());
-    let ha1 = hex_md5(&format!("1001:{realm}:{password}"));
+    let ha1 = hex_md5(&format!("{username}:{realm}:{password}"));
     let ha2 = hex_md5(&format!("{method}:{uri}"));
     let nc = format!("{nc:08x}");
     let response = hex_md5(&format!("{ha1}:{nonce}:{nc}:abc:auth:{ha2}"));
     format!(
-        r#"Digest username="1001", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5, qop=auth, nc={nc}, cnonce="abc""#
+        r#"Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5, qop=auth, nc={nc}, cnonce="abc""#
     )
 }
 
@@ -103,7 +126,15 @@ fn linphone_refreshes_its_authenticated_subscription_without_a_new_challenge() {
     let mut watch = Watch::new("lin", "presence", AOR);
     let challenge = only_response(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 0.0));
     assert_eq!(challenge.status, 401, "setting the subscription up needs credentials, whatever the device");
-    let creds = credentials(&challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &format!("sip:{AOR}"), "secret", 1);
+    let creds = credentials_of(
+        "1002",
+        &challenge,
+        HeaderName::WwwAuthenticate,
+        "SUBSCRIBE",
+        &format!("sip:{AOR}"),
+        "secret",
+        1,
+    );
     let raw =
         as_linphone(watch.subscribe(None)).replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));
     let (responses, notifies) = split(&h.send(raw.as_bytes(), udp_peer(), 1.0));
@@ -128,7 +159,15 @@ fn an_unauthenticated_refresh_is_challenged_without_ending_the_subscription() {
     let mut watch = Watch::new("sa", "presence", AOR);
     let challenge = only_response(&h.send(&watch.subscribe(None), udp_peer(), 0.0));
     assert_eq!(challenge.status, 401);
-    let creds = credentials(&challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &format!("sip:{AOR}"), "secret", 1);
+    let creds = credentials_of(
+        "1002",
+        &challenge,
+        HeaderName::WwwAuthenticate,
+        "SUBSCRIBE",
+        &format!("sip:{AOR}"),
+        "secret",
+        1,
+    );
     let raw = String::from_utf8(watch.subscribe(None))
         .unwrap()
         .replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));

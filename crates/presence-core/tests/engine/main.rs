@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod identity;
 mod invariants;
 mod notifier;
 mod profiles;

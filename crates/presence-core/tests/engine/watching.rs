@@ -220,7 +220,12 @@ fn a_notify_before_the_2xx_establishes_the_dialog() {
 
 #[test]
 fn a_challenge_from_the_phone_is_answered_with_configured_credentials() {
-    let users = vec![User { username: "1001".into(), realm: None, secret: Secret::Password("secret".into()) }];
+    let users = vec![User {
+        username: "1001".into(),
+        realm: None,
+        secret: Secret::Password("secret".into()),
+        act_for: Vec::new(),
+    }];
     let config =
         EngineConfig { auth: AuthConfig { users, ..AuthConfig::default() }, seed: 5, ..EngineConfig::default() };
     let mut h = Harness::with_config(config);
