@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use presence_core::{Engine, EngineConfig, FlowId, Peer, Received, Transport};
+use presence_core::{Engine, FlowId, Peer, Received, Transport};
 use sip_proto::{Message, Request, Response, parse_message};
 
 /// Entities the subscriptions spread over, as in `sip_load`.
@@ -20,7 +20,7 @@ const ENTITIES: usize = 100;
 fn main() {
     let lifecycles: usize = std::env::args().nth(1).map_or(20_000, |n| n.parse().expect("a number of lifecycles"));
     let t0 = Instant::now();
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(babble_bench::engine_config());
     engine.enable_persistence(t0, 0);
     let mut now = t0;
     let mut stored = 0;

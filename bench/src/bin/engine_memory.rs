@@ -40,7 +40,8 @@ fn main() {
     let scale = if std::env::args().any(|a| a == "--quick") { 10 } else { 1 };
     let held_at = HELD.map(|n| n / scale);
     let t0 = Instant::now();
-    let mut engine = Engine::new(EngineConfig { max_subscriptions_per_entity: HELD[1], ..EngineConfig::default() });
+    let mut engine =
+        Engine::new(EngineConfig { max_subscriptions_per_entity: HELD[1], ..babble_bench::engine_config() });
     engine.enable_persistence(t0, 0);
     let mut now = t0;
     let before = live_bytes();

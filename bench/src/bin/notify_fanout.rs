@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use presence_core::api::{CallsUpdate, Command};
 use presence_core::call::{Call, CallState, Direction};
-use presence_core::{Engine, EngineConfig, FlowId, Peer, Transport};
+use presence_core::{Engine, FlowId, Peer, Transport};
 use sip_proto::{Message, Response, parse_message};
 
 /// BLF keys watching each extension.
@@ -32,7 +32,7 @@ const USER_AGENTS: [&str; 6] = [
 
 fn main() {
     let entities: usize = std::env::args().nth(1).map_or(2_000, |n| n.parse().expect("a number of entities"));
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(babble_bench::engine_config());
     let t0 = Instant::now();
     // NO_PERSIST=1 measures the engine as run without a data directory.
     if std::env::var_os("NO_PERSIST").is_none() {

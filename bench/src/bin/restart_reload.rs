@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use presence_core::{Engine, EngineConfig, FlowId};
+use presence_core::{Engine, FlowId};
 use presence_store::conformance::subscription;
 use presence_store::{Change, SqliteStore, Store};
 
@@ -54,7 +54,7 @@ fn main() {
 
     let started = Instant::now();
     let now = Instant::now();
-    let mut engine = Engine::new(EngineConfig::default());
+    let mut engine = Engine::new(babble_bench::engine_config());
     engine.enable_persistence(now, unix_ms);
     let local: SocketAddr = "198.51.100.1:5060".parse().unwrap();
     engine.restore(snapshot, &HashMap::from([(local, FlowId(1))]), now);

@@ -39,6 +39,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// Who may watch whom.
     pub policy: PolicyConfig,
+    /// What one source may take, and the state tables' totals.
+    pub limits: crate::limits_config::LimitsSection,
     /// The integration API.
     pub http: HttpConfig,
     /// Persistent state.
@@ -566,6 +568,7 @@ impl Config {
                  max_calls_per_entity must be above zero",
             );
         }
+        self.limits.validate()?;
         crate::profile_config::validate(&self.profiles)
     }
 
@@ -620,6 +623,7 @@ impl Config {
                 max: self.registrar.max_expires,
             },
             auth: self.auth_config(),
+            limits: self.limits.engine(),
             // Set below, once entities can be keyed with the domain aliases.
             watch_policy: WatchPolicy::Open,
             subscribe_back: self.subscribe_back.events.clone(),

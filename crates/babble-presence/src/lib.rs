@@ -7,6 +7,7 @@ pub mod config;
 mod counters;
 mod driver;
 mod http;
+pub mod limits_config;
 pub mod profile_config;
 mod server;
 pub mod storage;

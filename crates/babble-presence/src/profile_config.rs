@@ -109,7 +109,7 @@ pub enum UrgentCountsEntry {
 }
 
 /// An address or network; a bare address is a network of one.
-fn network(text: &str) -> Option<IpNet> {
+pub(crate) fn network(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 

@@ -5,6 +5,7 @@ use sip_proto::transaction::TimerConfig;
 
 use std::collections::HashMap;
 
+use crate::admission::Limits;
 use crate::auth::AuthConfig;
 use crate::entities::{CallLimits, DndRule, RenderOptions};
 use crate::entity_key::EntityKey;
@@ -58,6 +59,8 @@ pub struct EngineConfig {
     pub registrar_expiry: ExpiryConfig,
     /// Digest authentication.
     pub auth: AuthConfig,
+    /// Per-source rates and shares, and the state tables' totals.
+    pub limits: Limits,
     /// Who may watch whom.
     pub watch_policy: WatchPolicy,
     /// Event packages to subscribe to on phones that register and accept SUBSCRIBE
@@ -155,6 +158,7 @@ impl Default for EngineConfig {
             max_publications_per_entity: 32,
             registrar_expiry: ExpiryConfig { default: 3600, min: 60, max: 7200 },
             auth: AuthConfig::default(),
+            limits: Limits::default(),
             watch_policy: WatchPolicy::Open,
             subscribe_back: vec!["presence".to_owned()],
             subscribe_back_expires: 3600,

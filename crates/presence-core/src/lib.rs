@@ -9,6 +9,7 @@
 //! transactions, and digest authentication (`auth`). They act only through the effect sink
 //! (`effects`) they are handed. docs/architecture.md maps each rule to the file that owns it.
 
+mod admission;
 pub mod api;
 mod auth;
 pub mod bodies;
@@ -39,6 +40,7 @@ mod tables;
 mod unsolicited;
 pub mod views;
 
+pub use admission::{Limits, Quota, Rate};
 pub use auth::{Algorithm, AuthConfig, Grant, Secret, User};
 pub use config::{EngineConfig, ExpiryConfig, WatchPolicy};
 pub use engine::Engine;

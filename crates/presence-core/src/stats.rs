@@ -41,4 +41,6 @@ pub struct Stats {
     pub auth_refusals: u64,
     /// Authentication challenges sent.
     pub auth_challenges: u64,
+    /// Requests over their source's rate or share: dropped on UDP, answered 503 on streams.
+    pub requests_throttled: u64,
 }

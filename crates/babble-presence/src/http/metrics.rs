@@ -19,7 +19,7 @@ const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 /// What a scrape reads from the engine: counters, subscriptions by (event, state), named
 /// counts, and the NOTIFY latencies measured since the last scrape.
 pub(crate) type Snapshot =
-    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 6], Vec<Duration>);
+    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 7], Vec<Duration>);
 
 pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
@@ -61,6 +61,7 @@ impl Metrics {
                 ("babble_unsolicited_notifies_total", stats.unsolicited_notifies),
                 ("babble_auth_challenges_total", stats.auth_challenges),
                 ("babble_auth_refusals_total", stats.auth_refusals),
+                ("babble_sip_requests_throttled_total", stats.requests_throttled),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
                 ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),

@@ -41,6 +41,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
                 ("phone_subscriptions", engine.watch_count()),
                 ("timers", engine.pending_timer_count()),
                 ("auth_nonces", engine.nonce_count()),
+                ("tracked_sources", engine.source_count()),
             ];
             (engine.stats().clone(), subscriptions, counts, engine.take_notify_latencies())
         })

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::received::Received;
 use sip_proto::message::Message;
 
+use crate::admission::Admission;
 use crate::api::InEvent;
 use crate::auth::Auth;
 use crate::client_transactions::ClientTransactions;
@@ -42,6 +43,7 @@ use crate::stats::Stats;
 pub struct Engine {
     config: EngineConfig,
     fx: Effects,
+    admission: Admission,
     server: ServerTransactions,
     client: ClientTransactions,
     auth: Auth,
@@ -73,6 +75,7 @@ impl Engine {
             fx: Effects::new(config.seed, config.node_id),
             auth: Auth::new(&config.auth),
             config,
+            admission: Admission::default(),
             server: ServerTransactions::default(),
             client: ClientTransactions::default(),
             entities: Entities::default(),
@@ -171,6 +174,11 @@ impl Engine {
     /// How many contacts are registered (for tests and metrics).
     pub fn binding_count(&self) -> usize {
         self.registrar.len()
+    }
+
+    /// How many sources have rate buckets (for tests and metrics).
+    pub fn source_count(&self) -> usize {
+        self.admission.len()
     }
 
     /// How many digest nonces are outstanding (for tests and metrics).

@@ -12,6 +12,7 @@ use sip_proto::parse::{ParseError, parse_message};
 use sip_proto::transaction::ServerKey;
 use sip_proto::{HeaderName, Message, Method, Request, Response};
 
+use crate::admission::Draw;
 use crate::client_transactions::{Outcome, Purpose};
 use crate::entities::{Changed, Update};
 use crate::entity_key::EntityKey;
@@ -49,6 +50,10 @@ impl Engine {
             self.fx.stats.malformed_dropped += 1;
             return;
         };
+        if !self.admission.admit(source.addr.ip(), Draw::Request, &self.config.limits, now) {
+            self.throttle(&req, source, now);
+            return;
+        }
         if self.server.absorb(&key, &req, source, &mut self.fx) {
             return;
         }
@@ -66,6 +71,14 @@ impl Engine {
             // §8.2.1: INVITE is refused statelessly; a retransmission gets the same 405.
             let response = preflight(&req).unwrap_or_else(|| req.answer(405));
             self.respond(None, response, source, now);
+            return;
+        }
+        let ip = source.addr.ip();
+        let limits = &self.config.limits;
+        if (creates_state(&req) && !self.admission.admit(ip, Draw::NewState, limits, now))
+            || self.server.source_is_over_share(ip, limits)
+        {
+            self.throttle(&req.request, source, now);
             return;
         }
         self.server.make_room(self.config.max_server_transactions, &mut self.fx);
@@ -120,6 +133,18 @@ impl Engine {
             // An in-dialog request for a dialog we do not have (§12.2.2), or a CANCEL for
             // a transaction we do not have (§9.2).
             _ => (req.answer(481), Then::Nothing),
+        }
+    }
+
+    /// A request over its source's rate or share: dropped on UDP, where an answer would go to
+    /// an address nobody has proven (and a flood is best met with silence); refused with 503
+    /// on a stream, whose peer completed a handshake and would otherwise wait for Timer F.
+    fn throttle(&mut self, req: &Request, source: Peer, now: Instant) {
+        self.fx.stats.requests_throttled += 1;
+        if source.transport.is_reliable() {
+            let mut busy = Response::to(req, 503).with_reason("Too Many Requests From This Source");
+            busy.headers.push(HeaderName::RetryAfter, "10");
+            self.respond(None, busy, source, now);
         }
     }
 
@@ -241,6 +266,18 @@ impl Engine {
             let subscribed = self.notifier.mwi_subscriber_addrs(key);
             unsolicited::mwi(key, counts, self.registrar.bindings_of(key), &subscribed, cx!(self, now));
         }
+    }
+}
+
+/// Whether `req` may create state, and so draws on its source's new-state bucket: an
+/// out-of-dialog SUBSCRIBE (a subscription), a REGISTER (bindings), a PUBLISH without
+/// SIP-If-Match (a publication); each may also cost a nonce.
+fn creates_state(req: &Incoming) -> bool {
+    match req.method() {
+        Method::Subscribe => req.dialog.is_none(),
+        Method::Register => true,
+        Method::Publish => req.sip_if_match.is_none(),
+        _ => false,
     }
 }
 

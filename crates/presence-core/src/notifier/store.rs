@@ -84,6 +84,7 @@ impl Notifier {
             format,
             event_id: r.event_id,
             subscriber: cx.config.entity_key(&r.subscriber),
+            vouched: cx.config.limits.trusts(peer.addr.ip()),
             dialog,
             peer,
             our_host: r.our_host,

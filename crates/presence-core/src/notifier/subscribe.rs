@@ -8,6 +8,7 @@ use sip_proto::header::Contacts;
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Response};
 
+use crate::admission::Over;
 use crate::api::{InEvent, NewWatcher};
 use crate::context::Ctx;
 use crate::ids::SubscriptionId;
@@ -104,9 +105,18 @@ impl Notifier {
         if !config.watch_policy.allows(&subscriber, &entity) {
             return (req.answer(403).with_reason("Not Allowed to Watch This Entity"), None);
         }
+        // A trusted source (a proxy) vouches for the From; from anywhere else it is whatever
+        // the sender chose, so rotating it must not buy more subscriptions.
+        let vouched = config.limits.trusts(source.addr.ip());
+        let watcher = vouched.then_some(&subscriber);
         let reason = if self.subscriptions.count_of_entity(&entity) >= config.max_subscriptions_per_entity {
             Some("Too Many Subscriptions")
-        } else if self.subscriptions.count_of_watcher(&entity, &subscriber, source.addr)
+        } else if let Some(over) = self.subscriptions.over_quota(source.addr.ip(), &config.limits) {
+            Some(match over {
+                Over::Total => "Subscription Table Full",
+                Over::Source => "Too Many Subscriptions From This Source",
+            })
+        } else if self.subscriptions.count_of_watcher(&entity, watcher, source.addr)
             >= config.max_subscriptions_per_watcher
         {
             Some("Too Many Subscriptions From This Watcher")
@@ -134,6 +144,7 @@ impl Notifier {
             format,
             event_id,
             subscriber: subscriber.clone(),
+            vouched,
             dialog,
             peer: source,
             our_host,

@@ -6,11 +6,12 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use sip_proto::dialog::{Dialog, DialogId};
 
+use crate::admission::{Limits, Over, Tally};
 use crate::bodies::Format;
 use crate::directory::Directory;
 use crate::entity_key::EntityKey;
@@ -55,6 +56,10 @@ pub(crate) struct Subscription {
     pub(crate) event_id: Option<String>,
     /// Who subscribed (the entity of From).
     pub(crate) subscriber: EntityKey,
+    /// It came from a trusted source (a proxy that vouches for the From), so the per-watcher
+    /// quota counts it per subscriber; from anywhere else the From is whatever the sender
+    /// chose, and the quota counts per source address.
+    pub(crate) vouched: bool,
     pub(crate) dialog: Dialog,
     /// Where NOTIFYs go: the source (and connection) of the latest SUBSCRIBE.
     pub(crate) peer: Peer,
@@ -123,8 +128,9 @@ impl Subscription {
 /// The key of an in-dialog SUBSCRIBE: the dialog plus the event package and `id`.
 type DialogKey = (DialogId, Package, Option<String>);
 
-/// A subscriber watching an entity from one address: what the per-watcher quota counts.
-type WatcherKey = (EntityKey, EntityKey, SocketAddr);
+/// A watcher of an entity, as the per-watcher quota counts them: a source address, and the
+/// subscriber too when the source vouches for it.
+type WatcherKey = (EntityKey, Option<EntityKey>, SocketAddr);
 
 /// All subscriptions and their indexes.
 #[derive(Debug, Default)]
@@ -143,6 +149,8 @@ pub(crate) struct Subscriptions {
     /// Active subscriptions per watcher, so the quota check costs the same however many
     /// others watch the entity.
     per_watcher: HashMap<WatcherKey, usize>,
+    /// Active subscriptions per source address, for its share of the table.
+    per_source: Tally,
 }
 
 impl Subscriptions {
@@ -159,6 +167,7 @@ impl Subscriptions {
         watchers.insert(id);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().push(id);
         *self.per_watcher.entry(watcher_key(&sub)).or_default() += 1;
+        self.per_source.add(sub.peer.addr.ip());
         if let Some(flow) = connection_of(&sub.peer) {
             self.by_flow.entry(flow).or_default().insert(id);
         }
@@ -179,9 +188,10 @@ impl Subscriptions {
             self.by_flow.entry(flow).or_default().insert(id);
         }
         let Some(sub) = self.by_id.get_mut(&id) else { return };
-        sub.peer = peer;
+        let before = std::mem::replace(&mut sub.peer, peer);
         if counted {
             *self.per_watcher.entry(watcher_key(sub)).or_default() += 1;
+            self.per_source.moved(before.addr.ip(), peer.addr.ip());
         }
     }
 
@@ -223,9 +233,20 @@ impl Subscriptions {
         self.by_entity.get(entity).map_or(0, BTreeSet::len)
     }
 
-    /// How many active subscriptions to `entity` `subscriber` holds from the address `from`.
-    pub(crate) fn count_of_watcher(&self, entity: &EntityKey, subscriber: &EntityKey, from: SocketAddr) -> usize {
-        self.per_watcher.get(&(entity.clone(), subscriber.clone(), from)).copied().unwrap_or(0)
+    /// How many active subscriptions to `entity` come from the address `from`, as
+    /// `subscriber` when the source vouches for it.
+    pub(crate) fn count_of_watcher(
+        &self,
+        entity: &EntityKey,
+        subscriber: Option<&EntityKey>,
+        from: SocketAddr,
+    ) -> usize {
+        self.per_watcher.get(&(entity.clone(), subscriber.cloned(), from)).copied().unwrap_or(0)
+    }
+
+    /// The limit one more subscription from `source` would pass, if any.
+    pub(crate) fn over_quota(&self, source: IpAddr, limits: &Limits) -> Option<Over> {
+        self.per_source.over(source, limits.subscriptions, limits)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -252,6 +273,7 @@ impl Subscriptions {
         let was_active = self.by_entity.get(&sub.entity).is_some_and(|ids| ids.contains(&id));
         if was_active {
             uncount(&mut self.per_watcher, watcher_key(sub));
+            self.per_source.remove(sub.peer.addr.ip());
         }
         if remove_from(&mut self.by_entity, sub.entity.as_str(), id) {
             directory.remove(&sub.entity);
@@ -282,7 +304,7 @@ fn connection_of(peer: &Peer) -> Option<FlowId> {
 }
 
 fn watcher_key(sub: &Subscription) -> WatcherKey {
-    (sub.entity.clone(), sub.subscriber.clone(), sub.peer.addr)
+    (sub.entity.clone(), sub.vouched.then(|| sub.subscriber.clone()), sub.peer.addr)
 }
 
 /// One subscription fewer for `key`.

@@ -4,8 +4,10 @@
 //! adding one).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
+use crate::admission::{Limits, Over, Tally};
 use crate::entity_key::EntityKey;
 use crate::ids::PublicationId;
 use crate::packages::Package;
@@ -19,6 +21,9 @@ pub(crate) struct Publication {
     pub(crate) expires_at: Instant,
     /// Who published from where: the From address plus the Contact (or source address).
     pub(crate) device: String,
+    /// The address it was published from, for the source's share (unspecified for one
+    /// restored after a restart, which the store does not keep).
+    pub(crate) source: IpAddr,
     /// The highest dialog-info version seen from this publisher; older documents are stale.
     pub(crate) dialog_version: Option<u32>,
     /// The last body applied and its content type (kept so a restart can rebuild the state).
@@ -34,6 +39,7 @@ pub(crate) struct Publications {
     by_etag: HashMap<String, PublicationId>,
     by_device: HashMap<DeviceKey, PublicationId>,
     per_entity: HashMap<EntityKey, usize>,
+    per_source: Tally,
 }
 
 impl Publications {
@@ -41,6 +47,7 @@ impl Publications {
         self.by_etag.insert(publication.etag.clone(), id);
         self.by_device.insert(device_key(&publication), id);
         *self.per_entity.entry(publication.entity.clone()).or_default() += 1;
+        self.per_source.add(publication.source);
         self.by_id.insert(id, publication);
     }
 
@@ -66,6 +73,11 @@ impl Publications {
         self.per_entity.get(entity).copied().unwrap_or(0)
     }
 
+    /// The limit one more publication from `source` would pass, if any.
+    pub(crate) fn over_quota(&self, source: IpAddr, limits: &Limits) -> Option<Over> {
+        self.per_source.over(source, limits.publications, limits)
+    }
+
     /// Gives a publication a fresh entity-tag (RFC 3903 §6: a new one on every 2xx).
     pub(crate) fn retag(&mut self, id: PublicationId, etag: String) {
         if let Some(p) = self.by_id.get_mut(&id) {
@@ -79,6 +91,7 @@ impl Publications {
         let p = self.by_id.remove(&id)?;
         self.by_etag.remove(&p.etag);
         self.by_device.remove(&device_key(&p));
+        self.per_source.remove(p.source);
         if let Some(n) = self.per_entity.get_mut(&p.entity) {
             *n -= 1;
             if *n == 0 {

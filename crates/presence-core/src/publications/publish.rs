@@ -7,6 +7,7 @@ use std::time::Duration;
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Response};
 
+use crate::admission::Over;
 use crate::context::Ctx;
 use crate::effects::TimerKey;
 use crate::entities::{Source, Update};
@@ -64,9 +65,14 @@ impl Publications {
                     // The same device publishing afresh (it lost its entity-tag): replace.
                     Some(id) => id,
                     None if self.table.count_of_entity(&entity) >= config.max_publications_per_entity => {
-                        let mut busy = req.answer(503).with_reason("Too Many Publications");
-                        busy.headers.push(HeaderName::RetryAfter, "60");
-                        return (busy, None);
+                        return (busy(req, "Too Many Publications"), None);
+                    }
+                    None if let Some(over) = self.table.over_quota(source.addr.ip(), &config.limits) => {
+                        let reason = match over {
+                            Over::Total => "Publication Table Full",
+                            Over::Source => "Too Many Publications From This Source",
+                        };
+                        return (busy(req, reason), None);
                     }
                     None => {
                         let id = PublicationId(cx.fx.ids.number());
@@ -78,6 +84,7 @@ impl Publications {
                                 etag: String::new(),
                                 expires_at: cx.now,
                                 device,
+                                source: source.addr.ip(),
                                 dialog_version: None,
                                 body: (String::new(), String::new()),
                             },
@@ -131,6 +138,13 @@ impl Publications {
         }
         Some((publication.entity.clone(), content.update(Source::Publication(id))))
     }
+}
+
+/// 503 with Retry-After: a table is full for now.
+fn busy(req: &Incoming, reason: &'static str) -> Response {
+    let mut busy = req.answer(503).with_reason(reason);
+    busy.headers.push(HeaderName::RetryAfter, "60");
+    busy
 }
 
 /// What tells one publishing device from another of the same user: its Contact when it

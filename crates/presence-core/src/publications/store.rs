@@ -63,6 +63,7 @@ impl Publications {
             etag: record.etag,
             expires_at,
             device: record.device,
+            source: std::net::Ipv4Addr::UNSPECIFIED.into(),
             dialog_version: record.dialog_version,
             body: (record.content_type, record.body),
         };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sip_proto::header::NameAddr;
 use sip_proto::{Method, Uri};
 
+use crate::admission::Tally;
 use crate::api::{RegistrationEvent, SourceAddress};
 use crate::entity_key::EntityKey;
 use crate::peer::Peer;
@@ -53,10 +54,13 @@ impl Binding {
     }
 }
 
-/// Bindings per address-of-record.
+/// Bindings per address-of-record. Whatever adds, removes or moves a binding keeps `tally`
+/// with it, for the per-source and total quotas.
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
     pub(super) by_aor: HashMap<EntityKey, Vec<Binding>>,
+    /// Bindings per source address, and in all.
+    pub(super) tally: Tally,
 }
 
 impl Bindings {
@@ -65,7 +69,7 @@ impl Bindings {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.by_aor.values().map(Vec::len).sum()
+        self.tally.total()
     }
 
     /// Every binding with its address-of-record.

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use sip_proto::header::{Contacts, NameAddr};
 use sip_proto::{HeaderName, Response};
 
+use crate::admission::Over;
 use crate::api::InEvent;
+use crate::config::EngineConfig;
 use crate::context::Ctx;
 use crate::effects::{Effects, TimerKey};
 use crate::entity_key::EntityKey;
@@ -82,6 +84,9 @@ impl Registrar {
                 return (req.answer(500).with_reason("Out of Order REGISTER"), None);
             }
         }
+        if let Some(refusal) = self.over_limits(req, &aor, &asked, source, cx.config) {
+            return (refusal, None);
+        }
         let request = Registering {
             call_id,
             cseq,
@@ -104,6 +109,37 @@ impl Registrar {
         (ok, Some(outcome))
     }
 
+    /// The refusal of a REGISTER that would bind more contacts to `aor` than one AoR may
+    /// have (403: asking again will not help), or add bindings past the source's share or
+    /// the table's total (503: it may, later).
+    fn over_limits(
+        &self,
+        req: &Incoming,
+        aor: &EntityKey,
+        asked: &[Asked],
+        source: Peer,
+        config: &EngineConfig,
+    ) -> Option<Response> {
+        let existing = self.bindings.of(aor);
+        let bound = |a: &Asked| existing.iter().any(|b| b.key == a.key);
+        let adding = asked.iter().filter(|a| a.expires > 0 && !bound(a)).count();
+        let removing = asked.iter().filter(|a| a.expires == 0 && bound(a)).count();
+        let limits = &config.limits;
+        // Saturating: a REGISTER may name one contact twice.
+        if (existing.len() + adding).saturating_sub(removing) > limits.max_bindings_per_aor {
+            let reason = format!("Too Many Contacts (at most {} per address)", limits.max_bindings_per_aor);
+            return Some(req.answer(403).with_reason(reason));
+        }
+        let over = (adding > 0).then(|| self.bindings.tally.over(source.addr.ip(), limits.registrations, limits));
+        let reason = match over.flatten()? {
+            Over::Total => "Registrar Full",
+            Over::Source => "Too Many Registrations From This Source",
+        };
+        let mut busy = req.answer(503).with_reason(reason);
+        busy.headers.push(HeaderName::RetryAfter, "60");
+        Some(busy)
+    }
+
     /// Removes the expired bindings of `aor`.
     pub(crate) fn expire(&mut self, aor: &EntityKey, fx: &mut Effects, now: Instant) -> Registered {
         let mut changes = Vec::new();
@@ -112,6 +148,7 @@ impl Registrar {
                 std::mem::take(bindings).into_iter().partition(|b| b.expires_at <= now);
             *bindings = kept;
             for binding in gone {
+                self.bindings.tally.remove(binding.source.addr.ip());
                 changes.push(self.gone(aor, binding, fx));
             }
         }
@@ -134,6 +171,7 @@ impl Registrar {
         let existing = bindings.iter().position(|b| b.key == asked.key);
         if asked.expires == 0 {
             let gone = bindings.remove(existing?);
+            self.bindings.tally.remove(gone.source.addr.ip());
             return Some(self.gone(aor, gone, fx));
         }
         let expires_at = now + Duration::from_secs(asked.expires.into());
@@ -146,6 +184,7 @@ impl Registrar {
                 // differently (`;expires=` dropped, a new parameter) must not leave the old record.
                 let old = std::mem::replace(&mut b.contact, asked.contact).to_string();
                 let reworded = (old != b.contact.to_string()).then_some(old);
+                self.bindings.tally.moved(b.source.addr.ip(), req.source.addr.ip());
                 (b.call_id, b.cseq, b.expires_at, b.granted, b.source, b.user_agent, b.allow) = (
                     req.call_id.to_owned(),
                     req.cseq,
@@ -165,6 +204,7 @@ impl Registrar {
                 None
             }
             None => {
+                self.bindings.tally.add(req.source.addr.ip());
                 bindings.push(Binding {
                     contact: asked.contact,
                     key: asked.key.clone(),

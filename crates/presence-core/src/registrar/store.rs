@@ -71,6 +71,7 @@ impl Registrar {
             Vec::new()
         });
         let key = binding.key.clone();
+        self.bindings.tally.add(binding.source.addr.ip());
         bindings.push(binding);
         if let Some((old, contact)) = renamed {
             fx.store(|_| Change::DeleteBinding { aor: old, contact });

@@ -8,12 +8,14 @@ mod addressing;
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use sip_proto::transaction::{ServerKey, ServerState, ServerTransaction, TimerConfig};
 use sip_proto::{HeaderName, Headers, Request, Response};
 
+use crate::admission::{Limits, Quota, Tally};
 use crate::effects::{Effects, TimerKey};
 use crate::peer::Peer;
 use crate::tables::FastMap;
@@ -21,11 +23,20 @@ use crate::tables::FastMap;
 /// The server transactions in progress.
 #[derive(Debug, Default)]
 pub(crate) struct ServerTransactions {
-    by_key: FastMap<Arc<ServerKey>, ServerTransaction>,
+    by_key: FastMap<Arc<ServerKey>, Held>,
+    /// How many each source holds, for its share (see [`crate::admission`]).
+    tally: Tally,
     /// Transactions that answered and wait out Timer J, oldest first. Timer J is the same
     /// for all of them (UDP's 64*T1; over streams it is zero and nothing waits), so they
     /// also leave in this order, and the front is trimmed as they do.
     waiting_out: VecDeque<Arc<ServerKey>>,
+}
+
+/// A transaction and the address of the source it serves.
+#[derive(Debug)]
+struct Held {
+    txn: ServerTransaction,
+    source: IpAddr,
 }
 
 /// What the server stamps on every response.
@@ -42,10 +53,10 @@ impl ServerTransactions {
     /// Answers a retransmission of a request whose transaction exists: the last response
     /// again, if there is one (§17.2.2). False when the request starts a new transaction.
     pub(crate) fn absorb(&self, key: &ServerKey, req: &Request, source: Peer, fx: &mut Effects) -> bool {
-        let Some(txn) = self.by_key.get(key) else { return false };
+        let Some(held) = self.by_key.get(key) else { return false };
         fx.stats.retransmissions_absorbed += 1;
         if let (Some(bytes), Some(destination)) =
-            (txn.on_retransmission(), addressing::response_destination(&req.headers, source))
+            (held.txn.on_retransmission(), addressing::response_destination(&req.headers, source))
         {
             fx.transmit(destination, bytes);
         }
@@ -62,17 +73,31 @@ impl ServerTransactions {
     pub(crate) fn make_room(&mut self, max: usize, fx: &mut Effects) {
         while self.by_key.len() >= max {
             let Some(oldest) = self.waiting_out.pop_front() else { return };
-            if self.by_key.remove(&*oldest).is_some() {
+            if let Some(held) = self.by_key.remove(&*oldest) {
+                self.tally.remove(held.source);
                 fx.stats.transactions_forgotten_early += 1;
                 fx.set_deadline(TimerKey::ServerTransaction(oldest), None);
             }
         }
     }
 
+    /// Whether `source` holds its whole share of the table, so its new requests wait until
+    /// some of its transactions end.
+    pub(crate) fn source_is_over_share(&self, source: IpAddr, limits: &Limits) -> bool {
+        let share = Quota { per_source: limits.transactions_per_source, total: usize::MAX };
+        self.tally.over(source, share, limits).is_some()
+    }
+
     /// Starts the transaction of a new request; its key, for [`ServerTransactions::respond`].
     pub(crate) fn open(&mut self, key: ServerKey, source: Peer, timers: TimerConfig) -> Arc<ServerKey> {
         let key = Arc::new(key);
-        self.by_key.insert(key.clone(), ServerTransaction::new(source.transport.is_reliable(), timers));
+        let txn = ServerTransaction::new(source.transport.is_reliable(), timers);
+        let (source, previous) =
+            (source.addr.ip(), self.by_key.insert(key.clone(), Held { txn, source: source.addr.ip() }));
+        self.tally.add(source);
+        if let Some(previous) = previous {
+            self.tally.remove(previous.source);
+        }
         key
     }
 
@@ -97,7 +122,7 @@ impl ServerTransactions {
         };
         let bytes = response.encode();
         if let Some(key) = key
-            && let Some(txn) = self.by_key.get_mut(&*key)
+            && let Some(Held { txn, .. }) = self.by_key.get_mut(&*key)
         {
             txn.on_response(response.status, bytes.clone(), now);
             if txn.state() == ServerState::Completed {
@@ -110,7 +135,7 @@ impl ServerTransactions {
 
     /// Timer J (or K) of transaction `key` fired.
     pub(crate) fn on_timer(&mut self, key: Arc<ServerKey>, fx: &mut Effects, now: Instant) {
-        if let Some(txn) = self.by_key.get_mut(&*key) {
+        if let Some(Held { txn, .. }) = self.by_key.get_mut(&*key) {
             txn.on_timeout(now);
             self.settle(key, fx);
         }
@@ -123,8 +148,9 @@ impl ServerTransactions {
 
     /// Re-arms the transaction's timer, or forgets it once terminated.
     fn settle(&mut self, key: Arc<ServerKey>, fx: &mut Effects) {
-        let Some(txn) = self.by_key.get(&*key) else { return };
+        let Some(Held { txn, source }) = self.by_key.get(&*key) else { return };
         if txn.is_terminated() {
+            self.tally.remove(*source);
             self.by_key.remove(&*key);
             // Those that left before it (in order, see `waiting_out`) go from the queue too.
             while self.waiting_out.front().is_some_and(|front| !self.by_key.contains_key(&**front)) {

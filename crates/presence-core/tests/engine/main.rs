@@ -7,6 +7,7 @@
 mod auth;
 mod identity;
 mod invariants;
+mod limits;
 mod notifier;
 mod profiles;
 mod publisher;
