@@ -16,6 +16,8 @@ pub(crate) struct ShellCounters {
     pub(crate) tcp_backlog_drops: AtomicU64,
     /// Datagrams not sent because a UDP socket stayed full while its send queue filled up.
     pub(crate) udp_send_drops: AtomicU64,
+    /// Datagrams the UDP socket refused: too large for a datagram, no route, and the like.
+    pub(crate) udp_send_failures: AtomicU64,
     /// Store commits that failed (each retried or split).
     pub(crate) store_commit_failures: AtomicU64,
     /// Changes the store writer gave up: refused on their own while others were taken, or

@@ -192,8 +192,9 @@ mod tests {
             flow: Some(flow),
             local: socket.local_addr().unwrap(),
         };
-        let mut flows = Flows::default();
-        flows.add_udp(flow, socket);
+        let counters = Arc::new(ShellCounters::default());
+        let mut flows = Flows::new(counters.clone());
+        flows.add_udp(flow, socket, counters);
         (phone, source, flows)
     }
 

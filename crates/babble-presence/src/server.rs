@@ -145,7 +145,7 @@ impl Server {
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let ids = Arc::new(FlowIds::default());
         let counters = Arc::new(ShellCounters::default());
-        let mut flows = Flows::default();
+        let mut flows = Flows::new(counters.clone());
         let mut udp_flows = HashMap::new();
         let mut listeners = Vec::new();
         // Stopped when dropped: if a later listener fails to bind, the earlier ones stop.
@@ -164,7 +164,7 @@ impl Server {
                     let socket = Arc::new(socket);
                     let local = socket.local_addr().map_err(bind_error(spec))?;
                     let flow = ids.next();
-                    flows.add_udp(flow, socket.clone());
+                    flows.add_udp(flow, socket.clone(), counters.clone());
                     udp_flows.insert(local, flow);
                     tracing::info!(transport = "udp", local = %local, recv_buffer, send_buffer, "listening");
                     listeners.push((Transport::Udp, local));

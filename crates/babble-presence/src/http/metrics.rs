@@ -67,6 +67,7 @@ impl Metrics {
                 ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),
                 ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
                 ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
+                ("babble_udp_send_failures_total", counters::read(&self.shell.udp_send_failures)),
                 ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),
                 ("babble_store_changes_dropped_total", counters::read(&self.shell.store_changes_dropped)),
             ];

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use presence_core::{FlowId, Peer, Transmit, Transport};
+
+use crate::counters::{self, ShellCounters};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -27,10 +29,19 @@ impl FlowIds {
 
 /// The sockets and connections the driver can send on. UDP sockets are flows too: a
 /// response leaves from the socket its request arrived on, which NATed phones require.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Flows {
     udp: HashMap<FlowId, UdpFlow>,
     streams: HashMap<FlowId, mpsc::Sender<Bytes>>,
+    counters: Arc<ShellCounters>,
+}
+
+/// A datagram the socket refused (other than for a full buffer): counted, and logged at
+/// warn, because what does not leave here never reaches the phone (a NOTIFY too large for
+/// a datagram would end its subscription after its timeouts).
+fn refused(counters: &ShellCounters, addr: SocketAddr, size: usize, error: &std::io::Error) {
+    counters::add(&counters.udp_send_failures, 1);
+    tracing::warn!(%addr, size, %error, "udp send refused");
 }
 
 /// Datagrams one UDP socket may hold back while its send buffer is full.
@@ -58,8 +69,14 @@ pub(crate) enum SendError {
 }
 
 impl Flows {
-    /// Adds a UDP socket, with the task that sends what it queues (it ends with the flows).
-    pub(crate) fn add_udp(&mut self, flow: FlowId, socket: Arc<UdpSocket>) {
+    /// No flows yet; what they fail to send is counted in `counters`.
+    pub(crate) fn new(counters: Arc<ShellCounters>) -> Self {
+        Flows { udp: HashMap::new(), streams: HashMap::new(), counters }
+    }
+
+    /// Adds a UDP socket, with the task that sends what it queues (it ends with the flows);
+    /// datagrams the socket refuses are counted in `counters`.
+    pub(crate) fn add_udp(&mut self, flow: FlowId, socket: Arc<UdpSocket>, counters: Arc<ShellCounters>) {
         let (queue, mut waiting) = mpsc::channel::<(Bytes, SocketAddr)>(UDP_SEND_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let (sender, count) = (socket.clone(), queued.clone());
@@ -67,7 +84,7 @@ impl Flows {
             while let Some((payload, addr)) = waiting.recv().await {
                 // Waits until the socket is writable; any other error is a lost datagram.
                 if let Err(e) = sender.send_to(&payload, addr).await {
-                    tracing::debug!(%addr, error = %e, "udp send failed");
+                    refused(&counters, addr, payload.len(), &e);
                 }
                 count.fetch_sub(1, Ordering::Relaxed);
             }
@@ -94,9 +111,9 @@ impl Flows {
                     match udp.socket.try_send_to(&transmit.payload, addr) {
                         Ok(_) => return Ok(()),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                        // Unreachable and the like: a lost datagram, as on the wire.
+                        // Too large, unreachable and the like: a lost datagram, as on the wire.
                         Err(e) => {
-                            tracing::debug!(%addr, error = %e, "udp send failed");
+                            refused(&self.counters, addr, transmit.payload.len(), &e);
                             return Ok(());
                         }
                     }
@@ -135,8 +152,9 @@ mod tests {
         let socket = Arc::new(UdpSocket::from_std(small.into()).unwrap());
         let (receiver, _, _) = crate::transport::udp::bind("127.0.0.1:0".parse().unwrap(), 8 << 20).unwrap();
         let to = receiver.local_addr().unwrap();
-        let mut flows = Flows::default();
-        flows.add_udp(FlowId(1), socket.clone());
+        let counters = Arc::new(ShellCounters::default());
+        let mut flows = Flows::new(counters.clone());
+        flows.add_udp(FlowId(1), socket.clone(), counters);
         let destination =
             Peer { transport: Transport::Udp, addr: to, flow: Some(FlowId(1)), local: socket.local_addr().unwrap() };
         let reading = tokio::spawn(async move {
@@ -157,5 +175,30 @@ mod tests {
         let got = reading.await.unwrap();
         assert_eq!(got.len(), BURST, "every datagram arrived");
         assert!(got.windows(2).all(|w| w[0] < w[1]), "in the order sent");
+    }
+
+    /// A datagram larger than UDP can carry is refused by the socket: counted, not lost
+    /// without trace.
+    #[tokio::test]
+    async fn a_datagram_too_large_to_send_is_counted() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let counters = Arc::new(ShellCounters::default());
+        let mut flows = Flows::new(counters.clone());
+        flows.add_udp(FlowId(1), socket.clone(), counters.clone());
+        let destination = Peer {
+            transport: Transport::Udp,
+            addr: socket.local_addr().unwrap(),
+            flow: Some(FlowId(1)),
+            local: socket.local_addr().unwrap(),
+        };
+        flows.send(&Transmit { destination, payload: vec![b'x'; 70_000].into() }).unwrap();
+        // Refused at once, or by the send task if the socket was not yet known writable.
+        for _ in 0..100 {
+            if counters::read(&counters.udp_send_failures) > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(counters::read(&counters.udp_send_failures), 1);
     }
 }

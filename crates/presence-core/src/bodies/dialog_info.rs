@@ -126,7 +126,8 @@ pub fn parse(body: &[u8]) -> Result<DialogInfo, BodyError> {
             let uri = identity
                 .and_then(text)
                 .or_else(|| child(r, Some(NS), "target")?.attribute("uri").map(str::to_owned))?;
-            Some(Party { display: identity.and_then(|i| i.attribute("display")).map(str::to_owned), uri })
+            let display = identity.and_then(|i| i.attribute("display")).map(|d| super::capped(d).to_owned());
+            Some(Party { display, uri })
         });
         let rendering = child(dialog, Some(NS), "local")
             .and_then(|l| child(l, Some(NS), "target"))

@@ -11,6 +11,20 @@ mod presence_words;
 mod xml;
 pub mod xpidf;
 
+/// Longest text kept from a note or a display name, in bytes. A PIDF shows the note twice
+/// (tuple and person), and a NOTIFY carrying a publisher's 33 KB note would no longer fit
+/// in a datagram, cutting off every UDP watcher; a note for people needs far less.
+pub const MAX_TEXT_BYTES: usize = 512;
+
+/// `text` cut to at most [`MAX_TEXT_BYTES`], at a character boundary.
+pub(crate) fn capped(text: &str) -> &str {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text;
+    }
+    let end = (0..=MAX_TEXT_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    &text[..end]
+}
+
 /// Why a body could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

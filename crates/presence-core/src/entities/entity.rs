@@ -173,8 +173,12 @@ impl Entity {
         changed
     }
 
-    /// Sets (or with `None` clears) what `source` reports.
-    pub(crate) fn set_status(&mut self, source: Source, status: Option<Status>) -> Changed {
+    /// Sets (or with `None` clears) what `source` reports, its note cut to
+    /// [`crate::bodies::MAX_TEXT_BYTES`] whichever way it came.
+    pub(crate) fn set_status(&mut self, source: Source, mut status: Option<Status>) -> Changed {
+        if let Some(note) = status.as_mut().and_then(|s| s.note.as_mut()) {
+            note.truncate(crate::bodies::capped(note).len());
+        }
         let unchanged = self.presence.get(&source).map(|r| &r.status) == status.as_ref();
         if unchanged {
             return Changed::default();

@@ -286,3 +286,33 @@ fn message_summary_publications_reach_mwi_watchers() {
         "counts leave with the publication"
     );
 }
+
+/// A publisher's 33 KB note (rendered twice in a PIDF) would make NOTIFYs too large for a
+/// datagram; it is cut to `MAX_TEXT_BYTES` at a character boundary, whichever way it came.
+#[test]
+fn a_huge_note_is_cut_so_that_every_notify_still_fits_a_datagram() {
+    let mut h = Harness::new();
+    watcher(&mut h, "big", "presence", Some(PIDF));
+    let note = "é".repeat(16_500);
+    let doc = zoiper_pidf(ENTITY, "open", &note);
+    let (ok, notifies) = publish(&mut h, &zoiper(&doc), "big1", 1.0);
+    assert_eq!(ok.status, 200);
+    let bodies = bodies_of(&mut h, notifies, 1.0);
+    let shown = pidf::parse(bodies[0].1.as_bytes()).unwrap().note.unwrap();
+    assert_eq!(shown, "é".repeat(presence_core::bodies::MAX_TEXT_BYTES / 2));
+    assert!(bodies[0].1.len() < 2 * 1024, "{} bytes", bodies[0].1.len());
+
+    // From the API too.
+    let status = presence_core::api::Command::Status {
+        entity: ENTITY.into(),
+        basic: presence_core::bodies::Basic::Open,
+        note: Some("x".repeat(40_000)),
+        dnd: false,
+        on_the_phone: false,
+    };
+    h.engine.handle_command(status, h.at(2.0));
+    let (_, notifies) = split(&h.drain());
+    let bodies = bodies_of(&mut h, notifies, 2.0);
+    let shown = pidf::parse(bodies[0].1.as_bytes()).unwrap().note.unwrap();
+    assert_eq!(shown.len(), presence_core::bodies::MAX_TEXT_BYTES);
+}
