@@ -61,6 +61,14 @@ pub struct SipConfig {
     pub max_message_size: usize,
     /// Most simultaneous TCP connections.
     pub max_tcp_connections: usize,
+    /// Most simultaneous TCP connections from one source address outside `limits.trusted`.
+    pub max_tcp_connections_per_source: usize,
+    /// A TCP connection with nothing received for this many seconds is closed (CRLF
+    /// keep-alives count).
+    pub tcp_idle_timeout_secs: u64,
+    /// A TCP connection whose first message, or a message it began, is not complete within
+    /// this many seconds is closed.
+    pub tcp_head_timeout_secs: u64,
     /// Receive and send buffer asked of each UDP socket, in bytes (the kernel caps it at
     /// `net.core.rmem_max` / `wmem_max`).
     pub udp_buffer_bytes: usize,
@@ -90,6 +98,11 @@ impl Default for SipConfig {
             ],
             max_message_size: engine.max_message_size,
             max_tcp_connections: 10_000,
+            max_tcp_connections_per_source: 32,
+            // Past the longest registration (7200 s) and subscription: a phone that keeps
+            // its state refreshed keeps its connection without keep-alives.
+            tcp_idle_timeout_secs: 7_260,
+            tcp_head_timeout_secs: 10,
             udp_buffer_bytes: 4 * 1024 * 1024,
             shed_after_ms: 200,
             max_server_transactions: engine.max_server_transactions,
@@ -518,6 +531,11 @@ impl Config {
         }
         if !self.http.listen.ip().is_loopback() && self.http.token.is_empty() {
             return bail("http.token is required when http.listen is not a loopback address");
+        }
+        if sip.max_tcp_connections_per_source == 0 || sip.tcp_idle_timeout_secs == 0 || sip.tcp_head_timeout_secs == 0 {
+            return bail(
+                "sip.max_tcp_connections_per_source, tcp_idle_timeout_secs and tcp_head_timeout_secs must be above zero",
+            );
         }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 || sip.udp_buffer_bytes == 0 {
             return bail(

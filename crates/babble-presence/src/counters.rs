@@ -14,6 +14,10 @@ pub(crate) struct ShellCounters {
     pub(crate) udp_requests_shed: AtomicU64,
     /// Messages not sent because a TCP connection's write queue was full.
     pub(crate) tcp_backlog_drops: AtomicU64,
+    /// Stream connections closed for saying nothing, or a message too slowly.
+    pub(crate) stream_timeouts: AtomicU64,
+    /// Stream connections refused at once because their source had its share open.
+    pub(crate) stream_refusals: AtomicU64,
     /// Datagrams not sent because a UDP socket stayed full while its send queue filled up.
     pub(crate) udp_send_drops: AtomicU64,
     /// Datagrams the UDP socket refused: too large for a datagram, no route, and the like.

@@ -79,12 +79,14 @@ impl Driver {
     fn on_inbound(&mut self, event: Inbound) {
         let now = Instant::now().into_std();
         match event {
-            Inbound::Message { message, source, received } => {
+            Inbound::Message { message, source, received, held } => {
                 if self.stale(&message, source, received) {
                     counters::add(&self.counters.udp_requests_shed, 1);
                     return;
                 }
                 self.engine.handle_received(message, source, now);
+                // Taken: its place in the streams' share of the queue is free again.
+                drop(held);
             }
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
@@ -216,7 +218,7 @@ mod tests {
         for n in 0..QUEUED {
             let bytes = request("OPTIONS", &format!("ping{n}"), "");
             let message = Received::read(&bytes, usize::MAX);
-            inbound.try_send(Inbound::Message { message, source, received: Instant::now() }).unwrap();
+            inbound.try_send(Inbound::Message { message, source, received: Instant::now(), held: None }).unwrap();
         }
         let (events, _) = broadcast::channel(1);
         let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()), None);
@@ -254,15 +256,17 @@ mod tests {
         let counters = Arc::new(ShellCounters::default());
         let limit = Duration::from_millis(100);
         let read = |call_id| Received::read(&request("OPTIONS", call_id, ""), usize::MAX);
-        let stale = Inbound::Message { message: read("stale"), source, received: Instant::now() };
+        let stale = Inbound::Message { message: read("stale"), source, received: Instant::now(), held: None };
         inbound.try_send(stale).unwrap();
         let in_dialog = String::from_utf8(request("OPTIONS", "in-dialog", "").to_vec())
             .unwrap()
             .replace("To: <sip:1001@pbx.example.com>", "To: <sip:1001@pbx.example.com>;tag=ours");
         let in_dialog = Received::read(in_dialog.as_bytes(), usize::MAX);
-        inbound.try_send(Inbound::Message { message: in_dialog, source, received: Instant::now() }).unwrap();
+        inbound
+            .try_send(Inbound::Message { message: in_dialog, source, received: Instant::now(), held: None })
+            .unwrap();
         tokio::time::advance(limit * 2).await;
-        let fresh = Inbound::Message { message: read("fresh"), source, received: Instant::now() };
+        let fresh = Inbound::Message { message: read("fresh"), source, received: Instant::now(), held: None };
         inbound.try_send(fresh).unwrap();
         let (events, _) = broadcast::channel(1);
         let engine = Engine::new(EngineConfig::default());

@@ -13,13 +13,13 @@ use presence_core::contract;
 use presence_core::{Engine, Stats, Transport};
 use sip_proto::framing::FrameLimits;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ListenSpec};
 use crate::counters::{self, ShellCounters};
 use crate::driver::Driver;
-use crate::transport::{FlowIds, Flows, Inbound, tcp, udp};
+use crate::transport::{FlowIds, Flows, Inbound, StreamRules, tcp, udp};
 
 /// Events buffered between the network and the engine before UDP input is shed.
 const INBOUND_QUEUE: usize = 8192;
@@ -156,6 +156,18 @@ impl Server {
             move |source| ServerError::Bind { listener, source }
         };
 
+        let stream_rules = StreamRules {
+            max_message_size: config.sip.max_message_size,
+            idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_secs),
+            head_timeout: Duration::from_secs(config.sip.tcp_head_timeout_secs),
+            share: Arc::new(Semaphore::new(INBOUND_QUEUE / 2)),
+            counters: counters.clone(),
+        };
+        let connection_limits = tcp::ConnectionLimits {
+            max_connections: config.sip.max_tcp_connections,
+            max_per_source: config.sip.max_tcp_connections_per_source,
+            trusted: config.limits.engine().trusted,
+        };
         for spec in &config.sip.listen {
             match spec.transport {
                 Transport::Udp => {
@@ -177,15 +189,13 @@ impl Server {
                     let local = listener.local_addr().map_err(bind_error(spec))?;
                     tracing::info!(transport = "tcp", local = %local, "listening");
                     listeners.push((Transport::Tcp, local));
-                    let max_connections = config.sip.max_tcp_connections;
-                    let max_message = config.sip.max_message_size;
                     let accept = tcp::accept_loop(
                         listener,
                         inbound_tx.clone(),
                         ids.clone(),
                         limits,
-                        max_message,
-                        max_connections,
+                        stream_rules.clone(),
+                        connection_limits.clone(),
                     );
                     listener_tasks.0.push(tokio::spawn(accept));
                 }

@@ -66,6 +66,8 @@ impl Metrics {
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
                 ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),
                 ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
+                ("babble_tcp_timeouts_total", counters::read(&self.shell.stream_timeouts)),
+                ("babble_tcp_connections_refused_total", counters::read(&self.shell.stream_refusals)),
                 ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
                 ("babble_udp_send_failures_total", counters::read(&self.shell.udp_send_failures)),
                 ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),

@@ -5,29 +5,56 @@
 //! §3.5.1) and writes what the driver queues for the flow. An oversized message is handed
 //! over as its head alone (the engine answers 413) and ends the connection, since nothing
 //! after it can be framed. These are per-connection tasks, never per-subscription ones.
+//!
+//! A connection is kept in bounds by [`StreamRules`]: it closes when a message it began
+//! (or the first one) is not complete within the head timeout, which ends slowloris-style
+//! trickles, and when nothing at all arrives within the idle timeout. Its messages wait for
+//! a place in the streams' share of the inbound queue, so a flood over streams slows its own
+//! senders (TCP pushes back) instead of leaving no room for datagrams.
 
 use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use presence_core::{FlowId, Peer, Received};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::codec::{Decoder, FramedRead};
 
 use super::Inbound;
 use super::codec::StreamItem;
+use crate::counters::{self, ShellCounters};
 
 /// Messages queued for one connection before it counts as backlogged.
 const WRITE_QUEUE: usize = 256;
 
+/// How stream connections are kept in bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamRules {
+    /// Largest message read.
+    pub(crate) max_message_size: usize,
+    /// A connection with nothing received for this long is closed (keep-alives count).
+    pub(crate) idle_timeout: Duration,
+    /// A connection whose first message, or a message it began, is not complete within
+    /// this is closed.
+    pub(crate) head_timeout: Duration,
+    /// Places in the inbound queue that stream messages may hold at once: the rest is left
+    /// for datagrams, which cannot wait.
+    pub(crate) share: Arc<Semaphore>,
+    /// Where timeouts are counted.
+    pub(crate) counters: Arc<ShellCounters>,
+}
+
 /// Serves the connection `source` (numbered `flow`) until the peer closes it, its bytes
-/// cannot be framed, or the driver goes away. Each message is read (parsed) here, off the
-/// engine's thread.
+/// cannot be framed, it times out, or the driver goes away. Each message is read (parsed)
+/// here, off the engine's thread.
 pub(crate) async fn serve<S, D>(
     stream: S,
     decoder: D,
-    max_message_size: usize,
+    rules: &StreamRules,
     source: Peer,
     flow: FlowId,
     inbound: mpsc::Sender<Inbound>,
@@ -44,11 +71,41 @@ pub(crate) async fn serve<S, D>(
     let writing = tokio::spawn(write_queued(write, queue));
     tracing::debug!(transport = %source.transport, peer = %source.addr, ?flow, "connection opened");
     let mut frames = FramedRead::new(read, decoder);
-    while let Some(item) = frames.next().await {
+    // Before the first message, the head timeout runs from the connection's opening.
+    let (opened, mut last_item, mut partial_since) = (Instant::now(), None::<Instant>, None::<Instant>);
+    loop {
+        let deadline = match (partial_since, last_item) {
+            (Some(since), _) => since + rules.head_timeout,
+            (None, None) => opened + rules.head_timeout,
+            (None, Some(at)) => at + rules.idle_timeout,
+        };
+        // Wake by the deadline, and at least every head timeout to see whether a message
+        // has begun arriving (its bytes wait in the read buffer until it is whole).
+        let wake = deadline.min(Instant::now() + rules.head_timeout);
+        let item = match tokio::time::timeout_at(wake, frames.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(_) if Instant::now() >= deadline => {
+                counters::add(&rules.counters.stream_timeouts, 1);
+                let why = if last_item.is_some() && partial_since.is_none() { "idle" } else { "message too slow" };
+                tracing::debug!(transport = %source.transport, peer = %source.addr, why, "closing connection");
+                break;
+            }
+            Err(_) => {
+                if partial_since.is_none() && !frames.read_buffer().is_empty() {
+                    partial_since = Some(Instant::now());
+                }
+                continue;
+            }
+        };
+        let now = Instant::now();
+        last_item = Some(now);
+        partial_since = (!frames.read_buffer().is_empty()).then_some(now);
         let event = match item {
             Ok(StreamItem::Message(bytes)) => {
-                let message = Received::read(&bytes, max_message_size);
-                Inbound::Message { message, source, received: tokio::time::Instant::now() }
+                let message = Received::read(&bytes, rules.max_message_size);
+                let Ok(held) = rules.share.clone().acquire_owned().await else { break };
+                Inbound::Message { message, source, received: tokio::time::Instant::now(), held: Some(held) }
             }
             Ok(StreamItem::OversizedHead(head)) => Inbound::OversizedHead { head, source },
             Ok(StreamItem::Ping) => {
@@ -98,6 +155,92 @@ mod tests {
         Content-Length: 0\r\n\r\n";
     const ANSWER: &[u8] = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n";
 
+    fn rules(idle_timeout: Duration, head_timeout: Duration) -> StreamRules {
+        StreamRules {
+            max_message_size: 1024,
+            idle_timeout,
+            head_timeout,
+            share: Arc::new(Semaphore::new(8)),
+            counters: Arc::new(ShellCounters::default()),
+        }
+    }
+
+    fn tcp_source(flow: FlowId) -> Peer {
+        Peer {
+            transport: Transport::Tcp,
+            addr: "192.0.2.10:40312".parse().unwrap(),
+            flow: Some(flow),
+            local: "198.51.100.1:5060".parse().unwrap(),
+        }
+    }
+
+    /// Serves a duplex stream under `rules` and returns the phone's end, the driver's
+    /// queue and the task.
+    fn serving(rules: StreamRules) -> (tokio::io::DuplexStream, mpsc::Receiver<Inbound>, tokio::task::JoinHandle<()>) {
+        let (phone, ours) = tokio::io::duplex(4096);
+        let (inbound, driver) = mpsc::channel(8);
+        let codec = SipCodec::new(FrameLimits { max_head: 1024, max_body: 1024 });
+        let task =
+            tokio::spawn(async move { serve(ours, codec, &rules, tcp_source(FlowId(4)), FlowId(4), inbound).await });
+        (phone, driver, task)
+    }
+
+    /// Waits for the connection's `FlowClosed`, skipping messages, and says how long after
+    /// `since` it came.
+    async fn closed_after(driver: &mut mpsc::Receiver<Inbound>, since: Instant) -> Duration {
+        while let Some(event) = driver.recv().await {
+            if let Inbound::FlowClosed { .. } = event {
+                return since.elapsed();
+            }
+        }
+        panic!("the driver's queue closed first");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_says_nothing_or_trickles_a_head_is_closed() {
+        let rules = rules(Duration::from_secs(600), Duration::from_secs(10));
+        let counters = rules.counters.clone();
+        let (_phone, mut driver, task) = serving(rules.clone());
+        let start = Instant::now();
+        let took = closed_after(&mut driver, start).await;
+        assert!(took >= Duration::from_secs(10) && took < Duration::from_secs(11), "silent: closed after {took:?}");
+        task.await.unwrap();
+
+        // Slowloris: a byte every second, never a whole head.
+        let (mut phone, mut driver, task) = serving(rules);
+        tokio::spawn(async move {
+            for byte in OPTIONS.iter().take(200) {
+                if phone.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let took = closed_after(&mut driver, Instant::now()).await;
+        assert!(took <= Duration::from_secs(20), "a trickled head: closed after {took:?}");
+        task.await.unwrap();
+        assert_eq!(counters::read(&counters.stream_timeouts), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_lives_while_it_sends_keep_alives_and_closes_when_they_stop() {
+        let (mut phone, mut driver, task) = serving(rules(Duration::from_secs(120), Duration::from_secs(10)));
+        phone.write_all(OPTIONS).await.unwrap();
+        let mut pong = [0; 2];
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(100)).await;
+            phone.write_all(b"\r\n\r\n").await.unwrap();
+            phone.read_exact(&mut pong).await.unwrap();
+        }
+        let stopped = Instant::now();
+        let took = closed_after(&mut driver, stopped).await;
+        assert!(
+            took >= Duration::from_secs(119) && took <= Duration::from_secs(121),
+            "closed {took:?} after the last ping"
+        );
+        task.await.unwrap();
+    }
+
     #[tokio::test]
     async fn serves_any_stream_from_flow_opened_to_flow_closed() {
         let (mut phone, ours) = tokio::io::duplex(4096);
@@ -110,7 +253,8 @@ mod tests {
             local: "198.51.100.1:5060".parse().unwrap(),
         };
         let codec = SipCodec::new(FrameLimits { max_head: 1024, max_body: 1024 });
-        let serving = tokio::spawn(serve(ours, codec, 1024, source, flow, inbound));
+        let rules = rules(Duration::from_secs(60), Duration::from_secs(10));
+        let serving = tokio::spawn(async move { serve(ours, codec, &rules, source, flow, inbound).await });
 
         let Some(Inbound::FlowOpened { flow: opened, writer }) = driver.recv().await else {
             panic!("the connection is registered first");

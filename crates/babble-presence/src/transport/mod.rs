@@ -9,6 +9,7 @@ mod flows;
 pub(crate) mod tcp;
 pub(crate) mod udp;
 
+pub(crate) use connection::StreamRules;
 pub(crate) use flows::{FlowIds, Flows, SendError};
 
 use bytes::Bytes;
@@ -19,8 +20,14 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub(crate) enum Inbound {
     /// A datagram or a framed stream message, read where it arrived, and when it was read
-    /// off the socket.
-    Message { message: presence_core::Received, source: Peer, received: tokio::time::Instant },
+    /// off the socket. A stream message holds a place in the streams' share of the queue
+    /// (see [`connection::StreamRules::share`]) until the driver has taken it.
+    Message {
+        message: presence_core::Received,
+        source: Peer,
+        received: tokio::time::Instant,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
+    },
     /// A stream message whose body is over the limit: only its head. The connection closes.
     OversizedHead { head: Bytes, source: Peer },
     /// A stream connection opened; its writer takes bytes to send.

@@ -65,7 +65,7 @@ pub(crate) async fn receive_loop(
             counters::add(&counters.udp_requests_shed, 1);
             continue;
         }
-        match inbound.try_send(Inbound::Message { message, source, received }) {
+        match inbound.try_send(Inbound::Message { message, source, received, held: None }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 counters::add(&counters.udp_queue_drops, 1);

@@ -170,3 +170,49 @@ async fn shutdown_closes_the_tcp_connections_it_accepted() {
     let read = tokio::time::timeout(WAIT, idle.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the connection is closed, not left open: {read:?}");
 }
+
+/// A TCP connection from `local` (any 127.x address: Linux routes them all to loopback).
+fn connect_from(local: &str, to: std::net::SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&local.parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp
+}
+
+/// Whether the server closed `tcp` (a read finds the end of the stream).
+fn closed_by_server(tcp: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    matches!(tcp.read_to_end(&mut rest), Ok(0))
+}
+
+/// One source holds at most its share of connections, and a connection that says nothing
+/// is closed after the head timeout; another source is still served.
+#[test]
+fn tcp_connections_per_source_are_capped_and_silent_ones_closed() {
+    let dir = temp_dir("tcp-limits");
+    let config = dir.join("limits.toml");
+    std::fs::write(&config, "[sip]\nmax_tcp_connections_per_source = 3\ntcp_head_timeout_secs = 1\n").unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut held: Vec<TcpStream> = (0..3).map(|_| connect_from("127.0.0.1:0", server.tcp)).collect();
+    for (n, tcp) in held.iter_mut().enumerate() {
+        let local = tcp.local_addr().unwrap();
+        tcp.write_all(options(local, "TCP", &format!("held{n}")).as_bytes()).unwrap();
+        assert_eq!(status_of(&read_response(tcp)), 200);
+    }
+    let mut fourth = connect_from("127.0.0.1:0", server.tcp);
+    assert!(closed_by_server(&mut fourth), "a fourth from the same address is closed at once");
+
+    let mut other = connect_from("127.0.0.2:0", server.tcp);
+    let local = other.local_addr().unwrap();
+    other.write_all(options(local, "TCP", "other").as_bytes()).unwrap();
+    assert_eq!(status_of(&read_response(&mut other)), 200, "another source is served");
+
+    let mut silent = connect_from("127.0.0.3:0", server.tcp);
+    assert!(closed_by_server(&mut silent), "a connection that says nothing is closed");
+
+    let (status, _) = server.stop();
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
