@@ -40,6 +40,11 @@ pub struct LimitsSection {
     pub max_publications: usize,
     /// Most contacts bound to one address-of-record.
     pub max_bindings_per_aor: usize,
+    /// Bytes per second of our requests (NOTIFYs, SUBSCRIBEs to phones) to an address that
+    /// has not yet answered one, per IP address: its source may have been forged.
+    pub unproven_bytes_per_sec: u32,
+    /// How many of those bytes may go at once.
+    pub unproven_burst_bytes: u32,
 }
 
 impl Default for LimitsSection {
@@ -60,6 +65,8 @@ impl Default for LimitsSection {
             publications_per_source: l.publications.per_source,
             max_publications: l.publications.total,
             max_bindings_per_aor: l.max_bindings_per_aor,
+            unproven_bytes_per_sec: l.unproven_bytes.per_second,
+            unproven_burst_bytes: l.unproven_bytes.burst,
         }
     }
 }
@@ -85,6 +92,8 @@ impl LimitsSection {
             ("publications_per_source", self.publications_per_source),
             ("max_publications", self.max_publications),
             ("max_bindings_per_aor", self.max_bindings_per_aor),
+            ("unproven_bytes_per_sec", self.unproven_bytes_per_sec as usize),
+            ("unproven_burst_bytes", self.unproven_burst_bytes as usize),
         ];
         match counts.iter().find(|(_, n)| *n == 0) {
             Some((name, _)) => Err(ConfigError::Invalid(format!("limits.{name} must be above zero"))),
@@ -104,6 +113,7 @@ impl LimitsSection {
             registrations: Quota { per_source: self.registrations_per_source, total: self.max_registrations },
             publications: Quota { per_source: self.publications_per_source, total: self.max_publications },
             max_bindings_per_aor: self.max_bindings_per_aor,
+            unproven_bytes: Rate { per_second: self.unproven_bytes_per_sec, burst: self.unproven_burst_bytes },
         }
     }
 }

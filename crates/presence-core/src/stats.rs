@@ -43,4 +43,7 @@ pub struct Stats {
     pub auth_challenges: u64,
     /// Requests over their source's rate or share: dropped on UDP, answered 503 on streams.
     pub requests_throttled: u64,
+    /// Sends of our requests held back because their address never answered and its byte
+    /// budget was spent (Timer E tries again).
+    pub sends_to_unproven_held: u64,
 }

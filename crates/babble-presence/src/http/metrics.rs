@@ -62,6 +62,7 @@ impl Metrics {
                 ("babble_auth_challenges_total", stats.auth_challenges),
                 ("babble_auth_refusals_total", stats.auth_refusals),
                 ("babble_sip_requests_throttled_total", stats.requests_throttled),
+                ("babble_sends_to_unproven_held_total", stats.sends_to_unproven_held),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
                 ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),

@@ -174,7 +174,16 @@ async fn sipp_cisco_spa_outlasts_three_notify_timeouts() {
     // T1 = 20 ms makes each NOTIFY time out after 64·T1 = 1.28 s.
     let server = start_in_process(|c| c.sip.t1_ms = 20).await;
     let target = server.local_addr(Transport::Udp).unwrap();
-    tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_cisco_spa.xml", "u1", &[])).await.unwrap();
+    let spa = tokio::task::spawn_blocking(move || run_sipp(&sipp, target, "profile_cisco_spa.xml", "u1", &[]));
+    // Once the SPA has answered its first NOTIFY, a change brings the ones it leaves
+    // unanswered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.handle().query(|engine, _| engine.stats().notifies_ok).await.unwrap() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the SPA answers its first NOTIFY");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.send(calls(vec![Call::new("ringing", CallState::Early)])).await.unwrap();
+    spa.await.unwrap();
     server.shutdown().await.unwrap();
     let feature = "profile `cisco-spa`: still subscribed after three unanswered NOTIFYs";
     matrix::passed(Client::Sipp, Transport::Udp, feature);

@@ -8,7 +8,6 @@
 
 mod quota;
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use ipnet::IpNet;
 pub use quota::Quota;
 pub(crate) use quota::{Over, Tally};
 
-use crate::tables::FastMap;
+use crate::tables::Bounded;
 
 /// A sustained rate and the burst allowed above it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +49,9 @@ pub struct Limits {
     pub publications: Quota,
     /// Most contacts bound to one address-of-record.
     pub max_bindings_per_aor: usize,
+    /// Bytes per second, and the burst, of the requests we send to an address that has not
+    /// yet answered us (its source may have been forged).
+    pub unproven_bytes: Rate,
 }
 
 impl Default for Limits {
@@ -64,6 +66,7 @@ impl Default for Limits {
             registrations: Quota { per_source: 1_000, total: 100_000 },
             publications: Quota { per_source: 1_000, total: 100_000 },
             max_bindings_per_aor: 10,
+            unproven_bytes: Rate { per_second: 8 * 1024, burst: 32 * 1024 },
         }
     }
 }
@@ -88,9 +91,7 @@ pub(crate) enum Draw {
 /// The admission component: one pair of buckets per source address.
 #[derive(Debug, Default)]
 pub(crate) struct Admission {
-    buckets: FastMap<IpAddr, Buckets>,
-    /// Sources in the order their buckets were made, to forget the first when full.
-    made: VecDeque<IpAddr>,
+    buckets: Bounded<IpAddr, Buckets>,
 }
 
 #[derive(Debug)]
@@ -99,25 +100,27 @@ struct Buckets {
     new_state: Bucket,
 }
 
+/// A token bucket (tokens are requests, or bytes).
 #[derive(Debug)]
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
-    fn full(rate: Rate, now: Instant) -> Self {
+    pub(crate) fn full(rate: Rate, now: Instant) -> Self {
         Bucket { tokens: rate.burst.into(), at: now }
     }
 
-    /// Refills for the time since the last draw, then takes one token if there is one.
-    fn take(&mut self, rate: Rate, now: Instant) -> bool {
+    /// Refills for the time since the last draw, then takes `n` tokens if there are as many.
+    pub(crate) fn take(&mut self, n: usize, rate: Rate, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * f64::from(rate.per_second)).min(rate.burst.into());
         self.at = now;
-        let taken = self.tokens >= 1.0;
+        let n = n as f64;
+        let taken = self.tokens >= n;
         if taken {
-            self.tokens -= 1.0;
+            self.tokens -= n;
         }
         taken
     }
@@ -129,22 +132,13 @@ impl Admission {
         if limits.trusts(source) {
             return true;
         }
-        if !self.buckets.contains_key(&source) {
-            while self.made.len() >= limits.max_sources.max(1) {
-                let Some(first) = self.made.pop_front() else { break };
-                self.buckets.remove(&first);
-            }
-            self.made.push_back(source);
-            let buckets = Buckets {
-                requests: Bucket::full(limits.requests, now),
-                new_state: Bucket::full(limits.new_state, now),
-            };
-            self.buckets.insert(source, buckets);
-        }
-        let Some(buckets) = self.buckets.get_mut(&source) else { return true };
+        let buckets = self.buckets.entry(source, limits.max_sources, || Buckets {
+            requests: Bucket::full(limits.requests, now),
+            new_state: Bucket::full(limits.new_state, now),
+        });
         match draw {
-            Draw::Request => buckets.requests.take(limits.requests, now),
-            Draw::NewState => buckets.new_state.take(limits.new_state, now),
+            Draw::Request => buckets.requests.take(1, limits.requests, now),
+            Draw::NewState => buckets.new_state.take(1, limits.new_state, now),
         }
     }
 

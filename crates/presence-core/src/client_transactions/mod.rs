@@ -2,19 +2,25 @@
 //! SUBSCRIBEs to phones, unsolicited NOTIFYs), each in a non-INVITE client transaction:
 //! retransmitted over UDP by Timer E, given up by Timer F, kept for Timer K so retransmitted
 //! responses are absorbed. The outcome is reported once, with the [`Purpose`] the sender
-//! gave, for the engine to hand back to that sender.
+//! gave, for the engine to hand back to that sender. What goes to an address that has never
+//! answered is bounded by [`reach`].
+
+mod reach;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use sip_proto::Response;
-use sip_proto::transaction::{ClientAction, ClientKey, ClientTransaction, TimerConfig};
+use sip_proto::transaction::{ClientAction, ClientKey, ClientTransaction};
+
+use crate::config::EngineConfig;
 
 use crate::effects::{Effects, TimerKey};
 use crate::ids::{SubscriptionId, WatchId};
 use crate::peer::Peer;
 use crate::tables::FastMap;
+use reach::Reach;
 
 /// Who sent a request and waits for its outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +52,11 @@ struct Outgoing {
     reported: bool,
 }
 
-/// Every request in flight.
+/// Every request in flight, and who has shown it receives them.
 #[derive(Debug, Default)]
 pub(crate) struct ClientTransactions {
     by_key: FastMap<Arc<ClientKey>, Outgoing>,
+    reach: Reach,
 }
 
 impl ClientTransactions {
@@ -61,21 +68,38 @@ impl ClientTransactions {
         bytes: Bytes,
         destination: Peer,
         purpose: Purpose,
-        timers: TimerConfig,
+        config: &EngineConfig,
         fx: &mut Effects,
         now: Instant,
     ) {
-        let txn = ClientTransaction::new(destination.transport.is_reliable(), timers, now);
+        let txn = ClientTransaction::new(destination.transport.is_reliable(), config.timers, now);
         let key = Arc::new(key);
         fx.set_deadline(TimerKey::ClientTransaction(key.clone()), txn.deadline());
-        fx.transmit(destination, bytes.clone());
+        self.transmit(destination, &bytes, config, fx, now);
         self.by_key.insert(key, Outgoing { purpose, txn, bytes, destination, sent_at: now, reported: false });
     }
 
+    /// Sends `bytes` to `destination` unless it is held back by [`reach`] (counted; Timer E
+    /// sends it again later).
+    fn transmit(&mut self, destination: Peer, bytes: &Bytes, config: &EngineConfig, fx: &mut Effects, now: Instant) {
+        if self.reach.may_send(destination, bytes.len(), &config.limits, now) {
+            fx.transmit(destination, bytes.clone());
+        } else {
+            fx.stats.sends_to_unproven_held += 1;
+        }
+    }
+
+    /// `addr` has shown it receives what we send (it answered our challenge).
+    pub(crate) fn prove(&mut self, addr: std::net::SocketAddr, config: &EngineConfig) {
+        self.reach.prove(addr, &config.limits);
+    }
+
     /// A response arrived: the outcome to report when it is the request's first final one.
+    /// Its destination has shown it receives what we send.
     pub(crate) fn on_response<'r>(
         &mut self,
         response: &'r Response,
+        config: &EngineConfig,
         fx: &mut Effects,
         now: Instant,
     ) -> Option<Outcome<'r>> {
@@ -85,6 +109,8 @@ impl ClientTransactions {
             return None;
         };
         let out = self.by_key.get_mut(&*key)?;
+        // Only a peer that got the request knows its branch.
+        self.reach.prove(out.destination.addr, &config.limits);
         let deliver = out.txn.on_response(response.status, now) && response.status >= 200 && !out.reported;
         let purpose = out.purpose;
         if deliver {
@@ -99,12 +125,20 @@ impl ClientTransactions {
 
     /// A timer of transaction `key` fired: a retransmission, or the outcome of a request
     /// that got no final response (Timer F).
-    pub(crate) fn on_timer(&mut self, key: Arc<ClientKey>, fx: &mut Effects, now: Instant) -> Option<Outcome<'static>> {
+    pub(crate) fn on_timer(
+        &mut self,
+        key: Arc<ClientKey>,
+        config: &EngineConfig,
+        fx: &mut Effects,
+        now: Instant,
+    ) -> Option<Outcome<'static>> {
         let out = self.by_key.get_mut(&*key)?;
         let action = out.txn.on_timeout(now);
         if action == Some(ClientAction::Retransmit) {
-            fx.transmit(out.destination, out.bytes.clone());
+            let (destination, bytes) = (out.destination, out.bytes.clone());
+            self.transmit(destination, &bytes, config, fx, now);
         }
+        let out = self.by_key.get_mut(&*key)?;
         let timed_out = action == Some(ClientAction::TimedOut) && !out.reported;
         if timed_out {
             out.reported = true;

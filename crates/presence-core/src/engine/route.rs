@@ -109,8 +109,12 @@ impl Engine {
             Method::Publish => auth.publish,
             _ => false,
         };
-        if protected && let Err(refusal) = self.auth.check(req, &self.config, &mut self.fx, now) {
-            return (refusal, Then::Nothing);
+        if protected {
+            match self.auth.check(req, &self.config, &mut self.fx, now) {
+                Err(refusal) => return (refusal, Then::Nothing),
+                // Its credentials answer the nonce we sent to its address: it receives there.
+                Ok(()) => self.client.prove(source.addr, &self.config),
+            }
         }
         match method {
             Method::Options => (capabilities(req.answer(200)), Then::Nothing),
@@ -155,7 +159,7 @@ impl Engine {
     }
 
     pub(super) fn on_response(&mut self, resp: &Response, now: Instant) {
-        if let Some(outcome) = self.client.on_response(resp, &mut self.fx, now) {
+        if let Some(outcome) = self.client.on_response(resp, &self.config, &mut self.fx, now) {
             self.outcome(outcome, now);
         }
     }

@@ -14,7 +14,7 @@ impl Engine {
             match key {
                 TimerKey::ServerTransaction(key) => self.server.on_timer(key, &mut self.fx, now),
                 TimerKey::ClientTransaction(key) => {
-                    if let Some(outcome) = self.client.on_timer(key, &mut self.fx, now) {
+                    if let Some(outcome) = self.client.on_timer(key, &self.config, &mut self.fx, now) {
                         self.outcome(outcome, now);
                     }
                 }

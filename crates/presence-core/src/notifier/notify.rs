@@ -162,7 +162,7 @@ impl Notifier {
         sub.in_flight = Some(kind);
         let destination = sub.peer;
         let key = ClientKey { branch, method: Method::Notify.to_string() };
-        cx.client.send(key, req.encode(), destination, Purpose::Notify(id), config.timers, cx.fx, now);
+        cx.client.send(key, req.encode(), destination, Purpose::Notify(id), config, cx.fx, now);
         // Its CSeq, version and expiry as of this NOTIFY (creation and refresh included).
         self.store(id, config, cx.fx);
     }
@@ -187,6 +187,7 @@ impl Notifier {
         let failed = match (kind, outcome) {
             (_, Some(status)) if (200..300).contains(&status) => {
                 sub.failures = 0;
+                sub.answered = true;
                 false
             }
             // A phone that does not understand check-sync keeps its MWI subscription.
@@ -197,7 +198,7 @@ impl Notifier {
                 sub.failures += 1;
                 // Retry with the current state rather than leave the watcher unsure.
                 sub.dirty = true;
-                sub.peer.transport.is_reliable() || sub.failures >= udp_limit
+                sub.peer.transport.is_reliable() || sub.failures >= udp_limit || !sub.answered
             }
         };
         if failed {

@@ -102,6 +102,8 @@ impl Notifier {
             last_notify_at: None,
             // Stored versions count NOTIFYs sent, so 0 means the first is still held back.
             notified: r.version > 0,
+            // Before the restart it was answered, or it would have ended at its first timeout.
+            answered: r.version > 0,
             authenticated: r.authenticated,
             // Its CSeq moved past what is stored: the first NOTIFY stores it again.
             stored: None,

@@ -159,6 +159,7 @@ impl Notifier {
             profile,
             last_notify_at: None,
             notified: false,
+            answered: false,
             // Reaching here with SUBSCRIBE authentication on means the request passed it.
             authenticated: config.auth.subscribe,
             stored: None,

@@ -86,6 +86,10 @@ pub(crate) struct Subscription {
     pub(crate) last_notify_at: Option<Instant>,
     /// A state NOTIFY has gone out (a profile may hold back an empty first one).
     pub(crate) notified: bool,
+    /// The watcher has answered a NOTIFY with a 2xx: it is where its SUBSCRIBE said. Until
+    /// then a NOTIFY timeout ends the subscription at once, so one forged SUBSCRIBE costs
+    /// one NOTIFY's retransmissions and no more.
+    pub(crate) answered: bool,
     /// The SUBSCRIBE that set it up was authenticated: a device profile may then take its
     /// refreshes without a new challenge.
     pub(crate) authenticated: bool,

@@ -104,7 +104,7 @@ impl Phones {
         w.last_request = req.clone();
         let destination = w.peer;
         let key = ClientKey { branch, method: Method::Subscribe.to_string() };
-        cx.client.send(key, req.encode(), destination, Purpose::Watch(id), config.timers, cx.fx, cx.now);
+        cx.client.send(key, req.encode(), destination, Purpose::Watch(id), config, cx.fx, cx.now);
     }
 
     /// Our SUBSCRIBE to a phone ended with `response` (`None`: it timed out); returns what

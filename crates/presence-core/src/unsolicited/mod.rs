@@ -76,5 +76,5 @@ fn send(entity: &EntityKey, target: Uri, peer: Peer, event: &str, body: Option<&
     }
     cx.fx.stats.unsolicited_notifies += 1;
     let key = ClientKey { branch, method: Method::Notify.to_string() };
-    cx.client.send(key, req.encode(), peer, Purpose::Unsolicited, cx.config.timers, cx.fx, cx.now);
+    cx.client.send(key, req.encode(), peer, Purpose::Unsolicited, cx.config, cx.fx, cx.now);
 }

@@ -194,3 +194,28 @@ fn one_source_holds_at_most_its_share_of_the_publications() {
     assert_eq!(status_and_reason(&mut h, &publish("2003@pbx.example.com", "p4"), b, 0.0).0, 200);
     assert_eq!(h.engine.publication_count(), 3);
 }
+
+/// Forged SUBSCRIBEs naming a victim as their source, for a minute, faster than the
+/// new-state rate: everything sent to the victim (200s, NOTIFYs and their retransmissions)
+/// stays within a small multiple of what the attacker sent, as RFC 9000 §8.1 bounds a
+/// server before it has validated an address.
+#[test]
+fn forged_subscribes_do_not_make_the_server_an_amplifier() {
+    let mut h = harness(Limits::default());
+    let (mut bytes_in, mut bytes_out) = (0usize, 0usize);
+    for tick in 0..(60 * 50) {
+        let secs = f64::from(tick) / 50.0;
+        // Every port of the victim, every entity: no per-watcher quota stops it.
+        let victim = from(&format!("203.0.113.50:{}", 1024 + tick));
+        let entity = format!("{}@pbx.example.com", 2000 + tick % 100);
+        let forged = Watch::new(&format!("amp{tick}"), "dialog", &entity).subscribe(Some(3600));
+        bytes_in += forged.len();
+        bytes_out += h.send(&forged, victim, secs).iter().map(|t| t.payload.len()).sum::<usize>();
+        h.engine.handle_timeout(h.at(secs));
+        bytes_out += h.drain().iter().map(|t| t.payload.len()).sum::<usize>();
+    }
+    let factor = bytes_out as f64 / bytes_in as f64;
+    eprintln!("forged SUBSCRIBEs: {bytes_in} bytes in, {bytes_out} out ({factor:.2}x)");
+    assert!(factor < 3.0, "{bytes_out} bytes out for {bytes_in} in");
+    assert!(h.engine.stats().sends_to_unproven_held > 0, "the budget held NOTIFYs back");
+}

@@ -246,14 +246,24 @@ fn notify_481_or_error_ends_the_subscription_without_more_notifies() {
 fn udp_subscription_survives_two_timeouts_and_ends_at_the_third() {
     let mut h = Harness::new();
     let mut watch = Watch::new("t1", "presence", "1001@pbx.example.com");
-    let (_, notifies) = split(&h.send(&watch.subscribe(None), udp_peer(), 0.0));
+    // The watcher answers its first NOTIFY, so it is where it said it was; then falls silent.
+    established(&mut h, &mut watch, None, 0.0);
+    let dnd = presence_core::api::Command::Status {
+        entity: "1001@pbx.example.com".into(),
+        basic: presence_core::bodies::Basic::Open,
+        note: Some("DND".into()),
+        dnd: true,
+        on_the_phone: false,
+    };
+    h.engine.handle_command(dnd, h.at(1.0));
+    let (_, notifies) = split(&h.drain());
     let first_cseq = notifies[0].headers.cseq().unwrap().seq;
     // Timer E retransmits the same NOTIFY.
-    h.engine.handle_timeout(h.at(0.5));
+    h.engine.handle_timeout(h.at(1.5));
     let again = split(&h.drain()).1;
     assert_eq!(again[0].headers.cseq().unwrap().seq, first_cseq, "a retransmission, not a new NOTIFY");
 
-    let mut t = 0.0;
+    let mut t = 1.0;
     let mut sent_notifies = 0;
     while h.engine.subscription_count() > 0 && t < 200.0 {
         t += 0.5;
@@ -265,8 +275,29 @@ fn udp_subscription_survives_two_timeouts_and_ends_at_the_third() {
     }
     assert_eq!(h.engine.subscription_count(), 0);
     assert_eq!(h.engine.stats().notify_timeouts, 3);
-    assert!((96.0..97.0).contains(&t), "three Timer F periods of 32 s, ended at {t}");
+    assert!((97.0..98.0).contains(&t), "three Timer F periods of 32 s, ended at {t}");
     assert!(sent_notifies >= 2, "a new NOTIFY is tried after each timeout");
+}
+
+/// A forged source never answers: its subscription costs one NOTIFY's retransmissions and
+/// ends at that NOTIFY's timeout, with nothing more sent to the address it named.
+#[test]
+fn a_subscription_whose_first_notify_is_never_answered_ends_at_its_timeout() {
+    let mut h = Harness::new();
+    let victim = presence_core::Peer { addr: "203.0.113.50:5060".parse().unwrap(), ..udp_peer() };
+    let subscribe = Watch::new("forged", "dialog", "1001@pbx.example.com").subscribe(Some(3600));
+    let mut bytes_out: usize = h.send(&subscribe, victim, 0.0).iter().map(|t| t.payload.len()).sum();
+    let mut t = 0.0;
+    while t < 200.0 {
+        t += 0.5;
+        h.engine.handle_timeout(h.at(t));
+        bytes_out += h.drain().iter().map(|t| t.payload.len()).sum::<usize>();
+    }
+    assert_eq!(h.engine.subscription_count(), 0, "ended at the first timeout");
+    assert_eq!(h.engine.stats().notify_timeouts, 1);
+    let factor = bytes_out as f64 / subscribe.len() as f64;
+    eprintln!("one forged SUBSCRIBE of {} bytes: {bytes_out} bytes sent ({factor:.1}x)", subscribe.len());
+    assert!(bytes_out < 16 * 1024, "one NOTIFY and its Timer E retransmissions: {bytes_out} bytes");
 }
 
 #[test]

@@ -237,11 +237,23 @@ fn a_cisco_spa_outlasts_notify_timeouts_that_end_other_udp_subscriptions() {
     let subscribe = |h: &mut Harness, user_agent: &str, call_id: &str| {
         let watch = &mut Watch::new(call_id, "dialog", ENTITY);
         let request = String::from_utf8(watch.subscribe(Some(3600))).unwrap().replace("test-phone", user_agent);
-        // The NOTIFYs are never answered.
-        h.send(request.as_bytes(), udp_peer(), 0.0);
+        // The first NOTIFY is answered, the later ones never.
+        let (_, notifies) = split(&h.send(request.as_bytes(), udp_peer(), 0.0));
+        h.send(&answer(&notifies[0], 200), udp_peer(), 0.0);
     };
     subscribe(&mut h, "Cisco/SPA525G2-7.6.2", "spa");
     subscribe(&mut h, "Acme Phone 1.0", "acme");
+    let ringing = presence_core::api::Command::Dialog {
+        entity: ENTITY.into(),
+        display: None,
+        call_count: None,
+        calls: presence_core::api::CallsUpdate::Full(vec![presence_core::call::Call::new(
+            "c1",
+            presence_core::call::CallState::Early,
+        )]),
+        call_id: None,
+    };
+    h.engine.handle_command(ringing, h.at(0.0));
     // Timer F is 64·T1 = 32 s: three timeouts end a plain subscription after about 96 s.
     let mut secs = 0.0;
     while secs < 130.0 {
