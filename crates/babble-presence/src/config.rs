@@ -432,11 +432,19 @@ impl Default for HttpConfig {
 pub struct StorageConfig {
     /// Directory of the SQLite database; `none` keeps state in memory only.
     pub data_dir: PathBuf,
+    /// Responses and API acknowledgements wait until the changes they report are stored.
+    pub durable_ack: bool,
+    /// How long the writer collects changes before committing them together, in ms.
+    pub batch_window_ms: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("./data") }
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+            durable_ack: true,
+            batch_window_ms: crate::storage::BATCH_WINDOW.as_millis() as u64,
+        }
     }
 }
 
@@ -585,6 +593,9 @@ impl Config {
                 "notifier.udp_notify_failures, max_subscriptions_per_entity, max_subscriptions_per_watcher and \
                  max_calls_per_entity must be above zero",
             );
+        }
+        if self.storage.batch_window_ms > 1000 {
+            return bail("storage.batch_window_ms must be at most 1000");
         }
         self.limits.validate()?;
         crate::profile_config::validate(&self.profiles)

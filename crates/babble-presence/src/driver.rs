@@ -2,17 +2,19 @@
 //! delivers, sleeps until its next deadline, and carries its transmits to the flows. Due
 //! deadlines are handled after every input too, so a busy inbound queue cannot hold back
 //! retransmissions and expiries. The engine is never shared, so nothing is locked; sending
-//! never waits on a socket.
+//! never waits on a socket. With durable acknowledgement on, what follows a batch of changes
+//! waits for the writer to store it ([`crate::durable`]).
 
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use presence_core::{Engine, Peer, Received, Transmit, Transport};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::counters::{self, ShellCounters};
+use crate::durable::{Durable, Held};
 use crate::server::SequencedEvent;
 use crate::storage::Writer;
 use crate::transport::{Flows, Inbound, SendError};
@@ -25,10 +27,27 @@ pub(crate) struct Driver {
     events: broadcast::Sender<SequencedEvent>,
     next_seq: u64,
     writer: Option<Writer>,
+    /// The number of the last batch of changes handed to the writer.
+    batch: u64,
+    /// What waits for a batch to be stored (`None`: nothing waits).
+    durable: Option<Durable>,
+    /// Commands applied since the last flush, to acknowledge once their changes are stored.
+    applied: Vec<oneshot::Sender<()>>,
     counters: Arc<ShellCounters>,
-    /// UDP requests that waited longer than this are shed unread (`None`: never).
-    shed_after: Option<Duration>,
+    options: DriverOptions,
 }
+
+/// How the driver treats what it handles.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DriverOptions {
+    /// UDP requests that waited longer than this are shed unread (`None`: never).
+    pub(crate) shed_after: Option<Duration>,
+    /// Responses and acknowledgements wait until the changes they follow are stored.
+    pub(crate) durable_ack: bool,
+}
+
+/// How long a stopping driver waits for the writer to store what its held messages follow.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 impl Driver {
     pub(crate) fn new(
@@ -38,9 +57,11 @@ impl Driver {
         events: broadcast::Sender<SequencedEvent>,
         writer: Option<Writer>,
         counters: Arc<ShellCounters>,
-        shed_after: Option<Duration>,
+        options: DriverOptions,
     ) -> Self {
-        Driver { engine, flows, inbound, events, next_seq: 1, writer, counters, shed_after }
+        let durable = writer.as_ref().filter(|_| options.durable_ack).map(|w| Durable::new(w.committed()));
+        let applied = Vec::new();
+        Driver { engine, flows, inbound, events, next_seq: 1, writer, batch: 0, durable, applied, counters, options }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -60,6 +81,13 @@ impl Driver {
                 },
                 // Only a wake-up: the timers are handled below.
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
+                committed = next_commit(&mut self.durable) => match committed {
+                    Some(_) => self.release(),
+                    None => {
+                        tracing::error!("the store writer has stopped; sending what waited for it");
+                        self.durable = None;
+                    }
+                },
             }
             // After every input, not only when the sleep wins: while inbound stays busy the
             // biased select never polls the sleep, and retransmissions and expiries would wait
@@ -73,6 +101,12 @@ impl Driver {
             self.on_inbound(event);
         }
         self.flush();
+        if let Some(durable) = &mut self.durable {
+            // What is held was answered: it goes once stored. If the store cannot take it
+            // in time it is not sent, and its senders try again with the next process.
+            let _ = tokio::time::timeout(STOP_WAIT, durable.committed(self.batch)).await;
+            self.release();
+        }
         (self.engine, self.writer)
     }
 
@@ -90,7 +124,10 @@ impl Driver {
             }
             Inbound::OversizedHead { head, source } => self.engine.handle_oversized_head(&head, source, now),
             Inbound::FlowOpened { flow, writer } => self.flows.add_stream(flow, writer),
-            Inbound::Command(command) => self.engine.handle_command(command, now),
+            Inbound::Command { command, applied } => {
+                self.engine.handle_command(command, now);
+                self.applied.push(applied);
+            }
             Inbound::Call(call) => (call.0)(&mut self.engine, now),
             Inbound::FlowClosed { flow } => {
                 // Send what the engine produced for this flow before forgetting it.
@@ -111,23 +148,53 @@ impl Driver {
     fn stale(&self, message: &Received, source: Peer, received: Instant) -> bool {
         // The wait first: telling new work apart reads the To header, on the engine's task.
         source.transport == Transport::Udp
-            && self.shed_after.is_some_and(|limit| received.elapsed() > limit)
+            && self.options.shed_after.is_some_and(|limit| received.elapsed() > limit)
             && message.starts_work()
     }
 
     fn flush(&mut self) {
+        // The changes first: what is sent below may report them stored.
+        let wait_for = self.hand_over_changes();
         while let Some(transmit) = self.engine.poll_transmit() {
-            self.send(&transmit);
+            match (wait_for, &mut self.durable) {
+                (Some(batch), Some(durable)) => durable.hold(batch, Held::Transmit(transmit)),
+                _ => self.send(&transmit),
+            }
+        }
+        for applied in std::mem::take(&mut self.applied) {
+            match (wait_for, &mut self.durable) {
+                (Some(batch), Some(durable)) => durable.hold(batch, Held::Applied(applied)),
+                // Nobody waiting is not an error: the sender gave up.
+                _ => drop(applied.send(())),
+            }
         }
         while let Some(event) = self.engine.poll_event() {
             // No receiver is not an error: nobody is integrated yet.
             let _ = self.events.send(SequencedEvent { seq: self.next_seq, event });
             self.next_seq += 1;
         }
-        if let Some(writer) = &self.writer {
-            let changes = self.engine.take_changes();
-            if !changes.is_empty() {
-                writer.send(changes);
+    }
+
+    /// Hands the engine's changes to the writer as the next batch; the batch what is sent now
+    /// must wait for, if it must.
+    fn hand_over_changes(&mut self) -> Option<u64> {
+        let writer = self.writer.as_ref()?;
+        let changes = self.engine.take_changes();
+        if !changes.is_empty() {
+            self.batch += 1;
+            writer.send(self.batch, changes);
+        }
+        let durable = self.durable.as_ref()?;
+        durable.must_wait(self.batch).then_some(self.batch)
+    }
+
+    /// Sends and acknowledges what waited for the batches now stored.
+    fn release(&mut self) {
+        let Some(durable) = &mut self.durable else { return };
+        for item in durable.release() {
+            match item {
+                Held::Transmit(transmit) => self.send(&transmit),
+                Held::Applied(applied) => drop(applied.send(())),
             }
         }
     }
@@ -150,6 +217,14 @@ impl Driver {
             // will time out, exactly as if the connection had failed a moment later.
             Err(e) => tracing::debug!(destination = %transmit.destination.addr, error = %e, "message not sent"),
         }
+    }
+}
+
+/// The next batch the writer commits; never, when nothing waits for it.
+async fn next_commit(durable: &mut Option<Durable>) -> Option<u64> {
+    match durable {
+        Some(durable) => durable.next_commit().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -221,7 +296,15 @@ mod tests {
             inbound.try_send(Inbound::Message { message, source, received: Instant::now(), held: None }).unwrap();
         }
         let (events, _) = broadcast::channel(1);
-        let driver = Driver::new(engine, flows, queue, events, None, Arc::new(ShellCounters::default()), None);
+        let driver = Driver::new(
+            engine,
+            flows,
+            queue,
+            events,
+            None,
+            Arc::new(ShellCounters::default()),
+            DriverOptions::default(),
+        );
         tokio::spawn(driver.run(std::future::pending()));
 
         let mut notify_cseqs = Vec::new();
@@ -270,7 +353,8 @@ mod tests {
         inbound.try_send(fresh).unwrap();
         let (events, _) = broadcast::channel(1);
         let engine = Engine::new(EngineConfig::default());
-        let driver = Driver::new(engine, flows, queue, events, None, counters.clone(), Some(limit));
+        let options = DriverOptions { shed_after: Some(limit), durable_ack: false };
+        let driver = Driver::new(engine, flows, queue, events, None, counters.clone(), options);
         tokio::spawn(driver.run(std::future::pending()));
 
         let mut datagram = vec![0; 65536];

@@ -6,6 +6,7 @@
 pub mod config;
 mod counters;
 mod driver;
+mod durable;
 mod http;
 pub mod limits_config;
 pub mod profile_config;

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ListenSpec};
 use crate::counters::{self, ShellCounters};
-use crate::driver::Driver;
+use crate::driver::{Driver, DriverOptions};
 use crate::transport::{FlowIds, Flows, Inbound, StreamRules, tcp, udp};
 
 /// Events buffered between the network and the engine before UDP input is shed.
@@ -84,9 +84,12 @@ impl Handle {
         self.events.subscribe()
     }
 
-    /// Applies an `.out` event.
+    /// Applies an `.out` event; returns once it is applied and, with durable
+    /// acknowledgement (`storage.durable_ack`), what it changed is stored.
     pub async fn send(&self, command: Command) -> Result<(), ServerError> {
-        self.inbound.send(Inbound::Command(command)).await.map_err(|_| ServerError::Stopped)
+        let (applied, done) = oneshot::channel();
+        self.inbound.send(Inbound::Command { command, applied }).await.map_err(|_| ServerError::Stopped)?;
+        done.await.map_err(|_| ServerError::Stopped)
     }
 
     /// Runs `f` on the engine (in its task, between other inputs) and returns its result.
@@ -232,13 +235,17 @@ impl Server {
                 );
                 engine.enable_persistence(now, unix_ms);
                 engine.restore(snapshot, &udp_flows, now);
-                let writer = crate::storage::Writer::spawn(store, counters.clone());
+                let window = Duration::from_millis(config.storage.batch_window_ms);
+                let writer = crate::storage::Writer::spawn(store, window, counters.clone());
                 Some(writer.map_err(presence_store::StoreError::Io)?)
             }
             None => None,
         };
-        let shed_after = (config.sip.shed_after_ms > 0).then(|| Duration::from_millis(config.sip.shed_after_ms));
-        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone(), shed_after);
+        let options = DriverOptions {
+            shed_after: (config.sip.shed_after_ms > 0).then(|| Duration::from_millis(config.sip.shed_after_ms)),
+            durable_ack: config.storage.durable_ack,
+        };
+        let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone(), options);
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));

@@ -2,11 +2,16 @@
 //! directory, or nothing for `none`), and the writer thread that applies the engine's
 //! changes in batches, off the SIP path.
 //!
-//! What a crash can lose: changes are collected for at most [`BATCH_WINDOW`] and then
-//! committed in one transaction (WAL, `synchronous = NORMAL`: a committed batch survives the
-//! process being killed), so a hard crash loses at most the last 50 ms of changes plus the
-//! batch being committed. A graceful shutdown loses nothing: the driver hands over its last
-//! changes and the writer commits them before the process exits.
+//! Group commit: the driver hands over the changes of each input it handled as a numbered
+//! batch; the writer collects batches for the window (`storage.batch_window_ms`, default
+//! [`BATCH_WINDOW`]), commits them in one transaction (WAL, `synchronous = NORMAL`: a
+//! committed batch survives the process being killed), and reports the number of the last
+//! batch committed. With `storage.durable_ack` (the default) the driver holds the responses
+//! and API acknowledgements that follow a batch until it is reported, so nothing a phone or
+//! an integration was told is stored can be lost by a crash. Without it they go at once, and a
+//! hard crash can lose the changes of the last window plus the batch being committed. A
+//! graceful shutdown loses nothing either way: the driver hands over its last changes and the
+//! writer commits them before the process exits.
 //!
 //! A batch is coalesced first: a Put made moot by a later change to the same record is left
 //! out (a subscription is stored again as its CSeq moves and at every refresh), which also
@@ -15,12 +20,13 @@
 //! When the store fails to commit a batch, what happens depends on why. A failure of the
 //! store itself (busy, locked, full, I/O) keeps the batch, with the changes that arrive
 //! meanwhile, and tries again after a pause that doubles up to [`RETRY_MAX`]; nothing is
-//! dropped while the server runs. A failure about the changes (one the store refuses, such as
-//! a conditional update that lost) has the batch committed one change at a time, in order:
-//! the refused ones are dropped and logged, so one bad change cannot hold back the rest, and
-//! no change is ever applied after one that came later. At shutdown a store that keeps
-//! failing gets [`ATTEMPTS_AT_SHUTDOWN`] more tries before what is left is given up. Both show
-//! in `/metrics` (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
+//! dropped while the server runs, and nothing held for it is acknowledged. A failure about
+//! the changes (one the store refuses, such as a conditional update that lost) has the batch
+//! committed one change at a time, in order: the refused ones are dropped and logged, so one
+//! bad change cannot hold back the rest, and no change is ever applied after one that came
+//! later. At shutdown a store that keeps failing gets [`ATTEMPTS_AT_SHUTDOWN`] more tries
+//! before what is left is given up. Both show in `/metrics`
+//! (`babble_store_commit_failures_total`, `babble_store_changes_dropped_total`).
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -28,11 +34,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use presence_store::{Change, Snapshot, SqliteStore, Store, StoreError};
+use tokio::sync::watch;
 
 use crate::counters::{self, ShellCounters};
 
-/// How long the writer collects changes before committing them.
-pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// How long the writer collects changes before committing them, unless configured.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "babble-presence.sqlite3";
@@ -55,27 +62,42 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Tries left, once shutdown has begun, for a store that keeps failing.
 const ATTEMPTS_AT_SHUTDOWN: u32 = 3;
 
+/// A numbered batch of changes.
+type Batch = (u64, Vec<Change>);
+
 /// The writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    changes: mpsc::Sender<Vec<Change>>,
+    changes: mpsc::Sender<Batch>,
     thread: JoinHandle<()>,
+    committed: watch::Receiver<u64>,
 }
 
 impl Writer {
-    pub(crate) fn spawn(store: impl Store + 'static, counters: Arc<ShellCounters>) -> std::io::Result<Writer> {
-        let (changes, incoming) = mpsc::channel::<Vec<Change>>();
+    /// Starts the writer, committing what arrives within each `window` together.
+    pub(crate) fn spawn(
+        store: impl Store + 'static,
+        window: Duration,
+        counters: Arc<ShellCounters>,
+    ) -> std::io::Result<Writer> {
+        let (changes, incoming) = mpsc::channel::<Batch>();
+        let (report, committed) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write(store, &incoming, &counters))?;
-        Ok(Writer { changes, thread })
+            .spawn(move || write(store, &incoming, window, &report, &counters))?;
+        Ok(Writer { changes, thread, committed })
     }
 
-    /// Queues changes for the next batch.
-    pub(crate) fn send(&self, changes: Vec<Change>) {
-        if self.changes.send(changes).is_err() {
+    /// Queues batch number `batch` (numbers grow by one from 1).
+    pub(crate) fn send(&self, batch: u64, changes: Vec<Change>) {
+        if self.changes.send((batch, changes)).is_err() {
             tracing::error!("the store writer has stopped; changes are not stored");
         }
+    }
+
+    /// The number of the last batch committed, as it changes.
+    pub(crate) fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Commits what is queued and stops.
@@ -87,15 +109,23 @@ impl Writer {
 
 /// The writer's loop: gathers changes into batches and commits them until the sender is gone
 /// and nothing is left, or, at shutdown, [`ATTEMPTS_AT_SHUTDOWN`] more tries have failed.
-fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters: &ShellCounters) {
+/// After each commit it reports the number of the last batch in it.
+fn write(
+    mut store: impl Store,
+    incoming: &mpsc::Receiver<Batch>,
+    window: Duration,
+    report: &watch::Sender<u64>,
+    counters: &ShellCounters,
+) {
     let mut pending: Vec<Change> = Vec::new();
+    let mut last_batch = 0;
     let mut failures: u32 = 0;
     let mut tries_since_closed = 0;
     let mut open = true;
     while open || !pending.is_empty() {
         let pause = (failures > 0).then(|| RETRY_FIRST.saturating_mul(1 << (failures - 1).min(6)).min(RETRY_MAX));
         if open {
-            open = gather(incoming, &mut pending, pause);
+            open = gather(incoming, &mut pending, &mut last_batch, window, pause);
         } else {
             if tries_since_closed == ATTEMPTS_AT_SHUTDOWN {
                 tracing::error!(
@@ -111,12 +141,14 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
             std::thread::sleep(pause.unwrap_or_default().min(RETRY_FIRST * 4));
         }
         if pending.is_empty() {
+            report.send_replace(last_batch);
             continue;
         }
         pending = presence_store::coalesce(std::mem::take(&mut pending));
         let Err(e) = store.apply(&pending) else {
             pending.clear();
             failures = 0;
+            report.send_replace(last_batch);
             continue;
         };
         counters::add(&counters.store_commit_failures, 1);
@@ -127,30 +159,44 @@ fn write(mut store: impl Store, incoming: &mpsc::Receiver<Vec<Change>>, counters
             tracing::error!(error = %e, changes = pending.len(), "the store refuses a change in this batch; committing its changes one at a time");
             pending = one_by_one(&mut store, std::mem::take(&mut pending), counters);
             failures = u32::from(!pending.is_empty());
+            if pending.is_empty() {
+                // Done with: what it refused is dropped and logged, the rest stored.
+                report.send_replace(last_batch);
+            }
         }
     }
 }
 
-/// Waits for changes into `batch`: for the first as long as it takes (or, retrying, for
-/// `pause`), then takes what arrived by the end of [`BATCH_WINDOW`]. `false` once the sender
-/// is gone.
+/// Waits for changes into `pending`, noting the number of the last batch they came in: for
+/// the first as long as it takes (or, retrying, for `pause`), then takes what arrived by the
+/// end of `window`. `false` once the sender is gone.
 ///
 /// The window is slept through rather than spent waiting on the channel: a sender that finds
 /// the writer asleep only queues, where one that finds it waiting has to wake it, and the
 /// engine sends after every message it handles.
-fn gather(incoming: &mpsc::Receiver<Vec<Change>>, batch: &mut Vec<Change>, pause: Option<Duration>) -> bool {
+fn gather(
+    incoming: &mpsc::Receiver<Batch>,
+    pending: &mut Vec<Change>,
+    last_batch: &mut u64,
+    window: Duration,
+    pause: Option<Duration>,
+) -> bool {
+    let mut take = |(batch, changes): Batch| {
+        pending.extend(changes);
+        *last_batch = batch;
+    };
     if pause.is_none() {
         match incoming.recv() {
-            Ok(first) => batch.extend(first),
+            Ok(first) => take(first),
             Err(_) => return false,
         }
     }
     // The writer's own thread, not the runtime: pausing it blocks nothing else.
     #[allow(clippy::disallowed_methods)]
-    std::thread::sleep(pause.unwrap_or(BATCH_WINDOW));
+    std::thread::sleep(pause.unwrap_or(window));
     loop {
         match incoming.try_recv() {
-            Ok(more) => batch.extend(more),
+            Ok(more) => take(more),
             Err(mpsc::TryRecvError::Empty) => return true,
             Err(mpsc::TryRecvError::Disconnected) => return false,
         }
@@ -224,13 +270,17 @@ mod tests {
     fn an_outage_delays_changes_but_loses_or_reorders_none() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
-        let writer = Writer::spawn(Flaky { inner: inner.clone(), outage: 4, poison: None }, counters.clone()).unwrap();
-        writer.send(vec![entity("a"), Change::DeleteEntity("a".into()), entity("b")]);
+        let writer =
+            Writer::spawn(Flaky { inner: inner.clone(), outage: 4, poison: None }, BATCH_WINDOW, counters.clone())
+                .unwrap();
+        let committed = writer.committed();
+        writer.send(1, vec![entity("a"), Change::DeleteEntity("a".into()), entity("b")]);
         // Four failed commits and their pauses (0.1 + 0.2 + 0.4 + 0.8 s) pass while running.
         #[allow(clippy::disallowed_methods)] // a plain test thread
         std::thread::sleep(Duration::from_secs(2));
-        writer.send(vec![entity("c")]);
+        writer.send(2, vec![entity("c")]);
         writer.finish();
+        assert_eq!(*committed.borrow(), 2, "both batches reported stored");
         assert_eq!(stored_keys(&inner), vec!["b", "c"], "a was put and then deleted, in that order");
         assert_eq!(counters::read(&counters.store_commit_failures), 4);
         assert_eq!(counters::read(&counters.store_changes_dropped), 0);
@@ -241,9 +291,11 @@ mod tests {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: u32::MAX, poison: None };
-        let writer = Writer::spawn(flaky, counters.clone()).unwrap();
-        writer.send(vec![entity("a")]);
+        let writer = Writer::spawn(flaky, BATCH_WINDOW, counters.clone()).unwrap();
+        let committed = writer.committed();
+        writer.send(1, vec![entity("a")]);
         writer.finish();
+        assert_eq!(*committed.borrow(), 0, "what was never stored is never reported stored");
         assert!(stored_keys(&inner).is_empty());
         assert_eq!(counters::read(&counters.store_changes_dropped), 1, "the loss is counted");
     }
@@ -253,8 +305,8 @@ mod tests {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") };
-        let writer = Writer::spawn(flaky, counters.clone()).unwrap();
-        writer.send(vec![entity("a"), entity("bad"), Change::DeleteEntity("a".into()), entity("c")]);
+        let writer = Writer::spawn(flaky, BATCH_WINDOW, counters.clone()).unwrap();
+        writer.send(1, vec![entity("a"), entity("bad"), Change::DeleteEntity("a".into()), entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["c"], "the others committed in order (a put, then deleted)");
         assert_eq!(counters::read(&counters.store_changes_dropped), 1);

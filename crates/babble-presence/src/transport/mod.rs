@@ -34,8 +34,9 @@ pub(crate) enum Inbound {
     FlowOpened { flow: FlowId, writer: mpsc::Sender<Bytes> },
     /// A stream connection closed.
     FlowClosed { flow: FlowId },
-    /// An `.out` event from the library API.
-    Command(presence_core::api::Command),
+    /// An `.out` event from the library API, and whom to tell once it is applied (and, with
+    /// durable acknowledgement, stored).
+    Command { command: presence_core::api::Command, applied: tokio::sync::oneshot::Sender<()> },
     /// Work to do on the engine (a look-up, or an action such as ending a subscription);
     /// the closure sends its own answer.
     Call(EngineCall),
