@@ -14,7 +14,9 @@
 //! last-NOTIFY time, bytes per subscription. A figure, never a verdict: the targets live in the README.
 //!
 //! `cargo build --release -p babble-presence -p babble-bench && target/release/sip_load
-//! [--quick] [lifecycles|fanout|memory]...` (SIPp, Debian's `sip-tester`, on the PATH);
+//! [--quick] [--no-durable-ack] [lifecycles|fanout|memory]...` (SIPp, Debian's `sip-tester`,
+//! on the PATH; `--no-durable-ack` sends responses without waiting for their changes to be
+//! stored, to measure what durable acknowledgement costs);
 //! `BABBLE_SERVER=path` measures another build of the server.
 
 // A benchmark program: failing loudly is its job, and it reads the clock to measure.
@@ -39,7 +41,7 @@ fn main() {
     // Runs named on the command line (`lifecycles`, `fanout`, `memory`), else all of them.
     let named: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     let runs = |run: &str| named.is_empty() || named.contains(&run);
-    let bench = Bench::new();
+    let bench = Bench::new(args.iter().any(|a| a == "--no-durable-ack"));
     let seconds = if quick { 3 } else { 8 };
     let mut rows = Vec::new();
     let mut clean = None;
@@ -74,6 +76,8 @@ struct Bench {
     scenarios: PathBuf,
     scratch: PathBuf,
     clock_ticks: f64,
+    /// Responses wait for their changes to be stored (the server's default).
+    durable_ack: bool,
 }
 
 /// One line of the table.
@@ -98,7 +102,7 @@ impl Row {
 }
 
 impl Bench {
-    fn new() -> Self {
+    fn new(no_durable_ack: bool) -> Self {
         // BABBLE_SERVER names another build to measure (a before/after comparison).
         let server = std::env::var_os("BABBLE_SERVER")
             .map_or_else(|| std::env::current_exe().unwrap().parent().unwrap().join("babble-presence"), PathBuf::from);
@@ -112,7 +116,7 @@ impl Bench {
         std::fs::create_dir_all(&scratch).unwrap();
         let ticks = Command::new("getconf").arg("CLK_TCK").output().unwrap();
         let clock_ticks = String::from_utf8_lossy(&ticks.stdout).trim().parse().unwrap();
-        Bench { server, scenarios, scratch, clock_ticks }
+        Bench { server, scenarios, scratch, clock_ticks, durable_ack: !no_durable_ack }
     }
 
     /// `seconds` of lifecycles at `rate` a second.
@@ -254,8 +258,9 @@ impl Server {
         // The load generator's address is trusted, as a proxy's would be: the per-source
         // limits are the hostile-traffic tests' to measure.
         let settings = format!(
-            "[notifier]\nmax_subscriptions_per_entity = {}\n[limits]\ntrusted = [\"127.0.0.0/8\"]\n",
-            FAN_OUT[2]
+            "[notifier]\nmax_subscriptions_per_entity = {}\n[limits]\ntrusted = [\"127.0.0.0/8\"]\n\
+             [storage]\ndurable_ack = {}\n",
+            FAN_OUT[2], bench.durable_ack
         );
         std::fs::write(&config, settings).unwrap();
         let child = Command::new(&bench.server)
