@@ -48,6 +48,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(head_len <= LIMITS.max_head, "head_len {head_len} over the limit");
                 break;
             }
+            Frame::UnreadableLength { head_len } => {
+                assert!(head_len <= rest.len(), "head of {head_len} bytes in a {}-byte buffer", rest.len());
+                assert!(parse_message(&rest[..head_len]).is_err(), "the parser took a length the framer could not read");
+                break;
+            }
             Frame::Incomplete | Frame::Invalid(_) => break,
         };
         assert!(advance > 0, "frame() reported a zero-length item: no progress");

@@ -22,6 +22,9 @@ pub(crate) struct ShellCounters {
     pub(crate) udp_send_drops: AtomicU64,
     /// Datagrams the UDP socket refused: too large for a datagram, no route, and the like.
     pub(crate) udp_send_failures: AtomicU64,
+    /// Responses and acknowledgements dropped because too many waited for a store that did
+    /// not commit (see `durable`).
+    pub(crate) held_dropped: AtomicU64,
     /// Store commits that failed (each retried or split).
     pub(crate) store_commit_failures: AtomicU64,
     /// Changes the store writer gave up: refused on their own while others were taken, or

@@ -157,13 +157,22 @@ impl Driver {
         let wait_for = self.hand_over_changes();
         while let Some(transmit) = self.engine.poll_transmit() {
             match (wait_for, &mut self.durable) {
-                (Some(batch), Some(durable)) => durable.hold(batch, Held::Transmit(transmit)),
+                (Some(batch), Some(durable)) => {
+                    if !durable.hold(batch, Held::Transmit(transmit)) {
+                        counters::add(&self.counters.held_dropped, 1);
+                    }
+                }
                 _ => self.send(&transmit),
             }
         }
         for applied in std::mem::take(&mut self.applied) {
             match (wait_for, &mut self.durable) {
-                (Some(batch), Some(durable)) => durable.hold(batch, Held::Applied(applied)),
+                // Dropped when the queue is full: the caller is told the write was not taken.
+                (Some(batch), Some(durable)) => {
+                    if !durable.hold(batch, Held::Applied(applied)) {
+                        counters::add(&self.counters.held_dropped, 1);
+                    }
+                }
                 // Nobody waiting is not an error: the sender gave up.
                 _ => drop(applied.send(())),
             }

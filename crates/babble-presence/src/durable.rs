@@ -3,12 +3,17 @@
 //! or an API command's acknowledgement, leaves only once the change it reports is committed,
 //! so a crash cannot undo what a phone or an integration was told. Everything the driver
 //! sends while a batch is outstanding waits behind it, in order, so nothing overtakes what
-//! it holds.
+//! it holds. While the store is down nothing is released, so the queue is bounded: past
+//! [`MAX_HELD`] a message is dropped (its sender retransmits, as after a lost datagram) and an
+//! acknowledgement refused.
 
 use std::collections::VecDeque;
 
 use presence_core::Transmit;
 use tokio::sync::{oneshot, watch};
+
+/// Most items held at once.
+pub(crate) const MAX_HELD: usize = 65_536;
 
 /// Something waiting for a batch.
 #[derive(Debug)]
@@ -38,9 +43,14 @@ impl Durable {
         batch > *self.committed.borrow() || !self.held.is_empty()
     }
 
-    /// Holds `item` until batch `batch` is committed.
-    pub(crate) fn hold(&mut self, batch: u64, item: Held) {
+    /// Holds `item` until batch `batch` is committed; `false` (and the item dropped) when
+    /// [`MAX_HELD`] are held already.
+    pub(crate) fn hold(&mut self, batch: u64, item: Held) -> bool {
+        if self.held.len() >= MAX_HELD {
+            return false;
+        }
         self.held.push_back((batch, item));
+        true
     }
 
     /// Waits until the writer commits another batch; `None` once the writer has stopped.
@@ -77,8 +87,8 @@ mod tests {
         assert!(durable.must_wait(1));
         let (first, mut first_done) = oneshot::channel();
         let (second, mut second_done) = oneshot::channel();
-        durable.hold(1, Held::Applied(first));
-        durable.hold(2, Held::Applied(second));
+        assert!(durable.hold(1, Held::Applied(first)));
+        assert!(durable.hold(2, Held::Applied(second)));
         assert!(durable.release().is_empty(), "nothing is committed yet");
         report.send_replace(1);
         let released = durable.release();
@@ -94,5 +104,15 @@ mod tests {
         report.send_replace(2);
         assert_eq!(durable.release().len(), 1);
         assert!(!durable.must_wait(2));
+    }
+
+    #[test]
+    fn the_queue_is_bounded_while_the_store_is_down() {
+        let (_report, committed) = watch::channel(0);
+        let mut durable = Durable::new(committed);
+        for _ in 0..MAX_HELD {
+            assert!(durable.hold(1, Held::Applied(oneshot::channel().0)));
+        }
+        assert!(!durable.hold(1, Held::Applied(oneshot::channel().0)), "one more is refused");
     }
 }

@@ -15,7 +15,10 @@
 //!
 //! A batch is coalesced first: a Put made moot by a later change to the same record is left
 //! out (a subscription is stored again as its CSeq moves and at every refresh), which also
-//! keeps a batch held while the store is down from growing with every change.
+//! keeps a batch held while the store is down from growing with every change. The channel to
+//! the writer holds batches only until its next gather (every window, retrying or not), and
+//! what it gathers is coalesced to one change per record, so what waits is bounded by the
+//! state tables' limits (`[limits]`) rather than by how long an outage lasts.
 //!
 //! When the store fails to commit a batch, what happens depends on why. A failure of the
 //! store itself (busy, locked, full, I/O) keeps the batch, with the changes that arrive

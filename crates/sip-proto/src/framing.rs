@@ -45,8 +45,15 @@ pub enum Frame {
         /// Length of the head, including the blank line.
         head_len: usize,
     },
-    /// The stream cannot be framed (no Content-Length, an unreadable one, or a head over
-    /// the limit); the connection must be closed.
+    /// The head is complete but its Content-Length cannot be read (not a number, one that
+    /// overflows, two that differ): answer 400 from the head, which the parser refuses
+    /// naming the header, then close the stream.
+    UnreadableLength {
+        /// Length of the head, including the blank line.
+        head_len: usize,
+    },
+    /// The stream cannot be framed (no Content-Length, or a head over the limit); the
+    /// connection must be closed.
     Invalid(FrameError),
 }
 
@@ -83,6 +90,7 @@ pub fn frame(buf: &[u8], limits: &FrameLimits) -> Frame {
     };
     let body_len = match content_length(&buf[..head_len]) {
         Ok(n) => n,
+        Err(FrameError::BadContentLength) => return Frame::UnreadableLength { head_len },
         Err(e) => return Frame::Invalid(e),
     };
     if body_len > limits.max_body {
@@ -168,8 +176,10 @@ mod tests {
     #[test]
     fn invalid_streams() {
         assert_eq!(frame(b"X a b\r\nVia: x\r\n\r\n", &L), Frame::Invalid(FrameError::MissingContentLength));
-        assert_eq!(frame(b"X a b\r\nl: ten\r\n\r\n", &L), Frame::Invalid(FrameError::BadContentLength));
-        assert_eq!(frame(b"X a b\r\nl: 1\r\nl: 2\r\n\r\n", &L), Frame::Invalid(FrameError::BadContentLength));
+        assert_eq!(frame(b"X a b\r\nl: ten\r\n\r\n", &L), Frame::UnreadableLength { head_len: 17 });
+        assert_eq!(frame(b"X a b\r\nl: 1\r\nl: 2\r\n\r\n", &L), Frame::UnreadableLength { head_len: 21 });
+        let overflow = b"X a b\r\nl: 99999999999999999999\r\n\r\n";
+        assert_eq!(frame(overflow, &L), Frame::UnreadableLength { head_len: overflow.len() });
         assert_eq!(frame(&[b'x'; 300], &L), Frame::Invalid(FrameError::HeadTooLarge));
         assert_eq!(frame(&[b'x'; 100], &L), Frame::Incomplete);
     }

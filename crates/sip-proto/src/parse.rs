@@ -150,9 +150,19 @@ pub fn parse_message_with(buf: &[u8], limits: &ParseLimits) -> Result<Message, P
             Some(line) => break line,
         }
     };
-    let start = std::str::from_utf8(start)
-        .map_err(|_| ParseError { kind: ParseErrorKind::StartLine("not UTF-8"), partial: None })?;
-    let (start, version_ok) = StartLine::parse(start)?;
+    // A start line that is not UTF-8 (RFC 3261 §25.1: the Request-URI is ASCII) is read
+    // with replacement characters, so that a request whose method, version and headers are
+    // sound still gets its 400 naming the Request-URI instead of silence.
+    let (start, utf8) = match std::str::from_utf8(start) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), true),
+        Err(_) => (String::from_utf8_lossy(start), false),
+    };
+    let (mut start, version_ok) = StartLine::parse(&start)?;
+    if let StartLine::Request { uri, .. } = &mut start
+        && !utf8
+    {
+        *uri = Err(ParseErrorKind::RequestUri("not UTF-8"));
+    }
     let method = match &start {
         StartLine::Request { method, .. } => Some(method.clone()),
         StartLine::Response { .. } => None,
@@ -413,6 +423,22 @@ mod tests {
         }
         let garbage = text.replacen("OPTIONS sip:pbx.example.com SIP/2.0", "OPTIONS  sip:pbx.example.com", 1);
         assert!(parse_message(garbage.as_bytes()).unwrap_err().partial.is_none(), "no version: not a request line");
+    }
+
+    #[test]
+    fn a_request_uri_with_a_nul_or_not_utf8_gets_its_400() {
+        let text = std::str::from_utf8(OPTIONS).unwrap();
+        for uri in [&b"sip:10\x0001@pbx.example.com"[..], &b"sip:10\xff01@pbx.example.com"[..]] {
+            let mut raw = b"OPTIONS ".to_vec();
+            raw.extend_from_slice(uri);
+            raw.push(b' ');
+            raw.extend_from_slice(text.split_once(' ').unwrap().1.split_once(' ').unwrap().1.as_bytes());
+            let err = parse_message(&raw).unwrap_err();
+            assert!(matches!(err.kind, ParseErrorKind::RequestUri(_)), "{:?}: {err:?}", String::from_utf8_lossy(uri));
+            assert_eq!(err.kind.reason_phrase(), "Malformed Request-URI");
+            let partial = err.partial.expect("the head was read, so the 400 can be sent");
+            assert!(partial.headers.cseq().is_ok() && partial.headers.top_via().is_ok());
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Metrics {
                 ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
                 ("babble_udp_send_failures_total", counters::read(&self.shell.udp_send_failures)),
                 ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),
+                ("babble_unacknowledged_dropped_total", counters::read(&self.shell.held_dropped)),
                 ("babble_store_changes_dropped_total", counters::read(&self.shell.store_changes_dropped)),
             ];
             for (name, value) in totals {

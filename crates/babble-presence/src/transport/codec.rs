@@ -22,7 +22,8 @@ pub(crate) enum StreamItem {
 /// A tokio-util decoder over [`frame`].
 pub(crate) struct SipCodec {
     limits: FrameLimits,
-    /// Set after an oversized message: the stream cannot be resynchronised.
+    /// Set after an oversized message or an unreadable Content-Length: the stream cannot be
+    /// resynchronised.
     poisoned: bool,
 }
 
@@ -39,7 +40,10 @@ impl Decoder for SipCodec {
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<StreamItem>> {
         loop {
             if self.poisoned {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "stream closed after an oversized message"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "stream closed after a message it cannot frame",
+                ));
             }
             match frame(src, &self.limits) {
                 Frame::Incomplete => return Ok(None),
@@ -55,6 +59,12 @@ impl Decoder for SipCodec {
                 Frame::BodyTooLarge { head_len } => {
                     self.poisoned = true;
                     return Ok(Some(StreamItem::OversizedHead(src.split_to(head_len).freeze())));
+                }
+                // The head alone, as a message: the parser refuses its Content-Length by name,
+                // so the peer gets a 400 saying why before the stream closes.
+                Frame::UnreadableLength { head_len } => {
+                    self.poisoned = true;
+                    return Ok(Some(StreamItem::Message(src.split_to(head_len).freeze())));
                 }
                 Frame::Invalid(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }

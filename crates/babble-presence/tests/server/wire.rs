@@ -107,6 +107,16 @@ fn tcp_oversized_message_gets_413_then_the_connection_closes() {
     let mut rest = Vec::new();
     assert_eq!(tcp.read_to_end(&mut rest).unwrap(), 0, "the server closes the stream");
 
+    // A Content-Length that overflows: 400 naming it, then the stream closes.
+    let mut tcp = TcpStream::connect(server.tcp).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let overflow = options(tcp.local_addr().unwrap(), "TCP", "overflow")
+        .replace("Content-Length: 0", "Content-Length: 99999999999999999999");
+    tcp.write_all(overflow.as_bytes()).unwrap();
+    let answer = read_response(&mut tcp);
+    assert!(answer.starts_with("SIP/2.0 400 Malformed Content-Length header"), "{answer}");
+    assert_eq!(tcp.read_to_end(&mut rest).unwrap(), 0, "then the server closes the stream");
+
     // A stream without Content-Length cannot be framed: closed without an answer.
     let mut tcp = TcpStream::connect(server.tcp).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();

@@ -1,6 +1,8 @@
 //! The checks every request passes before its method's handling, in the order RFC 3261
 //! §8.2 makes them: method (§8.2.1), Request-URI scheme (§8.2.2.1), required extensions
-//! (§8.2.2.3); and the capabilities an OPTIONS response lists (§11.2).
+//! (§8.2.2.3); that a request which makes someone a subscriber, publisher or registrant names
+//! them by a SIP URI (entities are SIP addresses-of-record); and the capabilities an OPTIONS
+//! response lists (§11.2).
 
 use sip_proto::uri::Uri;
 use sip_proto::{HeaderName, Method, Response};
@@ -25,6 +27,10 @@ pub(crate) fn preflight(req: &Incoming) -> Option<Response> {
     }
     if !matches!(req.request.uri, Uri::Sip(_)) {
         return Some(req.answer(416));
+    }
+    let names_someone = matches!(method, Method::Subscribe | Method::Publish | Method::Register);
+    if names_someone && !matches!(req.from.uri, Uri::Sip(_)) {
+        return Some(req.answer(400).with_reason("From Is Not a SIP URI"));
     }
     // We support no extension that a request could require (§8.2.2.3: 420 + Unsupported).
     if !req.require.is_empty() && *method != Method::Cancel {

@@ -67,6 +67,13 @@ fn refusals_489_406_423_and_400() {
         .replace("Contact: <sip:1002@192.168.1.50:5062>\r\n", "");
     let r = only_response(&h.send(raw.as_bytes(), udp_peer(), 0.0));
     assert_eq!((r.status, r.reason.as_str()), (400, "Missing Contact header"));
+
+    // A subscriber is a SIP address-of-record: another scheme in From is refused.
+    let raw = String::from_utf8(Watch::new("e5", "dialog", "1001@pbx.example.com").subscribe(None))
+        .unwrap()
+        .replace("<sip:1002@pbx.example.com>", "<s4p:1002@pbx.example.com>");
+    let r = only_response(&h.send(raw.as_bytes(), udp_peer(), 0.0));
+    assert_eq!((r.status, r.reason.as_str()), (400, "From Is Not a SIP URI"));
     assert_eq!(h.engine.subscription_count(), 0);
     assert!(h.engine.poll_event().is_none());
 }
