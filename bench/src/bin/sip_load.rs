@@ -23,7 +23,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -114,8 +114,7 @@ impl Bench {
         let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp");
         let scratch = std::env::temp_dir().join(format!("babble-sip-load-{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
-        let ticks = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-        let clock_ticks = String::from_utf8_lossy(&ticks.stdout).trim().parse().unwrap();
+        let clock_ticks = babble_bench::clock_ticks().unwrap();
         Bench { server, scenarios, scratch, clock_ticks, durable_ack: !no_durable_ack }
     }
 
@@ -285,18 +284,12 @@ impl Server {
 
     /// User plus system time the server process has used.
     fn cpu_seconds(&self, clock_ticks: f64) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-        let (user, system): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
-        (user + system) / clock_ticks
+        babble_bench::cpu_seconds(self.child.id(), clock_ticks).unwrap()
     }
 
     /// Proportional set size, KiB.
     fn pss_kib(&self) -> u64 {
-        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id())).unwrap();
-        let line = rollup.lines().find(|l| l.starts_with("Pss:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        babble_bench::pss_kib(self.child.id()).unwrap()
     }
 
     /// How many subscriptions `user@127.0.0.1` has, from the look-up API.
@@ -412,11 +405,11 @@ fn unix_seconds() -> f64 {
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    babble_bench::free_udp_port().unwrap()
 }
 
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    babble_bench::free_tcp_port().unwrap()
 }
 
 fn print(rows: &[Row], clean: Option<u32>) {

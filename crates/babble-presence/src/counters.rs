@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct ShellCounters {
     /// Datagrams dropped because the engine's inbound queue was full.
     pub(crate) udp_queue_drops: AtomicU64,
+    /// UDP requests shed unread because their source sent more than twice its rate.
+    pub(crate) udp_flood_drops: AtomicU64,
     /// UDP requests dropped unread because they waited in the inbound queue past
     /// `sip.shed_after_ms` (their senders retransmit them; answering stale ones first would
     /// leave fresh ones waiting too).

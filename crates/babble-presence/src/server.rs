@@ -184,7 +184,8 @@ impl Server {
                     tracing::info!(transport = "udp", local = %local, recv_buffer, send_buffer, "listening");
                     listeners.push((Transport::Udp, local));
                     let max = config.sip.max_message_size;
-                    let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, counters.clone());
+                    let gate = presence_core::FloodGate::new(&config.limits.engine());
+                    let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, gate, counters.clone());
                     listener_tasks.0.push(tokio::spawn(receive));
                 }
                 Transport::Tcp => {

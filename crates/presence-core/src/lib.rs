@@ -40,7 +40,7 @@ mod tables;
 mod unsolicited;
 pub mod views;
 
-pub use admission::{Limits, Quota, Rate};
+pub use admission::{FloodGate, Limits, Quota, Rate};
 pub use auth::{Algorithm, AuthConfig, Grant, Secret, User};
 pub use config::{EngineConfig, ExpiryConfig, WatchPolicy};
 pub use engine::Engine;

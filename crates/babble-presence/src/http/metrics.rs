@@ -65,6 +65,7 @@ impl Metrics {
                 ("babble_sends_to_unproven_held_total", stats.sends_to_unproven_held),
                 ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
                 ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
+                ("babble_udp_flood_drops_total", counters::read(&self.shell.udp_flood_drops)),
                 ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),
                 ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
                 ("babble_tcp_timeouts_total", counters::read(&self.shell.stream_timeouts)),

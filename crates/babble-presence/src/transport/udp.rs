@@ -2,13 +2,15 @@
 //! §18.1.1). Inbound datagrams are read here and handed over without waiting: when the
 //! driver falls behind, requests that would start new work are shed once the queue is three
 //! quarters full, and anything is dropped once it is full, counted either way, as a full
-//! socket buffer would drop them, instead of stalling the socket.
+//! socket buffer would drop them, instead of stalling the socket. Before that, a source
+//! sending requests at more than twice its rate is shed unread ([`FloodGate`]), so one
+//! flooding address cannot fill the queue for everyone.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use presence_core::{FlowId, Peer, Received, Transport};
+use presence_core::{FloodGate, FlowId, Peer, Received, Transport};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -34,6 +36,7 @@ pub(crate) async fn receive_loop(
     flow: FlowId,
     inbound: mpsc::Sender<Inbound>,
     max_message_size: usize,
+    mut gate: FloodGate,
     counters: Arc<ShellCounters>,
 ) {
     // One byte more than allowed, so an oversized datagram is seen as such (the kernel
@@ -53,6 +56,12 @@ pub(crate) async fn receive_loop(
             }
         };
         let received = tokio::time::Instant::now();
+        // Responses finish our own work: only requests meet the gate.
+        let is_response = buf[..len].starts_with(b"SIP/");
+        if !is_response && !gate.admit(addr.ip(), received.into_std()) {
+            counters::add(&counters.udp_flood_drops, 1);
+            continue;
+        }
         // Read here, on this socket's task, so the engine's thread only runs the protocol;
         // what waits in the queue holds no copy of the receive buffer.
         let message = Received::read(&buf[..len], max_message_size);
@@ -102,7 +111,14 @@ mod tests {
             inbound.try_send(Inbound::FlowClosed { flow: FlowId(9) }).unwrap();
         }
         let counters = Arc::new(ShellCounters::default());
-        let receiving = tokio::spawn(receive_loop(socket.clone(), FlowId(1), inbound, 4096, counters.clone()));
+        let receiving = tokio::spawn(receive_loop(
+            socket.clone(),
+            FlowId(1),
+            inbound,
+            4096,
+            FloodGate::new(&presence_core::Limits::default()),
+            counters.clone(),
+        ));
         let server = socket.local_addr().unwrap();
         phone.send_to(options("").as_bytes(), server).await.unwrap();
         phone.send_to(options(";tag=ours").as_bytes(), server).await.unwrap();
@@ -124,6 +140,36 @@ mod tests {
         };
         assert!(!message.starts_work());
         assert_eq!(counters::read(&counters.udp_requests_shed), 1, "the request outside a dialog was shed");
+        receiving.abort();
+    }
+
+    /// A source over twice its request rate is shed unread; responses always pass.
+    #[tokio::test]
+    async fn a_flooding_source_is_shed_before_it_is_read() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let phone = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (inbound, queue) = mpsc::channel(64);
+        let counters = Arc::new(ShellCounters::default());
+        let tight = presence_core::Limits {
+            requests: presence_core::Rate { per_second: 1, burst: 1 },
+            ..presence_core::Limits::default()
+        };
+        let gate = FloodGate::new(&tight);
+        let receiving = tokio::spawn(receive_loop(socket.clone(), FlowId(1), inbound, 4096, gate, counters.clone()));
+        let server = socket.local_addr().unwrap();
+        for n in 0..10 {
+            phone.send_to(options(&format!(";n={n}")).as_bytes(), server).await.unwrap();
+        }
+        phone.send_to(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", server).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while counters::read(&counters.udp_flood_drops) + (queue.len() as u64) < 11 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(queue.len(), 3, "twice the burst of requests, and the response");
+        assert_eq!(counters::read(&counters.udp_flood_drops), 8);
         receiving.abort();
     }
 }

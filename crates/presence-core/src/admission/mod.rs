@@ -78,6 +78,34 @@ impl Limits {
     }
 }
 
+/// A coarse first filter for a transport's receive task, before it reads what arrived: a
+/// source sending requests at more than twice its rate (and burst) is shed there, unread, so
+/// a flood from one address cannot fill the engine's queue and crowd out other sources. The
+/// engine's own check stays the precise one.
+#[derive(Debug)]
+pub struct FloodGate {
+    buckets: Admission,
+    /// The limits with the request rate and burst doubled.
+    loose: Limits,
+}
+
+impl FloodGate {
+    /// A gate at twice the request rate of `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        let doubled =
+            |rate: Rate| Rate { per_second: rate.per_second.saturating_mul(2), burst: rate.burst.saturating_mul(2) };
+        FloodGate {
+            buckets: Admission::default(),
+            loose: Limits { requests: doubled(limits.requests), ..limits.clone() },
+        }
+    }
+
+    /// Whether a request from `source` may be read now.
+    pub fn admit(&mut self, source: IpAddr, now: Instant) -> bool {
+        self.buckets.admit(source, Draw::Request, &self.loose, now)
+    }
+}
+
 /// Which bucket a request draws on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Draw {
