@@ -83,9 +83,11 @@ impl Driver {
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
                 committed = next_commit(&mut self.durable) => match committed {
                     Some(_) => self.release(),
+                    // As without durable acknowledgement: the server goes on unstored.
                     None => {
                         tracing::error!("the store writer has stopped; sending what waited for it");
-                        self.durable = None;
+                        let held = self.durable.take().map(|mut d| d.take_all()).unwrap_or_default();
+                        self.carry_out(held);
                     }
                 },
             }
@@ -200,7 +202,13 @@ impl Driver {
     /// Sends and acknowledges what waited for the batches now stored.
     fn release(&mut self) {
         let Some(durable) = &mut self.durable else { return };
-        for item in durable.release() {
+        let ready = durable.release();
+        self.carry_out(ready);
+    }
+
+    /// Sends and acknowledges what was held.
+    fn carry_out(&mut self, held: Vec<Held>) {
+        for item in held {
             match item {
                 Held::Transmit(transmit) => self.send(&transmit),
                 Held::Applied(applied) => drop(applied.send(())),

@@ -68,6 +68,11 @@ impl Durable {
         }
     }
 
+    /// Takes out everything held, in order (the writer is gone: nothing will be reported).
+    pub(crate) fn take_all(&mut self) -> Vec<Held> {
+        self.held.drain(..).map(|(_, item)| item).collect()
+    }
+
     /// Takes out, in order, what waited for batches up to what is committed now.
     pub(crate) fn release(&mut self) -> Vec<Held> {
         let committed = *self.committed.borrow();
