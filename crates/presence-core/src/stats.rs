@@ -35,6 +35,8 @@ pub struct Stats {
     pub stored_records_dropped: u64,
     /// Dialog publications ignored because a newer version was already applied.
     pub stale_publications: u64,
+    /// Dialog-info documents that left calls out to fit in a datagram.
+    pub notify_bodies_trimmed: u64,
     /// Out-of-dialog NOTIFYs sent (unsolicited MWI, check-sync).
     pub unsolicited_notifies: u64,
     /// Requests refused for failed authentication (403); challenges are `auth_challenges`.

@@ -59,6 +59,7 @@ impl Metrics {
                 ("babble_store_records_dropped_total", stats.stored_records_dropped),
                 ("babble_publications_stale_total", stats.stale_publications),
                 ("babble_unsolicited_notifies_total", stats.unsolicited_notifies),
+                ("babble_notify_bodies_trimmed_total", stats.notify_bodies_trimmed),
                 ("babble_auth_challenges_total", stats.auth_challenges),
                 ("babble_auth_refusals_total", stats.auth_refusals),
                 ("babble_sip_requests_throttled_total", stats.requests_throttled),

@@ -148,8 +148,11 @@ impl Notifier {
             };
             h.push(HeaderName::Event, event);
             if let Some(body) = body {
+                if body.calls_left_out > 0 {
+                    cx.fx.stats.notify_bodies_trimmed += 1;
+                }
                 h.push(HeaderName::ContentType, sub.format.content_type());
-                req.body = body.into();
+                req.body = body.text.into();
             }
             sub.version = sub.version.wrapping_add(1);
             sub.seen_change = entity.map_or(0, |e| e.change() + 1);

@@ -84,6 +84,20 @@ pub(crate) struct Watcher<'a> {
     pub(crate) profile: Option<&'a DeviceProfile>,
 }
 
+/// A document for one watcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Body {
+    pub(crate) text: String,
+    /// Calls left out so that the document fits in a datagram (see `dialog.rs`).
+    pub(crate) calls_left_out: usize,
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Body { text, calls_left_out: 0 }
+    }
+}
+
 /// The body for `format`, or `None` when there is nothing to say yet.
 pub(crate) fn render(
     entity_uri: &str,
@@ -91,12 +105,12 @@ pub(crate) fn render(
     format: Format,
     watcher: Watcher,
     options: RenderOptions,
-) -> Option<String> {
+) -> Option<Body> {
     match format {
-        Format::Pidf => Some(presence::pidf(entity_uri, entity, watcher, options)),
-        Format::Xpidf => Some(presence::xpidf(entity_uri, entity, options)),
+        Format::Pidf => Some(presence::pidf(entity_uri, entity, watcher, options).into()),
+        Format::Xpidf => Some(presence::xpidf(entity_uri, entity, options).into()),
         Format::DialogInfo => Some(dialog::dialog_info(entity_uri, entity, watcher, options)),
-        Format::MessageSummary => message_summary::summary(entity_uri, entity, watcher, options),
+        Format::MessageSummary => message_summary::summary(entity_uri, entity, watcher, options).map(Body::from),
     }
 }
 
@@ -180,11 +194,11 @@ mod tests {
     #[test]
     fn neutral_documents() {
         let w = Watcher { version: 0, seen_change: 0, profile: None };
-        let mwi = render("sip:a@b", None, Format::MessageSummary, w, OPTS).unwrap();
+        let mwi = render("sip:a@b", None, Format::MessageSummary, w, OPTS).unwrap().text;
         assert!(mwi.starts_with("Messages-Waiting: no\r\n") && mwi.contains("0/0 (0/0)"));
         let off = RenderOptions { zero_voicemail_when_unknown: false, ..OPTS };
         assert_eq!(render("sip:a@b", None, Format::MessageSummary, w, off), None);
-        let idle = render("sip:a@b", None, Format::DialogInfo, w, OPTS).unwrap();
+        let idle = render("sip:a@b", None, Format::DialogInfo, w, OPTS).unwrap().text;
         assert!(idle.ends_with(r#"version="0" state="full" entity="sip:a@b"></dialog-info>"#));
     }
 
@@ -193,7 +207,7 @@ mod tests {
         let w = Watcher { version: 0, seen_change: 0, profile: None };
         let mut e = Entity::default();
         e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
-        let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap();
+        let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap().text;
         let doc = dialog_info::parse(lamp.as_bytes()).unwrap();
         assert_eq!(
             doc.calls.iter().map(|c| (c.call_id.as_str(), c.state)).collect::<Vec<_>>(),
@@ -201,7 +215,7 @@ mod tests {
         );
         let off = RenderOptions { dnd_as_busy_lamp: false, ..OPTS };
         assert!(
-            dialog_info::parse(render("sip:a@b", Some(&e), Format::DialogInfo, w, off).unwrap().as_bytes())
+            dialog_info::parse(render("sip:a@b", Some(&e), Format::DialogInfo, w, off).unwrap().text.as_bytes())
                 .unwrap()
                 .calls
                 .is_empty()

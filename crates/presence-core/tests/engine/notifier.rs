@@ -506,3 +506,28 @@ fn the_watcher_quota_follows_a_refresh_from_a_new_address() {
     h.send(&answer(&notifies[0], 200), udp_peer(), 4.0);
     assert_eq!(status(&mut h, "q5", 5.0), 200, "an ended subscription frees its place");
 }
+
+/// Calls whose identifiers are long can add up past what a datagram holds: the document
+/// leaves calls out until it fits, the NOTIFY still goes, and the trim is counted.
+#[test]
+fn a_dialog_document_too_large_for_a_datagram_leaves_calls_out() {
+    let mut h = Harness::new();
+    let mut watch = Watch::new("big", "dialog", "1001@pbx.example.com");
+    established(&mut h, &mut watch, Some(600), 0.0);
+    let calls = (0..32).map(|n| Call::new(format!("{n:04}-{}", "x".repeat(3000)), CallState::Confirmed)).collect();
+    let command = Command::Dialog {
+        entity: "1001@pbx.example.com".into(),
+        display: None,
+        call_count: None,
+        calls: CallsUpdate::Full(calls),
+        call_id: None,
+    };
+    h.engine.handle_command(command, h.at(1.0));
+    let sent = h.drain();
+    let notify = sent.iter().find(|t| t.payload.starts_with(b"NOTIFY")).expect("the NOTIFY still goes");
+    assert!(notify.payload.len() < 65_507, "{} bytes", notify.payload.len());
+    let (_, notifies) = split(std::slice::from_ref(notify));
+    let doc = dialog_info::parse(&notifies[0].body).unwrap();
+    assert!(!doc.calls.is_empty() && doc.calls.len() < 32, "{} of 32 calls shown", doc.calls.len());
+    assert_eq!(h.engine.stats().notify_bodies_trimmed, 1);
+}
