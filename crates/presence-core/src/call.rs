@@ -105,6 +105,20 @@ pub struct Call {
 }
 
 impl Call {
+    /// This update of a call over what was known of it: the fields it leaves out keep their
+    /// values from `known`.
+    pub(crate) fn merged_over(self, known: &Call) -> Call {
+        Call {
+            local_tag: self.local_tag.or_else(|| known.local_tag.clone()),
+            remote_tag: self.remote_tag.or_else(|| known.remote_tag.clone()),
+            direction: self.direction.or(known.direction),
+            duration: self.duration.or(known.duration),
+            rendering: self.rendering.or(known.rendering),
+            remote: self.remote.or_else(|| known.remote.clone()),
+            ..self
+        }
+    }
+
     /// A call with only an id and a state.
     pub fn new(call_id: impl Into<String>, state: CallState) -> Self {
         Call {

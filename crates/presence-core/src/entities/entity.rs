@@ -276,8 +276,8 @@ impl Entity {
         self.bump(Changed { dialogs: changed, ..Changed::default() })
     }
 
-    /// Adds or updates one call (a partial update) reported by `source`. An update for an
-    /// ended call is ignored; a terminated state ends the call.
+    /// Adds or updates one call (a partial update) reported by `source`, merged over what is
+    /// known of it. An update for an ended call is ignored; a terminated state ends the call.
     pub(crate) fn update_call(&mut self, source: Source, call: Call, limits: &CallLimits, now: Instant) -> Changed {
         self.forget_expired(limits, now);
         if self.ended.contains_key(&call.call_id) {
@@ -301,6 +301,12 @@ impl Entity {
         if !self.calls.contains_key(&call.call_id) && self.calls.len() >= limits.max_calls {
             return Changed::default();
         }
+        let call = match self.calls.get(&call.call_id) {
+            // A partial update changes what it names and keeps the rest: a "confirmed" that
+            // names only the Call-ID keeps the direction and the far party a BLF key shows.
+            Some(live) => call.merged_over(&live.call),
+            None => call,
+        };
         let lifetime = if call.state.is_early() { limits.early_lifetime } else { limits.confirmed_lifetime };
         let unchanged = self.calls.get(&call.call_id).is_some_and(|live| live.call == call);
         self.calls.insert(call.call_id.clone(), LiveCall { call, source, expires_at: now + lifetime });

@@ -531,3 +531,36 @@ fn a_dialog_document_too_large_for_a_datagram_leaves_calls_out() {
     assert!(!doc.calls.is_empty() && doc.calls.len() < 32, "{} of 32 calls shown", doc.calls.len());
     assert_eq!(h.engine.stats().notify_bodies_trimmed, 1);
 }
+
+/// The README's own API sequence: `early` with the direction and the caller, then a partial
+/// update naming only the Call-ID and `confirmed`. The confirmed NOTIFY keeps what the BLF key
+/// shows as the caller and what pickup dials.
+#[test]
+fn a_partial_call_update_changes_what_it_names_and_keeps_the_rest() {
+    let mut h = Harness::new();
+    let mut watch = Watch::new("merge", "dialog", "1001@pbx.example.com");
+    established(&mut h, &mut watch, Some(3600), 0.0);
+    let alice = presence_core::call::Party { display: Some("Alice".into()), uri: "sip:2000@pbx.example.com".into() };
+    let early = Call {
+        direction: Some(presence_core::call::Direction::Recipient),
+        remote: Some(alice.clone()),
+        ..Call::new("call-42", CallState::Early)
+    };
+    let update = |call| Command::Dialog {
+        entity: "1001@pbx.example.com".into(),
+        display: None,
+        call_count: None,
+        calls: CallsUpdate::Partial(call),
+        call_id: None,
+    };
+    h.engine.handle_command(update(early), h.at(1.0));
+    let (_, notifies) = split(&h.drain());
+    h.send(&answer(&notifies[0], 200), udp_peer(), 1.0);
+    h.engine.handle_command(update(Call::new("call-42", CallState::Confirmed)), h.at(2.0));
+    let (_, notifies) = split(&h.drain());
+    let doc = dialog_info::parse(&notifies[0].body).unwrap();
+    let call = &doc.calls[0];
+    assert_eq!(call.state, CallState::Confirmed);
+    assert_eq!(call.direction, Some(presence_core::call::Direction::Recipient));
+    assert_eq!(call.remote.as_ref().map(|r| r.uri.as_str()), Some("sip:2000@pbx.example.com"));
+}
