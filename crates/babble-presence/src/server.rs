@@ -53,6 +53,9 @@ pub enum ServerError {
     /// The data directory's store cannot be opened or read.
     #[error("storage: {0}")]
     Storage(#[from] presence_store::StoreError),
+    /// The data directory is in use, or cannot be opened.
+    #[error(transparent)]
+    DataDir(#[from] crate::storage::OpenError),
     /// The server has stopped.
     #[error("the server has stopped")]
     Stopped,
@@ -224,7 +227,7 @@ impl Server {
         let (stop, stopped) = oneshot::channel();
         let mut engine = Engine::new(config.engine(rand::random()));
         let writer = match stored {
-            Some((store, snapshot)) => {
+            Some((store, snapshot, lock)) => {
                 let now = tokio::time::Instant::now().into_std();
                 let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
                 tracing::info!(
@@ -237,7 +240,7 @@ impl Server {
                 engine.enable_persistence(now, unix_ms);
                 engine.restore(snapshot, &udp_flows, now);
                 let window = Duration::from_millis(config.storage.batch_window_ms);
-                let writer = crate::storage::Writer::spawn(store, window, counters.clone());
+                let writer = crate::storage::Writer::spawn(store, window, Some(lock), counters.clone());
                 Some(writer.map_err(presence_store::StoreError::Io)?)
             }
             None => None,

@@ -47,15 +47,71 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "babble-presence.sqlite3";
 
-/// Opens the store in `data_dir` and loads it; `None` for `none` (state in memory only).
-pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot)>, StoreError> {
+/// The lock file in the data directory: held exclusively while a server uses the directory,
+/// and holding that server's pid.
+pub const LOCK_FILE: &str = "babble-presence.lock";
+
+/// A data directory held by this process: a second server on it would overwrite what this
+/// one stores. The lock goes when this is dropped (or the process ends, however it ends).
+#[derive(Debug)]
+pub(crate) struct DataDirLock {
+    _held: std::fs::File,
+}
+
+/// Why a data directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another server holds the directory.
+    #[error("data directory {dir} is in use by another babble-presence (pid {pid})")]
+    InUse {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The holder's pid, as it wrote it.
+        pid: String,
+    },
+    /// The directory or its database could not be opened or read.
+    #[error("data directory {dir}: {source}")]
+    Store {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+}
+
+/// Locks the data directory, opens the store in it and loads it; `None` for `none` (state in
+/// memory only).
+pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot, DataDirLock)>, OpenError> {
     if data_dir == Path::new("none") {
         return Ok(None);
     }
-    std::fs::create_dir_all(data_dir)?;
-    let mut store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
-    let snapshot = store.load()?;
-    Ok(Some((store, snapshot)))
+    let failed = |source: StoreError| OpenError::Store { dir: data_dir.to_owned(), source };
+    std::fs::create_dir_all(data_dir).map_err(|e| failed(e.into()))?;
+    let lock = lock(data_dir)?;
+    let mut store = SqliteStore::open(&data_dir.join(DATABASE_FILE)).map_err(failed)?;
+    let snapshot = store.load().map_err(failed)?;
+    Ok(Some((store, snapshot, lock)))
+}
+
+/// Takes the directory's lock and writes our pid into it.
+fn lock(data_dir: &Path) -> Result<DataDirLock, OpenError> {
+    use std::io::{Read, Seek, Write};
+    let failed = |e: std::io::Error| OpenError::Store { dir: data_dir.to_owned(), source: e.into() };
+    let path = data_dir.join(LOCK_FILE);
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return Err(OpenError::InUse { dir: data_dir.to_owned(), pid: pid.trim().to_owned() });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+    }
+    file.set_len(0).and_then(|()| file.rewind()).map_err(failed)?;
+    write!(file, "{}", std::process::id()).map_err(failed)?;
+    Ok(DataDirLock { _held: file })
 }
 
 /// The first pause after a failed commit.
@@ -74,13 +130,17 @@ pub(crate) struct Writer {
     changes: mpsc::Sender<Batch>,
     thread: JoinHandle<()>,
     committed: watch::Receiver<u64>,
+    /// The data directory stays ours until the writer has committed its last batch.
+    _lock: Option<DataDirLock>,
 }
 
 impl Writer {
-    /// Starts the writer, committing what arrives within each `window` together.
+    /// Starts the writer, committing what arrives within each `window` together, holding
+    /// `lock` (the data directory's) until it finishes.
     pub(crate) fn spawn(
         store: impl Store + 'static,
         window: Duration,
+        lock: Option<DataDirLock>,
         counters: Arc<ShellCounters>,
     ) -> std::io::Result<Writer> {
         let (changes, incoming) = mpsc::channel::<Batch>();
@@ -88,7 +148,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || write(store, &incoming, window, &report, &counters))?;
-        Ok(Writer { changes, thread, committed })
+        Ok(Writer { changes, thread, committed, _lock: lock })
     }
 
     /// Queues batch number `batch` (numbers grow by one from 1).
@@ -273,9 +333,13 @@ mod tests {
     fn an_outage_delays_changes_but_loses_or_reorders_none() {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
-        let writer =
-            Writer::spawn(Flaky { inner: inner.clone(), outage: 4, poison: None }, BATCH_WINDOW, counters.clone())
-                .unwrap();
+        let writer = Writer::spawn(
+            Flaky { inner: inner.clone(), outage: 4, poison: None },
+            BATCH_WINDOW,
+            None,
+            counters.clone(),
+        )
+        .unwrap();
         let committed = writer.committed();
         writer.send(1, vec![entity("a"), Change::DeleteEntity("a".into()), entity("b")]);
         // Four failed commits and their pauses (0.1 + 0.2 + 0.4 + 0.8 s) pass while running.
@@ -294,7 +358,7 @@ mod tests {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: u32::MAX, poison: None };
-        let writer = Writer::spawn(flaky, BATCH_WINDOW, counters.clone()).unwrap();
+        let writer = Writer::spawn(flaky, BATCH_WINDOW, None, counters.clone()).unwrap();
         let committed = writer.committed();
         writer.send(1, vec![entity("a")]);
         writer.finish();
@@ -308,7 +372,7 @@ mod tests {
         let inner = Arc::new(Mutex::new(MemoryStore::default()));
         let counters = Arc::new(ShellCounters::default());
         let flaky = Flaky { inner: inner.clone(), outage: 0, poison: Some("bad") };
-        let writer = Writer::spawn(flaky, BATCH_WINDOW, counters.clone()).unwrap();
+        let writer = Writer::spawn(flaky, BATCH_WINDOW, None, counters.clone()).unwrap();
         writer.send(1, vec![entity("a"), entity("bad"), Change::DeleteEntity("a".into()), entity("c")]);
         writer.finish();
         assert_eq!(stored_keys(&inner), vec!["c"], "the others committed in order (a put, then deleted)");

@@ -238,3 +238,26 @@ async fn a_phone_keeps_our_subscription_dialog_and_its_dnd_across_a_restart() {
     second.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Two servers on one data directory would overwrite each other's state: the second refuses to
+/// start, naming the directory and the holder's pid, and starts once the first has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = temp_dir("locked");
+    let first = Server::start(&["--data-dir", dir.to_str().unwrap()]);
+    let config = {
+        let mut c = babble_presence::config::Config::default();
+        c.sip.listen = vec!["udp:127.0.0.1:0".parse::<ListenSpec>().unwrap()];
+        c.http.listen = "127.0.0.1:0".parse().unwrap();
+        c.storage.data_dir = dir.clone();
+        c
+    };
+    let refused = babble_presence::Server::start(config.clone()).await.unwrap_err().to_string();
+    assert!(refused.contains(dir.to_str().unwrap()) && refused.contains("in use"), "{refused}");
+    assert!(refused.contains(&format!("pid {}", first.pid())), "{refused}");
+    let (status, _) = first.stop();
+    assert!(status.success());
+    let second = babble_presence::Server::start(config).await.expect("the directory is free again");
+    second.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

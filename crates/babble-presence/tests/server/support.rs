@@ -70,6 +70,11 @@ impl Server {
         }
     }
 
+    /// The server process's id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits; returns the exit status and the log lines written since.
     pub(crate) fn stop(mut self) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
         terminate(&self.child);
