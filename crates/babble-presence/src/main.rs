@@ -33,13 +33,15 @@ fn main() -> ExitCode {
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
     let config = Config::load(path)?;
-    println!("{}: ok", path.display());
+    let mut report = format!("{}: ok\n", path.display());
     for spec in &config.sip.listen {
-        println!("  sip listen {spec}");
+        let _ = writeln!(report, "  sip listen {spec}");
     }
-    println!("  http listen {}", config.http.listen);
-    println!("  data dir {}", config.storage.data_dir.display());
+    let _ = writeln!(report, "  http listen {}", config.http.listen);
+    let _ = writeln!(report, "  data dir {}", config.storage.data_dir.display());
     // The device profiles in the order they are tried, with what selects each.
     for profile in config.engine(0).profiles {
         let mut selectors = Vec::new();
@@ -54,9 +56,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             selectors.push(format!("User-Agent {}", profile.user_agents.join(", ")));
         }
         let selectors = if selectors.is_empty() { "never selected".to_owned() } else { selectors.join("; ") };
-        println!("  profile {}: {selectors}", profile.name);
+        let _ = writeln!(report, "  profile {}: {selectors}", profile.name);
     }
-    Ok(())
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(report.as_bytes()).and_then(|()| stdout.flush()) {
+        // A reader that stops early (`check-config FILE | head -1`) is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn run(args: &cli::RunArgs) -> anyhow::Result<()> {

@@ -41,3 +41,22 @@ fn bad_listen_flag_is_refused_before_starting() {
     assert!(!ok);
     assert!(out.contains("unknown transport"), "{out}");
 }
+
+/// `check-config FILE | head -1`: a reader that goes away before the report is written is not
+/// a failure (the write meets a closed pipe; it used to panic, exit 101).
+#[test]
+fn check_config_into_a_closed_pipe_succeeds() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/babble-presence.toml");
+    for _ in 0..5 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_babble-presence"))
+            .args(["check-config", example])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the child can write: every write it makes finds no reader.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+}
