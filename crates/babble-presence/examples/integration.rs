@@ -9,7 +9,7 @@
 
 use babble_presence::api::{Command, InEvent, VoicemailReason};
 use babble_presence::config::Config;
-use babble_presence::{MessageCounts, Server};
+use babble_presence::{MessageCounts, Server, contract};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,15 +18,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.sip.listen = vec![listen.parse()?];
     // The HTTP API on an ephemeral port, so the example runs beside a server.
     config.http.listen = "127.0.0.1:0".parse()?;
+    // State in memory: every run starts afresh, so the first NOTIFY carries the counts this
+    // run pushes, not ones stored by the last.
+    config.storage.data_dir = "none".into();
     let server = Server::start(config).await?;
     let mut events = server.events();
-    println!("listening on {:?}; Ctrl-C to stop", server.listeners());
+    for (transport, address) in server.listeners() {
+        println!("listening on {transport}:{address}");
+    }
+    println!("Ctrl-C to stop");
     loop {
         let event = tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             event = events.recv() => event?,
         };
-        println!("#{} {}: {:?}", event.seq, event.event.name(), event.event);
+        println!("#{} {}: {}", event.seq, event.event.name(), contract::in_event_json(&event.event));
         let reply = match event.event {
             InEvent::VoicemailIn(watcher) => Command::Voicemail {
                 entity: watcher.entity,
