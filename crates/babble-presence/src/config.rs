@@ -418,11 +418,17 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bearer token required on `/api/v1/*` and `/metrics`; empty: none (loopback only).
     pub token: String,
+    /// `GET /api/v1/availability` counts an entity nothing is known about as available.
+    pub unknown_is_available: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), token: String::new() }
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            token: String::new(),
+            unknown_is_available: false,
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub struct EntityView {
     /// Whether it can take a call now: registered (or not known otherwise), not DND, not on
     /// the phone (the availability that queue routing asks for).
     pub available: bool,
+    /// Whether anything is known of its state (a registration, a publication, what an
+    /// integration pushed); an entity that is only watched is not known.
+    pub known: bool,
 }
 
 /// One subscription we serve.

@@ -163,11 +163,13 @@ pub(crate) struct AvailabilityQuery {
     entities: String,
 }
 
-/// How many of a list of entities can take a call, and which.
+/// How many of a list of entities can take a call, and which; and which of the list nothing
+/// is known about (counted as available only with `http.unknown_is_available`).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Availability {
     available: usize,
     entities: Vec<String>,
+    unknown: Vec<String>,
 }
 
 /// Counts the entities of a list that can take a call now.
@@ -180,18 +182,21 @@ pub(crate) async fn availability(
     let Query(q) = q?;
     let wanted: Vec<String> =
         q.entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
-    let entities = state
+    let unknown_is_available = state.unknown_is_available;
+    let (entities, unknown) = state
         .handle
         .query(move |engine, _| {
-            wanted
-                .iter()
-                .map(|e| engine.config().entity_key(e))
-                .filter(|k| engine.entity_view(k).available)
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
+            let views: Vec<_> = wanted.iter().map(|e| engine.entity_view(&engine.config().entity_key(e))).collect();
+            let unknown: Vec<String> = views.iter().filter(|v| !v.known).map(|v| v.entity.clone()).collect();
+            let available = views
+                .into_iter()
+                .filter(|v| v.available && (v.known || unknown_is_available))
+                .map(|v| v.entity)
+                .collect::<Vec<_>>();
+            (available, unknown)
         })
         .await?;
-    Ok(Json(Availability { available: entities.len(), entities }))
+    Ok(Json(Availability { available: entities.len(), entities, unknown }))
 }
 
 /// A subscription served.

@@ -35,13 +35,16 @@ pub(crate) struct AppState {
     /// `Bearer <http.token>`, the whole header value a guarded request must carry.
     expected_authorization: Option<Arc<str>>,
     metrics: Arc<metrics::Metrics>,
+    /// Availability counts an entity nothing is known about as available.
+    unknown_is_available: bool,
 }
 
 impl AppState {
     pub(crate) fn new(handle: Handle, config: &Config, counters: Arc<crate::counters::ShellCounters>) -> Self {
         let token = &config.http.token;
         let expected_authorization = (!token.is_empty()).then(|| Arc::from(format!("Bearer {token}")));
-        AppState { handle, expected_authorization, metrics: Arc::new(metrics::Metrics::new(counters)) }
+        let metrics = Arc::new(metrics::Metrics::new(counters));
+        AppState { handle, expected_authorization, metrics, unknown_is_available: config.http.unknown_is_available }
     }
 
     fn count_api_event(&self) {

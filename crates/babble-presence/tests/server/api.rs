@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::interop::{run_sipp, sipp};
-use crate::support::{Server, get_json};
+use crate::support::{Server, get_json, put_accepted};
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
@@ -119,15 +119,14 @@ async fn lookups_and_ending_a_subscription_from_the_api() {
         let list: Vec<Value> = client.get(url(&server, path)).send().await.unwrap().json().await.unwrap();
         assert!(list.is_empty(), "{path}");
     }
-    let avail: Value = client
-        .get(url(&server, "/api/v1/availability?entities=1001@127.0.0.1,2000@127.0.0.1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(avail["available"], 2, "nothing known: available by default");
+    // Nothing is known of either: for queue routing that is not available, and the answer
+    // names them (before, an entity never seen, even a typo, counted as available).
+    let avail = get_json(server.http, "/api/v1/availability?entities=1001@127.0.0.1,bogus").await;
+    assert_eq!(avail, json!({"available": 0, "entities": [], "unknown": ["1001@127.0.0.1", "bogus"]}));
+    let open = json!({"status": "open"});
+    put_accepted(server.http, "/api/v1/entities/1001@127.0.0.1/status", &open).await;
+    let avail = get_json(server.http, "/api/v1/availability?entities=1001@127.0.0.1,bogus").await;
+    assert_eq!(avail, json!({"available": 1, "entities": ["1001@127.0.0.1"], "unknown": ["bogus"]}));
 }
 
 /// Asserts a problem+json answer with `status` naming `field` (when given).

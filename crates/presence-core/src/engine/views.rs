@@ -43,6 +43,7 @@ impl Engine {
             voicemail: entity.and_then(|e| e.voicemail),
             watchers: self.notifier.watchers_of(key),
             available: shown == Shown::Available,
+            known: entity.is_some(),
         }
     }
 
