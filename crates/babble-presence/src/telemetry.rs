@@ -1,5 +1,6 @@
 //! Logging setup: `tracing` to stderr, as text or JSON, filtered by the config's level or
-//! by RUST_LOG when set.
+//! by RUST_LOG when set. Text is coloured only when stderr is a terminal: a file or the
+//! journal gets plain lines.
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,7 +14,9 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     }
     .map_err(|e| format!("log filter: {e}"))?;
 
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

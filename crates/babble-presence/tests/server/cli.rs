@@ -60,3 +60,24 @@ fn check_config_into_a_closed_pipe_succeeds() {
         assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Text logs into a pipe (a file, the journal) carry no ANSI colour codes.
+#[test]
+fn text_logs_into_a_pipe_are_plain() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
+        .args(["--log-format", "text", "run", "--listen", "udp:127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--data-dir", "none"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<String> =
+        stderr.lines().map_while(Result::ok).take_while(|l| !l.contains("ready")).take(20).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines.iter().any(|l| l.contains("listening")), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains('\x1b')), "colour codes in a pipe: {lines:?}");
+}
