@@ -42,9 +42,16 @@ async fn apply(state: &AppState, event: &str, data: &Value) -> Reply {
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }
 
-/// The body as JSON, or 400 naming why not.
+/// The body as JSON; 415 when it is not sent as JSON, 400 naming why it does not parse.
 fn json<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(v)| v).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "Malformed JSON", e.body_text()))
+    body.map(|Json(v)| v).map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            "the body must be sent with Content-Type: application/json",
+        ),
+        e => ApiError::new(StatusCode::BAD_REQUEST, "Malformed JSON", e.body_text()),
+    })
 }
 
 /// `data` for `entity` with the resource body's fields.
@@ -63,6 +70,7 @@ fn with_entity(entity: String, body: Value) -> Result<Value, ApiError> {
     responses(
         (status = 202, description = "Applied", body = Accepted),
         (status = 400, description = "Not JSON, or not {event, data}", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not sent as application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown event or invalid field (named)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn post_event(State(state): State<AppState>, body: Result<Json<EventIn>, JsonRejection>) -> Reply {
@@ -74,7 +82,7 @@ pub(crate) async fn post_event(State(state): State<AppState>, body: Result<Json<
 /// `oldurgent`, `reason`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/voicemail", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_voicemail(
     State(state): State<AppState>,
     Path(entity): Path<String>,
@@ -86,7 +94,7 @@ pub(crate) async fn put_voicemail(
 /// Sets an entity's presence status (`presence.status.out`: `status`, `note`, `dnd`, `onthephone`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/status", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_status(
     State(state): State<AppState>,
     Path(entity): Path<String>,
@@ -98,7 +106,7 @@ pub(crate) async fn put_status(
 /// Sets an entity's calls (`presence.dialog.out`: `full` or `partial`, `display`, `callcount`).
 #[utoipa::path(put, path = "/api/v1/entities/{entity}/dialogs", tag = "events",
     params(("entity" = String, Path, description = "user@host")), request_body(content = Object),
-    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn put_dialogs(
     State(state): State<AppState>,
     Path(entity): Path<String>,

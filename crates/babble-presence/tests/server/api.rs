@@ -149,6 +149,10 @@ async fn error_paths_are_problem_documents() {
         client.post(url(&server, "/api/v1/events")).header("content-type", "application/json").body(body).send()
     };
     problem(post("{not json").await.unwrap(), StatusCode::BAD_REQUEST, None).await;
+    // Without Content-Type: application/json, the answer says so (it said "Malformed JSON").
+    let untyped = client.post(url(&server, "/api/v1/events")).body(r#"{"event": "x", "data": {}}"#).send();
+    let body = problem(untyped.await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, None).await;
+    assert!(body["detail"].as_str().unwrap().contains("application/json"), "{body}");
     problem(post(r#"{"data": {}}"#).await.unwrap(), StatusCode::BAD_REQUEST, None).await;
     problem(
         post(r#"{"event": "presence.nope.out", "data": {"entity": "1001@pbx"}}"#).await.unwrap(),
