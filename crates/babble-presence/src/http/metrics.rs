@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram, with_local_recorder};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use presence_core::Stats;
 
@@ -17,9 +17,10 @@ use crate::counters::{self, ShellCounters};
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 /// What a scrape reads from the engine: counters, subscriptions by (event, state), named
-/// counts, and the NOTIFY latencies measured since the last scrape.
+/// counts (name, `# HELP` text, value), and the NOTIFY latencies measured since the last
+/// scrape.
 pub(crate) type Snapshot =
-    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, usize); 7], Vec<Duration>);
+    (Stats, BTreeMap<(&'static str, &'static str), u64>, [(&'static str, &'static str, usize); 7], Vec<Duration>);
 
 pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
@@ -43,52 +44,148 @@ impl Metrics {
     pub(crate) fn render(&self, (stats, subscriptions, counts, latencies): Snapshot) -> String {
         with_local_recorder(&self.recorder, || {
             let totals = [
-                ("babble_sip_requests_received_total", stats.requests_in),
-                ("babble_sip_responses_received_total", stats.responses_in),
-                ("babble_sip_messages_sent_total", stats.messages_out),
-                ("babble_sip_malformed_answered_total", stats.malformed_answered),
-                ("babble_sip_malformed_dropped_total", stats.malformed_dropped),
-                ("babble_sip_oversized_total", stats.oversized),
-                ("babble_sip_retransmissions_absorbed_total", stats.retransmissions_absorbed),
-                ("babble_sip_stray_responses_total", stats.stray_responses),
-                ("babble_sip_transactions_forgotten_early_total", stats.transactions_forgotten_early),
-                ("babble_notifies_ok_total", stats.notifies_ok),
-                ("babble_notifies_refused_total", stats.notifies_refused),
-                ("babble_notify_timeouts_total", stats.notify_timeouts),
-                ("babble_subscriptions_lost_total", stats.subscriptions_lost),
-                ("babble_store_records_dropped_total", stats.stored_records_dropped),
-                ("babble_publications_stale_total", stats.stale_publications),
-                ("babble_unsolicited_notifies_total", stats.unsolicited_notifies),
-                ("babble_notify_bodies_trimmed_total", stats.notify_bodies_trimmed),
-                ("babble_auth_challenges_total", stats.auth_challenges),
-                ("babble_auth_refusals_total", stats.auth_refusals),
-                ("babble_sip_requests_throttled_total", stats.requests_throttled),
-                ("babble_sends_to_unproven_held_total", stats.sends_to_unproven_held),
-                ("babble_api_events_total", self.api_events.load(Ordering::Relaxed)),
-                ("babble_udp_queue_drops_total", counters::read(&self.shell.udp_queue_drops)),
-                ("babble_udp_flood_drops_total", counters::read(&self.shell.udp_flood_drops)),
-                ("babble_udp_requests_shed_total", counters::read(&self.shell.udp_requests_shed)),
-                ("babble_tcp_backlog_drops_total", counters::read(&self.shell.tcp_backlog_drops)),
-                ("babble_tcp_timeouts_total", counters::read(&self.shell.stream_timeouts)),
-                ("babble_tcp_connections_refused_total", counters::read(&self.shell.stream_refusals)),
-                ("babble_udp_send_drops_total", counters::read(&self.shell.udp_send_drops)),
-                ("babble_udp_send_failures_total", counters::read(&self.shell.udp_send_failures)),
-                ("babble_store_commit_failures_total", counters::read(&self.shell.store_commit_failures)),
-                ("babble_unacknowledged_dropped_total", counters::read(&self.shell.held_dropped)),
-                ("babble_store_changes_dropped_total", counters::read(&self.shell.store_changes_dropped)),
+                ("babble_sip_requests_received_total", "SIP requests that parsed", stats.requests_in),
+                ("babble_sip_responses_received_total", "SIP responses that parsed", stats.responses_in),
+                ("babble_sip_messages_sent_total", "SIP messages sent", stats.messages_out),
+                (
+                    "babble_sip_malformed_answered_total",
+                    "malformed messages answered 400 or 505",
+                    stats.malformed_answered,
+                ),
+                (
+                    "babble_sip_malformed_dropped_total",
+                    "malformed messages dropped (not even their head parsed)",
+                    stats.malformed_dropped,
+                ),
+                ("babble_sip_oversized_total", "messages over sip.max_message_size", stats.oversized),
+                (
+                    "babble_sip_retransmissions_absorbed_total",
+                    "request retransmissions answered from their transaction",
+                    stats.retransmissions_absorbed,
+                ),
+                ("babble_sip_stray_responses_total", "responses matching no request we sent", stats.stray_responses),
+                (
+                    "babble_sip_transactions_forgotten_early_total",
+                    "answered transactions forgotten before Timer J to make room",
+                    stats.transactions_forgotten_early,
+                ),
+                ("babble_notifies_ok_total", "NOTIFYs answered 2xx", stats.notifies_ok),
+                ("babble_notifies_refused_total", "NOTIFYs answered with an error", stats.notifies_refused),
+                ("babble_notify_timeouts_total", "NOTIFYs that got no final response", stats.notify_timeouts),
+                (
+                    "babble_subscriptions_lost_total",
+                    "subscriptions ended because their NOTIFYs failed",
+                    stats.subscriptions_lost,
+                ),
+                (
+                    "babble_store_records_dropped_total",
+                    "stored records this run could not use, deleted at restore",
+                    stats.stored_records_dropped,
+                ),
+                (
+                    "babble_publications_stale_total",
+                    "dialog publications older than one already applied",
+                    stats.stale_publications,
+                ),
+                (
+                    "babble_unsolicited_notifies_total",
+                    "out-of-dialog NOTIFYs sent (pushed MWI, check-sync)",
+                    stats.unsolicited_notifies,
+                ),
+                (
+                    "babble_notify_bodies_trimmed_total",
+                    "dialog-info documents that left calls out to fit a datagram",
+                    stats.notify_bodies_trimmed,
+                ),
+                ("babble_auth_challenges_total", "digest challenges sent", stats.auth_challenges),
+                ("babble_auth_refusals_total", "requests refused 403 by authentication", stats.auth_refusals),
+                (
+                    "babble_sip_requests_throttled_total",
+                    "requests over their source's rate or share",
+                    stats.requests_throttled,
+                ),
+                (
+                    "babble_sends_to_unproven_held_total",
+                    "sends held back toward addresses that never answered",
+                    stats.sends_to_unproven_held,
+                ),
+                (
+                    "babble_api_events_total",
+                    "events taken through the HTTP API",
+                    self.api_events.load(Ordering::Relaxed),
+                ),
+                (
+                    "babble_udp_queue_drops_total",
+                    "datagrams dropped with the engine's queue full",
+                    counters::read(&self.shell.udp_queue_drops),
+                ),
+                (
+                    "babble_udp_flood_drops_total",
+                    "UDP requests shed unread, their source over twice its rate",
+                    counters::read(&self.shell.udp_flood_drops),
+                ),
+                (
+                    "babble_udp_requests_shed_total",
+                    "UDP requests shed for waiting too long or a nearly full queue",
+                    counters::read(&self.shell.udp_requests_shed),
+                ),
+                (
+                    "babble_tcp_backlog_drops_total",
+                    "messages not sent, a connection's write queue full",
+                    counters::read(&self.shell.tcp_backlog_drops),
+                ),
+                (
+                    "babble_tcp_timeouts_total",
+                    "TCP connections closed idle or for a message too slow",
+                    counters::read(&self.shell.stream_timeouts),
+                ),
+                (
+                    "babble_tcp_connections_refused_total",
+                    "TCP connections closed at once, their source at its share",
+                    counters::read(&self.shell.stream_refusals),
+                ),
+                (
+                    "babble_udp_send_drops_total",
+                    "datagrams not sent, the socket's send queue full",
+                    counters::read(&self.shell.udp_send_drops),
+                ),
+                (
+                    "babble_udp_send_failures_total",
+                    "datagrams the socket refused (too large, no route)",
+                    counters::read(&self.shell.udp_send_failures),
+                ),
+                (
+                    "babble_store_commit_failures_total",
+                    "store commits that failed",
+                    counters::read(&self.shell.store_commit_failures),
+                ),
+                (
+                    "babble_unacknowledged_dropped_total",
+                    "responses dropped while too many waited for the store",
+                    counters::read(&self.shell.held_dropped),
+                ),
+                (
+                    "babble_store_changes_dropped_total",
+                    "changes the store writer gave up",
+                    counters::read(&self.shell.store_changes_dropped),
+                ),
             ];
-            for (name, value) in totals {
+            for (name, help, value) in totals {
+                describe_counter!(name, help);
                 counter!(name).absolute(value);
             }
             for event in ["presence", "dialog", "message-summary"] {
                 for state in ["active", "terminating"] {
                     let n = subscriptions.get(&(event, state)).copied().unwrap_or(0);
+                    describe_gauge!("babble_subscriptions", "subscriptions served, by event package and state");
                     gauge!("babble_subscriptions", "event" => event, "state" => state).set(n as f64);
                 }
             }
-            for (name, value) in counts {
+            for (name, help, value) in counts {
+                describe_gauge!(format!("babble_{name}"), help);
                 gauge!(format!("babble_{name}")).set(value as f64);
             }
+            describe_histogram!("babble_notify_latency_seconds", "time from a NOTIFY to its final response");
             for latency in latencies {
                 histogram!("babble_notify_latency_seconds").record(latency.as_secs_f64());
             }

@@ -35,13 +35,13 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         .query(|engine, _| {
             let subscriptions = engine.subscription_counts();
             let counts = [
-                ("registrations", engine.binding_count()),
-                ("publications", engine.publication_count()),
-                ("server_transactions", engine.server_transaction_count()),
-                ("phone_subscriptions", engine.watch_count()),
-                ("timers", engine.pending_timer_count()),
-                ("auth_nonces", engine.nonce_count()),
-                ("tracked_sources", engine.source_count()),
+                ("registrations", "registered contacts", engine.binding_count()),
+                ("publications", "live publications", engine.publication_count()),
+                ("server_transactions", "server transactions held", engine.server_transaction_count()),
+                ("phone_subscriptions", "our subscriptions to registered phones", engine.watch_count()),
+                ("timers", "deadlines pending", engine.pending_timer_count()),
+                ("auth_nonces", "digest nonces outstanding", engine.nonce_count()),
+                ("tracked_sources", "source addresses whose rates are tracked", engine.source_count()),
             ];
             (engine.stats().clone(), subscriptions, counts, engine.take_notify_latencies())
         })

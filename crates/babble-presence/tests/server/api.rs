@@ -225,6 +225,11 @@ async fn metrics_health_openapi_and_the_bearer_token() {
     let metrics =
         client.get(url(&server, "/metrics")).bearer_auth("s3cret").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("babble_sip_requests_received_total 1"), "{metrics}");
+    // Every metric says what it counts.
+    for family in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let name = family.split_whitespace().next().unwrap();
+        assert!(metrics.contains(&format!("# HELP {name} ")), "no # HELP for {name}");
+    }
     assert!(metrics.contains(r#"babble_subscriptions{event="presence",state="active"} 0"#), "{metrics}");
     for shell in ["udp_queue_drops", "tcp_backlog_drops", "store_commit_failures", "store_changes_dropped"] {
         assert!(metrics.contains(&format!("babble_{shell}_total 0")), "{metrics}");
