@@ -45,6 +45,11 @@ fn credentials(challenge: &Response, header: HeaderName, method: &str, uri: &str
     credentials_of("1001", challenge, header, method, uri, password, nc)
 }
 
+/// The watcher's (1002's) first credentials for its SUBSCRIBE to `AOR`.
+fn watcher_credentials(challenge: &Response) -> String {
+    credentials_of("1002", challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &format!("sip:{AOR}"), "secret", 1)
+}
+
 /// Credentials for `challenge` as `username` computes them.
 pub(crate) fn credentials_of(
     username: &str,
@@ -126,15 +131,7 @@ fn linphone_refreshes_its_authenticated_subscription_without_a_new_challenge() {
     let mut watch = Watch::new("lin", "presence", AOR);
     let challenge = only_response(&h.send(as_linphone(watch.subscribe(None)).as_bytes(), udp_peer(), 0.0));
     assert_eq!(challenge.status, 401, "setting the subscription up needs credentials, whatever the device");
-    let creds = credentials_of(
-        "1002",
-        &challenge,
-        HeaderName::WwwAuthenticate,
-        "SUBSCRIBE",
-        &format!("sip:{AOR}"),
-        "secret",
-        1,
-    );
+    let creds = watcher_credentials(&challenge);
     let raw =
         as_linphone(watch.subscribe(None)).replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));
     let (responses, notifies) = split(&h.send(raw.as_bytes(), udp_peer(), 1.0));
@@ -159,15 +156,7 @@ fn an_unauthenticated_refresh_is_challenged_without_ending_the_subscription() {
     let mut watch = Watch::new("sa", "presence", AOR);
     let challenge = only_response(&h.send(&watch.subscribe(None), udp_peer(), 0.0));
     assert_eq!(challenge.status, 401);
-    let creds = credentials_of(
-        "1002",
-        &challenge,
-        HeaderName::WwwAuthenticate,
-        "SUBSCRIBE",
-        &format!("sip:{AOR}"),
-        "secret",
-        1,
-    );
+    let creds = watcher_credentials(&challenge);
     let raw = String::from_utf8(watch.subscribe(None))
         .unwrap()
         .replace("User-Agent", &format!("Authorization: {creds}\r\nUser-Agent"));
