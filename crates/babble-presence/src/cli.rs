@@ -38,7 +38,7 @@ pub(crate) struct RunArgs {
     #[arg(long = "listen", value_name = "TRANSPORT:HOST:PORT", global = true)]
     pub(crate) listen: Vec<ListenSpec>,
     /// Address of the HTTP API (replaces http.listen).
-    #[arg(long, value_name = "HOST:PORT", global = true)]
+    #[arg(long, value_name = "HOST:PORT", global = true, value_parser = babble_presence::config::bind_address)]
     pub(crate) http: Option<std::net::SocketAddr>,
     /// Directory of the SQLite database, or `none` for memory only (replaces storage.data_dir).
     #[arg(long, value_name = "PATH", global = true)]

@@ -415,6 +415,7 @@ pub enum WatchMode {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address of the HTTP API.
+    #[serde(deserialize_with = "deserialize_bind_address")]
     pub listen: SocketAddr,
     /// Bearer token required on `/api/v1/*` and `/metrics`; empty: none (loopback only).
     pub token: String,
@@ -501,9 +502,29 @@ impl FromStr for ListenSpec {
             "tcp" => Transport::Tcp,
             other => return Err(invalid(format!("unknown transport {other:?} (supported: udp, tcp)"))),
         };
-        let addr = addr.parse().map_err(|_| invalid(format!("{addr:?} is not HOST:PORT")))?;
-        Ok(ListenSpec { transport, addr })
+        Ok(ListenSpec { transport, addr: bind_address(addr).map_err(invalid)? })
     }
+}
+
+/// An address to bind, `HOST:PORT` with HOST an IP address. A name is refused, saying so:
+/// it may resolve to several addresses, and the one bound is what goes into Via and Contact.
+pub fn bind_address(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() && !host.is_empty() && !host.starts_with('[') => {
+            Err(format!(
+                "{host:?} is a name, and HOST must be an IP address: 127.0.0.1 (or [::1]) for this machine only, \
+             0.0.0.0 (or [::]) for every address"
+            ))
+        }
+        _ => Err(format!("{s:?} is not HOST:PORT, e.g. 0.0.0.0:5060 or [::]:5060")),
+    }
+}
+
+fn deserialize_bind_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    bind_address(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 impl<'de> Deserialize<'de> for ListenSpec {
@@ -782,6 +803,8 @@ mod tests {
         let v6: ListenSpec = "tcp:[::1]:5070".parse().unwrap();
         assert_eq!((v6.transport, v6.addr), (Transport::Tcp, "[::1]:5070".parse().unwrap()));
         assert!("udp:nohost".parse::<ListenSpec>().is_err());
+        let named = "udp:pbx.example.com:5060".parse::<ListenSpec>().unwrap_err().to_string();
+        assert!(named.contains("\"pbx.example.com\" is a name"), "{named}");
         assert!("5060".parse::<ListenSpec>().is_err());
     }
 }

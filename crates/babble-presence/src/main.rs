@@ -26,10 +26,29 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("babble-presence: {e:#}");
+            eprintln!("babble-presence: {}", explain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many errors' messages already end with their
+/// cause's (`binding udp:…: Address already in use`), so a cause is left out when the message
+/// above it ends with it.
+fn explain(error: &anyhow::Error) -> String {
+    let mut said = String::new();
+    let mut above = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !above.ends_with(&message) {
+            if !said.is_empty() {
+                said.push_str(": ");
+            }
+            said.push_str(&message);
+        }
+        above = message;
+    }
+    said
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {

@@ -160,7 +160,8 @@ pub(crate) async fn get_entity(
 #[into_params(parameter_in = Query)]
 pub(crate) struct AvailabilityQuery {
     /// Comma-separated `user@host` entities.
-    entities: String,
+    #[param(required = true)]
+    entities: Option<String>,
 }
 
 /// How many of a list of entities can take a call, and which; and which of the list nothing
@@ -180,8 +181,12 @@ pub(crate) async fn availability(
     q: Result<Query<AvailabilityQuery>, QueryRejection>,
 ) -> Result<Json<Availability>, ApiError> {
     let Query(q) = q?;
-    let wanted: Vec<String> =
-        q.entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    let Some(entities) = q.entities else {
+        return Err(
+            ApiError::bad_request("entities is required: the comma-separated user@host to count").for_field("entities")
+        );
+    };
+    let wanted: Vec<String> = entities.split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let unknown_is_available = state.unknown_is_available;
     let (entities, unknown) = state
         .handle
@@ -233,11 +238,15 @@ impl From<SubscriptionView> for Subscription {
     }
 }
 
+/// The engine mints ids below 2^53, so that JavaScript clients read them exactly.
+const MAX_ID: u64 = (1 << 53) - 1;
+
 /// Paging of `GET /api/v1/subscriptions`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SubscriptionQuery {
     /// Only subscriptions with an id above this (the last id of the previous page).
+    #[param(maximum = 9007199254740991.0)]
     after: Option<u64>,
     /// At most this many (default 1000).
     #[param(minimum = 1, maximum = 1000)]
@@ -256,6 +265,9 @@ pub(crate) async fn list_subscriptions(
     q: Result<Query<SubscriptionQuery>, QueryRejection>,
 ) -> Result<([(&'static str, String); 1], Json<Vec<Subscription>>), ApiError> {
     let Query(q) = q?;
+    if q.after.is_some_and(|after| after > MAX_ID) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "after must be at most 2^53 - 1"));
+    }
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));

@@ -8,6 +8,7 @@ mod lookups;
 mod metrics;
 mod ops;
 mod problem;
+mod schemas;
 mod stream;
 
 use std::sync::Arc;

@@ -42,6 +42,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "Bad request", detail)
     }
 
+    /// The same error, naming the request field at fault.
+    pub(crate) fn for_field(self, field: &str) -> Self {
+        ApiError { field: Some(field.to_owned()), ..self }
+    }
+
     pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not found", detail)
     }
@@ -79,6 +84,12 @@ impl From<ContractError> for ApiError {
                 title: "Invalid field",
                 detail: format!("{field}: {problem}"),
                 field: Some(field),
+            },
+            ContractError::UnknownField { ref field, .. } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                title: "Unknown field",
+                field: Some(field.clone()),
+                detail: e.to_string(),
             },
             other => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,

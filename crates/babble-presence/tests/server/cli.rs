@@ -40,6 +40,34 @@ fn bad_listen_flag_is_refused_before_starting() {
     let (ok, out) = run(&["--listen", "sctp:127.0.0.1:5060"]);
     assert!(!ok);
     assert!(out.contains("unknown transport"), "{out}");
+    // A name says that names are not taken, and what to write instead (it said "not HOST:PORT").
+    for flag in [["--listen", "udp:localhost:5060"], ["--http", "localhost:8080"]] {
+        let (ok, out) = run(&flag);
+        assert!(!ok);
+        assert!(out.contains("\"localhost\" is a name, and HOST must be an IP address: 127.0.0.1"), "{out}");
+    }
+}
+
+/// Errors that stop the start say each cause once, and name what they are about.
+#[test]
+fn start_errors_name_the_path_or_address_and_say_the_cause_once() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = format!("udp:{}", taken.local_addr().unwrap());
+    let (ok, out) = run(&["--listen", &listen, "--http", "127.0.0.1:0", "--data-dir", "none"]);
+    assert!(!ok);
+    let cause = "Address already in use";
+    assert!(out.contains(&format!("binding {listen}: {cause}")), "{out}");
+    assert_eq!(out.matches(cause).count(), 1, "{out}");
+
+    let file = std::env::temp_dir().join(format!("bp-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, "").unwrap();
+    let under_a_file = file.join("data");
+    let (ok, out) =
+        run(&["--listen", "udp:127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", under_a_file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains(&format!("data directory {}", under_a_file.display())), "{out}");
+    assert_eq!(out.matches("Not a directory").count(), 1, "{out}");
+    std::fs::remove_file(&file).ok();
 }
 
 /// `check-config FILE | head -1`: a reader that goes away before the report is written is not
