@@ -1,4 +1,5 @@
-//! The command line: `babble-presence [run]` with overrides, and `check-config`.
+//! The command line: `babble-presence [run]` with overrides, `check-config`, `backup` and
+//! `restore`.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,17 @@ pub(crate) enum Command {
     CheckConfig {
         /// The TOML file to check.
         path: PathBuf,
+    },
+    /// Copy the store of the data directory into FILE, while the server runs.
+    Backup {
+        /// The new file to write (it must not exist).
+        file: PathBuf,
+    },
+    /// Replace the store of the data directory with the backup FILE; the server must be
+    /// stopped.
+    Restore {
+        /// A file written by `backup`.
+        file: PathBuf,
     },
 }
 

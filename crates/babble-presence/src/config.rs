@@ -3,7 +3,7 @@
 //! cannot silently fall back to a default. Command-line flags override the file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -437,7 +437,8 @@ impl Default for HttpConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Directory of the SQLite database; `none` keeps state in memory only.
+    /// Directory of the SQLite database; `none` keeps state in memory only. A relative path
+    /// in a file is taken from the file's directory. Default: [`default_data_dir`].
     pub data_dir: PathBuf,
     /// Responses and API acknowledgements wait until the changes they report are stored.
     pub durable_ack: bool,
@@ -448,10 +449,31 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
-            data_dir: PathBuf::from("./data"),
+            data_dir: default_data_dir(),
             durable_ack: true,
             batch_window_ms: crate::storage::BATCH_WINDOW.as_millis() as u64,
         }
+    }
+}
+
+/// Where state is kept when nothing says: never under the working directory, which under
+/// systemd is `/`. The unit's `StateDirectory=` (`$STATE_DIRECTORY`), else the user's state
+/// directory (`$XDG_STATE_HOME/babble-presence`, `~/.local/state/babble-presence`), else
+/// `/var/lib/babble-presence`.
+pub fn default_data_dir() -> PathBuf {
+    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dirs) = std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()) {
+        // systemd lists one directory per StateDirectory= entry, separated by colons.
+        if let Some(first) = std::env::split_paths(&dirs).next() {
+            return first;
+        }
+    }
+    if let Some(state) = set("XDG_STATE_HOME") {
+        return state.join("babble-presence");
+    }
+    match set("HOME") {
+        Some(home) => home.join(".local/state/babble-presence"),
+        None => PathBuf::from("/var/lib/babble-presence"),
     }
 }
 
@@ -545,8 +567,14 @@ impl Config {
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Invalid(format!("reading {}: {e}", path.display())))?;
-        let config: Config =
+        let mut config: Config =
             toml::from_str(&text).map_err(|e| ConfigError::Invalid(format!("parsing {}: {e}", path.display())))?;
+        let data_dir = &config.storage.data_dir;
+        if data_dir.is_relative() && data_dir != Path::new("none") {
+            // The file's own directory, so the service and a shell find the same state.
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.storage.data_dir = base.join(data_dir);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -754,6 +782,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_data_dir_in_a_file_is_taken_from_the_files_directory() {
+        let dir = std::env::temp_dir().join(format!("bp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("site.toml");
+        for (setting, expected) in
+            [("\"state\"", dir.join("state")), ("\"/srv/bp\"", PathBuf::from("/srv/bp")), ("\"none\"", "none".into())]
+        {
+            std::fs::write(&file, format!("[storage]\ndata_dir = {setting}\n")).unwrap();
+            assert_eq!(Config::load(&file).unwrap().storage.data_dir, expected, "{setting}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn example_file_parses_and_equals_the_defaults() {

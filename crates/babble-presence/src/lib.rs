@@ -3,6 +3,7 @@
 //! the event contract (docs/architecture.md) as typed values: `.in` events from [`Server::events`],
 //! `.out` events through [`Server::send`].
 
+pub mod backup;
 pub mod config;
 mod counters;
 mod driver;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::CheckConfig { path }) => check_config(&path),
+        Some(Command::Backup { file }) => backup(&cli.run, &file),
+        Some(Command::Restore { file }) => restore(&cli.run, &file),
         Some(Command::Run) | None => run(&cli.run),
     };
     match result {
@@ -83,6 +85,28 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+fn backup(args: &cli::RunArgs, file: &std::path::Path) -> anyhow::Result<()> {
+    let data_dir = stored_data_dir(args)?;
+    anyhow::ensure!(!file.exists(), "{} exists: a backup is written to a new file", file.display());
+    let contents = babble_presence::backup::backup(&data_dir, file)?;
+    println!("backed up {} into {}: {contents}", data_dir.display(), file.display());
+    Ok(())
+}
+
+fn restore(args: &cli::RunArgs, file: &std::path::Path) -> anyhow::Result<()> {
+    let data_dir = stored_data_dir(args)?;
+    let contents = babble_presence::backup::restore(&data_dir, file)?;
+    println!("restored {} from {}: {contents}", data_dir.display(), file.display());
+    Ok(())
+}
+
+/// The data directory the configuration names; `none` has nothing to back up or restore.
+fn stored_data_dir(args: &cli::RunArgs) -> anyhow::Result<std::path::PathBuf> {
+    let data_dir = args.resolve()?.storage.data_dir;
+    anyhow::ensure!(data_dir != std::path::Path::new("none"), "storage.data_dir is none: state is kept in memory only");
+    Ok(data_dir)
 }
 
 fn run(args: &cli::RunArgs) -> anyhow::Result<()> {

@@ -69,6 +69,14 @@ pub enum OpenError {
         /// The holder's pid, as it wrote it.
         pid: String,
     },
+    /// A backup file could not be written or read.
+    #[error("backup {file}: {source}")]
+    Backup {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// Why.
+        source: StoreError,
+    },
     /// The directory or its database could not be opened or read.
     #[error("data directory {dir}: {source}")]
     Store {
@@ -94,7 +102,7 @@ pub(crate) fn open(data_dir: &Path) -> Result<Option<(SqliteStore, Snapshot, Dat
 }
 
 /// Takes the directory's lock and writes our pid into it.
-fn lock(data_dir: &Path) -> Result<DataDirLock, OpenError> {
+pub(crate) fn lock(data_dir: &Path) -> Result<DataDirLock, OpenError> {
     use std::io::{Read, Seek, Write};
     let failed = |e: std::io::Error| OpenError::Store { dir: data_dir.to_owned(), source: e.into() };
     let path = data_dir.join(LOCK_FILE);

@@ -51,6 +51,37 @@ impl SqliteStore {
         Ok(SqliteStore { conn })
     }
 
+    /// Copies the database at `path` into a new file `to`, consistent as of one moment, while
+    /// a server may be writing to it: SQLite's online backup, all pages in one step under one
+    /// read transaction (WAL lets the writer go on meanwhile). `to` appears only once
+    /// complete.
+    pub fn backup(path: &Path, to: &Path) -> Result<(), StoreError> {
+        if !path.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no database at {}", path.display()),
+            )
+            .into());
+        }
+        let source = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        source.busy_timeout(std::time::Duration::from_secs(5))?;
+        let partial = to.with_extension("partial");
+        let copied = (|| {
+            let mut target = Connection::open(&partial)?;
+            match rusqlite::backup::Backup::new(&source, &mut target)?.step(-1)? {
+                rusqlite::backup::StepResult::Done => Ok(()),
+                other => Err(StoreError::Unavailable(format!("the database stayed {other:?} for 5 s"))),
+            }
+        })();
+        match copied.and_then(|()| Ok(std::fs::rename(&partial, to)?)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(e)
+            }
+        }
+    }
+
     fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
         let mut stmt = self.conn.prepare(sql)?;
         let texts = stmt.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
@@ -159,6 +190,10 @@ const PUT_WATCH: &str = "INSERT INTO watches (id, record) VALUES (?1, ?2)
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
+        if e.sqlite_error_code() == Some(NotADatabase) {
+            // Not a change refused: the file itself cannot be used.
+            return StoreError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "file is not a database"));
+        }
         let transient = matches!(
             e.sqlite_error_code(),
             Some(DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen | ReadOnly | OutOfMemory)

@@ -109,3 +109,24 @@ fn text_logs_into_a_pipe_are_plain() {
     assert!(lines.iter().any(|l| l.contains("listening")), "{lines:?}");
     assert!(lines.iter().all(|l| !l.contains('\x1b')), "colour codes in a pipe: {lines:?}");
 }
+
+/// Unset, the data directory is the unit's `StateDirectory=`, else the user's state directory:
+/// never the working directory (under systemd, `/`).
+#[test]
+fn the_default_data_directory_does_not_depend_on_the_working_directory() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/babble-presence.toml");
+    let data_dir = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_babble-presence"));
+        command
+            .args(["check-config", example])
+            .current_dir("/")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("XDG_STATE_HOME");
+        let out = command.envs(env.iter().copied()).output().unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        out.lines().find_map(|l| l.strip_prefix("  data dir ")).unwrap_or_default().to_owned()
+    };
+    assert_eq!(data_dir(&[("STATE_DIRECTORY", "/var/lib/babble-presence")]), "/var/lib/babble-presence");
+    assert_eq!(data_dir(&[("XDG_STATE_HOME", "/home/op/.state")]), "/home/op/.state/babble-presence");
+    assert_eq!(data_dir(&[("HOME", "/home/op")]), "/home/op/.local/state/babble-presence");
+}

@@ -261,3 +261,63 @@ async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     second.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `backup` copies the store of a running server; `restore` refuses while a server holds the
+/// directory, refuses a file that is not a store (keeping the state), and otherwise brings back
+/// the state of the backup's moment, which a server started on the directory then serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_backup_restores_the_state_of_its_moment() {
+    let dir = temp_dir("backup");
+    let data_dir = dir.join("data");
+    let data_flag = ["--data-dir", data_dir.to_str().unwrap()];
+    let command = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_babble-presence")).args(args).args(data_flag).output();
+        let out = out.unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let server = Server::start(&data_flag);
+    let client = reqwest::Client::new();
+    let put = |new: u32| client.put(voicemail_url(server.http, "1001@pbx")).json(&json!({"new": new})).send();
+    assert_eq!(put(4).await.unwrap().status(), StatusCode::ACCEPTED);
+
+    let copy = dir.join("presence.backup");
+    let (ok, out) = command(&["backup", copy.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 entities with pushed state"), "{out}");
+    let (ok, out) = command(&["backup", copy.to_str().unwrap()]);
+    assert!(!ok && out.contains("exists"), "a backup never overwrites: {out}");
+    assert_eq!(put(9).await.unwrap().status(), StatusCode::ACCEPTED, "a change after the backup");
+
+    let (ok, out) = command(&["restore", copy.to_str().unwrap()]);
+    assert!(!ok && out.contains(&format!("in use by another babble-presence (pid {})", server.pid())), "{out}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+
+    let not_a_store = dir.join("notes.txt");
+    std::fs::write(&not_a_store, "not a database").unwrap();
+    let (ok, out) = command(&["restore", not_a_store.to_str().unwrap()]);
+    assert!(
+        !ok && out.contains(&format!("backup {}: storage: file is not a database", not_a_store.display())),
+        "{out}"
+    );
+    let kept = load(&data_dir);
+    assert_eq!(kept.entities.len(), 1, "a refused restore keeps the state");
+
+    let (ok, out) = command(&["restore", copy.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let server = Server::start(&data_flag);
+    let entity: Value = client
+        .get(format!("http://{}/api/v1/entities/1001@pbx", server.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(entity["voicemail"]["new"], 4, "the state of the backup's moment: {entity}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
