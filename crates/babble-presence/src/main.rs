@@ -2,6 +2,7 @@
 //! the server on tokio, and stops cleanly on SIGINT or SIGTERM.
 
 mod cli;
+mod service;
 
 use std::process::ExitCode;
 
@@ -111,35 +112,12 @@ fn stored_data_dir(args: &cli::RunArgs) -> anyhow::Result<std::path::PathBuf> {
 
 fn run(args: &cli::RunArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
-    babble_presence::telemetry::init(&config.log.level, config.log.format).map_err(anyhow::Error::msg)?;
+    let log = babble_presence::telemetry::init(&config.log.level, config.log.format).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let server = Server::start(config).await.context("starting")?;
-        shutdown_signal().await;
+        let server = Server::start(config.clone()).await.context("starting")?;
+        service::serve(&server, config, || args.resolve(), &log).await.context("watching signals")?;
         server.shutdown().await.context("stopping")?;
         Ok(())
     })
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
 }

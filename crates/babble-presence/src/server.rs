@@ -290,6 +290,16 @@ impl Server {
         self.handle.events()
     }
 
+    /// Applies what of `config` can change while running: digest authentication, the watch
+    /// policy and the device profiles ([`presence_core::Engine::reload`]). The rest waits for
+    /// a restart.
+    pub async fn reload(&self, config: &Config) -> Result<(), ServerError> {
+        config.validate()?;
+        // The seed is not among what a reload takes.
+        let engine = config.engine(0);
+        self.handle.query(move |e, _| e.reload(engine)).await
+    }
+
     /// Applies an `.out` event.
     pub async fn send(&self, command: Command) -> Result<(), ServerError> {
         self.handle.send(command).await

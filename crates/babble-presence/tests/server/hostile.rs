@@ -47,7 +47,7 @@ async fn sipp_valid_credentials_do_not_let_one_user_act_as_another() {
 }
 
 /// A SUBSCRIBE from `local` to `entity`, in a new dialog `call_id`.
-fn subscribe(local: std::net::SocketAddr, entity: &str, call_id: &str) -> String {
+pub(crate) fn subscribe(local: std::net::SocketAddr, entity: &str, call_id: &str) -> String {
     format!(
         "SUBSCRIBE sip:{entity}@pbx.example.com SIP/2.0\r\n\
          Via: SIP/2.0/UDP {local};branch=z9hG4bK{call_id};rport\r\n\

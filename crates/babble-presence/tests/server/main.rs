@@ -17,5 +17,6 @@ mod profiles;
 mod publisher;
 mod registrar;
 mod restart;
+mod service;
 mod support;
 mod wire;

@@ -205,4 +205,19 @@ impl Engine {
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
+
+    /// Takes from `new` the settings that can change while the engine runs (a reload on
+    /// SIGHUP): digest authentication (who the users are, what each may act for, what is
+    /// challenged), who may watch whom, and the device profiles. Each is read afresh by every
+    /// request, so the next one follows them; what is held (subscriptions, registrations) stays
+    /// as it was granted. The nonce table keeps its lifetime and size, and the rest of `new` is
+    /// not taken: it shapes the state held (domain aliases fold entity names, the node id is in
+    /// every id, the limits size the tables), so it changes at a restart.
+    pub fn reload(&mut self, new: EngineConfig) {
+        let EngineConfig { auth, watch_policy, profiles, .. } = new;
+        let nonces = (self.config.auth.nonce_lifetime, self.config.auth.max_nonces);
+        self.config.auth = crate::AuthConfig { nonce_lifetime: nonces.0, max_nonces: nonces.1, ..auth };
+        self.config.watch_policy = watch_policy;
+        self.config.profiles = profiles;
+    }
 }
