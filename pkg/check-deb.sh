@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian package that `cargo deb -p babble-presence` built, checks what it
+# installed, and runs the service the way its systemd unit does: the unit's ExecStart, as an
+# unprivileged user holding only CAP_NET_BIND_SERVICE, with the unit's StateDirectory and a
+# notify socket and watchdog played by this script. It then checks readiness, an OPTIONS
+# answered on UDP 5060, a reload (SIGHUP), the state directory used, and a clean stop; and
+# removes the package again.
+#
+# systemd itself is not booted: on these machines PID 1 is not systemd, and booting one in a
+# PID namespace runs the machine's boot units (it wiped /tmp and stopped PostgreSQL when
+# tried). What the unit file asks of systemd is checked with `systemd-analyze verify`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deb="$(ls -t target/debian/babble-presence_*.deb | head -n 1)"
+echo "== installing $deb"
+dpkg -i "$deb" >/dev/null
+trap 'dpkg --purge babble-presence >/dev/null 2>&1 || true' EXIT
+
+unit=/lib/systemd/system/babble-presence.service
+for installed in /usr/bin/babble-presence /etc/babble-presence/babble-presence.toml "$unit" \
+    /usr/share/doc/babble-presence/copyright; do
+    test -e "$installed" || { echo "missing from the package: $installed"; exit 1; }
+done
+grep -qx '/etc/babble-presence/babble-presence.toml' /var/lib/dpkg/info/babble-presence.conffiles
+systemd-analyze verify "$unit"
+babble-presence check-config /etc/babble-presence/babble-presence.toml >/dev/null
+
+# The unit's command line, environment and user, as systemd would run them.
+exec_start="$(sed -n 's/^ExecStart=//p' "$unit")"
+state_root="$(mktemp -d)"
+chmod 0755 "$state_root"
+state="$state_root/babble-presence"
+mkdir -m 0700 "$state"
+chown nobody:nogroup "$state"
+work="$(mktemp -d)"
+chmod 0777 "$work"
+echo "== running: $exec_start"
+python3 pkg/service_manager.py --state-directory "$state" --workdir "$work" -- \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    --inh-caps=+net_bind_service --ambient-caps=+net_bind_service -- $exec_start
+test -s "$state/babble-presence.sqlite3" || { echo "nothing stored in the StateDirectory $state"; exit 1; }
+echo "== the package installs and its service runs"
