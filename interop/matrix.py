@@ -39,8 +39,8 @@ def read_rows(path):
 
 
 def client_order(client):
-    """SIPp first, then the softphone stacks in a fixed order, then anything else."""
-    for rank, prefix in enumerate(("SIPp", "PJSIP", "baresip", "linphone")):
+    """SIPp first, then the softphone stacks and proxies in a fixed order, then anything else."""
+    for rank, prefix in enumerate(("SIPp", "PJSIP", "baresip", "linphone", "Kamailio")):
         if client.startswith(prefix):
             return (rank, client)
     return (99, client)

@@ -154,7 +154,9 @@ impl Default for EngineConfig {
             udp_notify_failures: 3,
             dnd_rule: DndRule::Any,
             dnd_as_busy_lamp: true,
-            publish_expiry: ExpiryConfig::default(),
+            // A proxy publishes a call's end for a few seconds (Kamailio's pua_dialoginfo asks
+            // for 11): refused, the lamp would stay busy (docs: interop/kamailio/README.md).
+            publish_expiry: ExpiryConfig { min: 10, ..ExpiryConfig::default() },
             max_publications_per_entity: 32,
             registrar_expiry: ExpiryConfig { default: 3600, min: 60, max: 7200 },
             auth: AuthConfig::default(),

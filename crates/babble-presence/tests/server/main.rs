@@ -9,6 +9,7 @@ mod baresip;
 mod cli;
 mod hostile;
 mod interop;
+mod kamailio;
 mod linphone;
 mod matrix;
 mod notifier;

@@ -17,12 +17,13 @@ pub(crate) enum Client {
     Pjsip,
     Baresip,
     Linphone,
+    Kamailio,
 }
 
 impl Client {
     /// Its name and version as the matrix heads a table with them.
     fn label(self) -> &'static str {
-        static LABELS: [OnceLock<String>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        static LABELS: [OnceLock<String>; 5] = [const { OnceLock::new() }; 5];
         LABELS[self as usize].get_or_init(|| match self {
             Client::Sipp => {
                 // " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM."
@@ -36,6 +37,7 @@ impl Client {
             }
             Client::Baresip => format!("baresip {} (Debian)", debian_version("baresip-core")),
             Client::Linphone => format!("linphonec {} (Debian linphone-cli)", debian_version("linphone-cli")),
+            Client::Kamailio => format!("Kamailio {} (Debian, pua_dialoginfo)", debian_version("kamailio")),
         })
     }
 }
