@@ -3,8 +3,9 @@
 # installed, and runs the service the way its systemd unit does: the unit's ExecStart, as an
 # unprivileged user holding only CAP_NET_BIND_SERVICE, with the unit's StateDirectory and a
 # notify socket and watchdog played by this script. It then checks readiness, an OPTIONS
-# answered on UDP 5060, a reload (SIGHUP), the state directory used, and a clean stop; and
-# removes the package again.
+# answered on UDP 5060, a call routed by the Kamailio recipe (interop/kamailio/) whose BLF
+# watchers see it through the service, a reload (SIGHUP), the state directory used, and a
+# clean stop; and removes the package again.
 #
 # systemd itself is not booted: on these machines PID 1 is not systemd, and booting one in a
 # PID namespace runs the machine's boot units (it wiped /tmp and stopped PostgreSQL when
@@ -36,7 +37,12 @@ chown nobody:nogroup "$state"
 work="$(mktemp -d)"
 chmod 0777 "$work"
 echo "== running: $exec_start"
-python3 pkg/service_manager.py --state-directory "$state" --workdir "$work" -- \
+# The Kamailio interop test over UDP, against this service: the packaged defaults (SIP on 5060,
+# the API on 127.0.0.1:8080). One call: a second from the same test process would reuse SIPp's
+# Call-ID. Its row is not recorded again in the interop matrix.
+recipe="env -u BABBLE_INTEROP_RESULTS BABBLE_KAMAILIO_AGAINST=127.0.0.1:5060,127.0.0.1:8080 \
+    cargo test --locked -q -p babble-presence --test server kamailio_publishes_call_state_that_blf_watchers_see_over_udp"
+python3 pkg/service_manager.py --state-directory "$state" --workdir "$work" --while "$recipe" -- \
     setpriv --reuid=nobody --regid=nogroup --clear-groups \
     --inh-caps=+net_bind_service --ambient-caps=+net_bind_service -- $exec_start
 test -s "$state/babble-presence.sqlite3" || { echo "nothing stored in the StateDirectory $state"; exit 1; }

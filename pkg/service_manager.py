@@ -2,7 +2,8 @@
 """Plays systemd's part for a Type=notify service (pkg/check-deb.sh): runs the command from /
 with NOTIFY_SOCKET, WATCHDOG_USEC and STATE_DIRECTORY set as the unit sets them, and checks
 READY=1, an OPTIONS answered on UDP 5060, watchdog pings, RELOADING=1 then READY=1 after
-SIGHUP, and STOPPING=1 with a clean exit after SIGTERM. Standard library only."""
+SIGHUP, and STOPPING=1 with a clean exit after SIGTERM. With --while CMD, CMD runs (and must
+succeed) while the service serves, before the reload. Standard library only."""
 
 import argparse
 import os
@@ -17,6 +18,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--state-directory", required=True)
     parser.add_argument("--workdir", required=True)
+    parser.add_argument("--while", dest="while_serving", help="a shell command to run while it serves")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -80,6 +82,11 @@ def main():
 
     await_notice("WATCHDOG=1", seconds=3)
     print("watchdog pinged (WATCHDOG=1)")
+
+    if args.while_serving:
+        print(f"while it serves: {args.while_serving}")
+        if subprocess.run(args.while_serving, shell=True).returncode != 0:
+            fail(f"{args.while_serving!r} failed")
 
     server.send_signal(signal.SIGHUP)
     reload = await_notice("READY=1")

@@ -816,7 +816,7 @@ mod tests {
         assert_eq!(both.engine(0).auth.algorithms, vec![Algorithm::Sha256, Algorithm::Md5]);
         let slow: Config = toml::from_str("[sip]\nt1_ms = 0").unwrap();
         assert!(slow.validate().is_err());
-        for bad in ["[registrar]\nmin_expires = 0", "[publish]\ndefault_expires = 10", "[notifier]\nmax_expires = 30"] {
+        for bad in ["[registrar]\nmin_expires = 0", "[publish]\ndefault_expires = 5", "[notifier]\nmax_expires = 30"] {
             let config: Config = toml::from_str(bad).unwrap();
             assert!(config.validate().unwrap_err().to_string().contains("expiry"), "{bad}");
         }

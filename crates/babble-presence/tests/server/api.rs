@@ -29,6 +29,7 @@ async fn next_ws_event(
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mwi_subscriber_event_on_websocket_and_counts_posted_back() {
     let Some(sipp) = sipp() else { return };
@@ -51,6 +52,7 @@ async fn mwi_subscriber_event_on_websocket_and_counts_posted_back() {
     watcher.await.unwrap();
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blf_watcher_fed_calls_through_the_resource_form_and_sse() {
     let Some(sipp) = sipp() else { return };
@@ -81,6 +83,7 @@ async fn blf_watcher_fed_calls_through_the_resource_form_and_sse() {
     assert_eq!(entity["available"], true, "ringing is not on the phone");
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_and_ending_a_subscription_from_the_api() {
     let Some(sipp) = sipp() else { return };
@@ -345,6 +348,7 @@ async fn request_schemas_are_the_contracts_fields() {
 /// that every schema-valid request is taken, since the schemas do not say that a name and its
 /// alias, or `full` and `partial`, exclude each other. The event streams are left out (they
 /// never end).
+#[cfg_attr(not(has_schemathesis), ignore = "needs Schemathesis: pip install schemathesis")]
 #[test]
 fn openapi_document_holds_against_the_live_server() {
     let found = std::process::Command::new("schemathesis").arg("--version").output().is_ok_and(|o| o.status.success());

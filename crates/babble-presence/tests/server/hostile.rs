@@ -10,6 +10,7 @@ use crate::interop::{run_sipp, sipp, sipp_flag};
 use crate::matrix::{self, Client};
 use crate::support::*;
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_valid_credentials_do_not_let_one_user_act_as_another() {
     let Some(sipp) = sipp() else { return };

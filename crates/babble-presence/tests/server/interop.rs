@@ -1,6 +1,7 @@
 //! Interop: the real binary driven by SIPp (Debian's `sip-tester`) with the scenarios in
 //! `interop/sipp/`, over UDP and TCP. Mandatory when `BABBLE_REQUIRE_INTEROP=1` (set by
-//! `.ci/run`); elsewhere, without `sipp` on the PATH, each test says it is skipped.
+//! `.ci/run`); elsewhere, without `sipp` on the PATH, each test is reported as ignored,
+//! naming what to install (the crate's `build.rs` looks for the peers).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,7 @@ fn run_both(sipp: &Path, server: &Server, scenarios: &[&str], feature: &str) {
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_options_gets_200_over_udp_and_tcp() {
     let Some(sipp) = sipp() else { return };
@@ -69,6 +71,7 @@ fn sipp_options_gets_200_over_udp_and_tcp() {
     run_both(&sipp, &server, &["options.xml"], "core: OPTIONS → 200 with Allow");
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_invite_gets_405_and_the_ack_is_absorbed() {
     let Some(sipp) = sipp() else { return };
@@ -76,6 +79,7 @@ fn sipp_invite_gets_405_and_the_ack_is_absorbed() {
     run_both(&sipp, &server, &["invite_405.xml"], "core: INVITE → 405 with Allow, ACK absorbed");
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_unknown_method_501_and_unknown_dialog_481() {
     let Some(sipp) = sipp() else { return };
@@ -84,6 +88,7 @@ fn sipp_unknown_method_501_and_unknown_dialog_481() {
     run_both(&sipp, &server, &["unknown_method_501.xml", "in_dialog_481.xml"], feature);
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_subscribe_rules_of_rfc_6665() {
     let Some(sipp) = sipp() else { return };
@@ -92,6 +97,7 @@ fn sipp_subscribe_rules_of_rfc_6665() {
     run_both(&sipp, &server, &["rules_subscribe.xml"], feature);
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_publish_rules_of_rfc_3903() {
     let Some(sipp) = sipp() else { return };
@@ -100,6 +106,7 @@ fn sipp_publish_rules_of_rfc_3903() {
     run_both(&sipp, &server, &["rules_publish.xml"], feature);
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[test]
 fn sipp_is_still_answered_after_garbage_truncated_and_oversized_datagrams() {
     let Some(sipp) = sipp() else { return };

@@ -7,7 +7,7 @@
 //! set through the API, and which ends (offline) when it quits. linphonec has no command to set
 //! its own presence to anything but liblinphone's default `open`, and liblinphone 5.1 has no
 //! message-summary (MWI) support, so neither is tested: see `interop/linphone/README.md`.
-//! Mandatory under `BABBLE_REQUIRE_INTEROP=1`; elsewhere skipped, saying so, without
+//! Mandatory under `BABBLE_REQUIRE_INTEROP=1`; elsewhere reported as ignored without
 //! `linphonec`.
 
 use std::io::{BufRead, BufReader, Write};
@@ -190,6 +190,7 @@ fn target(server: &Server, transport: &str) -> SocketAddr {
     if transport == "udp" { server.udp } else { server.tcp }
 }
 
+#[cfg_attr(not(has_linphonec), ignore = "needs linphonec: apt-get install linphone-cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphonec_registers_and_unregisters_when_it_quits() {
     if !linphonec_available() {
@@ -229,6 +230,7 @@ async fn linphonec_registers_and_unregisters_when_it_quits() {
     }
 }
 
+#[cfg_attr(not(has_linphonec), ignore = "needs linphonec: apt-get install linphone-cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphonec_sees_a_friend_on_the_phone_busy_offline_and_online() {
     if !linphonec_available() {
@@ -270,6 +272,7 @@ async fn linphonec_sees_a_friend_on_the_phone_busy_offline_and_online() {
     }
 }
 
+#[cfg_attr(not(has_linphonec), ignore = "needs linphonec: apt-get install linphone-cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphonec_publishes_online_for_a_watching_linphonec_and_offline_when_it_quits() {
     if !linphonec_available() {

@@ -53,24 +53,28 @@ fn messages(entity: String) -> Command {
     Command::Voicemail { entity, counts, reason: VoicemailReason::Update }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_presence_watcher_over_udp_and_tcp() {
     let feature = "presence: a watcher gets 200, a PIDF NOTIFY, a DND NOTIFY; unsubscribe → terminated NOTIFY";
     watch_and_push("subscribe_presence.xml", dnd, feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_blf_watcher_over_udp_and_tcp() {
     let feature = "dialog: a BLF watcher gets 200, idle dialog-info, a ringing call; unsubscribe → terminated NOTIFY";
     watch_and_push("subscribe_dialog.xml", ringing, feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mwi_subscriber_over_udp_and_tcp() {
     let feature = "MWI: a subscriber gets 200, zero counts, pushed counts; unsubscribe → terminated NOTIFY";
     watch_and_push("subscribe_mwi.xml", messages, feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_refresh_outlives_the_first_expiry_then_expires_with_timeout() {
     let Some(sipp) = sipp() else { return };

@@ -61,6 +61,7 @@ async fn scenarios_against(configure: impl Fn(&mut Config), state: Vec<Command>,
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_profiles_shape_a_busy_entitys_dialogs() {
     let state = vec![calls(vec![Call::new("talking", CallState::Confirmed), Call::new("ringing", CallState::Early)])];
@@ -73,6 +74,7 @@ async fn sipp_profiles_shape_a_busy_entitys_dialogs() {
     scenarios_against(|_| {}, state, &scenarios).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_profiles_shape_a_call_ringing_from_alice() {
     let scenarios = [
@@ -82,6 +84,7 @@ async fn sipp_profiles_shape_a_call_ringing_from_alice() {
     scenarios_against(|_| {}, vec![calls(vec![ringing_from_alice()])], &scenarios).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_profiles_for_an_idle_entity_and_polycom_presence() {
     let scenarios = [
@@ -91,6 +94,7 @@ async fn sipp_profiles_for_an_idle_entity_and_polycom_presence() {
     scenarios_against(|_| {}, Vec::new(), &scenarios).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_cisco_79xx_gets_mwi_counts_without_the_urgent_part() {
     let scenarios = [("profile_cisco_79xx.xml", "profile `cisco-79xx`: `Voice-Message: 2/8` without `(0/0)`")];
@@ -120,6 +124,7 @@ async fn scenario_then(
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
     let feature = "profile `bria`: a terminated dummy dialog while idle; the API look-up shows the profile";
@@ -135,6 +140,7 @@ async fn sipp_bria_sees_an_idle_dummy_dialog_and_the_api_shows_its_profile() {
     .await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_samsung_gets_no_empty_first_notify() {
     let feature = "profile `samsung`: no empty first MWI NOTIFY; the first one carries the counts";
@@ -145,6 +151,7 @@ async fn sipp_samsung_gets_no_empty_first_notify() {
     .await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_snom_gets_changes_within_half_a_second_merged() {
     let feature = "profile `snom`: changes within 500 ms merged into one NOTIFY";
@@ -168,6 +175,7 @@ async fn sipp_snom_gets_changes_within_half_a_second_merged() {
     .await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_cisco_spa_outlasts_three_notify_timeouts() {
     let Some(sipp) = sipp() else { return };
@@ -191,6 +199,7 @@ async fn sipp_cisco_spa_outlasts_three_notify_timeouts() {
     matrix::not_applicable(Client::Sipp, Transport::Tcp, feature, reason);
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_linphone_refreshes_its_authenticated_subscription_unchallenged() {
     let configure = |c: &mut Config| {
@@ -216,6 +225,7 @@ async fn sipp_linphone_refreshes_its_authenticated_subscription_unchallenged() {
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_a_profile_assigned_to_an_address_applies_whatever_the_user_agent() {
     let dir = temp_dir("assigned");

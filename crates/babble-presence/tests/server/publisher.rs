@@ -35,24 +35,28 @@ async fn watch_then_publish(watcher: &'static str, publisher: &'static str, feat
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_presence_publisher_and_watcher() {
     let feature = "PUBLISH presence (PIDF): a watcher sees DND published, then removed";
     watch_then_publish("watch_presence_publish.xml", "publish_presence.xml", feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_dialog_publisher_and_blf_watcher() {
     let feature = "PUBLISH dialog: a BLF watcher sees ring, answer (SIP-If-Match modify), end, idle";
     watch_then_publish("watch_dialog_publish.xml", "publish_dialog.xml", feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_mwi_publisher_and_subscriber() {
     let feature = "PUBLISH message-summary: an MWI subscriber sees the counts published, then removed";
     watch_then_publish("watch_mwi_publish.xml", "publish_mwi.xml", feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_publish_then_watch() {
     let Some(sipp) = sipp() else { return };

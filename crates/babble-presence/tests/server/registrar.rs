@@ -74,12 +74,14 @@ async fn phone_dnd_reaches_watchers_and_unregistering_ends_it(phone: &'static st
     }
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_phone_registers_reports_dnd_and_unregisters() {
     let feature = "registrar: a phone REGISTERs, is subscribed to, NOTIFYs XPIDF busy; PIDF, XPIDF and BLF watchers see DND; unregistering ends it and shows offline";
     phone_dnd_reaches_watchers_and_unregistering_ends_it("phone_register.xml", false, feature).await;
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_phone_registers_with_digest_authentication() {
     let feature = "registrar: the same with digest authentication (401, credentials, 200)";

@@ -41,6 +41,7 @@ fn voicemail_url(http: std::net::SocketAddr, entity: &str) -> String {
     format!("http://{http}/api/v1/entities/{entity}/voicemail")
 }
 
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_watcher_keeps_its_dialog_across_a_restart() {
     let Some(sipp) = sipp() else { return };
