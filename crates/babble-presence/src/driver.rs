@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use presence_core::{Engine, Peer, Received, Transmit, Transport};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::counters::{self, ShellCounters};
 use crate::durable::{Durable, Held};
-use crate::server::SequencedEvent;
+use crate::event_log::EventLog;
 use crate::storage::Writer;
 use crate::transport::{Flows, Inbound, SendError};
 
@@ -24,8 +24,7 @@ pub(crate) struct Driver {
     engine: Engine,
     flows: Flows,
     inbound: mpsc::Receiver<Inbound>,
-    events: broadcast::Sender<SequencedEvent>,
-    next_seq: u64,
+    events: Arc<EventLog>,
     writer: Option<Writer>,
     /// The number of the last batch of changes handed to the writer.
     batch: u64,
@@ -54,14 +53,14 @@ impl Driver {
         engine: Engine,
         flows: Flows,
         inbound: mpsc::Receiver<Inbound>,
-        events: broadcast::Sender<SequencedEvent>,
+        events: Arc<EventLog>,
         writer: Option<Writer>,
         counters: Arc<ShellCounters>,
         options: DriverOptions,
     ) -> Self {
         let durable = writer.as_ref().filter(|_| options.durable_ack).map(|w| Durable::new(w.committed()));
         let applied = Vec::new();
-        Driver { engine, flows, inbound, events, next_seq: 1, writer, batch: 0, durable, applied, counters, options }
+        Driver { engine, flows, inbound, events, writer, batch: 0, durable, applied, counters, options }
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -180,9 +179,7 @@ impl Driver {
             }
         }
         while let Some(event) = self.engine.poll_event() {
-            // No receiver is not an error: nobody is integrated yet.
-            let _ = self.events.send(SequencedEvent { seq: self.next_seq, event });
-            self.next_seq += 1;
+            self.events.publish(event);
         }
     }
 
@@ -312,7 +309,7 @@ mod tests {
             let message = Received::read(&bytes, usize::MAX);
             inbound.try_send(Inbound::Message { message, source, received: Instant::now(), held: None }).unwrap();
         }
-        let (events, _) = broadcast::channel(1);
+        let events = Arc::new(EventLog::default());
         let driver = Driver::new(
             engine,
             flows,
@@ -368,7 +365,7 @@ mod tests {
         tokio::time::advance(limit * 2).await;
         let fresh = Inbound::Message { message: read("fresh"), source, received: Instant::now(), held: None };
         inbound.try_send(fresh).unwrap();
-        let (events, _) = broadcast::channel(1);
+        let events = Arc::new(EventLog::default());
         let engine = Engine::new(EngineConfig::default());
         let options = DriverOptions { shed_after: Some(limit), durable_ack: false };
         let driver = Driver::new(engine, flows, queue, events, None, counters.clone(), options);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use presence_core::api::{Command, InEvent};
+use presence_core::api::Command;
 use presence_core::contract;
 
 use presence_core::{Engine, Stats, Transport};
@@ -19,13 +19,11 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ListenSpec};
 use crate::counters::{self, ShellCounters};
 use crate::driver::{Driver, DriverOptions};
+use crate::event_log::{EventLog, SequencedEvent};
 use crate::transport::{FlowIds, Flows, Inbound, StreamRules, tcp, udp};
 
 /// Events buffered between the network and the engine before UDP input is shed.
 const INBOUND_QUEUE: usize = 8192;
-/// `.in` events buffered per subscriber to [`Server::events`]; a slower one misses events
-/// (and is told so by `RecvError::Lagged`) instead of stalling SIP.
-const EVENT_QUEUE: usize = 4096;
 
 /// Why the server could not start or take a command.
 #[derive(Debug, thiserror::Error)]
@@ -64,27 +62,22 @@ pub enum ServerError {
     Contract(#[from] contract::ContractError),
 }
 
-/// An `.in` event with its sequence number (1, 2, ... for the server's lifetime), so a
-/// stream consumer can tell whether it missed any.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SequencedEvent {
-    /// The sequence number.
-    pub seq: u64,
-    /// The event.
-    pub event: InEvent,
-}
-
 /// What the HTTP API (and any other front end) needs to reach the engine; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Handle {
     inbound: mpsc::Sender<Inbound>,
-    events: broadcast::Sender<SequencedEvent>,
+    events: Arc<EventLog>,
 }
 
 impl Handle {
     /// A stream of the `.in` events raised from now on.
     pub fn events(&self) -> broadcast::Receiver<SequencedEvent> {
         self.events.subscribe()
+    }
+
+    /// The `.in` events of this run, to resume a stream from a cursor.
+    pub fn event_log(&self) -> &EventLog {
+        &self.events
     }
 
     /// Applies an `.out` event; returns once it is applied and, with durable
@@ -223,7 +216,7 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::HttpBind { address: config.http.listen, source })?;
 
-        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let events = Arc::new(EventLog::default());
         let (stop, stopped) = oneshot::channel();
         let mut engine = Engine::new(config.engine(rand::random()));
         let writer = match stored {

@@ -33,8 +33,10 @@ pub(crate) struct VoicemailBody {
     /// Old urgent messages.
     #[schema(value_type = Option<u64>, maximum = 4294967295.0)]
     oldurgent: Option<u32>,
-    /// `init` reaches only subscriptions that have had no counts yet; `update` (the default)
-    /// reaches all.
+    /// `init` (answering a `presence.voicemail.in`) or `update` (the default, the mailbox
+    /// changed). Either sets the entity's counts, which every MWI subscription to it is sent:
+    /// counts are the mailbox's, so unlike the seed an `init` is not dropped for
+    /// subscriptions that already had a NOTIFY.
     reason: Option<VoicemailReason>,
 }
 

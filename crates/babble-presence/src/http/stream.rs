@@ -1,13 +1,16 @@
 //! `.in` events out: a WebSocket and a Server-Sent Events stream of every event as
 //! `{"seq", "event", "data"}`, filtered by event name and entity. A consumer too slow to keep
 //! up is dropped with a logged reason (and a close reason on the WebSocket), never buffered
-//! without bound and never slowing SIP.
+//! without bound and never slowing SIP. An SSE consumer that reconnects with the standard
+//! `Last-Event-ID` gets the events it missed first, or a `resync` event saying why it cannot
+//! (the server restarted, or it fell too far behind).
 
 use std::convert::Infallible;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -23,7 +26,7 @@ use utoipa::IntoParams;
 
 use super::AppState;
 use super::problem::ApiError;
-use crate::server::SequencedEvent;
+use crate::event_log::{Cursor, Gap, SequencedEvent};
 
 /// Which events a stream carries.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -61,14 +64,41 @@ fn payload(e: &SequencedEvent) -> Value {
     json
 }
 
-/// Streams `.in` events as Server-Sent Events (`id` = sequence number, `event` = name).
+/// Streams `.in` events as Server-Sent Events (`id` = `EPOCH-SEQ`, `event` = name). With
+/// `Last-Event-ID`, the kept events after it come first; when they cannot, a `resync` event
+/// (`{"event": "resync", "data": {"reason", "missed_after"}}`) says why and the stream goes on
+/// from now.
 #[utoipa::path(get, path = "/api/v1/events/sse", tag = "events", params(Filter),
-    responses((status = 200, description = "text/event-stream of {seq, event, data}", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of {seq, event, data}, or a resync event", content_type = "text/event-stream")))]
 pub(crate) async fn sse(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(filter): Query<Filter>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = BroadcastStream::new(state.handle.events())
+    let log = state.handle.event_log();
+    let epoch = log.epoch();
+    let asked = headers.get("last-event-id").map(|v| v.to_str().ok().and_then(Cursor::parse));
+    let resumed = match asked {
+        None => Ok(None),
+        Some(None) => Err("the Last-Event-ID is not one this server gives"),
+        Some(Some(cursor)) => match log.resume(cursor) {
+            Ok(resumed) => Ok(Some(resumed)),
+            Err(Gap::Restarted) => Err("the server restarted: its earlier events are gone"),
+            Err(Gap::TooFarBehind) => Err("events after the Last-Event-ID are no longer kept"),
+        },
+    };
+    let (notice, missed, live) = match resumed {
+        Ok(Some((missed, live))) => (None, missed, live),
+        Ok(None) => (None, Vec::new(), log.subscribe()),
+        Err(reason) => {
+            let (now, live) = log.follow();
+            let missed_after = headers.get("last-event-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let data = serde_json::json!({"event": "resync", "data": {"reason": reason, "missed_after": missed_after}});
+            (Some(Event::default().id(now.to_string()).event("resync").data(data.to_string())), Vec::new(), live)
+        }
+    };
+    let resumed_to = missed.last().map_or(0, |e| e.seq);
+    let live = BroadcastStream::new(live)
         .map_while(|item| match item {
             Ok(event) => Some(event),
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
@@ -76,9 +106,12 @@ pub(crate) async fn sse(
                 None
             }
         })
-        .filter(move |e| filter.wants(&e.event))
-        .map(|e| Ok(Event::default().id(e.seq.to_string()).event(e.event.name()).data(payload(&e).to_string())));
-    Sse::new(events).keep_alive(KeepAlive::default())
+        .filter(move |e| e.seq > resumed_to);
+    let events = tokio_stream::iter(missed).chain(live).filter(move |e| filter.wants(&e.event)).map(move |e| {
+        let id = Cursor { epoch, seq: e.seq };
+        Ok(Event::default().id(id.to_string()).event(e.event.name()).data(payload(&e).to_string()))
+    });
+    Sse::new(tokio_stream::iter(notice.map(Ok)).chain(events)).keep_alive(KeepAlive::default())
 }
 
 /// Streams `.in` events over a WebSocket, one JSON text message each.

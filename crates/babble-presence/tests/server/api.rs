@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::interop::{run_sipp, sipp};
-use crate::support::{Server, get_json, put_accepted};
+use crate::support::{Server, get_json, put_accepted, udp_client};
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
@@ -371,4 +371,74 @@ fn openapi_document_holds_against_the_live_server() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The next SSE event of `response`, as (id, event name, data), read past keep-alive comments.
+async fn next_sse(response: &mut reqwest::Response, buffer: &mut String) -> (String, String, Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned())).unwrap_or_default()
+            };
+            if block.lines().all(|l| l.starts_with(':') || l.is_empty()) {
+                continue;
+            }
+            return (field("id:"), field("event:"), serde_json::from_str(&field("data:")).unwrap());
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await.expect("an SSE event");
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the stream stays open")));
+    }
+}
+
+/// A consumer that reconnects with `Last-Event-ID` gets what it missed, in order, then what
+/// follows; with the id of another run (a restarted server) it gets a `resync` event first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_consumer_resumes_from_its_last_event_id() {
+    let server = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let phone = udp_client();
+    let sse = url(&server, "/api/v1/events/sse?event=presence.subscribe.in");
+    let subscribe = |entity: &str, call_id: &str| {
+        let request = crate::hostile::subscribe(phone.local_addr().unwrap(), entity, call_id);
+        phone.send_to(request.as_bytes(), server.udp).unwrap();
+    };
+
+    let mut first = client.get(&sse).send().await.unwrap();
+    let mut buffer = String::new();
+    subscribe("2001", "resume1");
+    let (seen, name, data) = next_sse(&mut first, &mut buffer).await;
+    assert_eq!((name.as_str(), &data["data"]["entity"]), ("presence.subscribe.in", &json!("2001@pbx.example.com")));
+    drop(first);
+    subscribe("2002", "resume2");
+    subscribe("2003", "resume3");
+    // The two are raised before the consumer is back: wait until the server has both.
+    for _ in 0..100 {
+        let subs: Value = client.get(url(&server, "/api/v1/subscriptions")).send().await.unwrap().json().await.unwrap();
+        if subs.as_array().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut again = client.get(&sse).header("last-event-id", &seen).send().await.unwrap();
+    let mut buffer = String::new();
+    let mut entities = Vec::new();
+    for _ in 0..2 {
+        let (_, name, data) = next_sse(&mut again, &mut buffer).await;
+        assert_eq!(name, "presence.subscribe.in");
+        entities.push(data["data"]["entity"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(entities, ["2002@pbx.example.com", "2003@pbx.example.com"], "the missed events, in order");
+    subscribe("2004", "resume4");
+    let (_, _, data) = next_sse(&mut again, &mut buffer).await;
+    assert_eq!(data["data"]["entity"], "2004@pbx.example.com", "then what follows");
+
+    let (epoch, _) = seen.split_once('-').unwrap();
+    let other_run = format!("{}-1", epoch.parse::<u64>().unwrap() - 1);
+    let mut stale = client.get(&sse).header("last-event-id", other_run).send().await.unwrap();
+    let (id, name, data) = next_sse(&mut stale, &mut String::new()).await;
+    assert_eq!(name, "resync");
+    assert!(data["data"]["reason"].as_str().unwrap().contains("restarted"), "{data}");
+    assert!(id.starts_with(&format!("{epoch}-")), "the resync carries a cursor of this run: {id}");
 }
