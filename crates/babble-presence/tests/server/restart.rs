@@ -310,14 +310,7 @@ async fn an_online_backup_restores_the_state_of_its_moment() {
     let (ok, out) = command(&["restore", copy.to_str().unwrap()]);
     assert!(ok, "{out}");
     let server = Server::start(&data_flag);
-    let entity: Value = client
-        .get(format!("http://{}/api/v1/entities/1001@pbx", server.http))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let entity = get_json(server.http, "/api/v1/entities/1001@pbx").await;
     assert_eq!(entity["voicemail"]["new"], 4, "the state of the backup's moment: {entity}");
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
