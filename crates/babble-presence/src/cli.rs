@@ -38,6 +38,16 @@ pub(crate) enum Command {
         /// A file written by `backup`.
         file: PathBuf,
     },
+    /// Write a self-signed certificate and key (babble-presence.crt and .key) for a first
+    /// try of the tls and wss listeners.
+    GenCert {
+        /// The directory to write them into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// A host name or IP address the certificate is for; repeatable.
+        #[arg(long = "name", value_name = "NAME", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])]
+        names: Vec<String>,
+    },
 }
 
 /// Settings for running; flags override the configuration file.
@@ -46,7 +56,7 @@ pub(crate) struct RunArgs {
     /// TOML configuration file (see etc/babble-presence.toml). Without it, built-in defaults.
     #[arg(long, global = true)]
     pub(crate) config: Option<PathBuf>,
-    /// Listen on TRANSPORT:HOST:PORT (udp or tcp); repeatable; replaces sip.listen.
+    /// Listen on TRANSPORT:HOST:PORT (udp, tcp, tls, ws or wss); repeatable; replaces sip.listen.
     #[arg(long = "listen", value_name = "TRANSPORT:HOST:PORT", global = true)]
     pub(crate) listen: Vec<ListenSpec>,
     /// Address of the HTTP API (replaces http.listen).

@@ -86,6 +86,35 @@ pub struct SipConfig {
     pub t4_ms: u64,
     /// The Server/User-Agent header value.
     pub server_name: Option<String>,
+    /// A WebSocket connection the server has sent nothing on for this many seconds is
+    /// pinged (a browser's script cannot ping; its pongs keep the connection from idling).
+    pub ws_ping_interval_secs: u64,
+    /// The certificate of the `tls` and `wss` listeners.
+    pub tls: TlsConfig,
+}
+
+/// `[sip.tls]`: the certificate of the `tls` and `wss` listeners. Relative paths in a file
+/// are taken from the file's directory. SIGHUP reads the files again.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file of the certificate chain, the server's certificate first.
+    pub certificate: Option<PathBuf>,
+    /// PEM file of the private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: Option<PathBuf>,
+    /// PEM file of the CAs a client certificate must chain to; when set, a client without
+    /// one is refused (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    fn relative_to(&mut self, base: &Path) {
+        for path in [&mut self.certificate, &mut self.private_key, &mut self.client_ca].into_iter().flatten() {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -110,6 +139,8 @@ impl Default for SipConfig {
             t2_ms: engine.timers.t2.as_millis() as u64,
             t4_ms: engine.timers.t4.as_millis() as u64,
             server_name: None,
+            ws_ping_interval_secs: 30,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -503,7 +534,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// A listener: `udp:HOST:PORT` or `tcp:HOST:PORT` (IPv6 hosts in brackets).
+/// A listener: `TRANSPORT:HOST:PORT` with TRANSPORT `udp`, `tcp`, `tls`, `ws` or `wss`
+/// (IPv6 hosts in brackets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
     /// The transport.
@@ -519,11 +551,8 @@ impl FromStr for ListenSpec {
         let invalid = |why: String| ConfigError::Invalid(format!("listener {s:?}: {why}"));
         let (scheme, addr) =
             s.split_once(':').ok_or_else(|| invalid("expected TRANSPORT:HOST:PORT, e.g. udp:0.0.0.0:5060".into()))?;
-        let transport = match scheme.to_ascii_lowercase().as_str() {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            other => return Err(invalid(format!("unknown transport {other:?} (supported: udp, tcp)"))),
-        };
+        let transport = Transport::from_name(scheme)
+            .ok_or_else(|| invalid(format!("unknown transport {scheme:?} (supported: udp, tcp, tls, ws, wss)")))?;
         Ok(ListenSpec { transport, addr: bind_address(addr).map_err(invalid)? })
     }
 }
@@ -575,6 +604,7 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             config.storage.data_dir = base.join(data_dir);
         }
+        config.sip.tls.relative_to(path.parent().unwrap_or(Path::new(".")));
         config.validate()?;
         Ok(config)
     }
@@ -599,6 +629,13 @@ impl Config {
             return bail(
                 "sip.max_tcp_connections_per_source, tcp_idle_timeout_secs and tcp_head_timeout_secs must be above zero",
             );
+        }
+        let secure = sip.listen.iter().any(|l| matches!(l.transport, Transport::Tls | Transport::Wss));
+        if secure && (sip.tls.certificate.is_none() || sip.tls.private_key.is_none()) {
+            return Err(ConfigError::Invalid(crate::transport::tls::TlsError::NotConfigured.to_string()));
+        }
+        if sip.ws_ping_interval_secs == 0 {
+            return bail("sip.ws_ping_interval_secs must be above zero");
         }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 || sip.udp_buffer_bytes == 0 {
             return bail(

@@ -20,6 +20,14 @@ pub(crate) struct ShellCounters {
     pub(crate) stream_timeouts: AtomicU64,
     /// Stream connections refused at once because their source had its share open.
     pub(crate) stream_refusals: AtomicU64,
+    /// TLS handshakes that failed or timed out (`tls` and `wss` listeners).
+    pub(crate) tls_handshake_failures: AtomicU64,
+    /// WebSocket handshakes refused: a plain HTTP request, no `sip` subprotocol, a bad
+    /// upgrade, or too slow.
+    pub(crate) ws_handshake_failures: AtomicU64,
+    /// WebSocket connections closed for a bad frame, a message over the limit or text
+    /// that is not UTF-8.
+    pub(crate) ws_bad_frames: AtomicU64,
     /// Datagrams not sent because a UDP socket stayed full while its send queue filled up.
     pub(crate) udp_send_drops: AtomicU64,
     /// Datagrams the UDP socket refused: too large for a datagram, no route, and the like.

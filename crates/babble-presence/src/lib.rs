@@ -4,6 +4,7 @@
 //! `.out` events through [`Server::send`].
 
 pub mod backup;
+pub mod certificate;
 pub mod config;
 mod counters;
 mod driver;
@@ -24,3 +25,4 @@ pub use presence_core::call;
 pub use presence_core::contract;
 pub use presence_core::{Stats, Transport};
 pub use server::{Handle, Server, ServerError};
+pub use transport::tls::TlsError;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig { path }) => check_config(&path),
         Some(Command::Backup { file }) => backup(&cli.run, &file),
         Some(Command::Restore { file }) => restore(&cli.run, &file),
+        Some(Command::GenCert { dir, names }) => gen_cert(&dir, &names),
         Some(Command::Run) | None => run(&cli.run),
     };
     match result {
@@ -100,6 +101,13 @@ fn restore(args: &cli::RunArgs, file: &std::path::Path) -> anyhow::Result<()> {
     let data_dir = stored_data_dir(args)?;
     let contents = babble_presence::backup::restore(&data_dir, file)?;
     println!("restored {} from {}: {contents}", data_dir.display(), file.display());
+    Ok(())
+}
+
+fn gen_cert(dir: &std::path::Path, names: &[String]) -> anyhow::Result<()> {
+    let (certificate, key) = babble_presence::certificate::write_self_signed(dir, names)?;
+    println!("wrote {} and {} for {}", certificate.display(), key.display(), names.join(", "));
+    println!("[sip.tls]\ncertificate = {:?}\nprivate_key = {:?}", certificate, key);
     Ok(())
 }
 

@@ -20,7 +20,9 @@ use crate::config::{Config, ListenSpec};
 use crate::counters::{self, ShellCounters};
 use crate::driver::{Driver, DriverOptions};
 use crate::event_log::{EventLog, SequencedEvent};
-use crate::transport::{FlowIds, Flows, Inbound, StreamRules, tcp, udp};
+use crate::transport::listener::{self, ConnectionLimits, StreamKind};
+use crate::transport::tls::{ServerTls, TlsError};
+use crate::transport::{FlowIds, Flows, Inbound, StreamRules, udp};
 
 /// Events buffered between the network and the engine before UDP input is shed.
 const INBOUND_QUEUE: usize = 8192;
@@ -48,6 +50,9 @@ pub enum ServerError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be read or used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The data directory's store cannot be opened or read.
     #[error("storage: {0}")]
     Storage(#[from] presence_store::StoreError),
@@ -110,13 +115,15 @@ pub struct Server {
     http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     driver: JoinHandle<(Engine, Option<crate::storage::Writer>)>,
-    /// The listener tasks (UDP receive, TCP accept, HTTP), stopped on shutdown so their
+    /// The listener tasks (UDP receive, stream accept, HTTP), stopped on shutdown so their
     /// ports are free again.
     listener_tasks: ListenerTasks,
+    /// The certificate of the `tls` and `wss` listeners, if there are any.
+    tls: Option<Arc<ServerTls>>,
     counters: Arc<ShellCounters>,
 }
 
-/// The listener tasks (UDP receive, TCP accept, HTTP), aborted when dropped.
+/// The listener tasks (UDP receive, stream accept, HTTP), aborted when dropped.
 #[derive(Debug, Default)]
 struct ListenerTasks(Vec<JoinHandle<()>>);
 
@@ -162,11 +169,14 @@ impl Server {
             share: Arc::new(Semaphore::new(INBOUND_QUEUE / 2)),
             counters: counters.clone(),
         };
-        let connection_limits = tcp::ConnectionLimits {
-            max_connections: config.sip.max_tcp_connections,
-            max_per_source: config.sip.max_tcp_connections_per_source,
-            trusted: config.limits.engine().trusted,
-        };
+        let connection_limits = ConnectionLimits::new(
+            config.sip.max_tcp_connections,
+            config.sip.max_tcp_connections_per_source,
+            config.limits.engine().trusted,
+        );
+        let secure = config.sip.listen.iter().any(|l| matches!(l.transport, Transport::Tls | Transport::Wss));
+        let tls = if secure { Some(Arc::new(ServerTls::load(&config.sip.tls)?)) } else { None };
+        let ping_every = Duration::from_secs(config.sip.ws_ping_interval_secs);
         for spec in &config.sip.listen {
             match spec.transport {
                 Transport::Udp => {
@@ -184,13 +194,21 @@ impl Server {
                     let receive = udp::receive_loop(socket, flow, inbound_tx.clone(), max, gate, counters.clone());
                     listener_tasks.0.push(tokio::spawn(receive));
                 }
-                Transport::Tcp => {
+                stream => {
+                    let kind = match (stream, &tls) {
+                        (Transport::Tcp, _) => StreamKind::Tcp,
+                        (Transport::Ws, _) => StreamKind::Ws(ping_every),
+                        (Transport::Tls, Some(tls)) => StreamKind::Tls(tls.clone()),
+                        (Transport::Wss, Some(tls)) => StreamKind::Wss(tls.clone(), ping_every),
+                        _ => return Err(TlsError::NotConfigured.into()),
+                    };
                     let listener = TcpListener::bind(spec.addr).await.map_err(bind_error(spec))?;
                     let local = listener.local_addr().map_err(bind_error(spec))?;
-                    tracing::info!(transport = "tcp", local = %local, "listening");
-                    listeners.push((Transport::Tcp, local));
-                    let accept = tcp::accept_loop(
+                    tracing::info!(transport = %stream, local = %local, "listening");
+                    listeners.push((stream, local));
+                    let accept = listener::accept_loop(
                         listener,
+                        kind,
                         inbound_tx.clone(),
                         ids.clone(),
                         limits,
@@ -198,11 +216,6 @@ impl Server {
                         connection_limits.clone(),
                     );
                     listener_tasks.0.push(tokio::spawn(accept));
-                }
-                _ => {
-                    return Err(ServerError::Config(crate::config::ConfigError::Invalid(format!(
-                        "transport of {spec} is not supported"
-                    ))));
                 }
             }
         }
@@ -255,7 +268,7 @@ impl Server {
         }));
         tracing::info!(transport = "http", local = %http, "listening");
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, counters })
+        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, tls, counters })
     }
 
     /// The address the HTTP API listens on.
@@ -284,10 +297,14 @@ impl Server {
     }
 
     /// Applies what of `config` can change while running: digest authentication, the watch
-    /// policy and the device profiles ([`presence_core::Engine::reload`]). The rest waits for
-    /// a restart.
+    /// policy and the device profiles ([`presence_core::Engine::reload`]), and the TLS
+    /// certificate, which new connections get while open ones keep theirs. The rest waits
+    /// for a restart.
     pub async fn reload(&self, config: &Config) -> Result<(), ServerError> {
         config.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.reload(&config.sip.tls)?;
+        }
         // The seed is not among what a reload takes.
         let engine = config.engine(0);
         self.handle.query(move |e, _| e.reload(engine)).await

@@ -13,6 +13,12 @@ pub enum Transport {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2).
+    Tls,
+    /// SIP over WebSocket (RFC 7118).
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118).
+    Wss,
 }
 
 impl Transport {
@@ -22,12 +28,27 @@ impl Transport {
         !matches!(self, Transport::Udp)
     }
 
-    /// The token used in Via (`UDP`, `TCP`).
+    /// The token used in Via (`UDP`, `TCP`, `TLS`; RFC 7118 §5.2 `WS`, `WSS`).
     pub fn via_token(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         }
+    }
+
+    /// The transport named as in a `transport` URI parameter or in the stored form.
+    pub fn from_name(name: &str) -> Option<Transport> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
+            "ws" => Transport::Ws,
+            "wss" => Transport::Wss,
+            _ => return None,
+        })
     }
 }
 
@@ -36,6 +57,9 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
         })
     }
 }
@@ -74,10 +98,15 @@ impl Peer {
         }
     }
 
-    /// Our Contact towards this peer, `<sip:[user@]our_host:port[;transport=tcp]>`.
+    /// Our Contact towards this peer, `<sip:[user@]our_host:port[;transport=…]>`, naming
+    /// the transport unless it is UDP, the default (RFC 3261 §19.1.1; RFC 7118 §5.2 for
+    /// `ws` and `wss`). Requests the peer sends us within a dialog reuse its connection.
     pub(crate) fn contact(&self, user: Option<&str>, our_host: &str) -> String {
         let user = user.map(|u| format!("{u}@")).unwrap_or_default();
-        let transport = if self.transport == Transport::Tcp { ";transport=tcp" } else { "" };
+        let transport = match self.transport {
+            Transport::Udp => String::new(),
+            other => format!(";transport={other}"),
+        };
         format!("<sip:{user}{our_host}:{}{transport}>", self.local.port())
     }
 }

@@ -136,13 +136,28 @@ impl Metrics {
                 ),
                 (
                     "babble_tcp_timeouts_total",
-                    "TCP connections closed idle or for a message too slow",
+                    "stream connections closed idle or for a message too slow",
                     counters::read(&self.shell.stream_timeouts),
                 ),
                 (
                     "babble_tcp_connections_refused_total",
-                    "TCP connections closed at once, their source at its share",
+                    "stream connections closed at once, their source at its share",
                     counters::read(&self.shell.stream_refusals),
+                ),
+                (
+                    "babble_tls_handshake_failures_total",
+                    "TLS handshakes that failed or timed out",
+                    counters::read(&self.shell.tls_handshake_failures),
+                ),
+                (
+                    "babble_ws_handshake_failures_total",
+                    "WebSocket handshakes refused (plain HTTP, no sip subprotocol, bad upgrade, too slow)",
+                    counters::read(&self.shell.ws_handshake_failures),
+                ),
+                (
+                    "babble_ws_bad_frames_total",
+                    "WebSocket connections closed for a bad frame, an oversized message or invalid UTF-8",
+                    counters::read(&self.shell.ws_bad_frames),
                 ),
                 (
                     "babble_udp_send_drops_total",

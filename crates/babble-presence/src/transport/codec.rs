@@ -15,6 +15,9 @@ pub(crate) enum StreamItem {
     Message(Bytes),
     /// A CRLFCRLF keep-alive ping, to be answered with a CRLF pong.
     Ping,
+    /// A keep-alive the transport has answered itself (a WebSocket ping, RFC 6455 §5.5.2,
+    /// or pong): it only shows the connection is alive.
+    Alive,
     /// The head of a message whose body is over the limit; nothing after it can be framed.
     OversizedHead(Bytes),
 }

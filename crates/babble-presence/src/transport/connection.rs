@@ -1,10 +1,11 @@
-//! The task of one stream connection, whatever carries it: it takes any `AsyncRead +
-//! AsyncWrite` stream and a decoder of [`StreamItem`]s, so TCP, and later TLS and
-//! WebSocket, add only their listener and handshake. It registers the connection with the
-//! driver as a flow, hands over the framed messages, answers keep-alive pings (RFC 5626
-//! §3.5.1) and writes what the driver queues for the flow. An oversized message is handed
-//! over as its head alone (the engine answers 413) and ends the connection, since nothing
-//! after it can be framed. These are per-connection tasks, never per-subscription ones.
+//! The task of one stream connection, whatever carries it: it takes a [`MessageReader`]
+//! (the framed messages of the connection) and the task that writes what the driver queues,
+//! so TCP and TLS (bytes framed by the [`SipCodec`](super::codec::SipCodec)) and WebSocket
+//! (one SIP message per WebSocket message) share it and add only their handshake. It
+//! registers the connection with the driver as a flow, hands over the messages, and answers
+//! keep-alive pings (RFC 5626 §3.5.1). An oversized message is handed over as its head alone
+//! (the engine answers 413) and ends the connection, since nothing after it can be framed.
+//! These are per-connection tasks, never per-subscription ones.
 //!
 //! A connection is kept in bounds by [`StreamRules`]: it closes when a message it began
 //! (or the first one) is not complete within the head timeout, which ends slowloris-style
@@ -13,11 +14,12 @@
 //! senders (TCP pushes back) instead of leaving no room for datagrams.
 
 use std::fmt::Display;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use presence_core::{FlowId, Peer, Received};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
@@ -39,7 +41,7 @@ pub(crate) struct StreamRules {
     /// A connection with nothing received for this long is closed (keep-alives count).
     pub(crate) idle_timeout: Duration,
     /// A connection whose first message, or a message it began, is not complete within
-    /// this is closed.
+    /// this is closed; it also bounds a TLS or WebSocket handshake.
     pub(crate) head_timeout: Duration,
     /// Places in the inbound queue that stream messages may hold at once: the rest is left
     /// for datagrams, which cannot wait.
@@ -48,10 +50,29 @@ pub(crate) struct StreamRules {
     pub(crate) counters: Arc<ShellCounters>,
 }
 
-/// Serves the connection `source` (numbered `flow`) until the peer closes it, its bytes
-/// cannot be framed, it times out, or the driver goes away. Each message is read (parsed)
-/// here, off the engine's thread.
-pub(crate) async fn serve<S, D>(
+/// The reading side of a stream connection: its messages as [`StreamItem`]s.
+pub(crate) trait MessageReader: Stream<Item = Result<StreamItem, Self::Error>> + Unpin {
+    /// Why the connection's bytes cannot be read further.
+    type Error: Display;
+
+    /// Whether part of a message has arrived and waits for the rest (the head timeout
+    /// then runs).
+    fn holds_partial(&self) -> bool;
+}
+
+impl<R: AsyncRead + Unpin, D: Decoder<Item = StreamItem>> MessageReader for FramedRead<R, D>
+where
+    D::Error: Display,
+{
+    type Error = D::Error;
+
+    fn holds_partial(&self) -> bool {
+        !self.read_buffer().is_empty()
+    }
+}
+
+/// Serves a byte stream (TCP, or TLS over it) framed by `decoder`; see [`serve`].
+pub(crate) async fn serve_bytes<S, D>(
     stream: S,
     decoder: D,
     rules: &StreamRules,
@@ -64,13 +85,31 @@ pub(crate) async fn serve<S, D>(
     D::Error: Display,
 {
     let (read, write) = tokio::io::split(stream);
+    serve(FramedRead::new(read, decoder), |queue| write_queued(write, queue), rules, source, flow, inbound).await;
+}
+
+/// Serves the connection `source` (numbered `flow`) until the peer closes it, its bytes
+/// cannot be framed, it times out, or the driver goes away. Each message is read (parsed)
+/// here, off the engine's thread. `writing` is the task that writes what the driver queues
+/// for the connection; it is spawned, and ends once every sender of its queue is gone.
+pub(crate) async fn serve<R, W, F>(
+    mut frames: R,
+    writing: W,
+    rules: &StreamRules,
+    source: Peer,
+    flow: FlowId,
+    inbound: mpsc::Sender<Inbound>,
+) where
+    R: MessageReader,
+    W: FnOnce(mpsc::Receiver<Bytes>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let (writer, queue) = mpsc::channel::<Bytes>(WRITE_QUEUE);
     if inbound.send(Inbound::FlowOpened { flow, writer: writer.clone() }).await.is_err() {
         return;
     }
-    let writing = tokio::spawn(write_queued(write, queue));
+    let writing = tokio::spawn(writing(queue));
     tracing::debug!(transport = %source.transport, peer = %source.addr, ?flow, "connection opened");
-    let mut frames = FramedRead::new(read, decoder);
     // Before the first message, the head timeout runs from the connection's opening.
     let (opened, mut last_item, mut partial_since) = (Instant::now(), None::<Instant>, None::<Instant>);
     loop {
@@ -92,7 +131,7 @@ pub(crate) async fn serve<S, D>(
                 break;
             }
             Err(_) => {
-                if partial_since.is_none() && !frames.read_buffer().is_empty() {
+                if partial_since.is_none() && frames.holds_partial() {
                     partial_since = Some(Instant::now());
                 }
                 continue;
@@ -100,7 +139,7 @@ pub(crate) async fn serve<S, D>(
         };
         let now = Instant::now();
         last_item = Some(now);
-        partial_since = (!frames.read_buffer().is_empty()).then_some(now);
+        partial_since = frames.holds_partial().then_some(now);
         let event = match item {
             Ok(StreamItem::Message(bytes)) => {
                 let message = Received::read(&bytes, rules.max_message_size);
@@ -113,6 +152,8 @@ pub(crate) async fn serve<S, D>(
                 let _ = writer.try_send(Bytes::from_static(b"\r\n"));
                 continue;
             }
+            // A keep-alive its transport answered itself (a WebSocket ping or pong).
+            Ok(StreamItem::Alive) => continue,
             Err(e) => {
                 tracing::debug!(transport = %source.transport, peer = %source.addr, error = %e, "closing connection");
                 break;
@@ -181,7 +222,9 @@ mod tests {
         let (inbound, driver) = mpsc::channel(8);
         let codec = SipCodec::new(FrameLimits { max_head: 1024, max_body: 1024 });
         let task =
-            tokio::spawn(async move { serve(ours, codec, &rules, tcp_source(FlowId(4)), FlowId(4), inbound).await });
+            tokio::spawn(
+                async move { serve_bytes(ours, codec, &rules, tcp_source(FlowId(4)), FlowId(4), inbound).await },
+            );
         (phone, driver, task)
     }
 
@@ -254,7 +297,7 @@ mod tests {
         };
         let codec = SipCodec::new(FrameLimits { max_head: 1024, max_body: 1024 });
         let rules = rules(Duration::from_secs(60), Duration::from_secs(10));
-        let serving = tokio::spawn(async move { serve(ours, codec, &rules, source, flow, inbound).await });
+        let serving = tokio::spawn(async move { serve_bytes(ours, codec, &rules, source, flow, inbound).await });
 
         let Some(Inbound::FlowOpened { flow: opened, writer }) = driver.recv().await else {
             panic!("the connection is registered first");

@@ -1,13 +1,16 @@
 //! The network shell: one module per transport turns sockets into [`Inbound`] events for
 //! the driver, and [`Flows`] is the table the driver writes [`presence_core::Transmit`]s to.
-//! `udp` and `tcp` own their listeners; the stream transports share the `connection` task
-//! and frame with the `codec`.
+//! `udp` owns its sockets and `listener` the accept loops of the stream transports (TCP,
+//! TLS, WS, WSS), which share the `connection` task: TCP and TLS frame bytes with the
+//! `codec`, WebSocket carries a message per message (`ws`), and `tls` holds the certificate.
 
 mod codec;
 mod connection;
 mod flows;
-pub(crate) mod tcp;
+pub(crate) mod listener;
+pub(crate) mod tls;
 pub(crate) mod udp;
+mod ws;
 
 pub(crate) use connection::StreamRules;
 pub(crate) use flows::{FlowIds, Flows, SendError};

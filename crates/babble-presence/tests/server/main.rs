@@ -19,5 +19,6 @@ mod publisher;
 mod registrar;
 mod restart;
 mod service;
+mod streams;
 mod support;
 mod wire;

@@ -53,12 +53,12 @@ pub(crate) fn peer_record(p: Peer) -> PeerRecord {
     }
 }
 
-/// The peer in this run: UDP through the socket with the same local address; TCP without a
-/// flow (its connection is gone).
+/// The peer in this run: UDP through the socket with the same local address; a stream
+/// transport without a flow (its connection is gone).
 pub(crate) fn peer(r: &PeerRecord, udp_flows: &HashMap<SocketAddr, FlowId>) -> Option<Peer> {
     let (addr, local) = (r.addr.parse().ok()?, r.local.parse().ok()?);
-    Some(match r.transport.as_str() {
-        "udp" => Peer { transport: Transport::Udp, addr, local, flow: Some(*udp_flows.get(&local)?) },
-        _ => Peer { transport: Transport::Tcp, addr, local, flow: None },
+    Some(match Transport::from_name(&r.transport)? {
+        Transport::Udp => Peer { transport: Transport::Udp, addr, local, flow: Some(*udp_flows.get(&local)?) },
+        stream => Peer { transport: stream, addr, local, flow: None },
     })
 }
