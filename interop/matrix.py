@@ -3,7 +3,8 @@
 
 Each interop test, once its checks pass, appends `client<TAB>transport<TAB>feature<TAB>outcome`
 to the file named by BABBLE_INTEROP_RESULTS (see crates/babble-presence/tests/server/matrix.rs).
-This script turns those rows into one table per client (feature x UDP/TCP) and either checks
+This script turns those rows into one table per client (feature x each transport the client
+was run over: UDP, TCP, TLS, WS, WSS) and either checks
 that the README holds exactly that table between its matrix markers (--check, as .ci/run does)
 or writes it there (--write). A feature a test did not record for a transport shows as
 "not run", so a row cannot claim more than the suite did.
@@ -16,7 +17,7 @@ import sys
 
 BEGIN = "<!-- interop-matrix:begin (made by interop/matrix.py from the suite's results; do not edit) -->"
 END = "<!-- interop-matrix:end -->"
-TRANSPORTS = ("UDP", "TCP")
+TRANSPORTS = ("UDP", "TCP", "TLS", "WS", "WSS")
 
 
 def read_rows(path):
@@ -31,6 +32,8 @@ def read_rows(path):
             if len(fields) != 4:
                 sys.exit(f"{path}:{number}: expected 4 tab-separated fields, got {len(fields)}")
             client, transport, feature, outcome = fields
+            if transport not in TRANSPORTS:
+                sys.exit(f"{path}:{number}: unknown transport {transport!r} (one of {', '.join(TRANSPORTS)})")
             cells = clients.setdefault(client, {}).setdefault(feature, {})
             if cells.get(transport, outcome) != outcome:
                 sys.exit(f"{path}:{number}: {client} {transport} {feature!r} recorded as both {cells[transport]!r} and {outcome!r}")
@@ -39,8 +42,8 @@ def read_rows(path):
 
 
 def client_order(client):
-    """SIPp first, then the softphone stacks and proxies in a fixed order, then anything else."""
-    for rank, prefix in enumerate(("SIPp", "PJSIP", "baresip", "linphone", "Kamailio")):
+    """SIPp first, then the softphone stacks, the browser stacks and proxies in a fixed order, then anything else."""
+    for rank, prefix in enumerate(("SIPp", "PJSIP", "baresip", "linphone", "JsSIP", "SIP.js", "Chromium", "Kamailio")):
         if client.startswith(prefix):
             return (rank, client)
     return (99, client)
@@ -49,12 +52,13 @@ def client_order(client):
 def render(clients):
     out = [BEGIN, ""]
     for client in sorted(clients, key=client_order):
-        out.append(f"| Feature | {client} UDP | {client} TCP |")
-        out.append("|---|---|---|")
         features = clients[client]
+        columns = [t for t in TRANSPORTS if any(t in cells for cells in features.values())]
+        out.append("| Feature | " + " | ".join(f"{client} {t}" for t in columns) + " |")
+        out.append("|---" * (len(columns) + 1) + "|")
         for feature in sorted(features, key=str.casefold):
-            cells = [features[feature].get(t, "not run") for t in TRANSPORTS]
-            out.append(f"| {feature} | {cells[0]} | {cells[1]} |")
+            cells = [features[feature].get(t, "not run") for t in columns]
+            out.append(f"| {feature} | " + " | ".join(cells) + " |")
         out.append("")
     out.append(END)
     return "\n".join(out)

@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Each peer: its `cfg`, and how to tell it is installed.
-const PEERS: [(&str, Probe); 6] = [
+const PEERS: [(&str, Probe); 8] = [
     ("has_sipp", Probe::OnPath("sipp")),
     ("has_baresip", Probe::OnPath("baresip")),
     ("has_linphonec", Probe::OnPath("linphonec")),
     ("has_schemathesis", Probe::OnPath("schemathesis")),
     ("has_kamailio", Probe::OnPathOrSbin("kamailio")),
     ("has_pjsua2", Probe::PythonModule("pjsua2")),
+    // JsSIP and SIP.js, installed by `npm ci` in interop/js.
+    ("has_js_stacks", Probe::InRepository("interop/js/node_modules/jssip/package.json")),
+    ("has_chromium", Probe::OnPath("chromedriver")),
 ];
 
 #[derive(Clone, Copy)]
@@ -26,6 +29,8 @@ enum Probe {
     /// Debian installs daemons in /usr/sbin, which a user's PATH may lack.
     OnPathOrSbin(&'static str),
     PythonModule(&'static str),
+    /// A file under the repository's root.
+    InRepository(&'static str),
 }
 
 fn main() {
@@ -35,6 +40,7 @@ fn main() {
     for dir in path.iter().chain(python_packages().as_ref()) {
         println!("cargo::rerun-if-changed={}", dir.display());
     }
+    println!("cargo::rerun-if-changed={}", repository().join("interop/js/node_modules").display());
     let required = std::env::var("BABBLE_REQUIRE_INTEROP").as_deref() == Ok("1");
     for (cfg, probe) in PEERS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
@@ -66,5 +72,10 @@ fn found(probe: Probe, path: &[PathBuf]) -> bool {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success()),
+        Probe::InRepository(file) => repository().join(file).is_file(),
     }
+}
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

@@ -6,9 +6,11 @@
 
 mod api;
 mod baresip;
+mod browser;
 mod cli;
 mod hostile;
 mod interop;
+mod js;
 mod kamailio;
 mod linphone;
 mod matrix;

@@ -18,12 +18,18 @@ pub(crate) enum Client {
     Baresip,
     Linphone,
     Kamailio,
+    /// JsSIP under Node.js, its WebSocket from the `ws` package (interop/js).
+    JsSip,
+    /// SIP.js under Node.js, its WebSocket from the `ws` package (interop/js).
+    SipJs,
+    /// JsSIP in headless Chromium, driven over WebDriver (interop/js).
+    Chromium,
 }
 
 impl Client {
     /// Its name and version as the matrix heads a table with them.
     fn label(self) -> &'static str {
-        static LABELS: [OnceLock<String>; 5] = [const { OnceLock::new() }; 5];
+        static LABELS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
         LABELS[self as usize].get_or_init(|| match self {
             Client::Sipp => {
                 // " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM."
@@ -38,13 +44,28 @@ impl Client {
             Client::Baresip => format!("baresip {} (Debian)", debian_version("baresip-core")),
             Client::Linphone => format!("linphonec {} (Debian linphone-cli)", debian_version("linphone-cli")),
             Client::Kamailio => format!("Kamailio {} (Debian, pua_dialoginfo)", debian_version("kamailio")),
+            Client::JsSip => format!("JsSIP {} (Node.js {}, ws)", npm_version("jssip"), node_major()),
+            Client::SipJs => format!("SIP.js {} (Node.js {}, ws)", npm_version("sip.js"), node_major()),
+            Client::Chromium => {
+                // "Chromium 143.0.7499.169 built on Debian ..."
+                let out = output("chromium", &["--version"]);
+                let version = out.split_whitespace().nth(1).unwrap_or("?");
+                format!("Chromium {version} (Debian, headless; JsSIP {})", npm_version("jssip"))
+            }
         })
     }
 }
 
-/// A transport column of the matrix.
+/// A transport column of the matrix: the name Via gives the transport.
 fn column(transport: Transport) -> &'static str {
-    if transport == Transport::Udp { "UDP" } else { "TCP" }
+    match transport {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+        Transport::Tls => "TLS",
+        Transport::Ws => "WS",
+        Transport::Wss => "WSS",
+        other => panic!("no matrix column for {other}"),
+    }
 }
 
 /// Records that `feature` passed with `client` over `transport`.
@@ -77,6 +98,23 @@ fn output(program: &str, args: &[&str]) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
         .unwrap_or_default()
+}
+
+/// The version of a package `npm ci` installed in interop/js.
+fn npm_version(package: &str) -> String {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop/js/node_modules")
+        .join(package)
+        .join("package.json");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    parsed["version"].as_str().unwrap_or("?").to_owned()
+}
+
+/// Node.js's major version ("v20.20.2" → "20").
+fn node_major() -> String {
+    let out = output("node", &["--version"]);
+    out.trim().trim_start_matches('v').split('.').next().unwrap_or("?").to_owned()
 }
 
 /// The upstream part of an installed Debian package's version (`1.0.0-4+b3` → `1.0.0`).

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use babble_presence::Transport;
 use babble_presence::api::Command;
-use babble_presence::config::ListenSpec;
 use futures_util::{SinkExt, StreamExt};
 use presence_core::bodies::Basic;
 use rustls::pki_types::pem::PemObject;
@@ -28,22 +27,11 @@ use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A server listening on TLS, WS and WSS (and UDP, TCP) with a fresh self-signed
-/// certificate, the directory holding it, and a client configuration that trusts it.
+/// A server listening on TLS, WS and WSS (and UDP, TCP), the directory of its certificate,
+/// and a client configuration that trusts it.
 async fn secure_server(label: &str) -> (babble_presence::Server, PathBuf, Arc<rustls::ClientConfig>) {
-    let dir = temp_dir(label);
-    let (certificate, key) =
-        babble_presence::certificate::write_self_signed(&dir, &["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let client = client_trusting(&certificate);
-    let server = start_in_process(|config| {
-        for listener in ["tls:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"] {
-            config.sip.listen.push(listener.parse::<ListenSpec>().unwrap());
-        }
-        config.sip.tls.certificate = Some(certificate);
-        config.sip.tls.private_key = Some(key);
-    })
-    .await;
-    (server, dir, client)
+    let (server, dir, certificate) = start_secure(label, |_| {}).await;
+    (server, dir, client_trusting(&certificate))
 }
 
 fn client_trusting(certificate: &std::path::Path) -> Arc<rustls::ClientConfig> {
@@ -192,10 +180,19 @@ async fn watch_over(server: &babble_presence::Server, phone: &mut Phone, via: &s
     phone.send(ok_to(&second)).await;
 }
 
-async fn metric(http: std::net::SocketAddr, name: &str) -> u64 {
-    let text = reqwest::get(format!("http://{http}/metrics")).await.unwrap().text().await.unwrap();
-    let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in /metrics"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+/// Waits until the counter `name` in `/metrics` reads `expected` and returns it, or the last
+/// value read after [`WAIT`]: a connection can be closed just before its failure is counted.
+async fn metric(http: std::net::SocketAddr, name: &str, expected: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = reqwest::get(format!("http://{http}/metrics")).await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in /metrics"));
+        let value = line.rsplit(' ').next().unwrap().parse().unwrap();
+        if value == expected || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +243,7 @@ async fn what_is_not_sip_over_websocket_is_answered_why_and_counted() {
     let bad_version =
         answer_to(ws, &format!("{}Sec-WebSocket-Protocol: sip\r\n\r\n", upgrade.replace("13", "8"))).await;
     assert!(bad_version.starts_with("HTTP/1.1 400 "), "an upgrade tungstenite refuses: {bad_version}");
-    assert_eq!(metric(http, "babble_ws_handshake_failures_total").await, 3);
+    assert_eq!(metric(http, "babble_ws_handshake_failures_total", 3).await, 3);
 
     // A message over sip.max_message_size (65 536) closes the connection with 1009.
     let tcp = TcpStream::connect(ws).await.unwrap();
@@ -260,7 +257,7 @@ async fn what_is_not_sip_over_websocket_is_answered_why_and_counted() {
         }
     };
     assert_eq!(u16::from(close.expect("a close with a reason").code), 1009);
-    assert_eq!(metric(http, "babble_ws_bad_frames_total").await, 1);
+    assert_eq!(metric(http, "babble_ws_bad_frames_total", 1).await, 1);
 
     // Plain SIP on the TLS port is a failed handshake.
     let tls = server.local_addr(Transport::Tls).unwrap();
@@ -268,7 +265,7 @@ async fn what_is_not_sip_over_websocket_is_answered_why_and_counted() {
     tcp.write_all(options(tcp.local_addr().unwrap(), "TCP", "plain").as_bytes()).await.unwrap();
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest)).await.expect("closed");
-    assert_eq!(metric(http, "babble_tls_handshake_failures_total").await, 1);
+    assert_eq!(metric(http, "babble_tls_handshake_failures_total", 1).await, 1);
     drop(client);
     server.shutdown().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
@@ -276,8 +273,8 @@ async fn what_is_not_sip_over_websocket_is_answered_why_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reloaded_certificate_is_served_to_new_connections_while_open_ones_stay() {
-    let dir = temp_dir("streams-reload");
-    let first = babble_presence::certificate::write_self_signed(&dir, &["localhost".into()]).unwrap();
+    let (dir, certificate, key) = self_signed("streams-reload");
+    let first = (certificate, key);
     let mut config = babble_presence::config::Config::default();
     config.sip.listen = vec!["tls:127.0.0.1:0".parse().unwrap()];
     config.http.listen = "127.0.0.1:0".parse().unwrap();

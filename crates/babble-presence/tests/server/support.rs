@@ -185,6 +185,36 @@ pub(crate) async fn start_in_process(configure: impl FnOnce(&mut Config)) -> bab
     babble_presence::Server::start(config).await.unwrap()
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1, made by the server's own
+/// `gen-cert` code in a fresh directory: (directory, certificate, key).
+pub(crate) fn self_signed(label: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir(label);
+    let names = ["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let (certificate, key) = babble_presence::certificate::write_self_signed(&dir, &names).unwrap();
+    (dir, certificate, key)
+}
+
+/// [`start_in_process`] also listening on TLS, WS and WSS (`local_addr(Transport::Tls)`, ...)
+/// with the certificate of [`self_signed`]: (server, its directory, the certificate a client
+/// must trust).
+pub(crate) async fn start_secure(
+    label: &str,
+    configure: impl FnOnce(&mut Config),
+) -> (babble_presence::Server, std::path::PathBuf, std::path::PathBuf) {
+    let (dir, certificate, key) = self_signed(label);
+    let trusted = certificate.clone();
+    let server = start_in_process(|config| {
+        for listener in ["tls:127.0.0.1:0", "ws:127.0.0.1:0", "wss:127.0.0.1:0"] {
+            config.sip.listen.push(listener.parse::<ListenSpec>().unwrap());
+        }
+        config.sip.tls.certificate = Some(certificate);
+        config.sip.tls.private_key = Some(key);
+        configure(config);
+    })
+    .await;
+    (server, dir, trusted)
+}
+
 /// The test user: 1001, password `secret`.
 pub(crate) fn user_1001() -> UserEntry {
     UserEntry {

@@ -1,0 +1,1 @@
+//! Interop: JsSIP in headless Chromium over WSS (interop/js/browser).
