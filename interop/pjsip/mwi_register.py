@@ -205,7 +205,7 @@ def main():
     result = 1
 
     try:
-        tp_id = lib.start(args.transport, host, args.log_level)
+        tp_id = lib.start(args.transport, host, args.log_level, args.ca)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, account {acc_uri}, "
             f"registrar {registrar}, proxy {proxy}, "
             f"credentials {'yes' if args.password is not None else 'none'}")

@@ -5,8 +5,8 @@ pjsua2 Endpoint in the same way; this module holds what they have in common:
 
   - importing pjsua2 (exit 1 with an install hint on stderr when it is missing), exported
     as `pj`;
-  - the command-line options every script takes (--server HOST:PORT, --transport udp|tcp,
-    --timeout, --log-level) and the SIP URIs built from --server (outbound proxy,
+  - the command-line options every script takes (--server HOST:PORT, --transport
+    udp|tcp|tls, --ca for TLS, --timeout, --log-level) and the SIP URIs built from --server (outbound proxy,
     registrar);
   - InteropEndpoint: a hard watchdog (faulthandler) that ends the process when a run
     outlives --timeout + SHUTDOWN_GRACE, libCreate() with its start-up chatter kept off
@@ -89,10 +89,13 @@ def parse_server(value):
 
 
 def add_server_args(ap, server_help):
-    """Adds --server HOST:PORT (required) and --transport udp|tcp (default udp)."""
+    """Adds --server HOST:PORT (required), --transport udp|tcp|tls (default udp) and --ca."""
     ap.add_argument("--server", required=True, type=parse_server, metavar="HOST:PORT",
                     help=server_help)
-    ap.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    ap.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp")
+    ap.add_argument("--ca", metavar="PEM",
+                    help="with --transport tls: the CA (or self-signed certificate) the server's "
+                         "certificate must chain to; the server's name is verified against it")
 
 
 def add_timeout_arg(ap, waited_for):
@@ -161,9 +164,10 @@ class InteropEndpoint:
         self.writer = StderrLogWriter()
         self.tp_id = None
 
-    def start(self, transport, host, log_level):
-        """libInit, one client transport ('udp'/'tcp', any free local port), libStart,
-        null audio device. Returns the transport id for sipConfig.transportId.
+    def start(self, transport, host, log_level, ca=None):
+        """libInit, one client transport ('udp'/'tcp'/'tls', any free local port; over TLS
+        the server's certificate is verified against the PEM file `ca`), libStart, null
+        audio device. Returns the transport id for sipConfig.transportId.
         Raises pj.Error."""
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0          # no worker threads: we poll
@@ -179,7 +183,13 @@ class InteropEndpoint:
         tp_cfg = pj.TransportConfig()
         tp_cfg.port = 0  # any free local port
         tp_cfg.boundAddress = "127.0.0.1" if host in ("127.0.0.1", "localhost") else ""
-        tp_type = pj.PJSIP_TRANSPORT_TCP if transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        tp_type = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP,
+                   "tls": pj.PJSIP_TRANSPORT_TLS}[transport]
+        if transport == "tls":
+            if not ca:
+                raise ValueError("--transport tls needs --ca")
+            tp_cfg.tlsConfig.CaListFile = ca
+            tp_cfg.tlsConfig.verifyServer = True
         self.tp_id = self.ep.transportCreate(tp_type, tp_cfg)
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()

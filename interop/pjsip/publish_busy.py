@@ -97,7 +97,7 @@ def main():
     a_alive = False
     result = 1
     try:
-        tp_id = lib.start(args.transport, host, args.log_level)
+        tp_id = lib.start(args.transport, host, args.log_level, args.ca)
         err(f"pjsua2 {lib.version()}, transport {args.transport}, proxy {proxy}")
 
         acc_a, acc_b, buddy = publisher_and_watcher(uri_a, uri_b, proxy, tp_id, t0, err)

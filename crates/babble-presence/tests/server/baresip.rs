@@ -1,5 +1,7 @@
-//! Interop with baresip (Debian's `baresip-core` 1.0.0) against the real binary over UDP and
-//! TCP: it registers, subscribes to a contact's presence through its `presence` module, and
+//! Interop with baresip (Debian's `baresip-core` 1.0.0) against the real binary over UDP,
+//! TCP and TLS (its `sip_cafile` set to the server's self-signed certificate; baresip 1.0
+//! does not check the server's certificate against it, so the TLS runs prove the transport,
+//! not the trust): it registers, subscribes to a contact's presence through its `presence` module, and
 //! reports the contact going busy (DND), offline and online again as the state is pushed
 //! through the HTTP API; and, with its `mwi` module, it subscribes once to its own
 //! message-summary and prints the counts pushed through the HTTP API.
@@ -25,6 +27,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use babble_presence::Transport;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use crate::matrix::{self, Client};
 use crate::support::*;
@@ -38,12 +42,12 @@ struct Baresip {
 
 impl Baresip {
     /// Starts baresip as 1001 with 1002 as a presence contact, registered at `server`
-    /// (`udp` or `tcp`).
-    fn start(server: std::net::SocketAddr, transport: &str) -> Baresip {
+    /// (`udp`, `tcp` or `tls`, trusting `ca`).
+    fn start(server: SocketAddr, transport: &str, ca: Option<&Path>) -> Baresip {
         let dir = temp_dir("baresip");
         let config = "poll_method epoll\nsip_listen 127.0.0.1:0\nmodule_path /usr/lib/baresip/modules\n\
                       module g711.so\nmodule_app account.so\nmodule_app contact.so\nmodule_app presence.so\n";
-        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(dir.join("config"), config.to_owned() + &cafile(ca)).unwrap();
         std::fs::write(dir.join("accounts"), format!("<sip:1001@{server};transport={transport}>;regint=600\n"))
             .unwrap();
         std::fs::write(
@@ -55,13 +59,15 @@ impl Baresip {
     }
 
     /// Starts baresip with the `mwi` module, `menu` (which prints each MWI NOTIFY's body)
-    /// and a UDP console on `console`, with no account yet (see [`Baresip::add_account`]).
-    fn start_for_mwi(console: u16) -> Baresip {
+    /// and a UDP console on `console`, with no account yet (see [`Baresip::add_account`]),
+    /// trusting `ca` for TLS.
+    fn start_for_mwi(console: u16, ca: Option<&Path>) -> Baresip {
         let dir = temp_dir("baresip-mwi");
         let config = format!(
             "poll_method epoll\nsip_listen 127.0.0.1:0\nmodule_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule cons.so\ncons_listen 127.0.0.1:{console}\n\
-             module_app account.so\nmodule_app menu.so\nmodule_app mwi.so\n"
+             module_app account.so\nmodule_app menu.so\nmodule_app mwi.so\n{}",
+            cafile(ca)
         );
         std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(dir.join("accounts"), "").unwrap();
@@ -93,7 +99,7 @@ impl Baresip {
     /// transport: the `mwi` module sends its SUBSCRIBE to the bare address of record
     /// (`sip:1001@host:port`, no `transport` parameter), which without a route goes over UDP
     /// even for a TCP account.
-    fn add_account(console: u16, server: std::net::SocketAddr, transport: &str) {
+    fn add_account(console: u16, server: SocketAddr, transport: &str) {
         let line = format!(
             "/uanew <sip:1001@{server};transport={transport}>;regint=600;\
              outbound=\"sip:{server};transport={transport}\"\n"
@@ -139,6 +145,32 @@ impl Drop for Baresip {
     }
 }
 
+/// baresip's configuration line naming the CA file TLS trusts, if any.
+fn cafile(ca: Option<&Path>) -> String {
+    ca.map(|ca| format!("sip_cafile {}\n", ca.display())).unwrap_or_default()
+}
+
+/// The transports baresip is run over: its `transport` URI parameter and the matrix column.
+const TRANSPORTS: [(&str, Transport); 3] = [("udp", Transport::Udp), ("tcp", Transport::Tcp), ("tls", Transport::Tls)];
+
+/// The binary for a run over `transport`, the address baresip is to use, and over TLS the
+/// self-signed certificate the server listens with (on a `tls` listener added to UDP and
+/// TCP, its `[sip.tls]` in a configuration file beside the certificate).
+fn server_for(transport: Transport) -> (Server, SocketAddr, Option<PathBuf>) {
+    if transport != Transport::Tls {
+        let server = Server::start(&[]);
+        let target = if transport == Transport::Udp { server.udp } else { server.tcp };
+        return (server, target, None);
+    }
+    let (dir, certificate, _key) = self_signed("baresip-tls");
+    let config = dir.join("babble-presence.toml");
+    let tls = "[sip.tls]\ncertificate = \"babble-presence.crt\"\nprivate_key = \"babble-presence.key\"\n";
+    std::fs::write(&config, tls).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--listen", "tls:127.0.0.1:0"]);
+    let target = server.tls.expect("a tls listener");
+    (server, target, Some(certificate))
+}
+
 /// Removes ANSI colour sequences (`ESC [ ... m`).
 fn strip_colours(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -173,10 +205,9 @@ async fn baresip_registers_and_sees_a_contact_go_busy_offline_and_online() {
     if !baresip_available() {
         return;
     }
-    for (transport, column) in [("udp", Transport::Udp), ("tcp", Transport::Tcp)] {
-        let server = Server::start(&[]);
-        let target = if transport == "udp" { server.udp } else { server.tcp };
-        let baresip = Baresip::start(target, transport);
+    for (transport, column) in TRANSPORTS {
+        let (server, target, ca) = server_for(column);
+        let baresip = Baresip::start(target, transport, ca.as_deref());
         baresip.expect_line("200 OK");
         // The presence subscription for Bob is in place before his state changes.
         let watching = |s: &Value| s["entity"] == "1002@127.0.0.1" && s["event"] == "presence";
@@ -230,11 +261,10 @@ async fn baresip_subscribes_to_mwi_once_and_shows_the_counts_pushed() {
     if !baresip_available() {
         return;
     }
-    for (transport, column) in [("udp", Transport::Udp), ("tcp", Transport::Tcp)] {
-        let server = Server::start(&[]);
-        let target = if transport == "udp" { server.udp } else { server.tcp };
+    for (transport, column) in TRANSPORTS {
+        let (server, target, ca) = server_for(column);
         let console = free_port();
-        let baresip = Baresip::start_for_mwi(console);
+        let baresip = Baresip::start_for_mwi(console, ca.as_deref());
         baresip.expect_line("baresip is ready.");
         // mwi.so armed its 1 ms start-up timer while loading, before "ready"; let it fire
         // (on an empty list) before any registration can succeed. See the module comment.

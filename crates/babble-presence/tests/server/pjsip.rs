@@ -1,5 +1,6 @@
 //! Interop with PJSIP (pjsua2 from PyPI's `pjsua2-python`), driving the scripts in
-//! `interop/pjsip/` against the server run in-process, over UDP and TCP: a buddy watching
+//! `interop/pjsip/` against the server run in-process, over UDP, TCP and TLS (PJSIP verifying
+//! the server's self-signed certificate): a buddy watching
 //! another account's published presence; an account publishing busy with a note and then
 //! withdrawing its publication, checked through the HTTP API while the script pauses and by
 //! a watching buddy; and registration with message-waiting. Mandatory under
@@ -17,7 +18,7 @@ use serde_json::Value;
 use crate::matrix::{self, Client};
 use crate::support::*;
 use babble_presence::api::{self, InEvent, VoicemailReason};
-use babble_presence::config::UnknownPresence;
+use babble_presence::config::{Config, UnknownPresence};
 use babble_presence::{MessageCounts, Transport};
 
 /// Whether pjsua2 can be imported (see [`tool_available`]).
@@ -28,6 +29,23 @@ fn pjsua2_available() -> bool {
 
 pub(crate) fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/pjsip").join(name)
+}
+
+/// The transports PJSIP is run over, with the scripts' `--transport` names.
+const TRANSPORTS: [(Transport, &str); 3] = [(Transport::Udp, "udp"), (Transport::Tcp, "tcp"), (Transport::Tls, "tls")];
+
+/// A server for a run over `transport` after `configure`, and the scripts' arguments for
+/// it: over TLS it also listens on TLS with a self-signed certificate, which the script
+/// is given as `--ca` (PJSIP verifies the server's certificate and name against it).
+async fn server_for(
+    transport: Transport,
+    configure: impl FnOnce(&mut Config),
+) -> (babble_presence::Server, Vec<String>) {
+    if transport != Transport::Tls {
+        return (start_in_process(configure).await, Vec::new());
+    }
+    let (server, _dir, certificate) = start_secure("pjsip-tls", configure).await;
+    (server, vec!["--ca".into(), certificate.display().to_string()])
 }
 
 /// Runs a script with `--server` and `--transport` plus `extra`; panics with its output on failure.
@@ -54,11 +72,15 @@ async fn pjsip_buddy_sees_published_online_note_and_offline() {
     if !pjsua2_available() {
         return;
     }
-    for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
-        let server = start_in_process(|_| {}).await;
+    for (transport, name) in TRANSPORTS {
+        let (server, extra) = server_for(transport, |_| {}).await;
         let target = server.local_addr(transport).unwrap();
-        let out =
-            tokio::task::spawn_blocking(move || run_script("presence_buddy.py", target, name, &[])).await.unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            run_script("presence_buddy.py", target, name, &extra)
+        })
+        .await
+        .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("PASS"), "{stdout}");
         server.shutdown().await.unwrap();
@@ -74,8 +96,8 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>, feature: &
     if !pjsua2_available() {
         return;
     }
-    for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
-        let server = start_in_process(|c| {
+    for (transport, name) in TRANSPORTS {
+        let (server, tls) = server_for(transport, |c| {
             if password.is_some() {
                 c.auth.register = true;
                 c.auth.users = vec![user_1001()];
@@ -85,7 +107,8 @@ async fn pjsip_registers_and_gets_mwi(password: Option<&'static str>, feature: &
         let mut events = server.events();
         let target = server.local_addr(transport).unwrap();
         let run = tokio::task::spawn_blocking(move || {
-            let mut extra = vec!["--user", "1001", "--expect-counts", "2/5"];
+            let mut extra: Vec<&str> = tls.iter().map(String::as_str).collect();
+            extra.extend(["--user", "1001", "--expect-counts", "2/5"]);
             if let Some(p) = password {
                 extra.extend(["--password", p]);
             }
@@ -136,11 +159,12 @@ struct PausingScript {
 }
 
 impl PausingScript {
-    fn start(name: &str, target: SocketAddr, transport: &str) -> PausingScript {
+    fn start(name: &str, target: SocketAddr, transport: &str, extra: &[String]) -> PausingScript {
         use std::io::{BufRead, BufReader, Read};
         let mut child = Command::new("python3")
             .arg(script(name))
             .args(["--server", &target.to_string(), "--transport", transport, "--pause", "--log-level", "5"])
+            .args(extra)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -234,10 +258,10 @@ async fn pjsip_publishes_busy_with_a_note_then_unpublishes() {
     if !pjsua2_available() {
         return;
     }
-    for (transport, name) in [(Transport::Udp, "udp"), (Transport::Tcp, "tcp")] {
-        let server = start_in_process(|c| c.notifier.unknown_presence = UnknownPresence::Offline).await;
+    for (transport, name) in TRANSPORTS {
+        let (server, extra) = server_for(transport, |c| c.notifier.unknown_presence = UnknownPresence::Offline).await;
         let (target, http) = (server.local_addr(transport).unwrap(), server.http_addr());
-        let mut run = PausingScript::start("publish_busy.py", target, name);
+        let mut run = PausingScript::start("publish_busy.py", target, name, &extra);
         run.expect("ok step (a)");
         run.expect("CHECK busy");
         let one = "one presence publication for 1001@127.0.0.1";

@@ -17,6 +17,8 @@ pub(crate) struct Server {
     logs: mpsc::Receiver<serde_json::Value>,
     pub(crate) udp: SocketAddr,
     pub(crate) tcp: SocketAddr,
+    /// The TLS listener, when `extra` asked for one (`--listen tls:...`).
+    pub(crate) tls: Option<SocketAddr>,
     pub(crate) http: SocketAddr,
 }
 
@@ -49,13 +51,14 @@ impl Server {
                 }
             }
         });
-        let (mut udp, mut tcp, mut http) = (None, None, None);
+        let (mut udp, mut tcp, mut tls, mut http) = (None, None, None, None);
         loop {
             let line: serde_json::Value = logs.recv_timeout(WAIT).expect("the server reports it is ready");
             let field = |k: &str| line.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             match (field("message").as_str(), field("transport").as_str()) {
                 ("listening", "udp") => udp = field("local").parse().ok(),
                 ("listening", "tcp") => tcp = field("local").parse().ok(),
+                ("listening", "tls") => tls = field("local").parse().ok(),
                 ("listening", "http") => http = field("local").parse().ok(),
                 ("babble-presence ready", _) => break,
                 _ => {}
@@ -66,6 +69,7 @@ impl Server {
             logs,
             udp: udp.expect("udp listener"),
             tcp: tcp.expect("tcp listener"),
+            tls,
             http: http.expect("http listener"),
         }
     }
