@@ -100,6 +100,7 @@ fn binding(contact: &str) -> BindingRecord {
         source: peer(),
         user_agent: Some("phone".into()),
         allow: vec!["SUBSCRIBE".into()],
+        path: vec!["<sip:edge.example.com;lr;ob>".into()],
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::store::Snapshot;
 
 use crate::peer::FlowId;
-use crate::registrar::uri_key;
+use crate::registrar::binding_key;
 
 use super::route::phone;
 use super::{Engine, cx};
@@ -46,7 +46,7 @@ impl Engine {
         }
         for record in snapshot.watches {
             // By comparison form, as the registrar matches contacts: the text may have changed.
-            let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| uri_key(&c.uri));
+            let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| binding_key(&c));
             if key.is_none() {
                 // Text this run cannot read: the watch ends below, counted as the store's.
                 self.fx.stats.stored_records_dropped += 1;

@@ -240,8 +240,8 @@ impl Engine {
         }
     }
 
-    /// Bindings came or went: subscribe to the new phones and unsubscribe from the gone
-    /// ones, in order, then show the entity registered or not, notifying its watchers once.
+    /// Bindings came, went or moved: subscribe to the new phones, unsubscribe from the gone
+    /// ones and follow the moved ones, in order, then show the entity registered or not, notifying its watchers once.
     pub(super) fn registered(&mut self, registered: Registered, now: Instant) {
         let Registered { aor, bindings, registered } = registered;
         let mut updates = Vec::new();
@@ -253,6 +253,11 @@ impl Engine {
                     }
                 }
                 BindingChange::Removed(key) => updates.extend(self.phones.unwatch(&aor, &key, cx!(self, now))),
+                BindingChange::Moved(key) => {
+                    if let Some(phone) = self.registrar.binding(&aor, &key).map(|b| phone(&aor, b)) {
+                        self.phones.moved(&phone, cx!(self, now));
+                    }
+                }
             }
         }
         updates.push((aor, Update::Registered(registered)));
@@ -293,6 +298,7 @@ pub(super) fn phone(aor: &EntityKey, b: &Binding) -> Phone {
         contact: b.contact.to_string(),
         target: b.contact.uri.clone(),
         peer: b.source,
+        route: b.path.clone(),
         accepts_subscribe: b.allows(&Method::Subscribe),
     }
 }

@@ -11,6 +11,7 @@ mod subscribe;
 mod watch;
 
 use sip_proto::Uri;
+use sip_proto::header::NameAddr;
 
 use crate::context::Ctx;
 use crate::entities::{Source, Update};
@@ -24,7 +25,7 @@ use watch::Watches;
 pub(crate) struct Phone {
     /// Its address-of-record.
     pub(crate) aor: EntityKey,
-    /// Its contact in comparison form.
+    /// Its binding's key.
     pub(crate) key: String,
     /// The Contact as registered.
     pub(crate) contact: String,
@@ -32,6 +33,8 @@ pub(crate) struct Phone {
     pub(crate) target: Uri,
     /// Where they are sent: the address and flow it registered from.
     pub(crate) peer: Peer,
+    /// The Route our first SUBSCRIBE carries: the Path it registered through (RFC 3327 §5.3).
+    pub(crate) route: Vec<NameAddr>,
     /// Whether it accepts SUBSCRIBE.
     pub(crate) accepts_subscribe: bool,
 }
@@ -48,6 +51,21 @@ impl Phones {
     pub(crate) fn unwatch(&mut self, aor: &EntityKey, key: &str, cx: &mut Ctx<'_>) -> Vec<(EntityKey, Update)> {
         let ids = self.watches.of_binding(aor, key).to_vec();
         ids.into_iter().filter_map(|id| self.stop(id, true, cx)).collect()
+    }
+
+    /// The phone's binding was refreshed from another source or connection: its watches
+    /// follow it there (their dialogs go on over the new flow, RFC 5626 §6), and a package
+    /// whose watch ended with the old connection is subscribed to again.
+    pub(crate) fn moved(&mut self, phone: &Phone, cx: &mut Ctx<'_>) {
+        for id in self.watches.of_binding(&phone.aor, &phone.key).to_vec() {
+            let Some(w) = self.watches.get_mut(id).filter(|w| !w.ending) else { continue };
+            w.peer = phone.peer;
+            if w.dialog.is_none() {
+                (w.target, w.contact, w.route) = (phone.target.clone(), phone.contact.clone(), phone.route.clone());
+            }
+            self.store(id, cx.fx);
+        }
+        self.watch(phone, cx);
     }
 
     /// How many subscriptions to phones are held.

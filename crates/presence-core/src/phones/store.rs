@@ -78,6 +78,7 @@ impl Phones {
             package,
             peer,
             target: phone.target.clone(),
+            route: phone.route.clone(),
             call_id: r.dialog.call_id,
             local_tag: r.dialog.local_tag,
             our_host: r.our_host,

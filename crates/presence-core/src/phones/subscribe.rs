@@ -50,6 +50,7 @@ impl Phones {
                 package,
                 peer: phone.peer,
                 target: phone.target.clone(),
+                route: phone.route.clone(),
                 call_id: format!("{}@{our_host}", cx.fx.ids.token()),
                 local_tag: cx.fx.ids.token(),
                 our_host: our_host.clone(),
@@ -87,6 +88,9 @@ impl Phones {
                 h.push(HeaderName::CallId, w.call_id.clone());
                 h.push(HeaderName::CSeq, format!("{} SUBSCRIBE", w.cseq));
                 h.push(HeaderName::MaxForwards, "70");
+                for route in &w.route {
+                    h.push(HeaderName::Route, route.to_string());
+                }
                 req
             }
         };

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use sip_proto::dialog::Dialog;
+use sip_proto::header::NameAddr;
 use sip_proto::{Request, Uri};
 
 use crate::entities::Status;
@@ -18,11 +19,14 @@ pub(crate) struct Watch {
     pub(crate) entity: EntityKey,
     /// The binding's Contact, as stored with the binding.
     pub(crate) contact: String,
-    /// The binding's contact in comparison form.
+    /// The binding's key.
     pub(crate) binding_key: String,
     pub(crate) package: Package,
     pub(crate) peer: Peer,
     pub(crate) target: Uri,
+    /// The Route of requests before the dialog exists (the binding's Path); the dialog's
+    /// route set replaces it.
+    pub(crate) route: Vec<NameAddr>,
     pub(crate) call_id: String,
     pub(crate) local_tag: String,
     pub(crate) our_host: String,
@@ -42,7 +46,7 @@ pub(crate) struct Watches {
     by_id: HashMap<WatchId, Watch>,
     /// (Call-ID, our tag): how a phone's NOTIFY finds its subscription.
     by_call: HashMap<(String, String), WatchId>,
-    /// (address-of-record, contact comparison form): the watches of one binding.
+    /// (address-of-record, binding key): the watches of one binding.
     by_binding: HashMap<(EntityKey, String), Vec<WatchId>>,
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct Binding {
     pub(crate) user_agent: Option<String>,
     /// Methods the contact accepts: from Allow, or Polycom's Contact `methods` parameter.
     pub(crate) allow: Vec<String>,
+    /// The Path it registered through (RFC 3327 §5.3), the proxy nearest us first: the
+    /// route our requests to it take.
+    pub(crate) path: Vec<NameAddr>,
 }
 
 impl Binding {
@@ -79,7 +82,7 @@ impl Bindings {
 }
 
 /// RFC 3261 §19.1.4-style comparison form: scheme, user, lowercased host, port, transport.
-pub(crate) fn uri_key(uri: &Uri) -> String {
+pub(super) fn uri_key(uri: &Uri) -> String {
     match uri {
         Uri::Sip(u) => format!(
             "{}:{}@{}:{}:{}",

@@ -1,15 +1,17 @@
 //! The registrar (RFC 3261 §10.3): owns the bindings of contacts to addresses-of-record,
 //! with the source address and flow kept so requests reach phones behind NAT. `register`
-//! takes REGISTERs and expires bindings, `store` keeps them across restarts, `binding` is
-//! the table. Other components read a binding through [`Registrar::binding`].
+//! takes REGISTERs and expires bindings, `outbound` holds what RFC 5626 and RFC 3327 change
+//! in that, `store` keeps them across restarts, `binding` is the table. Other components read a binding through [`Registrar::binding`].
 
 mod binding;
+mod outbound;
 mod register;
 mod store;
 
 use std::time::Instant;
 
-pub(crate) use binding::{Binding, uri_key};
+pub(crate) use binding::Binding;
+pub(crate) use outbound::binding_key;
 
 use crate::api::SourceAddress;
 use crate::entity_key::EntityKey;
@@ -31,11 +33,14 @@ pub(crate) struct Registered {
     pub(crate) registered: bool,
 }
 
-/// One binding that came or went, by its contact's comparison form.
+/// One binding that came, went or moved, by its key ([`binding_key`]).
 #[derive(Debug)]
 pub(crate) enum BindingChange {
     Added(String),
     Removed(String),
+    /// Refreshed from another source or connection (a phone that reconnected): requests to
+    /// it now go that way (RFC 5626 §6: the newest flow replaces the old one).
+    Moved(String),
 }
 
 impl Registrar {
@@ -44,7 +49,7 @@ impl Registrar {
         self.bindings.of(aor)
     }
 
-    /// The binding of `aor` whose contact has comparison form `key`.
+    /// The binding of `aor` whose key ([`binding_key`]) is `key`.
     pub(crate) fn binding(&self, aor: &EntityKey, key: &str) -> Option<&Binding> {
         self.bindings.of(aor).iter().find(|b| b.key == key)
     }

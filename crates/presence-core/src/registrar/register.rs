@@ -1,6 +1,6 @@
 //! Taking a REGISTER (RFC 3261 §10.3 steps 5–8): the contacts it adds, refreshes or removes,
 //! `*` removal, Min-Expires, the Call-ID/CSeq ordering rule, and the 200 listing every
-//! binding; and the expiry of bindings. Each binding raises `register`/`unregister` and is
+//! binding (with what RFC 5626 and RFC 3327 add, see `outbound`); and the expiry of bindings. Each binding raises `register`/`unregister` and is
 //! stored; what it means elsewhere (subscribing to the phone, the entity's registration)
 //! goes back to the engine as a [`Registered`].
 
@@ -18,7 +18,8 @@ use crate::entity_key::EntityKey;
 use crate::peer::Peer;
 use crate::request::Incoming;
 
-use super::binding::{Binding, methods_param, uri_key};
+use super::binding::{Binding, methods_param};
+use super::outbound::{self, binding_key};
 use super::{BindingChange, Registered, Registrar};
 
 /// What one REGISTER asks for one contact.
@@ -35,6 +36,7 @@ struct Registering<'a> {
     source: Peer,
     user_agent: Option<String>,
     allow: Option<Vec<String>>,
+    path: Vec<NameAddr>,
 }
 
 impl Registrar {
@@ -46,6 +48,10 @@ impl Registrar {
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<Registered>) {
         let aor = cx.config.entity_key(&req.to.uri.to_string());
+        let flow = match outbound::registers_flow(req) {
+            Ok(flow) => flow,
+            Err(refusal) => return (refusal, None),
+        };
         let (call_id, cseq) = (req.call_id.as_str(), req.cseq.seq);
         let rules = cx.config.registrar_expiry;
         let asked = match &req.contacts {
@@ -72,7 +78,7 @@ impl Registrar {
                         Ok(expires) => expires,
                         Err(refusal) => return (refusal, None),
                     };
-                    asked.push(Asked { key: uri_key(&contact.uri), contact, expires });
+                    asked.push(Asked { key: binding_key(&contact), contact, expires });
                 }
                 asked
             }
@@ -93,6 +99,7 @@ impl Registrar {
             source,
             user_agent: req.user_agent.clone(),
             allow: req.allow.as_ref().map(|m| m.iter().map(ToString::to_string).collect()),
+            path: req.paths.clone(),
         };
         let mut changes = Vec::new();
         for a in asked {
@@ -106,6 +113,7 @@ impl Registrar {
             contact.params.set("expires", Some(&left.to_string()));
             ok.headers.push(HeaderName::Contact, contact.to_string());
         }
+        outbound::decorate(&mut ok, req, flow);
         (ok, Some(outcome))
     }
 
@@ -185,7 +193,8 @@ impl Registrar {
                 let old = std::mem::replace(&mut b.contact, asked.contact).to_string();
                 let reworded = (old != b.contact.to_string()).then_some(old);
                 self.bindings.tally.moved(b.source.addr.ip(), req.source.addr.ip());
-                (b.call_id, b.cseq, b.expires_at, b.granted, b.source, b.user_agent, b.allow) = (
+                let moved = b.source != req.source;
+                (b.call_id, b.cseq, b.expires_at, b.granted, b.source, b.user_agent, b.allow, b.path) = (
                     req.call_id.to_owned(),
                     req.cseq,
                     expires_at,
@@ -193,6 +202,7 @@ impl Registrar {
                     req.source,
                     req.user_agent.clone(),
                     allow,
+                    req.path.clone(),
                 );
                 if announce {
                     b.announced_at = now;
@@ -201,7 +211,7 @@ impl Registrar {
                 if let Some(contact) = reworded {
                     fx.store(|_| crate::store::Change::DeleteBinding { aor: aor.to_string(), contact });
                 }
-                None
+                moved.then(|| BindingChange::Moved(asked.key.clone()))
             }
             None => {
                 self.bindings.tally.add(req.source.addr.ip());
@@ -216,6 +226,7 @@ impl Registrar {
                     source: req.source,
                     user_agent: req.user_agent.clone(),
                     allow,
+                    path: req.path.clone(),
                 });
                 let added = &bindings[bindings.len() - 1];
                 fx.raise(InEvent::Register(added.event(aor, bindings)));

@@ -14,7 +14,8 @@ use crate::peer::FlowId;
 use crate::store::{peer, peer_record};
 
 use super::Registrar;
-use super::binding::{Binding, uri_key};
+use super::binding::Binding;
+use super::outbound::binding_key;
 
 impl Registrar {
     /// Stores the binding of `aor` whose comparison form is `key` (no-op without persistence).
@@ -31,6 +32,7 @@ impl Registrar {
                 source: peer_record(b.source),
                 user_agent: b.user_agent.clone(),
                 allow: b.allow.clone(),
+                path: b.path.iter().map(ToString::to_string).collect(),
             })
         });
     }
@@ -47,7 +49,10 @@ impl Registrar {
         fx: &mut Effects,
         now: Instant,
     ) -> Option<EntityKey> {
-        let (Ok(contact), Some(source)) = (NameAddr::parse(&record.contact), peer(&record.source, udp_flows)) else {
+        let path: Result<Vec<NameAddr>, _> = record.path.iter().map(|p| NameAddr::parse(p)).collect();
+        let (Ok(contact), Ok(path), Some(source)) =
+            (NameAddr::parse(&record.contact), path, peer(&record.source, udp_flows))
+        else {
             fx.store(|_| Change::DeleteBinding { aor: record.aor, contact: record.contact });
             return None;
         };
@@ -55,7 +60,7 @@ impl Registrar {
         // later deletes find it.
         let renamed = (record.aor != aor.as_str()).then(|| (record.aor, record.contact.clone()));
         let binding = Binding {
-            key: uri_key(&contact.uri),
+            key: binding_key(&contact),
             contact,
             call_id: record.call_id,
             cseq: record.cseq,
@@ -65,6 +70,7 @@ impl Registrar {
             source,
             user_agent: record.user_agent,
             allow: record.allow,
+            path,
         };
         let bindings = self.bindings.by_aor.entry(aor.clone()).or_insert_with(|| {
             fx.directory.add(&aor);

@@ -28,6 +28,9 @@ pub(crate) struct Incoming {
     pub(crate) subscription_state: Option<SubscriptionState>,
     pub(crate) allow: Option<Vec<Method>>,
     pub(crate) require: Vec<String>,
+    pub(crate) supported: Vec<String>,
+    /// Path values (RFC 3327), the proxy nearest us first.
+    pub(crate) paths: Vec<NameAddr>,
     /// Authorization and Proxy-Authorization credentials, in that order.
     pub(crate) credentials: Vec<AuthParams>,
     pub(crate) user_agent: Option<String>,
@@ -57,6 +60,7 @@ impl Incoming {
         let (contacts, record_routes) = (h.contacts()?, h.record_routes()?);
         let (content_type, sip_if_match) = (h.content_type()?, h.sip_if_match()?);
         let (subscription_state, allow, require) = (h.subscription_state()?, h.allow()?, h.require()?);
+        let (supported, paths) = (h.supported()?, h.paths()?);
         let user_agent = h.get(&HeaderName::UserAgent).map(str::to_owned);
         Ok(move |request| Incoming {
             request,
@@ -75,6 +79,8 @@ impl Incoming {
             subscription_state,
             allow,
             require,
+            supported,
+            paths,
             credentials,
             user_agent,
         })

@@ -32,10 +32,15 @@ pub(crate) fn preflight(req: &Incoming) -> Option<Response> {
     if names_someone && !matches!(req.from.uri, Uri::Sip(_)) {
         return Some(req.answer(400).with_reason("From Is Not a SIP URI"));
     }
-    // We support no extension that a request could require (§8.2.2.3: 420 + Unsupported).
-    if !req.require.is_empty() && *method != Method::Cancel {
+    // §8.2.2.3: an extension we do not support is answered 420 + Unsupported. The registrar
+    // supports Path (RFC 3327) and outbound (RFC 5626); nothing else takes an extension.
+    let supported: &[&str] = if *method == Method::Register { &["path", "outbound"] } else { &[] };
+    let unsupported: Vec<&str> = (req.require.iter().map(String::as_str))
+        .filter(|tag| !supported.iter().any(|s| s.eq_ignore_ascii_case(tag)))
+        .collect();
+    if !unsupported.is_empty() && *method != Method::Cancel {
         let mut response = req.answer(420);
-        response.headers.push(HeaderName::Unsupported, req.require.join(", "));
+        response.headers.push(HeaderName::Unsupported, unsupported.join(", "));
         return Some(response);
     }
     None

@@ -102,6 +102,9 @@ pub struct BindingRecord {
     pub user_agent: Option<String>,
     /// The methods it accepts.
     pub allow: Vec<String>,
+    /// The Path it registered through (RFC 3327), the proxy nearest us first.
+    #[serde(default)]
+    pub path: Vec<String>,
 }
 
 /// A subscription we hold to a phone (subscribing back after it registered), with its

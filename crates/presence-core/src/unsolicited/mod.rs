@@ -6,14 +6,13 @@
 use std::net::SocketAddr;
 
 use sip_proto::transaction::ClientKey;
-use sip_proto::{HeaderName, Method, Request, Uri};
+use sip_proto::{HeaderName, Method, Request};
 
 use crate::bodies::Format;
 use crate::bodies::mwi::{self, MessageCounts, UrgentCounts};
 use crate::client_transactions::Purpose;
 use crate::context::Ctx;
 use crate::entity_key::EntityKey;
-use crate::peer::Peer;
 use crate::profiles::{self, Subscriber};
 use crate::registrar::Binding;
 
@@ -29,38 +28,44 @@ pub(crate) fn mwi(
     // Each phone's device profile, chosen as for a subscription it would have made: the one
     // it registered from, with the User-Agent it registered with.
     let profiles = &cx.config.profiles;
-    let targets: Vec<(Uri, Peer, UrgentCounts)> = phones
+    let targets: Vec<(&Binding, UrgentCounts)> = phones
         .iter()
         .filter(|b| !subscribed.contains(&b.source.addr))
         .map(|b| {
             let phone = Subscriber { key: entity, source: b.source.addr.ip(), user_agent: b.user_agent.as_deref() };
             let urgent = profiles::select(profiles, phone)
                 .map_or(UrgentCounts::Parenthesized, |p| profiles[p].mwi_urgent_counts);
-            (b.contact.uri.clone(), b.source, urgent)
+            (b, urgent)
         })
         .collect();
-    for (target, peer, urgent) in targets {
+    for (phone, urgent) in targets {
         let body = mwi::write(&entity.uri(), &counts, urgent);
-        send(entity, target, peer, "message-summary", Some(&body), cx);
+        send(entity, phone, "message-summary", Some(&body), cx);
     }
 }
 
 /// Sends `Event: check-sync` to each of `phones` (the entity's bindings).
 pub(crate) fn check_sync(entity: &EntityKey, phones: &[Binding], cx: &mut Ctx<'_>) {
     for b in phones {
-        send(entity, b.contact.uri.clone(), b.source, "check-sync", None, cx);
+        send(entity, b, "check-sync", None, cx);
     }
 }
 
-fn send(entity: &EntityKey, target: Uri, peer: Peer, event: &str, body: Option<&str>, cx: &mut Ctx<'_>) {
+/// Sends the NOTIFY to `phone`'s contact, over the flow it registered from, through the
+/// Path it registered through (RFC 3327 §5.3).
+fn send(entity: &EntityKey, phone: &Binding, event: &str, body: Option<&str>, cx: &mut Ctx<'_>) {
+    let peer = phone.source;
     let ids = &mut cx.fx.ids;
     let branch = ids.branch();
     let tag = ids.token();
     let host = if peer.local.ip().is_unspecified() { entity.domain().to_owned() } else { peer.local_host() };
-    let mut req = Request::new(Method::Notify, target);
+    let mut req = Request::new(Method::Notify, phone.contact.uri.clone());
     let h = &mut req.headers;
     h.push(HeaderName::Via, peer.via(&host, &branch));
     h.push(HeaderName::MaxForwards, "70");
+    for route in &phone.path {
+        h.push(HeaderName::Route, route.to_string());
+    }
     h.push(HeaderName::From, format!("<sip:{entity}>;tag={tag}"));
     h.push(HeaderName::To, format!("<sip:{entity}>"));
     h.push(HeaderName::CallId, format!("{}@{host}", ids.token()));

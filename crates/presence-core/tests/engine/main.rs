@@ -9,6 +9,7 @@ mod identity;
 mod invariants;
 mod limits;
 mod notifier;
+mod outbound;
 mod profiles;
 mod publisher;
 mod registrar;

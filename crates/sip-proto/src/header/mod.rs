@@ -237,6 +237,11 @@ impl Headers {
         self.typed_list(HeaderName::RecordRoute, NameAddr::parse)
     }
 
+    /// Path values (RFC 3327 §4), in order: the proxy nearest the registrar first.
+    pub fn paths(&self) -> Result<Vec<NameAddr>, HeaderError> {
+        self.typed_list(HeaderName::Path, NameAddr::parse)
+    }
+
     /// Expires, in seconds.
     pub fn expires(&self) -> Result<Option<u32>, HeaderError> {
         self.number(HeaderName::Expires)

@@ -66,6 +66,8 @@ header_names! {
     MaxForwards = "Max-Forwards", None, false;
     /// `Min-Expires`.
     MinExpires = "Min-Expires", None, false;
+    /// `Path` (RFC 3327 §4).
+    Path = "Path", None, true;
     /// `Proxy-Authenticate`.
     ProxyAuthenticate = "Proxy-Authenticate", None, false;
     /// `Proxy-Authorization`.
