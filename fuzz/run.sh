@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Seeds each fuzz target's corpus with the sip-proto test vectors, then fuzzes each target
-# for SECONDS_PER_TARGET seconds (default 60). Runnable from any directory.
+# Seeds each fuzz target's corpus (the sip-proto test vectors; for `websocket`, the upgrades and
+# frames in seeds/websocket/), then fuzzes each target for SECONDS_PER_TARGET seconds (default
+# 60). Runnable from any directory.
 #   SECONDS_PER_TARGET=300 fuzz/run.sh            # every target
 #   fuzz/run.sh framing                           # just one
 set -euo pipefail
@@ -12,7 +13,7 @@ seconds="${SECONDS_PER_TARGET:-60}"
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(parse_message framing body_pidf body_xpidf body_dialog_info body_mwi)
+    targets=(parse_message framing body_pidf body_xpidf body_dialog_info body_mwi websocket)
 fi
 
 export RUSTC_BOOTSTRAP=1
@@ -21,6 +22,12 @@ cd "$fuzz_dir"
 for target in "${targets[@]}"; do
     corpus="$fuzz_dir/corpus/$target"
     mkdir -p "$corpus"
+    if [ "$target" = websocket ]; then
+        cp "$fuzz_dir"/seeds/websocket/* "$corpus/"
+        echo "== fuzzing $target for ${seconds}s =="
+        cargo fuzz run "$target" -- -max_total_time="$seconds"
+        continue
+    fi
     # Flatten paths into file names: vendors/pjsip/register.sip -> vendors-pjsip-register.sip
     while IFS= read -r -d '' vector; do
         rel="${vector#"$vectors"/}"

@@ -13,8 +13,15 @@ for (const name of ["log", "info", "warn", "error", "debug", "trace"]) {
   console[name] = (...args) => process.stderr.write(format(...args) + "\n");
 }
 
-// Node.js 20 has no WebSocket of its own; both stacks look for the browser's global one.
-globalThis.WebSocket = WebSocket;
+// Node.js 20 has no WebSocket of its own; both stacks look for the browser's global one. This
+// one also says on stderr why a connection failed (a certificate not trusted, say), which
+// SIP.js does not.
+globalThis.WebSocket = class extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    this.on("error", (e) => process.stderr.write(`WebSocket error: ${e.message}\n`));
+  }
+};
 
 /** One protocol line on stdout: words, then an optional JSON value. */
 export function say(...parts) {
@@ -49,12 +56,6 @@ export function options(argv = process.argv.slice(2)) {
   return o;
 }
 
-/** What each event package is subscribed with. */
-export const ACCEPT = {
-  presence: "application/pidf+xml",
-  dialog: "application/dialog-info+xml",
-};
-
 function xmlEscape(text) {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
@@ -70,16 +71,24 @@ export function pidf(entity, basic, note) {
 }
 
 /**
- * Reads commands from stdin, one a line: `handler(verb, words, rest)`, where `rest` is the line
- * after the first two words (a note may have spaces). Commands run one after the other; a
- * command's promise settles before the next is read. The end of stdin is `quit`.
+ * Reads commands from stdin, one a line, once `ready` has resolved: `handler(verb, words,
+ * rest)`, where `rest` is the line after the first two words (a note may have spaces).
+ * Commands run one after the other: a command's promise settles before the next one runs. The
+ * end of stdin is `quit`, unless a `quit` came already.
  */
-export function commands(handler) {
+export function commands(ready, handler) {
   const lines = createInterface({ input: process.stdin, terminal: false });
-  let chain = Promise.resolve();
+  let chain = ready;
+  let quitting = false;
   const run = (line) => {
     const words = line.trim().split(/\s+/);
-    const rest = line.trim().split(/\s+/).slice(2).join(" ");
+    if (words[0] === "quit") {
+      if (quitting) {
+        return;
+      }
+      quitting = true;
+    }
+    const rest = words.slice(2).join(" ");
     chain = chain.then(() => handler(words[0], words.slice(1), rest)).catch((e) => fail(`${line}: ${e?.stack ?? e}`));
   };
   lines.on("line", (line) => line.trim() && run(line));

@@ -5,11 +5,17 @@
 // OutgoingRequest given to a RequestSender (its transaction layer, over its transport), with
 // SIP-ETag/SIP-If-Match handled here (RFC 3903).
 
-import { ACCEPT, commands, fail, options, pidf, say } from "./common.mjs";
+import { commands, fail, options, pidf, say } from "./common.mjs";
 
 const { default: JsSIP } = await import("jssip");
 const { default: SIPMessage } = await import("jssip/lib/SIPMessage.js");
 const { default: RequestSender } = await import("jssip/lib/RequestSender.js");
+const { default: Subscriber } = await import("jssip/lib/Subscriber.js");
+
+// Subscriber's termination codes by number, for the TERMINATED line.
+const ENDINGS = Object.fromEntries(
+  Object.entries(Subscriber.C).filter(([name]) => /^(UN)?SUBSCRIBE_|_RECEIVED$/.test(name)).map(([k, v]) => [v, k]),
+);
 
 const o = options();
 // Every SIP message sent and received, and JsSIP's warnings and errors, on stderr.
@@ -20,10 +26,13 @@ const ua = new JsSIP.UA({
   sockets: [new JsSIP.WebSocketInterface(o.server)],
   uri: aor,
   register: false,
-  // A test connection that drops must fail the test, not be retried behind its back.
-  connection_recovery_min_interval: 30,
-  connection_recovery_max_interval: 30,
 });
+
+// The Accept each event package is subscribed with (JsSIP's Subscriber requires one).
+const ACCEPT = {
+  presence: "application/pidf+xml",
+  dialog: "application/dialog-info+xml",
+};
 
 const subscribers = new Map();
 let etag = null;
@@ -58,7 +67,9 @@ function check(response, what) {
   }
 }
 
-commands(async (verb, words, rest) => {
+const connected = new Promise((resolve) => ua.once("connected", resolve));
+
+commands(connected, async (verb, words, rest) => {
   switch (verb) {
     case "subscribe": {
       const [event, user] = words;
@@ -68,8 +79,7 @@ commands(async (verb, words, rest) => {
         say("NOTIFY", event, { state, contentType: contentType ?? null, body: body ?? "" });
       });
       subscriber.on("terminated", (code, reason) => {
-        const why = Object.keys(JsSIP_C_codes).find((k) => JsSIP_C_codes[k] === code) ?? String(code);
-        say("TERMINATED", event, { code: why, reason: reason ?? null });
+        say("TERMINATED", event, { code: ENDINGS[code] ?? String(code), reason: reason ?? null });
       });
       subscribers.set(event, subscriber);
       subscriber.subscribe();
@@ -107,9 +117,6 @@ commands(async (verb, words, rest) => {
       fail(`unknown command ${verb}`, 2);
   }
 });
-
-// JsSIP's Subscriber termination codes by name, for the TERMINATED line.
-const JsSIP_C_codes = (await import("jssip/lib/Subscriber.js")).default.C;
 
 ua.on("connected", () => say("READY"));
 ua.on("disconnected", (e) => {

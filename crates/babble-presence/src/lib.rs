@@ -10,6 +10,8 @@ mod counters;
 mod driver;
 mod durable;
 pub mod event_log;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 pub mod limits_config;
 pub mod profile_config;

@@ -10,7 +10,7 @@ mod flows;
 pub(crate) mod listener;
 pub(crate) mod tls;
 pub(crate) mod udp;
-mod ws;
+pub(crate) mod ws;
 
 pub(crate) use connection::StreamRules;
 pub(crate) use flows::{FlowIds, Flows, SendError};

@@ -260,3 +260,46 @@ async fn write_messages<S>(
     let _ = sink.send(Message::Close(Some(frame))).await;
     let _ = sink.close().await;
 }
+
+/// What a client sent on a WebSocket port, as [`serve`] would read it: `input` goes through
+/// the handshake and the message reader on an in-memory stream, and the length of each SIP
+/// message read is returned (none when the handshake was refused). Panics when a message
+/// is over `max_message_size`, which the reader must never deliver.
+#[cfg(feature = "fuzzing")]
+// A fuzz target's entry point: failing loudly is its job.
+#[allow(clippy::expect_used)]
+pub fn fuzz_session(input: &[u8], max_message_size: usize) -> Vec<usize> {
+    use tokio::sync::Semaphore;
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime =
+            tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
+    }
+    let rules = StreamRules {
+        max_message_size,
+        idle_timeout: Duration::from_secs(60),
+        head_timeout: Duration::from_secs(10),
+        share: Arc::new(Semaphore::new(1)),
+        counters: Arc::default(),
+    };
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let sending = async move {
+        let _ = client.write_all(input).await;
+        let _ = client.shutdown().await;
+        // What the server answers is read until it drops its end, so its writes never block.
+        let _ = client.read_to_end(&mut Vec::new()).await;
+    };
+    let reading = async {
+        let Ok(ws) = handshake(server, max_message_size).await else { return Vec::new() };
+        let (_sink, messages) = ws.split();
+        let mut reader = WsMessages { messages, close: Arc::default(), rules };
+        let mut lengths = Vec::new();
+        while let Some(Ok(item)) = reader.next().await {
+            if let StreamItem::Message(message) = item {
+                assert!(message.len() <= max_message_size, "a {}-byte message was delivered", message.len());
+                lengths.push(message.len());
+            }
+        }
+        lengths
+    };
+    RUNTIME.with(|runtime| runtime.block_on(async { tokio::join!(sending, reading).1 }))
+}
