@@ -3,7 +3,9 @@
 //! `.invalid` host (as browsers send) gets its 200 and every NOTIFY over the connection it
 //! subscribed on, with the transport in Via; what is not SIP over WebSocket is answered why
 //! and counted; an oversized WebSocket message closes with 1009; a failed TLS handshake is
-//! counted; and a reloaded certificate is served to new connections while open ones stay.
+//! counted; a reloaded certificate is served to new connections while open ones stay; and
+//! the connection limits (per-source cap, handshake and idle timeouts) hold across TLS and
+//! WebSocket, while a browser that answers the server's pings stays open past the idle timeout.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -304,6 +306,83 @@ async fn a_reloaded_certificate_is_served_to_new_connections_while_open_ones_sta
     let mut after = tls_connect(&client_trusting(&second.0), tls).await;
     after.write_all(options("127.0.0.1:5099".parse().unwrap(), "TLS", "after").as_bytes()).await.unwrap();
     assert_eq!(status_of(&read_framed(&mut after).await), 200);
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Whether the server has closed `stream`: a read gives end of file or an error in time.
+async fn closed_by_server<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(tokio::time::timeout(WAIT, stream.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limits_hold_across_tls_and_websocket_and_pongs_keep_a_websocket_open() {
+    let (server, dir, certificate) = start_secure("streams-limits", |config| {
+        config.sip.max_tcp_connections_per_source = 3;
+        config.sip.tcp_head_timeout_secs = 1;
+        config.sip.tcp_idle_timeout_secs = 2;
+        config.sip.ws_ping_interval_secs = 1;
+    })
+    .await;
+    let client = client_trusting(&certificate);
+    let (tls, ws, http) =
+        (server.local_addr(Transport::Tls).unwrap(), server.local_addr(Transport::Ws).unwrap(), server.http_addr());
+
+    // A browser that reads (so it answers each ping with a pong), a TLS phone that says
+    // nothing once connected, and a connection that never even handshakes.
+    let tcp = TcpStream::connect(ws).await.unwrap();
+    let browser = ws_connect(tcp, &format!("ws://{ws}/")).await;
+    let (mut to_browser, mut from_browser) = browser.split();
+    let (pings, received) =
+        (Arc::new(std::sync::atomic::AtomicUsize::new(0)), Arc::new(tokio::sync::Mutex::new(Vec::new())));
+    let reading = {
+        let (pings, received) = (pings.clone(), received.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = from_browser.next().await {
+                match message {
+                    Message::Ping(_) => _ = pings.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    Message::Text(text) => received.lock().await.push(text.to_string()),
+                    _ => {}
+                }
+            }
+        })
+    };
+    // Its first message, as a browser registers at once (a connection that sends nothing
+    // within the head timeout is closed).
+    let request = options("127.0.0.1:5099".parse().unwrap(), "WS", "first");
+    to_browser.send(Message::text(request)).await.unwrap();
+    let mut silent_phone = tls_connect(&client, tls).await;
+    let mut never_handshakes = TcpStream::connect(tls).await.unwrap();
+
+    // The fourth connection from this address is closed at once: the cap counts the
+    // WebSocket and TLS ones together. (On the listener the third came to, so that the two
+    // are accepted in the order they connected.)
+    let mut fourth = TcpStream::connect(tls).await.unwrap();
+    assert!(closed_by_server(&mut fourth).await, "over the per-source cap");
+    assert_eq!(metric(http, "babble_tcp_connections_refused_total", 1).await, 1);
+
+    // The handshake is bounded by the head timeout (1 s), the silent phone by the idle
+    // timeout (2 s); the browser's pongs keep it open past both.
+    assert!(closed_by_server(&mut never_handshakes).await, "a TLS handshake never begun");
+    assert!(closed_by_server(&mut silent_phone).await, "an idle TLS connection");
+    assert_eq!(metric(http, "babble_tls_handshake_failures_total", 1).await, 1, "a handshake out of time failed");
+    assert_eq!(metric(http, "babble_tcp_timeouts_total", 1).await, 1, "the idle connection");
+    // Pinged each second it was silent: three pings span more than the idle timeout.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pings.load(std::sync::atomic::Ordering::Relaxed) < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pings.load(std::sync::atomic::Ordering::Relaxed) >= 3, "pinged while silent");
+    let request = options("127.0.0.1:5099".parse().unwrap(), "WS", "still-open");
+    to_browser.send(Message::text(request)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while received.lock().await.len() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answers = received.lock().await.clone();
+    assert!(answers.len() == 2 && answers.iter().all(|a| status_of(a) == 200), "still served: {answers:?}");
+    reading.abort();
     server.shutdown().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
