@@ -5,7 +5,9 @@
 //! and counted; an oversized WebSocket message closes with 1009; a failed TLS handshake is
 //! counted; a reloaded certificate is served to new connections while open ones stay; and
 //! the connection limits (per-source cap, handshake and idle timeouts) hold across TLS and
-//! WebSocket, while a browser that answers the server's pings stays open past the idle timeout.
+//! WebSocket, while a browser that answers the server's pings stays open past the idle timeout;
+//! with `client_ca`, only a phone whose certificate it signed is served; and a browser that
+//! registers over WSS is subscribed to and sent message-waiting over its connection.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -383,6 +385,117 @@ async fn the_connection_limits_hold_across_tls_and_websocket_and_pongs_keep_a_we
     let answers = received.lock().await.clone();
     assert!(answers.len() == 2 && answers.iter().all(|a| status_of(a) == 200), "still served: {answers:?}");
     reading.abort();
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A CA written to `dir/clients-ca.crt`, and a client configuration trusting `server`'s
+/// certificate that presents a certificate `ca` signed (or none, with `signed: false`).
+fn phone_identity(
+    dir: &std::path::Path,
+    server: &std::path::Path,
+) -> (PathBuf, Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let ca_path = dir.join("clients-ca.crt");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let phone_key = KeyPair::generate().unwrap();
+    let mut phone_params = CertificateParams::new(vec!["phone-1001.pbx.example.com".to_owned()]).unwrap();
+    phone_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let phone_cert = phone_params.signed_by(&phone_key, &ca).unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(server).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = || {
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots.clone())
+    };
+    let key = rustls::pki_types::PrivateKeyDer::try_from(phone_key.serialize_der()).unwrap();
+    let with_cert = builder().with_client_auth_cert(vec![phone_cert.der().clone()], key).unwrap();
+    (ca_path, Arc::new(with_cert), Arc::new(builder().with_no_client_auth()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_client_ca_only_phones_with_a_certificate_it_signed_are_served() {
+    let (dir, certificate, key) = self_signed("streams-mtls");
+    let (ca, with_cert, without) = phone_identity(&dir, &certificate);
+    let mut config = babble_presence::config::Config::default();
+    config.sip.listen = vec!["tls:127.0.0.1:0".parse().unwrap()];
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.data_dir = "none".into();
+    (config.sip.tls.certificate, config.sip.tls.private_key, config.sip.tls.client_ca) =
+        (Some(certificate), Some(key), Some(ca));
+    let server = babble_presence::Server::start(config).await.unwrap();
+    let (tls, http) = (server.local_addr(Transport::Tls).unwrap(), server.http_addr());
+
+    let mut phone = tls_connect(&with_cert, tls).await;
+    phone.write_all(options("127.0.0.1:5099".parse().unwrap(), "TLS", "signed").as_bytes()).await.unwrap();
+    assert_eq!(status_of(&read_framed(&mut phone).await), 200, "a phone with a signed certificate");
+
+    // Without one, the server refuses the handshake (TLS 1.3 reports it on the first read).
+    let tcp = TcpStream::connect(tls).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(without);
+    let refused = match connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await {
+        Err(_) => true,
+        Ok(mut stream) => {
+            let _ = stream.write_all(options("127.0.0.1:5099".parse().unwrap(), "TLS", "unsigned").as_bytes()).await;
+            closed_by_server(&mut stream).await
+        }
+    };
+    assert!(refused, "a phone without a certificate is not served");
+    assert_eq!(metric(http, "babble_tls_handshake_failures_total", 1).await, 1);
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_registered_over_wss_is_subscribed_to_and_sent_mwi_over_its_connection() {
+    let (server, dir, client) = secure_server("streams-register").await;
+    let wss = server.local_addr(Transport::Wss).unwrap();
+    let stream = tls_connect(&client, wss).await;
+    let mut phone = Phone::Wss(Box::new(ws_connect(stream, &format!("wss://localhost:{}/", wss.port())).await));
+    let register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKreg1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:1001@127.0.0.1>;tag=r1\r\n\
+         To: <sip:1001@127.0.0.1>\r\n\
+         Call-ID: reg1\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:k2x9@df7jal23ls0d.invalid;transport=ws>;reg-id=1;+sip.instance=\"<urn:uuid:7c1b1f5e-3f0e-4a8e-9d51-0f4f6c1a2b3c>\"\r\n\
+         Supported: path, outbound\r\n\
+         Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n";
+    phone.send(register.to_owned()).await;
+    let ok = phone.recv().await;
+    assert_eq!(status_of(&ok), 200, "{ok}");
+    assert_eq!(header(&ok, "Require"), Some("outbound"), "RFC 5626 §6: the flow is the connection: {ok}");
+
+    // Subscribed back over the WebSocket, to the .invalid Contact, which only the
+    // connection reaches.
+    let subscribe = phone.recv().await;
+    assert!(subscribe.starts_with("SUBSCRIBE sip:k2x9@df7jal23ls0d.invalid;transport=ws "), "{subscribe}");
+    assert!(header(&subscribe, "Via").unwrap().starts_with("SIP/2.0/WSS "), "{subscribe}");
+    phone.send(ok_to(&subscribe).replace("SIP/2.0 200 OK", "SIP/2.0 489 Bad Event")).await;
+
+    // Message-waiting for a phone that does not subscribe to it comes the same way.
+    let counts = babble_presence::MessageCounts { new: 3, old: 1, new_urgent: 0, old_urgent: 0 };
+    let push = Command::Voicemail {
+        entity: "1001@127.0.0.1".into(),
+        counts,
+        reason: babble_presence::api::VoicemailReason::Update,
+    };
+    server.send(push).await.unwrap();
+    let mwi = phone.recv().await;
+    assert!(mwi.starts_with("NOTIFY sip:k2x9@df7jal23ls0d.invalid;transport=ws "), "{mwi}");
+    assert!(mwi.contains("Messages-Waiting: yes") && mwi.contains("Voice-Message: 3/1"), "{mwi}");
+    phone.send(ok_to(&mwi)).await;
     server.shutdown().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
