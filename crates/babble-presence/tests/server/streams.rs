@@ -126,6 +126,11 @@ fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
 /// A browser-style presence SUBSCRIBE: its Via sent-by and Contact are `.invalid` names
 /// (RFC 7118 §5.2), which cannot be reached, so only the connection can carry the NOTIFYs.
 fn subscribe(via_transport: &str, call_id: &str) -> String {
+    subscribe_to("presence", "application/pidf+xml", via_transport, call_id)
+}
+
+/// [`subscribe`] in `event`, accepting `accept`.
+fn subscribe_to(event: &str, accept: &str, via_transport: &str, call_id: &str) -> String {
     format!(
         "SUBSCRIBE sip:1001@127.0.0.1 SIP/2.0\r\n\
          Via: SIP/2.0/{via_transport} df7jal23ls0d.invalid;branch=z9hG4bK{call_id}\r\n\
@@ -135,8 +140,8 @@ fn subscribe(via_transport: &str, call_id: &str) -> String {
          Call-ID: {call_id}\r\n\
          CSeq: 1 SUBSCRIBE\r\n\
          Contact: <sip:1002@df7jal23ls0d.invalid;transport={}>\r\n\
-         Event: presence\r\n\
-         Accept: application/pidf+xml\r\n\
+         Event: {event}\r\n\
+         Accept: {accept}\r\n\
          Expires: 600\r\n\
          Content-Length: 0\r\n\r\n",
         via_transport.to_ascii_lowercase()
@@ -186,6 +191,40 @@ async fn watch_over(server: &babble_presence::Server, phone: &mut Phone, via: &s
 
 /// Waits until the counter `name` in `/metrics` reads `expected` and returns it, or the last
 /// value read after [`WAIT`]: a connection can be closed just before its failure is counted.
+/// A BLF key over `phone`: subscribes to 1001's dialog state, expects the 200 and the first
+/// NOTIFY over it, pushes a ringing call and expects the NOTIFY that shows it.
+async fn watch_blf_over(server: &babble_presence::Server, phone: &mut Phone, via: &str, call_id: &str) {
+    let blf = format!("blf-{call_id}");
+    phone.send(subscribe_to("dialog", "application/dialog-info+xml", via, &blf)).await;
+    let answer = phone.recv().await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let idle = phone.recv().await;
+    assert!(idle.starts_with("NOTIFY ") && idle.contains("<dialog-info"), "{idle}");
+    assert!(!idle.contains(&format!("call-{call_id}")), "not this call yet: {idle}");
+    phone.send(ok_to(&idle)).await;
+    let call = babble_presence::call::Call::new(&format!("call-{call_id}"), babble_presence::call::CallState::Early);
+    let push = Command::Dialog {
+        entity: "1001@127.0.0.1".into(),
+        display: None,
+        call_count: None,
+        calls: babble_presence::api::CallsUpdate::Partial(call),
+        call_id: None,
+    };
+    server.send(push).await.unwrap();
+    // The call also makes 1001 on the phone: the presence subscription on this connection is
+    // notified too, in either order.
+    let ringing = loop {
+        let message = phone.recv().await;
+        if header(&message, "Call-ID") == Some(blf.as_str()) {
+            break message;
+        }
+        assert!(message.starts_with("NOTIFY "), "{message}");
+        phone.send(ok_to(&message)).await;
+    };
+    assert!(ringing.contains(&format!("call-id=\"call-{call_id}\"")) && ringing.contains(">early<"), "{ringing}");
+    phone.send(ok_to(&ringing)).await;
+}
+
 async fn metric(http: std::net::SocketAddr, name: &str, expected: u64) -> u64 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -208,14 +247,17 @@ async fn watchers_over_tls_ws_and_wss_are_notified_over_their_connection() {
 
     let mut phone = Phone::Tls(Box::new(tls_connect(&client, tls).await));
     watch_over(&server, &mut phone, "TLS", "tls1").await;
+    watch_blf_over(&server, &mut phone, "TLS", "tls1").await;
 
     let tcp = TcpStream::connect(ws).await.unwrap();
     let mut phone = Phone::Ws(Box::new(ws_connect(tcp, &format!("ws://{ws}/")).await));
     watch_over(&server, &mut phone, "WS", "ws1").await;
+    watch_blf_over(&server, &mut phone, "WS", "ws1").await;
 
     let stream = tls_connect(&client, wss).await;
     let mut phone = Phone::Wss(Box::new(ws_connect(stream, &format!("wss://localhost:{}/", wss.port())).await));
     watch_over(&server, &mut phone, "WSS", "wss1").await;
+    watch_blf_over(&server, &mut phone, "WSS", "wss1").await;
 
     let stats = server.shutdown().await.unwrap();
     assert_eq!(stats.subscriptions_lost, 0);
@@ -301,6 +343,11 @@ async fn a_reloaded_certificate_is_served_to_new_connections_while_open_ones_sta
         stream.write_all(options("127.0.0.1:5099".parse().unwrap(), "TLS", branch).as_bytes()).await.unwrap();
         assert_eq!(status_of(&read_framed(stream).await), 200, "{branch}");
     }
+    // RFC 5626 §3.5.1 over TLS: a CRLFCRLF ping is answered with a CRLF pong.
+    open.write_all(b"\r\n\r\n").await.unwrap();
+    let mut pong = [0u8; 2];
+    tokio::time::timeout(WAIT, open.read_exact(&mut pong)).await.expect("a pong").unwrap();
+    assert_eq!(&pong, b"\r\n");
     // A reload that cannot read its files keeps the certificate in use.
     config.sip.tls.private_key = Some(dir.join("missing.key"));
     let refused = server.reload(&config).await.unwrap_err();
