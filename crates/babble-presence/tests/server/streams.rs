@@ -202,7 +202,7 @@ async fn watch_blf_over(server: &babble_presence::Server, phone: &mut Phone, via
     assert!(idle.starts_with("NOTIFY ") && idle.contains("<dialog-info"), "{idle}");
     assert!(!idle.contains(&format!("call-{call_id}")), "not this call yet: {idle}");
     phone.send(ok_to(&idle)).await;
-    let call = babble_presence::call::Call::new(&format!("call-{call_id}"), babble_presence::call::CallState::Early);
+    let call = babble_presence::call::Call::new(format!("call-{call_id}"), babble_presence::call::CallState::Early);
     let push = Command::Dialog {
         entity: "1001@127.0.0.1".into(),
         display: None,
