@@ -7,10 +7,12 @@ succeed) while the service serves, before the reload. Standard library only."""
 
 import argparse
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -35,19 +37,37 @@ def main():
     }
     server = subprocess.Popen(command, cwd="/", env=env, stderr=subprocess.PIPE, text=True)
 
+    # Read the notify socket and the service's log all the time, as systemd and journald do:
+    # unread, the socket's queue (10 datagrams) and the pipe fill, and the service's sends
+    # block while --while runs.
+    notices = queue.Queue()
+    log = []
+
+    def read_notices():
+        while True:
+            notices.put(notify.recv(4096).decode())
+
+    def read_log():
+        for line in server.stderr:
+            log.append(line)
+
+    threading.Thread(target=read_notices, daemon=True).start()
+    log_reader = threading.Thread(target=read_log, daemon=True)
+    log_reader.start()
+
     def fail(why):
         server.kill()
-        _, stderr = server.communicate()
-        sys.exit(f"service check failed: {why}\n--- the service's log ---\n{stderr}")
+        server.wait()
+        log_reader.join(timeout=5)
+        sys.exit(f"service check failed: {why}\n--- the service's log ---\n{''.join(log)}")
 
     def await_notice(want, seconds=10.0):
         deadline = time.monotonic() + seconds
         seen = []
         while time.monotonic() < deadline:
-            notify.settimeout(max(0.01, deadline - time.monotonic()))
             try:
-                notice = notify.recv(4096).decode()
-            except socket.timeout:
+                notice = notices.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
                 break
             seen.append(notice)
             if want in notice.splitlines():
@@ -102,8 +122,8 @@ def main():
         fail("still running 10 s after SIGTERM")
     if code != 0:
         fail(f"exited {code} after SIGTERM")
-    _, stderr = server.communicate()
-    if "configuration reloaded" not in stderr:
+    log_reader.join(timeout=5)
+    if "configuration reloaded" not in "".join(log):
         fail("the reload was not logged")
     print("stopped cleanly (STOPPING=1, exit 0)")
 

@@ -91,13 +91,20 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
 
 /// Pings the watchdog every half period while the engine answers; a stuck engine stops the
 /// pings, and systemd restarts the service.
+///
+/// A ping is a send on the notify socket, which blocks once the service manager stops reading
+/// it and its queue is full: each is sent from a blocking thread, one at a time (a ping due
+/// while the last one still waits is skipped), so that no worker of the runtime, and so no
+/// socket or the engine, ever waits for the service manager.
 async fn ping_while_alive(handle: babble_presence::Handle, period: Duration) {
     let mut every = tokio::time::interval(period / 2);
+    let mut sending: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         every.tick().await;
         let answered = tokio::time::timeout(period / 2, handle.query(|_, _| ())).await;
-        if matches!(answered, Ok(Ok(()))) {
-            notify(&[NotifyState::Watchdog]);
+        let idle = sending.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
+        if matches!(answered, Ok(Ok(()))) && idle {
+            sending = Some(tokio::task::spawn_blocking(|| notify(&[NotifyState::Watchdog])));
         }
     }
 }

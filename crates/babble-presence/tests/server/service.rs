@@ -1,7 +1,8 @@
 //! The binary under a service manager, with systemd's side played by the test: readiness,
 //! watchdog pings and stopping arrive on `NOTIFY_SOCKET`, and SIGHUP re-reads the
 //! configuration, applying a changed watch policy to the next SUBSCRIBE and keeping the
-//! running configuration when the new file is broken.
+//! running configuration when the new file is broken; a manager that stops reading the
+//! notify socket does not stall the server.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
@@ -103,5 +104,38 @@ fn readiness_watchdog_and_a_reload_on_sighup_reach_systemd() {
     let logs = logs.join().unwrap().join("\n");
     assert!(logs.contains("configuration reloaded"), "{logs}");
     assert!(logs.contains("reload refused") && logs.contains("sideways"), "{logs}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A service manager that stops reading the notify socket fills its queue (10 datagrams on
+/// Linux), and a ping then blocks in the send: the server must go on answering regardless.
+#[test]
+fn a_service_manager_that_stops_reading_does_not_stall_the_server() {
+    let dir = temp_dir("service-unread");
+    let notify_path = dir.join("notify.sock");
+    let systemd = UnixDatagram::bind(&notify_path).unwrap();
+    systemd.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let file = dir.join("babble-presence.toml");
+    std::fs::write(&file, policy(&listen, "*")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_babble-presence"))
+        .args(["--config", file.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &notify_path)
+        // A ping every 20 ms: the queue is full within a quarter of a second.
+        .env("WATCHDOG_USEC", "40000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read until it is ready, and never again.
+    await_notice(&systemd, "READY=1");
+    let client = udp_client();
+    assert_eq!(status_of_subscribe(&client, &listen, "before"), 200);
+    // Well past the queue's filling.
+    std::thread::park_timeout(Duration::from_secs(1));
+    assert_eq!(status_of_subscribe(&client, &listen, "after"), 200, "still answering");
+    child.kill().unwrap();
+    child.wait().unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
