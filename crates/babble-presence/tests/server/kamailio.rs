@@ -34,18 +34,26 @@ const DBTEXT_SCHEMA: &str = "/usr/share/kamailio/dbtext/kamailio";
 /// How long a call with its watchers may take before the test fails (it takes about 3 s).
 const CALL_DEADLINE: Duration = Duration::from_secs(25);
 
-/// The `kamailio` binary (Debian puts it in /usr/sbin, often not on a test's PATH), when it
-/// and the presence modules are installed; else `None` after reporting the skip.
-fn kamailio() -> Option<PathBuf> {
+/// The `kamailio` binary: on the PATH, or in /usr/sbin where Debian puts it (often not on a
+/// test's PATH).
+pub(crate) fn kamailio_binary() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("kamailio")).find(|p| p.is_file()));
-    let binary = on_path.or_else(|| Some(PathBuf::from("/usr/sbin/kamailio")).filter(|p| p.is_file()));
-    // pua_dialoginfo.so comes with kamailio-presence-modules, in the multiarch module directory.
-    let modules = std::fs::read_dir("/usr/lib")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|d| d.path().join("kamailio/modules/pua_dialoginfo.so").is_file());
+    on_path.or_else(|| Some(PathBuf::from("/usr/sbin/kamailio")).filter(|p| p.is_file()))
+}
+
+/// Whether Kamailio's module `file` is installed (in the multiarch module directory).
+pub(crate) fn module_installed(file: &str) -> bool {
+    let modules = std::fs::read_dir("/usr/lib").into_iter().flatten().flatten();
+    modules.into_iter().any(|d| d.path().join("kamailio/modules").join(file).is_file())
+}
+
+/// The `kamailio` binary, when it and the presence modules are installed; else `None` after
+/// reporting the skip.
+fn kamailio() -> Option<PathBuf> {
+    let binary = kamailio_binary();
+    // pua_dialoginfo.so comes with kamailio-presence-modules.
+    let modules = module_installed("pua_dialoginfo.so");
     let found = binary.is_some() && modules && Path::new(DBTEXT_SCHEMA).join("pua").is_file();
     let install = "apt-get install kamailio kamailio-presence-modules";
     tool_available(found, "kamailio with its presence modules", install).then_some(binary).flatten()
@@ -53,20 +61,20 @@ fn kamailio() -> Option<PathBuf> {
 
 /// Blocks this (plain, runtime-less) test thread between polls of a process or a port.
 #[allow(clippy::disallowed_methods)]
-fn nap(ms: u64) {
+pub(crate) fn nap(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
 
 /// A process in a process group of its own (Kamailio forks its workers into it), its output
 /// in a file; the whole group is ended when dropped, so no path out of the test leaves one.
-struct Running {
-    child: Child,
+pub(crate) struct Running {
+    pub(crate) child: Child,
     what: String,
     output: PathBuf,
 }
 
 impl Running {
-    fn spawn(mut command: Command, what: &str, output: PathBuf) -> Running {
+    pub(crate) fn spawn(mut command: Command, what: &str, output: PathBuf) -> Running {
         let out = File::create(&output).unwrap();
         command.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out).process_group(0);
         let child = command.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}"));
@@ -74,7 +82,7 @@ impl Running {
     }
 
     /// Its exit status, waiting until `deadline` at most.
-    fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
+    pub(crate) fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Some(status);
@@ -86,9 +94,14 @@ impl Running {
         }
     }
 
+    /// Everything it printed.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
     /// What it printed, for failure messages (the last 80 lines).
-    fn output(&self) -> String {
-        let text = std::fs::read_to_string(&self.output).unwrap_or_default();
+    pub(crate) fn output(&self) -> String {
+        let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         format!("--- {} ---\n{}", self.what, lines[lines.len().saturating_sub(80)..].join("\n"))
     }
@@ -177,7 +190,7 @@ fn header_in_log(message_log: &Path, name: &str) -> String {
 
 /// Waits until something answers an OPTIONS at Kamailio's UDP address (any answer: the
 /// recipe answers non-INVITEs 405), failing with its log if it exits or stays silent.
-fn wait_for_kamailio(kamailio: &mut Running, address: SocketAddr) {
+pub(crate) fn wait_for_kamailio(kamailio: &mut Running, address: SocketAddr) {
     let probe = udp_client();
     probe.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let deadline = Instant::now() + WAIT;

@@ -12,6 +12,7 @@ mod hostile;
 mod interop;
 mod js;
 mod kamailio;
+mod kamailio_tls;
 mod linphone;
 mod matrix;
 mod notifier;

@@ -18,6 +18,9 @@ pub(crate) enum Client {
     Baresip,
     Linphone,
     Kamailio,
+    /// Kamailio as a TLS edge proxy (interop/kamailio/tls-edge.cfg) in front of the server,
+    /// carrying SIPp watchers that reach it over UDP.
+    KamailioTlsEdge,
     /// JsSIP under Node.js, its WebSocket from the `ws` package (interop/js).
     JsSip,
     /// SIP.js under Node.js, its WebSocket from the `ws` package (interop/js).
@@ -29,7 +32,7 @@ pub(crate) enum Client {
 impl Client {
     /// Its name and version as the matrix heads a table with them.
     fn label(self) -> &'static str {
-        static LABELS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
+        static LABELS: [OnceLock<String>; 9] = [const { OnceLock::new() }; 9];
         LABELS[self as usize].get_or_init(|| match self {
             Client::Sipp => {
                 // " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM."
@@ -44,6 +47,7 @@ impl Client {
             Client::Baresip => format!("baresip {} (Debian)", debian_version("baresip-core")),
             Client::Linphone => format!("linphonec {} (Debian linphone-cli)", debian_version("linphone-cli")),
             Client::Kamailio => format!("Kamailio {} (Debian, pua_dialoginfo)", debian_version("kamailio")),
+            Client::KamailioTlsEdge => format!("Kamailio {} (Debian, TLS edge proxy)", debian_version("kamailio")),
             Client::JsSip => format!("JsSIP {} (Node.js {}, ws)", npm_version("jssip"), node_major()),
             Client::SipJs => format!("SIP.js {} (Node.js {}, ws)", npm_version("sip.js"), node_major()),
             Client::Chromium => {
