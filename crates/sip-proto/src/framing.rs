@@ -114,13 +114,14 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// Finds Content-Length (or compact `l`) among the head's lines. Folded continuation lines
-/// are skipped: a folded Content-Length is legal but unheard of, and the full parser will
-/// still check the value against the framed body.
+/// Finds Content-Length (or compact `l`) among the head's lines, its value unfolded from any
+/// continuation lines (RFC 3261 §7.3.1: a line starting with white space continues the one
+/// before), as [`crate::parse_message`] reads it, so the two agree on the body.
 fn content_length(head: &[u8]) -> Result<usize, FrameError> {
+    let mut lines = head.split(|b| *b == b'\n').skip(1).map(|l| l.strip_suffix(b"\r").unwrap_or(l)).peekable();
+    let folded = |l: &&[u8]| l.first().is_some_and(|b| matches!(b, b' ' | b'\t'));
     let mut found: Option<usize> = None;
-    for line in head.split(|b| *b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    while let Some(line) = lines.next() {
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
@@ -128,14 +129,28 @@ fn content_length(head: &[u8]) -> Result<usize, FrameError> {
         if HeaderName::from_wire(name) != HeaderName::ContentLength {
             continue;
         }
-        let value = std::str::from_utf8(&line[colon + 1..]).map_err(|_| FrameError::BadContentLength)?;
-        let n = crate::scan::parse_u32(value.trim()).ok_or(FrameError::BadContentLength)? as usize;
+        let first = trimmed(&line[colon + 1..])?;
+        let value = if lines.peek().is_some_and(folded) {
+            let mut value = first.to_owned();
+            while let Some(continuation) = lines.next_if(folded) {
+                value.push_str(trimmed(continuation)?);
+            }
+            crate::scan::parse_u32(&value)
+        } else {
+            crate::scan::parse_u32(first)
+        };
+        let n = value.ok_or(FrameError::BadContentLength)? as usize;
         if found.is_some_and(|prev| prev != n) {
             return Err(FrameError::BadContentLength);
         }
         found = Some(n);
     }
     found.ok_or(FrameError::MissingContentLength)
+}
+
+/// A piece of a Content-Length value, white space trimmed.
+fn trimmed(bytes: &[u8]) -> Result<&str, FrameError> {
+    std::str::from_utf8(bytes).map(str::trim).map_err(|_| FrameError::BadContentLength)
 }
 
 #[cfg(test)]
@@ -171,6 +186,12 @@ mod tests {
         assert_eq!((len - head_len, &m[head_len..len]), (5, &b"hello"[..]));
         let crlf_after_lf = b"X a b\nl: 2\n\r\nhi";
         assert_eq!(frame(crlf_after_lf, &L), Frame::Message { head_len: 13, len: 15 });
+    }
+
+    #[test]
+    fn a_folded_content_length_is_read_as_the_parser_reads_it() {
+        let folded = b"X a b\r\nContent-Length:\r\n 2\r\n\r\nhi";
+        assert_eq!(frame(folded, &L), Frame::Message { head_len: folded.len() - 2, len: folded.len() });
     }
 
     #[test]
