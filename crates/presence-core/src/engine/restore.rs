@@ -45,7 +45,7 @@ impl Engine {
             aors.extend(self.registrar.restore(aor, record, udp_flows, &mut self.fx, now));
         }
         for record in snapshot.watches {
-            // By comparison form, as the registrar matches contacts: the text may have changed.
+            // By binding key, as the registrar finds bindings: the text may have changed.
             let key = sip_proto::header::NameAddr::parse(&record.contact).ok().map(|c| binding_key(&c));
             if key.is_none() {
                 // Text this run cannot read: the watch ends below, counted as the store's.

@@ -241,7 +241,8 @@ impl Engine {
     }
 
     /// Bindings came, went or moved: subscribe to the new phones, unsubscribe from the gone
-    /// ones and follow the moved ones, in order, then show the entity registered or not, notifying its watchers once.
+    /// ones and follow the moved ones, in order, then show the entity registered or not,
+    /// notifying its watchers once.
     pub(super) fn registered(&mut self, registered: Registered, now: Instant) {
         let Registered { aor, bindings, registered } = registered;
         let mut updates = Vec::new();

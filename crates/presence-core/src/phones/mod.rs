@@ -59,9 +59,10 @@ impl Phones {
     pub(crate) fn moved(&mut self, phone: &Phone, cx: &mut Ctx<'_>) {
         for id in self.watches.of_binding(&phone.aor, &phone.key).to_vec() {
             let Some(w) = self.watches.get_mut(id).filter(|w| !w.ending) else { continue };
-            w.peer = phone.peer;
+            (w.peer, w.contact) = (phone.peer, phone.contact.clone());
+            // In a dialog, the dialog's remote target and route set stand (RFC 3261 §12.2.1.1).
             if w.dialog.is_none() {
-                (w.target, w.contact, w.route) = (phone.target.clone(), phone.contact.clone(), phone.route.clone());
+                (w.target, w.route) = (phone.target.clone(), phone.route.clone());
             }
             self.store(id, cx.fx);
         }

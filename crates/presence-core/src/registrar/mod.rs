@@ -1,7 +1,8 @@
 //! The registrar (RFC 3261 §10.3): owns the bindings of contacts to addresses-of-record,
 //! with the source address and flow kept so requests reach phones behind NAT. `register`
 //! takes REGISTERs and expires bindings, `outbound` holds what RFC 5626 and RFC 3327 change
-//! in that, `store` keeps them across restarts, `binding` is the table. Other components read a binding through [`Registrar::binding`].
+//! in that, `store` keeps them across restarts, `binding` is the table. Other components
+//! read a binding through [`Registrar::binding`].
 
 mod binding;
 mod outbound;

@@ -35,8 +35,7 @@ pub(crate) fn registers_flow(req: &Incoming) -> Result<bool, Response> {
     if with_reg_id.next().is_some() {
         return Err(req.answer(400).with_reason("More Than One Contact With reg-id"));
     }
-    let asks = req.supported.iter().any(|tag| tag.eq_ignore_ascii_case("outbound"));
-    if !asks || !contact.params.contains("+sip.instance") {
+    if !supports(req, "outbound") || !contact.params.contains("+sip.instance") {
         return Ok(false);
     }
     // One Via: the phone reached us directly and the flow is the one it came on. Through
@@ -56,11 +55,16 @@ pub(crate) fn decorate(ok: &mut Response, req: &Incoming, flow: bool) {
     if flow {
         ok.headers.push(HeaderName::Require, "outbound");
     }
-    if req.supported.iter().any(|tag| tag.eq_ignore_ascii_case("path")) {
+    if supports(req, "path") {
         for path in &req.paths {
             ok.headers.push(HeaderName::Path, path.to_string());
         }
     }
+}
+
+/// Whether `req` lists the option tag `tag` in Supported.
+fn supports(req: &Incoming, tag: &str) -> bool {
+    req.supported.iter().any(|t| t.eq_ignore_ascii_case(tag))
 }
 
 #[cfg(test)]

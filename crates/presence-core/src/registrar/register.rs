@@ -1,8 +1,9 @@
 //! Taking a REGISTER (RFC 3261 §10.3 steps 5–8): the contacts it adds, refreshes or removes,
 //! `*` removal, Min-Expires, the Call-ID/CSeq ordering rule, and the 200 listing every
-//! binding (with what RFC 5626 and RFC 3327 add, see `outbound`); and the expiry of bindings. Each binding raises `register`/`unregister` and is
-//! stored; what it means elsewhere (subscribing to the phone, the entity's registration)
-//! goes back to the engine as a [`Registered`].
+//! binding (with what RFC 5626 and RFC 3327 add, see `outbound`); and the expiry of
+//! bindings. Each binding raises `register`/`unregister` and is stored; what it means
+//! elsewhere (subscribing to the phone, the entity's registration) goes back to the engine as
+//! a [`Registered`].
 
 use std::time::{Duration, Instant};
 
