@@ -15,6 +15,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::counters::{self, ShellCounters};
 use crate::durable::{Durable, Held};
+use crate::entity_feed::{EntityFeed, EntityFeedHandle};
 use crate::event_log::EventLog;
 use crate::storage::Writer;
 use crate::transport::{Flows, Inbound, SendError};
@@ -34,6 +35,8 @@ pub(crate) struct Driver {
     applied: Vec<oneshot::Sender<()>>,
     counters: Arc<ShellCounters>,
     options: DriverOptions,
+    /// The live view of entities (the dashboard's).
+    feed: EntityFeed,
 }
 
 /// How the driver treats what it handles.
@@ -58,9 +61,15 @@ impl Driver {
         counters: Arc<ShellCounters>,
         options: DriverOptions,
     ) -> Self {
+        let feed = EntityFeed::new();
         let durable = writer.as_ref().filter(|_| options.durable_ack).map(|w| Durable::new(w.committed()));
         let applied = Vec::new();
-        Driver { engine, flows, inbound, events, writer, batch: 0, durable, applied, counters, options }
+        Driver { engine, flows, inbound, events, writer, batch: 0, durable, applied, counters, options, feed }
+    }
+
+    /// The live view of entities this driver keeps.
+    pub(crate) fn entity_feed(&self) -> EntityFeedHandle {
+        self.feed.handle()
     }
 
     /// Runs until `shutdown` completes or every sender is gone; returns the engine so its
@@ -70,6 +79,10 @@ impl Driver {
         // What restoring state produced (final NOTIFYs of subscriptions that expired).
         self.flush();
         loop {
+            let now = Instant::now();
+            self.feed.take_if_due(&mut self.engine, now.into_std());
+            // Only while changes wait: an idle server sleeps.
+            let feed_due = self.feed.next_take().filter(|_| self.engine.has_touched()).map(Instant::from_std);
             let deadline = self.engine.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 biased;
@@ -78,8 +91,9 @@ impl Driver {
                     Some(event) => self.on_inbound(event),
                     None => break,
                 },
-                // Only a wake-up: the timers are handled below.
-                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {}
+                // Only wake-ups: the timers are handled below, the feed at the top.
+                () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {}
+                () = sleep_until(feed_due.unwrap_or(now)), if feed_due.is_some() => {}
                 committed = next_commit(&mut self.durable) => match committed {
                     Some(_) => self.release(),
                     // As without durable acknowledgement: the server goes on unstored.

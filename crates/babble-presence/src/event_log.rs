@@ -103,6 +103,15 @@ impl EventLog {
         let _ = self.live.send(event);
     }
 
+    /// The last `n` kept events that `about` picks, oldest first.
+    pub fn last_about(&self, n: usize, about: impl Fn(&InEvent) -> bool) -> Vec<SequencedEvent> {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last: Vec<SequencedEvent> =
+            kept.recent.iter().rev().filter(|e| about(&e.event)).take(n).cloned().collect();
+        last.reverse();
+        last
+    }
+
     /// The events raised from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<SequencedEvent> {
         self.live.subscribe()

@@ -9,6 +9,7 @@ pub mod config;
 mod counters;
 mod driver;
 mod durable;
+pub mod entity_feed;
 pub mod event_log;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

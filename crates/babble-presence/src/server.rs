@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, ListenSpec};
 use crate::counters::{self, ShellCounters};
 use crate::driver::{Driver, DriverOptions};
+use crate::entity_feed::EntityFeedHandle;
 use crate::event_log::{EventLog, SequencedEvent};
 use crate::transport::listener::{self, ConnectionLimits, StreamKind};
 use crate::transport::tls::{ServerTls, TlsError};
@@ -72,9 +73,15 @@ pub enum ServerError {
 pub struct Handle {
     inbound: mpsc::Sender<Inbound>,
     events: Arc<EventLog>,
+    entity_feed: EntityFeedHandle,
 }
 
 impl Handle {
+    /// The live view of entities: their changes as they come, and the counts.
+    pub fn entity_feed(&self) -> &EntityFeedHandle {
+        &self.entity_feed
+    }
+
     /// A stream of the `.in` events raised from now on.
     pub fn events(&self) -> broadcast::Receiver<SequencedEvent> {
         self.events.subscribe()
@@ -256,10 +263,11 @@ impl Server {
             durable_ack: config.storage.durable_ack,
         };
         let driver = Driver::new(engine, flows, inbound_rx, events.clone(), writer, counters.clone(), options);
+        let entity_feed = driver.entity_feed();
         let driver = tokio::spawn(driver.run(async {
             let _ = stopped.await;
         }));
-        let handle = Handle { inbound: inbound_tx, events };
+        let handle = Handle { inbound: inbound_tx, events, entity_feed };
         let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, counters.clone()));
         listener_tasks.0.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, app).await {

@@ -43,6 +43,7 @@ pub mod views;
 pub use admission::{FloodGate, Limits, Quota, Rate};
 pub use auth::{Algorithm, AuthConfig, Grant, Secret, User};
 pub use config::{EngineConfig, ExpiryConfig, WatchPolicy};
+pub use directory::Touched;
 pub use engine::Engine;
 pub use entities::{CallLimits, DndRule};
 pub use entity_key::EntityKey;

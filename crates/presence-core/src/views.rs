@@ -35,6 +35,93 @@ pub struct EntityView {
     /// Whether anything is known of its state (a registration, a publication, what an
     /// integration pushed); an entity that is only watched is not known.
     pub known: bool,
+    /// Why it cannot take a call now (`None` when it can).
+    pub unavailable: Option<&'static str>,
+    /// Its display name, as the call manager gave it.
+    pub display: Option<String>,
+    /// The User-Agents of its registered contacts, each once.
+    pub user_agents: Vec<String>,
+}
+
+/// The groups an operator filters entities by (and the dashboard counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// A contact is registered.
+    Registered,
+    /// On a call, or one is ringing or being placed.
+    Busy,
+    /// Do not disturb.
+    Dnd,
+    /// New messages are waiting.
+    Messages,
+}
+
+impl Category {
+    /// Every category, in the order the API lists them.
+    pub const ALL: [Category; 4] = [Category::Registered, Category::Busy, Category::Dnd, Category::Messages];
+
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Registered => "registered",
+            Category::Busy => "busy",
+            Category::Dnd => "dnd",
+            Category::Messages => "messages",
+        }
+    }
+
+    /// The category named `name`.
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl EntityView {
+    /// Whether the entity is in `category`.
+    pub fn is(&self, category: Category) -> bool {
+        match category {
+            Category::Registered => self.contacts > 0 || self.registered == Some(true),
+            Category::Busy => self.on_the_phone || !self.calls.is_empty(),
+            Category::Dnd => self.dnd,
+            Category::Messages => self.voicemail.is_some_and(|v| v.new > 0),
+        }
+    }
+
+    /// Whether its name or display name contains `needle` (lowercase), case-insensitively.
+    pub fn mentions(&self, needle: &str) -> bool {
+        let contains = |text: &str| text.to_ascii_lowercase().contains(needle);
+        contains(&self.entity) || self.display.as_deref().is_some_and(contains)
+    }
+}
+
+/// Everything held about one entity, for an operator's detail view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityDetail {
+    /// Its composed state.
+    pub entity: EntityView,
+    /// The subscriptions we serve to it.
+    pub subscriptions: Vec<SubscriptionView>,
+    /// Our subscriptions to its registered phones.
+    pub watches: Vec<WatchView>,
+    /// Its registered contacts.
+    pub registrations: Vec<RegistrationView>,
+    /// Its live publications.
+    pub publications: Vec<PublicationView>,
+}
+
+/// One subscription we hold to a registered phone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchView {
+    /// The event package.
+    pub event: &'static str,
+    /// The phone's Contact.
+    pub contact: String,
+    /// `subscribing` (no dialog yet), `active` or `ending`.
+    pub state: &'static str,
+    /// What the phone last reported of its presence: `open` or `closed`, with DND.
+    pub reported: Option<String>,
+    /// Where our requests go.
+    pub peer: SourceAddress,
 }
 
 /// One subscription we serve.
@@ -88,4 +175,8 @@ pub struct PublicationView {
     pub etag: String,
     /// Seconds until it expires.
     pub expires_in: u64,
+    /// Who published: the From address and the Contact (or source address).
+    pub device: String,
+    /// The address it was published from (`None` for one restored after a restart).
+    pub source: Option<String>,
 }

@@ -6,12 +6,14 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use presence_core::api::SourceAddress;
-use presence_core::views::{EntityView, PublicationView, RegistrationView, SubscriptionView};
+use presence_core::views::{Category, EntityView, PublicationView, RegistrationView, SubscriptionView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::problem::{ApiError, Problem};
+use super::stream::{entity_of, payload};
+use crate::entity_feed::Counts;
 
 /// Where a party is.
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,6 +62,13 @@ pub(crate) struct Entity {
     onthephone: bool,
     /// Can take a call now: not offline, not DND, not on the phone.
     available: bool,
+    /// Why it cannot take a call now (`null` when it can): `not registered`, `do not
+    /// disturb`, `on the phone`, ...
+    unavailable: Option<&'static str>,
+    /// The display name the call manager gave it.
+    display: Option<String>,
+    /// The User-Agents of its registered contacts.
+    useragents: Vec<String>,
     calls: Vec<CallOut>,
     voicemail: Option<Voicemail>,
     watchers: usize,
@@ -76,6 +85,9 @@ impl From<EntityView> for Entity {
             dnd: v.dnd,
             onthephone: v.on_the_phone,
             available: v.available,
+            unavailable: v.unavailable,
+            display: v.display,
+            useragents: v.user_agents,
             calls: v
                 .calls
                 .into_iter()
@@ -98,13 +110,38 @@ impl From<EntityView> for Entity {
     }
 }
 
+/// How many entities there are, and how many are in each group the dashboard filters by.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EntityCounts {
+    entities: usize,
+    registered: usize,
+    busy: usize,
+    dnd: usize,
+    messages: usize,
+}
+
+impl From<Counts> for EntityCounts {
+    fn from(c: Counts) -> Self {
+        EntityCounts {
+            entities: c.entities,
+            registered: c.of(Category::Registered),
+            busy: c.of(Category::Busy),
+            dnd: c.of(Category::Dnd),
+            messages: c.of(Category::Messages),
+        }
+    }
+}
+
 /// One page of entities.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EntityPage {
+    /// How many match.
     total: usize,
     offset: usize,
     limit: usize,
     items: Vec<Entity>,
+    /// Over every entity, whatever the filter (as of at most a fifth of a second ago).
+    counts: EntityCounts,
 }
 
 /// Paging and filtering of `GET /api/v1/entities`.
@@ -113,6 +150,11 @@ pub(crate) struct EntityPage {
 pub(crate) struct EntityQuery {
     /// Only entities starting with this (`10` matches `1001@pbx`).
     prefix: Option<String>,
+    /// Only entities whose name or display name contains this, case-insensitively.
+    q: Option<String>,
+    /// Only entities in this group: `registered`, `busy` (on a call, ringing included), `dnd`
+    /// or `messages` (new messages waiting).
+    state: Option<String>,
     /// Skip this many (default 0).
     offset: Option<usize>,
     /// At most this many (default 100).
@@ -132,9 +174,91 @@ pub(crate) async fn list_entities(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "Invalid query", "limit must be between 1 and 1000"));
     }
+    let category = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(name) => Some(Category::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!("state {name:?} is not one of registered, busy, dnd, messages"))
+                .for_field("state")
+        })?),
+    };
     let prefix = q.prefix.unwrap_or_default();
-    let (total, views) = state.handle.query(move |engine, _| engine.entity_page(&prefix, offset, limit)).await?;
-    Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect() }))
+    let needle = q.q.filter(|n| !n.is_empty());
+    let (total, views) = state
+        .handle
+        .query(move |engine, _| match (category, needle) {
+            (None, None) => engine.entity_page(&prefix, offset, limit),
+            (category, needle) => engine.entity_search(&prefix, category, needle.as_deref(), offset, limit),
+        })
+        .await?;
+    let counts = state.handle.entity_feed().counts().into();
+    Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect(), counts }))
+}
+
+/// Everything held about one entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EntityDetailOut {
+    entity: Entity,
+    subscriptions: Vec<Subscription>,
+    /// Our subscriptions to its registered phones.
+    watches: Vec<Watch>,
+    registrations: Vec<Registration>,
+    publications: Vec<Publication>,
+    /// The last `.in` events about it still kept, oldest first (`{seq, event, data}`).
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<serde_json::Value>,
+}
+
+/// One subscription we hold to a registered phone.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Watch {
+    event: &'static str,
+    contact: String,
+    /// `subscribing`, `active` or `ending`.
+    state: &'static str,
+    /// What the phone last reported (`open`, `closed`, with `, dnd`).
+    reported: Option<String>,
+    peer: Address,
+}
+
+/// How many of its last events an entity's detail shows.
+const DETAIL_EVENTS: usize = 20;
+
+/// Everything held about one entity: its state, the subscriptions to it, ours to its phones,
+/// its registrations, its publications and its last events. It costs what the entity holds.
+#[utoipa::path(get, path = "/api/v1/entities/{entity}/detail", tag = "look-ups",
+    params(("entity" = String, Path, description = "user@host (a sip: prefix is ignored)")),
+    responses((status = 200, body = EntityDetailOut)))]
+pub(crate) async fn get_entity_detail(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+) -> Result<Json<EntityDetailOut>, ApiError> {
+    let detail = state
+        .handle
+        .query(move |engine, now| {
+            let key = engine.config().entity_key(&entity);
+            engine.entity_detail(&key, now)
+        })
+        .await?;
+    let name = detail.entity.entity.clone();
+    let events = state.handle.event_log().last_about(DETAIL_EVENTS, |e| entity_of(e).eq_ignore_ascii_case(&name));
+    Ok(Json(EntityDetailOut {
+        entity: detail.entity.into(),
+        subscriptions: detail.subscriptions.into_iter().map(Subscription::from).collect(),
+        watches: detail
+            .watches
+            .into_iter()
+            .map(|w| Watch {
+                event: w.event,
+                contact: w.contact,
+                state: w.state,
+                reported: w.reported,
+                peer: w.peer.into(),
+            })
+            .collect(),
+        registrations: detail.registrations.into_iter().map(Registration::from).collect(),
+        publications: detail.publications.into_iter().map(Publication::from).collect(),
+        events: events.iter().map(payload).collect(),
+    }))
 }
 
 /// One entity's composed state; an entity nothing is known about shows the defaults.
@@ -307,18 +431,19 @@ pub(crate) struct Registration {
 #[utoipa::path(get, path = "/api/v1/registrations", tag = "look-ups", responses((status = 200, body = Vec<Registration>)))]
 pub(crate) async fn list_registrations(State(state): State<AppState>) -> Result<Json<Vec<Registration>>, ApiError> {
     let views: Vec<RegistrationView> = state.handle.query(|engine, now| engine.registration_views(now)).await?;
-    Ok(Json(
-        views
-            .into_iter()
-            .map(|v| Registration {
-                entity: v.entity,
-                contact: v.contact,
-                expires: v.expires_in,
-                useragent: v.user_agent,
-                source: v.source.into(),
-            })
-            .collect(),
-    ))
+    Ok(Json(views.into_iter().map(Registration::from).collect()))
+}
+
+impl From<RegistrationView> for Registration {
+    fn from(v: RegistrationView) -> Self {
+        Registration {
+            entity: v.entity,
+            contact: v.contact,
+            expires: v.expires_in,
+            useragent: v.user_agent,
+            source: v.source.into(),
+        }
+    }
 }
 
 /// A live publication.
@@ -328,16 +453,28 @@ pub(crate) struct Publication {
     event: &'static str,
     etag: String,
     expires: u64,
+    /// Who published: the From address and the Contact (or source address).
+    device: String,
+    /// The address it was published from (`null` for one restored after a restart).
+    source: Option<String>,
+}
+
+impl From<PublicationView> for Publication {
+    fn from(v: PublicationView) -> Self {
+        Publication {
+            entity: v.entity,
+            event: v.event,
+            etag: v.etag,
+            expires: v.expires_in,
+            device: v.device,
+            source: v.source,
+        }
+    }
 }
 
 /// Lists the live publications.
 #[utoipa::path(get, path = "/api/v1/publications", tag = "look-ups", responses((status = 200, body = Vec<Publication>)))]
 pub(crate) async fn list_publications(State(state): State<AppState>) -> Result<Json<Vec<Publication>>, ApiError> {
     let views: Vec<PublicationView> = state.handle.query(|engine, now| engine.publication_views(now)).await?;
-    Ok(Json(
-        views
-            .into_iter()
-            .map(|v| Publication { entity: v.entity, event: v.event, etag: v.etag, expires: v.expires_in })
-            .collect(),
-    ))
+    Ok(Json(views.into_iter().map(Publication::from).collect()))
 }

@@ -1,9 +1,11 @@
-//! The integration API over HTTP (axum): events in, `.in` events out over
-//! WebSocket and SSE, look-ups, an OpenAPI document generated from the handlers, Prometheus
-//! metrics and a health check. Every handler reaches the engine through the driver's
-//! channel, so the API never locks or blocks SIP.
+//! The integration API over HTTP (axum): events in, `.in` events out over WebSocket and SSE,
+//! look-ups and the live entity stream, an OpenAPI document generated from the handlers,
+//! Prometheus metrics, a health check, and the dashboard's page. Every handler reaches the
+//! engine through the driver's channel, so the API never locks or blocks SIP.
 
+mod dashboard;
 mod events;
+mod live;
 mod lookups;
 mod metrics;
 mod ops;
@@ -74,8 +76,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(events::post_checksync))
         .routes(routes!(stream::ws))
         .routes(routes!(stream::sse))
+        .routes(routes!(live::entities))
         .routes(routes!(lookups::list_entities))
         .routes(routes!(lookups::get_entity))
+        .routes(routes!(lookups::get_entity_detail))
         .routes(routes!(lookups::availability))
         .routes(routes!(lookups::list_subscriptions))
         .routes(routes!(lookups::delete_subscription))
@@ -87,6 +91,7 @@ pub(crate) fn router(state: AppState) -> Router {
     // Serialised once: the document does not change while the server runs.
     let openapi: bytes::Bytes = serde_json::to_vec(&openapi).unwrap_or_default().into();
     routes
+        .merge(dashboard::routes())
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi.clone()) }),

@@ -46,7 +46,7 @@ impl Filter {
     }
 }
 
-fn entity_of(event: &InEvent) -> &str {
+pub(super) fn entity_of(event: &InEvent) -> &str {
     match event {
         InEvent::SubscribeIn(w) | InEvent::VoicemailIn(w) => &w.entity,
         InEvent::StatusIn(s) => &s.entity,
@@ -56,7 +56,7 @@ fn entity_of(event: &InEvent) -> &str {
 }
 
 /// The wire form: the contract's `{"event", "data"}` plus the sequence number.
-fn payload(e: &SequencedEvent) -> Value {
+pub(super) fn payload(e: &SequencedEvent) -> Value {
     let mut json = in_event_json(&e.event);
     if let Some(object) = json.as_object_mut() {
         object.insert("seq".to_owned(), Value::from(e.seq));

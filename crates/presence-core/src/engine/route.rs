@@ -245,6 +245,10 @@ impl Engine {
     /// notifying its watchers once.
     pub(super) fn registered(&mut self, registered: Registered, now: Instant) {
         let Registered { aor, bindings, registered } = registered;
+        if !bindings.is_empty() {
+            // Its contacts (and their User-Agents) are part of its look-up.
+            self.fx.directory.touch(&aor);
+        }
         let mut updates = Vec::new();
         for change in bindings {
             match change {
@@ -269,6 +273,9 @@ impl Engine {
     /// watchers whose documents the change affects are notified, and a voicemail change is
     /// pushed to its phones that do not subscribe to it.
     pub(super) fn changed(&mut self, key: &EntityKey, changed: Changed, now: Instant) {
+        if changed.any() {
+            self.fx.directory.touch(key);
+        }
         self.entities.settle(key, changed, &mut self.fx);
         self.notifier.notify_entity(key, changed, &self.entities, cx!(self, now));
         if changed.voicemail && self.config.unsolicited_mwi {

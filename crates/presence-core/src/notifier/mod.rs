@@ -21,7 +21,7 @@ use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
 use crate::peer::FlowId;
 use crate::views::SubscriptionView;
-use subscription::{Phase, Subscriptions};
+use subscription::{Phase, Subscription, Subscriptions};
 
 /// The notifier component.
 #[derive(Debug, Default)]
@@ -76,20 +76,15 @@ impl Notifier {
     ) -> (usize, Vec<SubscriptionView>) {
         let views = (self.subscriptions.after(after.map(SubscriptionId)))
             .take(limit)
-            .map(|(id, s)| SubscriptionView {
-                id: id.0,
-                entity: s.entity.to_string(),
-                subscriber: s.subscriber.to_string(),
-                event: s.package.name(),
-                content_type: s.format.content_type(),
-                call_id: s.dialog.id.call_id.clone(),
-                expires_in: s.remaining_secs(now),
-                state: s.phase.name(),
-                peer: SourceAddress::of(s.peer),
-                profile: s.profile.and_then(|p| config.profiles.get(p)).map(|p| p.name.clone()),
-            })
+            .map(|(id, s)| view(id, s, config, now))
             .collect();
         (self.subscriptions.len(), views)
+    }
+
+    /// The active subscriptions to `entity`, in id order.
+    pub(crate) fn views_of(&self, entity: &EntityKey, config: &EngineConfig, now: Instant) -> Vec<SubscriptionView> {
+        let ids = self.subscriptions.of_entity(entity).into_iter();
+        ids.filter_map(|id| self.subscriptions.get(id).map(|s| view(id, s, config, now))).collect()
     }
 
     /// How many subscriptions there are per (event package, `active`/`terminating`).
@@ -99,5 +94,20 @@ impl Notifier {
             *counts.entry((s.package.name(), s.phase.name())).or_default() += 1;
         }
         counts
+    }
+}
+
+fn view(id: SubscriptionId, s: &Subscription, config: &EngineConfig, now: Instant) -> SubscriptionView {
+    SubscriptionView {
+        id: id.0,
+        entity: s.entity.to_string(),
+        subscriber: s.subscriber.to_string(),
+        event: s.package.name(),
+        content_type: s.format.content_type(),
+        call_id: s.dialog.id.call_id.clone(),
+        expires_in: s.remaining_secs(now),
+        state: s.phase.name(),
+        peer: SourceAddress::of(s.peer),
+        profile: s.profile.and_then(|p| config.profiles.get(p)).map(|p| p.name.clone()),
     }
 }

@@ -169,6 +169,7 @@ impl Subscriptions {
             BTreeSet::new()
         });
         watchers.insert(id);
+        directory.touch(&sub.entity);
         self.by_call_id.entry(sub.dialog.id.call_id.clone()).or_default().push(id);
         *self.per_watcher.entry(watcher_key(&sub)).or_default() += 1;
         self.per_source.add(sub.peer.addr.ip());
@@ -278,6 +279,7 @@ impl Subscriptions {
         if was_active {
             uncount(&mut self.per_watcher, watcher_key(sub));
             self.per_source.remove(sub.peer.addr.ip());
+            directory.touch(&sub.entity);
         }
         if remove_from(&mut self.by_entity, sub.entity.as_str(), id) {
             directory.remove(&sub.entity);

@@ -13,11 +13,13 @@ mod watch;
 use sip_proto::Uri;
 use sip_proto::header::NameAddr;
 
+use crate::api::SourceAddress;
 use crate::context::Ctx;
 use crate::entities::{Source, Update};
 use crate::entity_key::EntityKey;
 use crate::ids::WatchId;
 use crate::peer::Peer;
+use crate::views::WatchView;
 use watch::Watches;
 
 /// A registered contact, as the registrar describes it for subscribing to the phone.
@@ -72,6 +74,28 @@ impl Phones {
     /// How many subscriptions to phones are held.
     pub(crate) fn len(&self) -> usize {
         self.watches.len()
+    }
+
+    /// Our subscriptions to the phones of `aor` whose bindings have these keys.
+    pub(crate) fn views_of<'k>(&self, aor: &EntityKey, binding_keys: impl Iterator<Item = &'k str>) -> Vec<WatchView> {
+        let ids = binding_keys.flat_map(|key| self.watches.of_binding(aor, key).iter().copied());
+        let watches = ids.filter_map(|id| self.watches.get(id));
+        watches
+            .map(|w| WatchView {
+                event: w.package.name(),
+                contact: w.contact.clone(),
+                state: match (w.ending, &w.dialog) {
+                    (true, _) => "ending",
+                    (false, Some(_)) => "active",
+                    (false, None) => "subscribing",
+                },
+                reported: w.reported.as_ref().map(|r| {
+                    let dnd = if r.dnd { ", dnd" } else { "" };
+                    format!("{}{dnd}", r.basic.as_str())
+                }),
+                peer: SourceAddress::of(w.peer),
+            })
+            .collect()
     }
 
     /// Ends a watch: with `unsubscribe`, an `Expires: 0` SUBSCRIBE in its dialog first (the

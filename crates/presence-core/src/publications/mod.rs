@@ -41,17 +41,27 @@ impl Publications {
 
     /// Every live publication.
     pub(crate) fn views(&self, now: Instant) -> Vec<PublicationView> {
-        let mut views: Vec<PublicationView> = self
-            .table
-            .iter()
-            .map(|p| PublicationView {
-                entity: p.entity.to_string(),
-                event: p.package.name(),
-                etag: p.etag.clone(),
-                expires_in: p.expires_at.saturating_duration_since(now).as_secs(),
-            })
-            .collect();
-        views.sort_by(|a, b| (&a.entity, &a.etag).cmp(&(&b.entity, &b.etag)));
-        views
+        sorted(self.table.iter().map(|p| view(p, now)).collect())
     }
+
+    /// The live publications of `entity`.
+    pub(crate) fn views_of(&self, entity: &EntityKey, now: Instant) -> Vec<PublicationView> {
+        sorted(self.table.of_entity(entity).map(|p| view(p, now)).collect())
+    }
+}
+
+fn view(p: &publication::Publication, now: Instant) -> PublicationView {
+    PublicationView {
+        entity: p.entity.to_string(),
+        event: p.package.name(),
+        etag: p.etag.clone(),
+        expires_in: p.expires_at.saturating_duration_since(now).as_secs(),
+        device: p.device.clone(),
+        source: (!p.source.is_unspecified()).then(|| p.source.to_string()),
+    }
+}
+
+fn sorted(mut views: Vec<PublicationView>) -> Vec<PublicationView> {
+    views.sort_by(|a, b| (&a.entity, &a.etag).cmp(&(&b.entity, &b.etag)));
+    views
 }

@@ -38,7 +38,8 @@ pub(crate) struct Publications {
     by_id: HashMap<PublicationId, Publication>,
     by_etag: HashMap<String, PublicationId>,
     by_device: HashMap<DeviceKey, PublicationId>,
-    per_entity: HashMap<EntityKey, usize>,
+    /// Each entity's publications, for its quota and its look-up.
+    per_entity: HashMap<EntityKey, Vec<PublicationId>>,
     per_source: Tally,
 }
 
@@ -46,7 +47,7 @@ impl Publications {
     pub(crate) fn insert(&mut self, id: PublicationId, publication: Publication) {
         self.by_etag.insert(publication.etag.clone(), id);
         self.by_device.insert(device_key(&publication), id);
-        *self.per_entity.entry(publication.entity.clone()).or_default() += 1;
+        self.per_entity.entry(publication.entity.clone()).or_default().push(id);
         self.per_source.add(publication.source);
         self.by_id.insert(id, publication);
     }
@@ -70,7 +71,12 @@ impl Publications {
     }
 
     pub(crate) fn count_of_entity(&self, entity: &EntityKey) -> usize {
-        self.per_entity.get(entity).copied().unwrap_or(0)
+        self.per_entity.get(entity).map_or(0, Vec::len)
+    }
+
+    /// The publications of `entity`.
+    pub(crate) fn of_entity(&self, entity: &EntityKey) -> impl Iterator<Item = &Publication> {
+        self.per_entity.get(entity).into_iter().flatten().filter_map(|id| self.by_id.get(id))
     }
 
     /// The limit one more publication from `source` would pass, if any.
@@ -92,9 +98,9 @@ impl Publications {
         self.by_etag.remove(&p.etag);
         self.by_device.remove(&device_key(&p));
         self.per_source.remove(p.source);
-        if let Some(n) = self.per_entity.get_mut(&p.entity) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(ids) = self.per_entity.get_mut(&p.entity) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
                 self.per_entity.remove(&p.entity);
             }
         }

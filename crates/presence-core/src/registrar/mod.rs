@@ -62,18 +62,23 @@ impl Registrar {
 
     /// Every registered contact.
     pub(crate) fn views(&self, now: Instant) -> Vec<RegistrationView> {
-        let mut views: Vec<RegistrationView> = self
-            .bindings
-            .iter()
-            .map(|(aor, b)| RegistrationView {
-                entity: aor.to_string(),
-                contact: b.contact.uri.to_string(),
-                expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
-                user_agent: b.user_agent.clone(),
-                source: SourceAddress::of(b.source),
-            })
-            .collect();
+        let mut views: Vec<RegistrationView> = self.bindings.iter().map(|(aor, b)| view(aor, b, now)).collect();
         views.sort_by(|a, b| (&a.entity, &a.contact).cmp(&(&b.entity, &b.contact)));
         views
+    }
+
+    /// The registered contacts of `aor`, in the order they registered.
+    pub(crate) fn views_of(&self, aor: &EntityKey, now: Instant) -> Vec<RegistrationView> {
+        self.bindings_of(aor).iter().map(|b| view(aor, b, now)).collect()
+    }
+}
+
+fn view(aor: &EntityKey, b: &Binding, now: Instant) -> RegistrationView {
+    RegistrationView {
+        entity: aor.to_string(),
+        contact: b.contact.uri.to_string(),
+        expires_in: b.expires_at.saturating_duration_since(now).as_secs(),
+        user_agent: b.user_agent.clone(),
+        source: SourceAddress::of(b.source),
     }
 }
