@@ -25,6 +25,9 @@ use crate::transport::listener::{self, ConnectionLimits, StreamKind};
 use crate::transport::tls::{ServerTls, TlsError};
 use crate::transport::{FlowIds, Flows, Inbound, StreamRules, udp};
 
+/// How long a stopping server waits for HTTP answers under way to finish.
+const HTTP_STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// Events buffered between the network and the engine before UDP input is shed.
 const INBOUND_QUEUE: usize = 8192;
 
@@ -77,6 +80,12 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// Completes once the server has stopped (its engine driver is gone): what streams to
+    /// a client ends then, so that no connection outlives the server.
+    pub async fn stopped(&self) {
+        self.inbound.closed().await;
+    }
+
     /// The live view of entities: their changes as they come, and the counts.
     pub fn entity_feed(&self) -> &EntityFeedHandle {
         &self.entity_feed
@@ -122,9 +131,13 @@ pub struct Server {
     http: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     driver: JoinHandle<(Engine, Option<crate::storage::Writer>)>,
-    /// The listener tasks (UDP receive, stream accept, HTTP), stopped on shutdown so their
-    /// ports are free again.
+    /// The listener tasks (UDP receive, stream accept), stopped on shutdown so their ports
+    /// are free again.
     listener_tasks: ListenerTasks,
+    /// The HTTP server, stopped gracefully on shutdown: no new connections, and the open
+    /// ones closed once their answers are done (streams end when the driver stops).
+    http_task: ListenerTasks,
+    http_stop: Option<oneshot::Sender<()>>,
     /// The certificate of the `tls` and `wss` listeners, if there are any.
     tls: Option<Arc<ServerTls>>,
     counters: Arc<ShellCounters>,
@@ -269,14 +282,29 @@ impl Server {
         }));
         let handle = Handle { inbound: inbound_tx, events, entity_feed };
         let app = crate::http::router(crate::http::AppState::new(handle.clone(), &config, counters.clone()));
-        listener_tasks.0.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(http_listener, app).await {
+        let (http_stop, http_stopping) = oneshot::channel::<()>();
+        let http_task = ListenerTasks(vec![tokio::spawn(async move {
+            let stopping = async {
+                let _ = http_stopping.await;
+            };
+            if let Err(e) = axum::serve(http_listener, app).with_graceful_shutdown(stopping).await {
                 tracing::error!(error = %e, "the HTTP API stopped");
             }
-        }));
+        })]);
         tracing::info!(transport = "http", local = %http, "listening");
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "babble-presence ready");
-        Ok(Server { handle, listeners, http, stop: Some(stop), driver, listener_tasks, tls, counters })
+        Ok(Server {
+            handle,
+            listeners,
+            http,
+            stop: Some(stop),
+            driver,
+            listener_tasks,
+            http_task,
+            http_stop: Some(http_stop),
+            tls,
+            counters,
+        })
     }
 
     /// The address the HTTP API listens on.
@@ -336,10 +364,21 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let (engine, writer) = (&mut self.driver).await.map_err(|_| ServerError::Stopped)?;
+        // The driver is gone, so every stream has ended; an answer still being written gets
+        // a moment to finish.
+        for mut task in self.http_task.0.drain(..) {
+            if tokio::time::timeout(HTTP_STOP_WAIT, &mut task).await.is_err() {
+                task.abort();
+                tracing::warn!("HTTP answers still under way at shutdown were cut");
+            }
+        }
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.finish()).await;
         }

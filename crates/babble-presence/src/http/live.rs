@@ -67,5 +67,8 @@ pub(crate) async fn entities(State(state): State<AppState>) -> Sse<impl Stream<I
         let data = serde_json::to_string(&changes).unwrap_or_default();
         Ok(Event::default().event("entities").data(data))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    // It ends with the server, so the page sees the connection go and reconnects.
+    let handle = state.handle.clone();
+    let until_stopped = futures_util::StreamExt::take_until(events, async move { handle.stopped().await });
+    Sse::new(until_stopped).keep_alive(KeepAlive::default())
 }

@@ -111,7 +111,11 @@ pub(crate) async fn sse(
         let id = Cursor { epoch, seq: e.seq };
         Ok(Event::default().id(id.to_string()).event(e.event.name()).data(payload(&e).to_string()))
     });
-    Sse::new(tokio_stream::iter(notice.map(Ok)).chain(events)).keep_alive(KeepAlive::default())
+    let events = tokio_stream::iter(notice.map(Ok)).chain(events);
+    // It ends with the server, so a consumer sees the connection go and reconnects.
+    let handle = state.handle.clone();
+    let until_stopped = futures_util::StreamExt::take_until(events, async move { handle.stopped().await });
+    Sse::new(until_stopped).keep_alive(KeepAlive::default())
 }
 
 /// Streams `.in` events over a WebSocket, one JSON text message each.
@@ -132,6 +136,11 @@ async fn follow(mut socket: WebSocket, state: AppState, filter: Filter) {
     let mut events = state.handle.events();
     loop {
         tokio::select! {
+            () = state.handle.stopped() => {
+                let reason = "the server is stopping";
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: reason.into() }))).await;
+                return;
+            }
             received = events.recv() => match received {
                 Ok(event) if filter.wants(&event.event) => {
                     if socket.send(Message::Text(payload(&event).to_string().into())).await.is_err() {

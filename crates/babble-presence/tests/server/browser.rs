@@ -11,7 +11,7 @@
 //! chromedriver on PATH or without `npm ci` in interop/js.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use babble_presence::Transport;
@@ -23,10 +23,7 @@ use serde_json::{Value, json};
 
 use crate::matrix::{self, Client};
 use crate::support::*;
-
-/// How long the page may take to show a change, or chromedriver and Chromium to start: a
-/// guard against a hang, not a performance bound.
-const PAGE_WAIT: Duration = Duration::from_secs(30);
+use crate::webdriver::{Browser, PAGE_WAIT, chromium_available};
 
 /// What the page calls itself in From (and publishes for).
 const PAGE_URI: &str = "sip:1003@127.0.0.1";
@@ -37,9 +34,7 @@ fn js_dir() -> PathBuf {
 
 /// Whether chromedriver, Chromium and JsSIP (with esbuild) are there (see [`tool_available`]).
 fn browser_available() -> bool {
-    let runs = |program: &str| Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
-    let chromium = runs("chromedriver") && runs("chromium");
-    if !tool_available(chromium, "Chromium", "apt-get install chromium chromium-driver") {
+    if !chromium_available() {
         return false;
     }
     let js = js_dir();
@@ -76,111 +71,13 @@ fn spki_hash(certificate: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(suite.common.hash_provider.hash(&spki).as_ref())
 }
 
-/// chromedriver and the headless Chromium it started, in a process group of their own that
-/// is killed when this is dropped (a failing test included); the temporary directory (page,
-/// profile, logs) is removed then.
-struct Browser {
-    chromedriver: Child,
-    http: reqwest::Client,
-    base: String,
-    session: String,
-    dir: PathBuf,
+/// What the JsSIP page shows (`window.babble.state`).
+trait JsSipPage {
+    async fn state(&self) -> Value;
+    async fn until(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value;
 }
 
-impl Browser {
-    /// Starts chromedriver on a free port and a Chromium session trusting `certificate`.
-    async fn launch(label: &str, certificate: &Path) -> Browser {
-        use std::os::unix::process::CommandExt as _;
-        let dir = temp_dir(label);
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("chromedriver.log")).unwrap();
-        let chromedriver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            // Chromium's crash handler keeps its database under the configuration directory,
-            // whatever --user-data-dir says: keep it in the temporary directory too.
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_CACHE_HOME", dir.join("cache"))
-            // Its own group, Chromium's processes with it, so that all are killed together.
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
-        let http = reqwest::Client::builder().timeout(PAGE_WAIT).build().unwrap();
-        let mut browser =
-            Browser { chromedriver, http, base: format!("http://127.0.0.1:{port}"), session: String::new(), dir };
-        browser.wait_ready().await;
-        let profile = browser.dir.join("profile");
-        let args = [
-            "--headless=new".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--no-first-run".to_owned(),
-            "--no-default-browser-check".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-extensions".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
-            format!("--ignore-certificate-errors-spki-list={}", spki_hash(certificate)),
-        ];
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"args": args},
-        }}});
-        let answer = browser.call(reqwest::Method::POST, "/session", Some(capabilities)).await;
-        browser.session = answer["sessionId"].as_str().unwrap_or_else(|| panic!("a session: {answer}")).to_owned();
-        browser
-    }
-
-    /// Waits for chromedriver's `/status` to say it is ready.
-    async fn wait_ready(&mut self) {
-        let deadline = tokio::time::Instant::now() + PAGE_WAIT;
-        loop {
-            if let Ok(answer) = self.http.get(format!("{}/status", self.base)).send().await
-                && let Ok(status) = answer.json::<Value>().await
-                && status["value"]["ready"] == true
-            {
-                return;
-            }
-            if let Ok(Some(exit)) = self.chromedriver.try_wait() {
-                panic!("chromedriver exited ({exit}):\n{}", self.driver_log());
-            }
-            assert!(tokio::time::Instant::now() < deadline, "chromedriver not ready:\n{}", self.driver_log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn driver_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("chromedriver.log")).unwrap_or_default()
-    }
-
-    /// A WebDriver command; gives its `value`, panics on an error answer.
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer = request.send().await.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
-        let status = answer.status();
-        let body: Value = answer.json().await.unwrap();
-        assert!(status.is_success(), "WebDriver {path}: {status} {body}\n{}", self.driver_log());
-        body["value"].clone()
-    }
-
-    /// Loads `url` in the session's window.
-    async fn open(&self, url: &str) {
-        let path = format!("/session/{}/url", self.session);
-        self.call(reqwest::Method::POST, &path, Some(json!({"url": url}))).await;
-    }
-
-    /// Runs `script` (a function body) in the page and gives what it returns.
-    async fn run(&self, script: &str) -> Value {
-        let path = format!("/session/{}/execute/sync", self.session);
-        self.call(reqwest::Method::POST, &path, Some(json!({"script": script, "args": []}))).await
-    }
-
+impl JsSipPage for Browser {
     /// The page's `window.babble.state` (null before its script ran).
     async fn state(&self) -> Value {
         self.run("return window.babble ? window.babble.state : null;").await
@@ -200,22 +97,6 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Ends the session (Chromium quits); the group is killed on drop all the same.
-    async fn close(self) {
-        let path = format!("/session/{}", self.session);
-        self.call(reqwest::Method::DELETE, &path, None).await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The group chromedriver leads: chromedriver and every Chromium process.
-        let group = format!("-{}", self.chromedriver.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.chromedriver.wait();
-        std::fs::remove_dir_all(&self.dir).ok();
     }
 }
 
@@ -239,7 +120,8 @@ fn report(state: &Value) -> String {
 /// A browser launched, showing the page connected to the server's WSS listener with `query`
 /// (`blf=...`, `watch=...`) added.
 async fn page_on(server: &babble_presence::Server, certificate: &Path, label: &str, query: &str) -> Browser {
-    let browser = Browser::launch(label, certificate).await;
+    let trust = format!("--ignore-certificate-errors-spki-list={}", spki_hash(certificate));
+    let browser = Browser::launch(label, &[trust], (800, 600)).await;
     let url = build_page(&browser.dir);
     let wss = server.local_addr(Transport::Wss).unwrap();
     browser.open(&format!("{url}?server=wss://localhost:{}&uri={PAGE_URI}&{query}", wss.port())).await;

@@ -8,6 +8,7 @@ mod auth;
 mod identity;
 mod invariants;
 mod limits;
+mod live_view;
 mod notifier;
 mod outbound;
 mod profiles;

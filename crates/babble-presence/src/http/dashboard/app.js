@@ -301,7 +301,8 @@
     const [kind, words] = lampOf(e);
     const body = $("#detail-body");
     body.replaceChildren(
-      el("p", {}, lamp(kind, words), " ", SHOWN[e.shown] || e.shown, e.note ? ` — ${e.note}` : ""),
+      el("p", {}, "Lamp: ", lamp(kind, words), " · Presence: ", SHOWN[e.shown] || e.shown, e.note ? ` — ${e.note}` : "",
+        ` · ${e.watchers} watching`),
       el("p", { class: "verdict", id: "availability", "data-available": String(e.available) },
         e.available ? "Can take a call now: yes" : `Can take a call now: no — ${e.unavailable}`),
       el("h3", {}, "Calls"),
@@ -320,7 +321,7 @@
       table(["Package", "Publisher", "From", "Entity-tag", "Expires in"], d.publications.map((p) =>
         [p.event, p.device, p.source || "—", p.etag, `${p.expires} s`])),
       el("h3", {}, "Last events"),
-      table(["#", "Event", "Data"], d.events.map((ev) => [String(ev.seq), ev.event, JSON.stringify(ev.data)])),
+      table(["#", "Event", "Data"], d.events.map((ev) => [String(ev.seq), ev.event, el("code", { class: "data" }, JSON.stringify(ev.data))])),
       el("h3", {}, "Seen on this page"),
       table(["Time", "Change"], (state.seen.get(e.entity) || []).map((s) => [s.at.toLocaleTimeString(), s.text])));
     tick();
