@@ -1,7 +1,8 @@
 //! The live view of entities behind the dashboard: every [`TAKE_EVERY`] the driver takes the
-//! entities whose look-up changed from the engine, builds the views of those alone, keeps
-//! the counts of registered, busy, DND and with-messages entities by difference, and hands
-//! the views and counts to every follower (a broadcast). No change makes anything walk every
+//! entities whose look-up changed from the engine, builds the views of those alone, moves
+//! each between the groups the dashboard filters by (registered, busy, DND, with messages:
+//! an index per group, in look-up order, so a filtered page costs the page), and hands the
+//! views and the counts to every follower (a broadcast). No change makes anything walk every
 //! entity; only the first take, and one after the engine noted more changes than it keeps,
 //! list them all.
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use presence_core::views::{Category, EntityView};
-use presence_core::{Engine, EntityKey};
+use presence_core::{Engine, EntityKey, NameIndex};
 use tokio::sync::broadcast;
 
 /// How often changed entities are taken: what a change waits at most before it shows, and
@@ -34,12 +35,28 @@ impl Counts {
     pub fn of(&self, category: Category) -> usize {
         self.by_category[index(category)]
     }
+}
 
-    fn apply(&mut self, categories: u8, sign: isize) {
+/// The entities of each group, in look-up order, and how many entities there are.
+#[derive(Debug, Default)]
+struct Groups {
+    members: [NameIndex<()>; 4],
+    entities: usize,
+}
+
+impl Groups {
+    fn counts(&self) -> Counts {
+        Counts { entities: self.entities, by_category: self.members.each_ref().map(NameIndex::len) }
+    }
+
+    /// Moves `key` from the groups of `before` to those of `after` (bits of [`bit`]).
+    fn regroup(&mut self, key: &EntityKey, before: u8, after: u8) {
         for category in Category::ALL {
-            if categories & bit(category) != 0 {
-                let n = &mut self.by_category[index(category)];
-                *n = n.saturating_add_signed(sign);
+            let members = &mut self.members[index(category)];
+            match (before & bit(category) != 0, after & bit(category) != 0) {
+                (false, true) => members.insert(key, ()),
+                (true, false) => members.remove(key),
+                _ => {}
             }
         }
     }
@@ -62,7 +79,8 @@ pub struct FeedBatch {
 #[derive(Clone, Debug)]
 pub struct EntityFeedHandle {
     batches: broadcast::Sender<Arc<FeedBatch>>,
-    counts: Arc<Mutex<Counts>>,
+    /// Written by the driver once per take, read by look-ups; held for no I/O.
+    groups: Arc<Mutex<Groups>>,
 }
 
 impl EntityFeedHandle {
@@ -74,7 +92,15 @@ impl EntityFeedHandle {
 
     /// The counts as of the last take.
     pub fn counts(&self) -> Counts {
-        *self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner).counts()
+    }
+
+    /// How many entities of `category` start with `prefix`, and the `limit` of them after
+    /// the first `offset`, in look-up order, as of the last take. It costs the page.
+    pub fn page_of(&self, category: Category, prefix: &str, offset: usize, limit: usize) -> (usize, Vec<EntityKey>) {
+        let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        let (total, keys) = groups.members[index(category)].page(prefix, offset, limit);
+        (total, keys.into_iter().cloned().collect())
     }
 }
 
@@ -82,9 +108,8 @@ impl EntityFeedHandle {
 #[derive(Debug)]
 pub(crate) struct EntityFeed {
     handle: EntityFeedHandle,
-    /// The categories each listed entity was counted in (bits of [`bit`]).
-    counted: HashMap<EntityKey, u8>,
-    counts: Counts,
+    /// The groups each listed entity is in (bits of [`bit`]).
+    grouped: HashMap<EntityKey, u8>,
     next_take: Option<Instant>,
 }
 
@@ -92,9 +117,9 @@ impl EntityFeed {
     pub(crate) fn new() -> EntityFeed {
         let handle = EntityFeedHandle {
             batches: broadcast::channel(FOLLOWER_BACKLOG).0,
-            counts: Arc::new(Mutex::new(Counts::default())),
+            groups: Arc::new(Mutex::new(Groups::default())),
         };
-        EntityFeed { handle, counted: HashMap::new(), counts: Counts::default(), next_take: None }
+        EntityFeed { handle, grouped: HashMap::new(), next_take: None }
     }
 
     /// What front ends read.
@@ -131,48 +156,45 @@ impl EntityFeed {
             return;
         }
         let mut batch = FeedBatch { changed: Vec::new(), gone: Vec::new(), counts: Counts::default(), relist: false };
+        let mut groups = self.handle.groups.lock().unwrap_or_else(PoisonError::into_inner);
         for key in touched.keys {
-            let before = self.counted.get(&key).copied();
-            let listed = engine.is_listed(&key);
-            let view = listed.then(|| engine.entity_view(&key));
-            let after = view.as_ref().map(categories);
-            if let Some(before) = before {
-                self.counts.apply(before, -1);
-            }
-            if let Some(after) = after {
-                self.counts.apply(after, 1);
-            }
-            match (after, view) {
-                (Some(after), Some(view)) => {
-                    self.counted.insert(key, after);
+            let before = self.grouped.get(&key).copied().unwrap_or(0);
+            let view = engine.is_listed(&key).then(|| engine.entity_view(&key));
+            let after = view.as_ref().map_or(0, categories);
+            groups.regroup(&key, before, after);
+            match view {
+                Some(view) => {
+                    self.grouped.insert(key, after);
                     batch.changed.push(view);
                 }
-                _ => {
-                    self.counted.remove(&key);
+                None => {
+                    self.grouped.remove(&key);
                     batch.gone.push(key.to_string());
                 }
             }
         }
-        self.counts.entities = self.counted.len();
-        batch.counts = self.counts;
+        groups.entities = self.grouped.len();
+        batch.counts = groups.counts();
+        drop(groups);
         self.publish(batch);
     }
 
-    /// Counts every listed entity afresh, and tells followers to list again.
+    /// Groups every listed entity afresh, and tells followers to list again.
     fn count_all(&mut self, engine: &Engine) {
-        self.counted.clear();
-        self.counts = Counts::default();
+        let mut groups = Groups::default();
+        self.grouped.clear();
         for key in engine.listed_entities() {
             let categories = categories(&engine.entity_view(key));
-            self.counts.apply(categories, 1);
-            self.counted.insert(key.clone(), categories);
+            groups.regroup(key, 0, categories);
+            self.grouped.insert(key.clone(), categories);
         }
-        self.counts.entities = self.counted.len();
-        self.publish(FeedBatch { changed: Vec::new(), gone: Vec::new(), counts: self.counts, relist: true });
+        groups.entities = self.grouped.len();
+        let counts = groups.counts();
+        *self.handle.groups.lock().unwrap_or_else(PoisonError::into_inner) = groups;
+        self.publish(FeedBatch { changed: Vec::new(), gone: Vec::new(), counts, relist: true });
     }
 
     fn publish(&self, batch: FeedBatch) {
-        *self.handle.counts.lock().unwrap_or_else(PoisonError::into_inner) = batch.counts;
         // Nobody following is not an error: no dashboard is open.
         let _ = self.handle.batches.send(Arc::new(batch));
     }
@@ -228,5 +250,7 @@ mod tests {
         assert_eq!(changed, ["1001@pbx", "1002@pbx"]);
         assert_eq!((batch.counts.entities, batch.counts.of(Category::Messages)), (2, 1));
         assert_eq!(handle.counts(), batch.counts);
+        let (total, page) = handle.page_of(Category::Messages, "", 0, 10);
+        assert_eq!((total, page.iter().map(EntityKey::as_str).collect::<Vec<_>>()), (1, vec!["1002@pbx"]));
     }
 }

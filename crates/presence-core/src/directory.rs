@@ -7,9 +7,10 @@
 //! entities' look-ups changed since the shell last took them, so a live view costs the
 //! entities that changed, never a walk over everything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::entity_key::EntityKey;
+use crate::name_index::NameIndex;
 
 /// The most changed entities noted between two takes; past it the shell is told to list
 /// everything again rather than the set growing without bound.
@@ -19,7 +20,7 @@ const MAX_TOUCHED: usize = 65_536;
 /// each with how many components hold it.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
-    by_name: BTreeMap<(String, EntityKey), u8>,
+    by_name: NameIndex<u8>,
     /// Entities whose look-up changed since the last take (`None`: nobody follows).
     touched: Option<Touched>,
 }
@@ -36,17 +37,16 @@ pub struct Touched {
 impl Directory {
     /// One more component holds `key`.
     pub(crate) fn add(&mut self, key: &EntityKey) {
-        *self.by_name.entry(name(key)).or_default() += 1;
+        *self.by_name.entry(key) += 1;
         self.touch(key);
     }
 
     /// One component no longer holds `key`.
     pub(crate) fn remove(&mut self, key: &EntityKey) {
-        let name = name(key);
-        if let Some(holders) = self.by_name.get_mut(&name) {
+        if let Some(holders) = self.by_name.get_mut(key) {
             *holders -= 1;
             if *holders == 0 {
-                self.by_name.remove(&name);
+                self.by_name.remove(key);
             }
         }
         self.touch(key);
@@ -79,30 +79,19 @@ impl Directory {
 
     /// Whether any component holds `key`.
     pub(crate) fn contains(&self, key: &EntityKey) -> bool {
-        self.by_name.contains_key(&name(key))
+        self.by_name.contains(key)
     }
 
     /// Every entity listed, in look-up order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &EntityKey> {
-        self.by_name.keys().map(|(_, key)| key)
+        self.by_name.keys()
     }
 
     /// How many entities start with `prefix` (case-insensitively), and the `limit` of them
-    /// after the first `offset`. Without a prefix the count is the directory's size;
-    /// with one, it counts the entities in the prefix's range.
+    /// after the first `offset` ([`NameIndex::page`]).
     pub(crate) fn page(&self, prefix: &str, offset: usize, limit: usize) -> (usize, Vec<&EntityKey>) {
-        let prefix = prefix.to_ascii_lowercase();
-        let matching = || {
-            let from = (prefix.clone(), EntityKey::canonical(String::new()));
-            self.by_name.range(from..).take_while(|((name, _), _)| name.starts_with(&prefix)).map(|((_, key), _)| key)
-        };
-        let total = if prefix.is_empty() { self.by_name.len() } else { matching().count() };
-        (total, matching().skip(offset).take(limit).collect())
+        self.by_name.page(prefix, offset, limit)
     }
-}
-
-fn name(key: &EntityKey) -> (String, EntityKey) {
-    (key.as_str().to_ascii_lowercase(), key.clone())
 }
 
 #[cfg(test)]
@@ -125,21 +114,6 @@ mod tests {
         assert_eq!(listed, ["1001@pbx", "1002@pbx", "Alice@pbx"]);
         dir.remove(&key("1001@pbx"));
         assert_eq!(dir.page("", 0, 10).0, 2);
-    }
-
-    #[test]
-    fn pages_by_case_insensitive_prefix() {
-        let mut dir = Directory::default();
-        for k in ["1001@pbx", "1002@pbx", "1010@pbx", "2001@pbx", "alice@pbx", "ALICE@other"] {
-            dir.add(&key(k));
-        }
-        let (total, page) = dir.page("100", 1, 5);
-        assert_eq!((total, page.iter().map(|k| k.as_str()).collect::<Vec<_>>()), (2, vec!["1002@pbx"]));
-        let (total, page) = dir.page("Alice", 0, 5);
-        assert_eq!((total, page.len()), (2, 2));
-        assert_eq!(dir.page("", 4, 10).0, 6);
-        assert_eq!(dir.page("", 4, 10).1.len(), 2);
-        assert_eq!(dir.page("3", 0, 10), (0, vec![]));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(crate) struct CallOut {
     state: &'static str,
     direction: Option<&'static str>,
     duration: Option<u64>,
+    /// Whether media flows (RFC 4235 `+sip.rendering`); `false` is a call on hold.
+    hasmedia: Option<bool>,
     remote: Option<String>,
 }
 
@@ -96,6 +98,7 @@ impl From<EntityView> for Entity {
                     state: c.state.as_str(),
                     direction: c.direction.map(|d| d.as_str()),
                     duration: c.duration,
+                    hasmedia: c.rendering,
                     remote: c.remote.map(|r| r.uri),
                 })
                 .collect(),
@@ -150,7 +153,8 @@ pub(crate) struct EntityPage {
 pub(crate) struct EntityQuery {
     /// Only entities starting with this (`10` matches `1001@pbx`).
     prefix: Option<String>,
-    /// Only entities whose name or display name contains this, case-insensitively.
+    /// Only entities whose name or display name contains this, case-insensitively (a
+    /// search: it walks the entities in the prefix's range).
     q: Option<String>,
     /// Only entities in this group: `registered`, `busy` (on a call, ringing included), `dnd`
     /// or `messages` (new messages waiting).
@@ -183,14 +187,24 @@ pub(crate) async fn list_entities(
     };
     let prefix = q.prefix.unwrap_or_default();
     let needle = q.q.filter(|n| !n.is_empty());
-    let (total, views) = state
-        .handle
-        .query(move |engine, _| match (category, needle) {
-            (None, None) => engine.entity_page(&prefix, offset, limit),
-            (category, needle) => engine.entity_search(&prefix, category, needle.as_deref(), offset, limit),
-        })
-        .await?;
-    let counts = state.handle.entity_feed().counts().into();
+    let feed = state.handle.entity_feed();
+    let (total, views) = match (category, needle) {
+        (None, None) => state.handle.query(move |engine, _| engine.entity_page(&prefix, offset, limit)).await?,
+        // The group's own index: the page costs the page.
+        (Some(category), None) => {
+            let (total, keys) = feed.page_of(category, &prefix, offset, limit);
+            let views =
+                state.handle.query(move |engine, _| keys.iter().map(|k| engine.entity_view(k)).collect()).await?;
+            (total, views)
+        }
+        (category, Some(needle)) => {
+            let search = move |engine: &mut presence_core::Engine, _| {
+                engine.entity_search(&prefix, category, &needle, offset, limit)
+            };
+            state.handle.query(search).await?
+        }
+    };
+    let counts = feed.counts().into();
     Ok(Json(EntityPage { total, offset, limit, items: views.into_iter().map(Entity::from).collect(), counts }))
 }
 

@@ -161,7 +161,24 @@ async fn chromium_dashboard_follows_a_phone_a_call_dnd_and_voicemail_live() {
     browser.until_true("the call's duration ticking", &ticking, DESCRIBE).await;
     browser.screenshot(&shots.join("03-busy.png")).await;
 
+    // Held (no media, RFC 4235 rendering) blinks slowly; back, it is busy again.
+    let held = json!({"partial": {"callid": "dash-call-1", "state": "confirmed", "hasmedia": false}});
+    put_accepted(http, &format!("/api/v1/entities/{PHONE}/dialogs"), &held).await;
+    browser.until_true("the lamp on hold", &row_where(PHONE, "row.dataset.lamp === 'held'"), DESCRIBE).await;
+    let resumed = json!({"partial": {"callid": "dash-call-1", "state": "confirmed", "hasmedia": true}});
+    put_accepted(http, &format!("/api/v1/entities/{PHONE}/dialogs"), &resumed).await;
+    browser.until_true("the lamp busy again", &row_where(PHONE, "row.dataset.lamp === 'busy'"), DESCRIBE).await;
+
+    // Only the busy: the phone is listed until its call ends, then the list is empty.
+    browser.run("document.querySelector('#groups [data-group=\"busy\"]').click();").await;
+    let only_busy = "return document.querySelector('[data-group=\"busy\"]').getAttribute('aria-pressed') === 'true' && \
+        document.querySelectorAll('#entities tbody tr').length === 1;";
+    browser.until_true("the busy phone alone", only_busy, DESCRIBE).await;
+
     push_call(http, "terminated").await;
+    let emptied = "return document.querySelectorAll('#entities tbody tr').length === 0 && !document.querySelector('#empty').hidden;";
+    browser.until_true("no busy entity left", emptied, DESCRIBE).await;
+    browser.run("document.querySelector('#groups [data-group=\"\"]').click();").await;
     let idle = row_where(PHONE, "row.dataset.lamp === 'idle' && row.querySelectorAll('.calls li').length === 0");
     browser.until_true("the lamp out again", &idle, DESCRIBE).await;
     browser.until_true("none busy", &count_is("busy", "0"), DESCRIBE).await;
@@ -286,7 +303,8 @@ async fn chromium_dashboard_asks_for_the_token_once_and_reconnects_after_a_resta
 }
 
 /// 10 000 entities: the page shows one page of them with the counts of all, a search
-/// narrows it, and a change off the page leaves the page as it is.
+/// narrows it, a change off the page leaves the page as it is, and a group pages through its
+/// members.
 #[cfg_attr(not(has_chromium), ignore = "needs Chromium: apt-get install chromium chromium-driver")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_dashboard_pages_ten_thousand_entities() {
@@ -326,6 +344,18 @@ async fn chromium_dashboard_pages_ten_thousand_entities() {
     browser.until_true("one fewer with messages", &count_is("messages", "4,999"), DESCRIBE).await;
     let still = "return document.querySelectorAll('#entities tbody tr').length === 10;";
     assert_eq!(browser.run(still).await, true, "{}", browser.run(DESCRIBE).await);
+
+    // One group, paged from its own index: the mailboxes with new messages, 100001 no longer.
+    browser
+        .run(
+            "const s = document.querySelector('#search'); s.value = ''; s.dispatchEvent(new Event('input')); \
+             document.querySelector('#groups [data-group=\"messages\"]').click();",
+        )
+        .await;
+    let group = "const rows = [...document.querySelectorAll('#entities tbody tr')]; \
+        return document.querySelector('#range').textContent === '1–50 of 4,999' && rows.length === 50 && \
+        rows[0].dataset.entity === '100003@pbx' && rows.every(r => r.dataset.mwiNew === '1');";
+    browser.until_true("the first 50 of the 4 999 with messages", group, DESCRIBE).await;
     browser.close().await;
     server.shutdown().await.unwrap();
 }

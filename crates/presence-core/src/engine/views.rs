@@ -20,8 +20,8 @@ impl Engine {
         (total, keys.into_iter().map(|key| self.entity_view(key)).collect())
     }
 
-    /// A page of the entities whose names start with `prefix`, that are in `category` and
-    /// whose name or display name contains `needle` (when given): how many match, and the
+    /// A page of the entities whose names start with `prefix`, whose name or display name
+    /// contains `needle` and that are in `category` (when given): how many match, and the
     /// `limit` after the first `offset`. Unlike [`Engine::entity_page`] it builds the view of
     /// every entity in the prefix's range to test it, so it costs the whole range: an
     /// operator's search, not something to run per change.
@@ -29,17 +29,17 @@ impl Engine {
         &self,
         prefix: &str,
         category: Option<Category>,
-        needle: Option<&str>,
+        needle: &str,
         offset: usize,
         limit: usize,
     ) -> (usize, Vec<EntityView>) {
-        let needle = needle.map(str::to_ascii_lowercase);
+        let needle = needle.to_ascii_lowercase();
         let (in_range, _) = self.fx.directory.page(prefix, 0, 0);
         let (_, keys) = self.fx.directory.page(prefix, 0, in_range);
         let matching = keys
             .into_iter()
             .map(|key| self.entity_view(key))
-            .filter(|view| category.is_none_or(|c| view.is(c)) && needle.as_deref().is_none_or(|n| view.mentions(n)));
+            .filter(|view| category.is_none_or(|c| view.is(c)) && view.mentions(&needle));
         let mut total = 0;
         let mut page = Vec::new();
         for view in matching {

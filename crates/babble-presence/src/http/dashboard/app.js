@@ -59,7 +59,9 @@
   function lampOf(e) {
     const calls = e.calls || [];
     if (calls.some((c) => c.direction === "recipient" && RINGING.includes(c.state))) return ["ringing", "Ringing"];
-    if (calls.some((c) => c.state === "confirmed") || e.onthephone) return ["busy", "Busy"];
+    const answered = calls.filter((c) => c.state === "confirmed");
+    if (answered.length && answered.every((c) => c.hasmedia === false)) return ["held", "On hold"];
+    if (answered.length || e.onthephone) return ["busy", "Busy"];
     if (calls.some((c) => RINGING.includes(c.state))) return ["busy", "Calling"];
     if (e.registered === false) return ["unregistered", "Unregistered"];
     if (e.dnd) return ["dnd", "Do not disturb"];
@@ -105,6 +107,7 @@
   function callWords(call) {
     const ringing = RINGING.includes(call.state);
     if (ringing) return call.direction === "initiator" ? "calling" : "ringing";
+    if (call.state === "confirmed" && call.hasmedia === false) return "on hold";
     return { confirmed: "talking", terminated: "ended" }[call.state] || call.state;
   }
 
@@ -198,6 +201,15 @@
     queued.forEach(apply);
   }
 
+  // Whether an entity not shown that now matches could be on the page shown: the page has
+  // room, or the entity sorts before its last row (the order is the API's: by name,
+  // case-insensitively). One that sorts after a full page leaves the page as it is.
+  function mayEnterPage(entity) {
+    if (state.shown.size < PAGE_SIZE) return true;
+    const last = [...state.shown.keys()].pop().toLowerCase();
+    return entity.toLowerCase() < last;
+  }
+
   function relistSoon() {
     if (state.relistTimer) return;
     state.relistTimer = setTimeout(() => { state.relistTimer = null; listPage().catch(failed); }, RELIST_AFTER_MS);
@@ -224,7 +236,7 @@
         before.replaceWith(after);
         state.shown.set(e.entity, after);
         if (!matches(e)) relistSoon();
-      } else if (matches(e)) {
+      } else if (matches(e) && mayEnterPage(e.entity)) {
         relistSoon();
       }
       if (state.detail === e.entity) refreshDetail();
