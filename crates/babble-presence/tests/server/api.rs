@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::interop::{run_sipp, sipp};
-use crate::support::{Server, get_json, put_accepted, udp_client};
+use crate::support::{Server, api_until, get_json, put_accepted, udp_client};
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
@@ -142,6 +142,42 @@ async fn problem(response: reqwest::Response, status: StatusCode, field: Option<
         assert_eq!(body["field"], field, "{body}");
     }
     body
+}
+
+/// The dashboard's look-ups on the real binary: a group paged from its own index with the
+/// counts of every group, a search of display names, a group that is not one refused naming
+/// `state`, and an entity's detail saying why it cannot take a call.
+#[tokio::test]
+async fn entity_groups_search_and_detail() {
+    let server = Server::start(&[]);
+    let http = server.http;
+    put_accepted(http, "/api/v1/entities/2001@pbx/voicemail", &json!({"new": 1})).await;
+    put_accepted(http, "/api/v1/entities/2002@pbx/voicemail", &json!({"new": 0, "old": 4})).await;
+    put_accepted(http, "/api/v1/entities/2003@pbx/status", &json!({"dnd": true})).await;
+    let call = json!({"display": "Front desk", "partial": {"callid": "g1", "state": "confirmed"}});
+    put_accepted(http, "/api/v1/entities/2004@pbx/dialogs", &call).await;
+
+    let all_counted = |v: &Value| v["counts"]["entities"] == 4;
+    let page = api_until(http, "/api/v1/entities?state=messages", "every entity counted", all_counted).await;
+    assert_eq!(page["counts"], json!({"entities": 4, "registered": 0, "busy": 1, "dnd": 1, "messages": 1}));
+    assert_eq!((page["total"].clone(), page["items"][0]["entity"].clone()), (json!(1), json!("2001@pbx")), "{page}");
+    let dnd = get_json(http, "/api/v1/entities?state=dnd").await;
+    assert_eq!(dnd["items"].as_array().unwrap().len(), 1, "{dnd}");
+    assert_eq!(dnd["items"][0]["entity"], "2003@pbx");
+    let found = get_json(http, "/api/v1/entities?q=FRONT").await;
+    assert_eq!((found["total"].clone(), found["items"][0]["entity"].clone()), (json!(1), json!("2004@pbx")), "{found}");
+    let busy_front = get_json(http, "/api/v1/entities?q=front&state=dnd").await;
+    assert_eq!(busy_front["total"], 0, "{busy_front}");
+
+    let refused = reqwest::get(format!("http://{http}/api/v1/entities?state=away")).await.unwrap();
+    problem(refused, StatusCode::BAD_REQUEST, Some("state")).await;
+
+    let detail = get_json(http, "/api/v1/entities/2003@pbx/detail").await;
+    assert_eq!(detail["entity"]["available"], false, "{detail}");
+    assert_eq!(detail["entity"]["unavailable"], "do not disturb", "{detail}");
+    let on_call = get_json(http, "/api/v1/entities/2004@pbx/detail").await;
+    assert_eq!(on_call["entity"]["unavailable"], "on the phone", "{on_call}");
+    assert_eq!(on_call["entity"]["display"], "Front desk", "{on_call}");
 }
 
 /// A typo in a field name is refused with 422 naming it, and the state it would have reset is

@@ -34,9 +34,8 @@ impl Engine {
         limit: usize,
     ) -> (usize, Vec<EntityView>) {
         let needle = needle.to_ascii_lowercase();
-        let (in_range, _) = self.fx.directory.page(prefix, 0, 0);
-        let (_, keys) = self.fx.directory.page(prefix, 0, in_range);
-        let matching = keys
+        let (_, in_range) = self.fx.directory.page(prefix, 0, usize::MAX);
+        let matching = in_range
             .into_iter()
             .map(|key| self.entity_view(key))
             .filter(|view| category.is_none_or(|c| view.is(c)) && view.mentions(&needle));
