@@ -10,6 +10,8 @@
   const RELIST_AFTER_MS = 700;
   const RECONNECT_MS = [500, 1000, 2000, 5000];
   const SEEN_PER_ENTITY = 20;
+  const MAX_SEEN_ENTITIES = 1000;
+  const MAX_QUEUED = 50;
   const TOKEN_KEY = "babble-presence-token";
 
   const $ = (selector) => document.querySelector(selector);
@@ -177,7 +179,11 @@
     if (state.group) query.set("state", state.group);
     const listing = api(`/api/v1/entities?${query}`);
     state.loading = listing;
-    const page = await listing;
+    const page = await listing.catch((error) => {
+      // A failed listing holds nothing back: changes apply again, and the next one relists.
+      if (state.loading === listing) state.loading = null;
+      throw error;
+    });
     if (state.loading !== listing) return; // a newer listing replaced it
     state.loading = null;
     if (page.total > 0 && page.items.length === 0 && state.offset > 0) {
@@ -216,6 +222,9 @@
   }
 
   function remember(entity, text) {
+    if (!state.seen.has(entity) && state.seen.size >= MAX_SEEN_ENTITIES) {
+      state.seen.delete(state.seen.keys().next().value); // the entity first seen
+    }
     const seen = state.seen.get(entity) || [];
     seen.push({ at: new Date(), text });
     if (seen.length > SEEN_PER_ENTITY) seen.shift();
@@ -225,7 +234,11 @@
   // One `entities` event of the stream.
   function apply(changes) {
     if (changes.relist) { listPage().catch(failed); return; }
-    if (state.loading) { state.queued.push(changes); return; }
+    if (state.loading) {
+      // Past a few, the listing under way is as good as stale: list once more after it.
+      state.queued = state.queued.length < MAX_QUEUED ? [...state.queued, changes] : [{ relist: true }];
+      return;
+    }
     showCounts(changes.counts);
     for (const e of changes.changed) {
       const before = state.shown.get(e.entity);
