@@ -81,9 +81,9 @@ impl Driver {
         loop {
             let now = Instant::now();
             self.feed.take_if_due(&mut self.engine, now.into_std());
-            // Only while changes wait: an idle server sleeps.
-            let feed_due = self.feed.next_take().filter(|_| self.engine.has_touched()).map(Instant::from_std);
-            let deadline = self.engine.poll_timeout().map(Instant::from_std);
+            // The feed's take only while changes wait: an idle server sleeps.
+            let feed_due = self.feed.next_take().filter(|_| self.engine.has_touched());
+            let deadline = self.engine.poll_timeout().into_iter().chain(feed_due).min().map(Instant::from_std);
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -91,9 +91,8 @@ impl Driver {
                     Some(event) => self.on_inbound(event),
                     None => break,
                 },
-                // Only wake-ups: the timers are handled below, the feed at the top.
+                // Only a wake-up: the timers are handled below, the feed at the top.
                 () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {}
-                () = sleep_until(feed_due.unwrap_or(now)), if feed_due.is_some() => {}
                 committed = next_commit(&mut self.durable) => match committed {
                     Some(_) => self.release(),
                     // As without durable acknowledgement: the server goes on unstored.

@@ -200,8 +200,9 @@ impl EntityFeed {
     }
 }
 
+/// Its place in [`Category::ALL`] (the enum's order).
 fn index(category: Category) -> usize {
-    Category::ALL.iter().position(|c| *c == category).unwrap_or(0)
+    category as usize
 }
 
 fn bit(category: Category) -> u8 {

@@ -43,7 +43,8 @@ pub struct EntityView {
     pub user_agents: Vec<String>,
 }
 
-/// The groups an operator filters entities by (and the dashboard counts).
+/// The groups an operator filters entities by (and the dashboard counts), declared in the
+/// order of [`Category::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Category {
     /// A contact is registered.

@@ -6,7 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use presence_core::api::SourceAddress;
-use presence_core::views::{Category, EntityView, PublicationView, RegistrationView, SubscriptionView};
+use presence_core::views::{Category, EntityView, PublicationView, RegistrationView, SubscriptionView, WatchView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -234,6 +234,12 @@ pub(crate) struct Watch {
     peer: Address,
 }
 
+impl From<WatchView> for Watch {
+    fn from(w: WatchView) -> Self {
+        Watch { event: w.event, contact: w.contact, state: w.state, reported: w.reported, peer: w.peer.into() }
+    }
+}
+
 /// How many of its last events an entity's detail shows.
 const DETAIL_EVENTS: usize = 20;
 
@@ -258,17 +264,7 @@ pub(crate) async fn get_entity_detail(
     Ok(Json(EntityDetailOut {
         entity: detail.entity.into(),
         subscriptions: detail.subscriptions.into_iter().map(Subscription::from).collect(),
-        watches: detail
-            .watches
-            .into_iter()
-            .map(|w| Watch {
-                event: w.event,
-                contact: w.contact,
-                state: w.state,
-                reported: w.reported,
-                peer: w.peer.into(),
-            })
-            .collect(),
+        watches: detail.watches.into_iter().map(Watch::from).collect(),
         registrations: detail.registrations.into_iter().map(Registration::from).collect(),
         publications: detail.publications.into_iter().map(Publication::from).collect(),
         events: events.iter().map(payload).collect(),

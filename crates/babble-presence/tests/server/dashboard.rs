@@ -10,13 +10,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use babble_presence::MessageCounts;
 use babble_presence::api::{Command as Push, VoicemailReason};
 use serde_json::json;
 
-use crate::interop::{scenario, sipp};
+use crate::interop::{run_sipp_from, sipp};
 use crate::support::*;
 use crate::webdriver::{Browser, chromium_available};
 
@@ -26,6 +25,9 @@ const PHONE: &str = "1001@127.0.0.1";
 /// What a failing wait prints: the connection line and the table as text.
 const DESCRIBE: &str = "return document.querySelector('#connection').textContent + '\\n' + \
     (document.querySelector('#login').hidden ? '' : 'LOGIN SHOWN\\n') + document.querySelector('#entities').innerText;";
+
+/// True once the page's stream is live.
+const LIVE: &str = "return document.querySelector('#connection').dataset.state === 'live';";
 
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
@@ -42,23 +44,6 @@ fn row_where(entity: &str, condition: &str) -> String {
 /// A script that is true once the count of group `name` reads `n`.
 fn count_is(name: &str, n: &str) -> String {
     format!("return document.querySelector('[data-count=\"{name}\"]').textContent === '{n}';")
-}
-
-/// Runs one SIPp scenario from local port `port` against the server's UDP listener.
-fn sipp_from(sipp: &Path, target: SocketAddr, name: &str, port: u16) {
-    let out = Command::new(sipp)
-        .arg(target.to_string())
-        .args(["-sf", scenario(name).to_str().unwrap(), "-t", "u1", "-m", "1"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-timeout", "10s", "-timeout_error", "-nostdin"])
-        .output()
-        .expect("sipp runs");
-    assert!(
-        out.status.success(),
-        "SIPp scenario {name} failed ({:?})\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A Yealink phone's BLF key (by its User-Agent) watching [`PHONE`] over UDP: it subscribes
@@ -116,8 +101,7 @@ async fn push_call(http: SocketAddr, state: &str) {
 /// Opens the page and waits for its stream to be live.
 async fn open_live(browser: &Browser, http: SocketAddr) {
     browser.open(&format!("http://{http}/")).await;
-    let live = "return document.querySelector('#connection').dataset.state === 'live';";
-    browser.until_true("the live stream", live, DESCRIBE).await;
+    browser.until_true("the live stream", LIVE, DESCRIBE).await;
 }
 
 #[cfg_attr(
@@ -137,7 +121,7 @@ async fn chromium_dashboard_follows_a_phone_a_call_dnd_and_voicemail_live() {
     open_live(&browser, http).await;
 
     let phone_port = free_port();
-    sipp_from(&sipp, udp, "dashboard_register.xml", phone_port);
+    run_sipp_from(&sipp, udp, "dashboard_register.xml", "u1", phone_port, &[]);
     let registered = row_where(
         PHONE,
         "row.dataset.registered === 'true' && row.dataset.lamp === 'idle' && \
@@ -215,7 +199,7 @@ async fn chromium_dashboard_follows_a_phone_a_call_dnd_and_voicemail_live() {
     browser.until_true("DND off", &row_where(PHONE, "row.dataset.lamp === 'idle'"), DESCRIBE).await;
     browser.screenshot(&shots.join("06-messages.png")).await;
 
-    sipp_from(&sipp, udp, "dashboard_unregister.xml", phone_port);
+    run_sipp_from(&sipp, udp, "dashboard_unregister.xml", "u1", phone_port, &[]);
     let unregistered = row_where(
         PHONE,
         "row.dataset.lamp === 'unregistered' && row.querySelector('.registration').textContent === 'Unregistered'",
@@ -275,8 +259,7 @@ async fn chromium_dashboard_asks_for_the_token_once_and_reconnects_after_a_resta
              document.querySelector('#login').requestSubmit();",
         )
         .await;
-    let live = "return document.querySelector('#connection').dataset.state === 'live';";
-    browser.until_true("the live stream once the token is given", live, DESCRIBE).await;
+    browser.until_true("the live stream once the token is given", LIVE, DESCRIBE).await;
     let counts = MessageCounts { new: 2, old: 0, new_urgent: 0, old_urgent: 0 };
     let voicemail = |entity: &str| Push::Voicemail { entity: entity.into(), counts, reason: VoicemailReason::Update };
     server.send(voicemail("2001@pbx")).await.unwrap();
@@ -284,7 +267,7 @@ async fn chromium_dashboard_asks_for_the_token_once_and_reconnects_after_a_resta
 
     // The token is kept for the session: a reload goes straight to the entities.
     browser.open(&format!("http://{http}/dashboard")).await;
-    browser.until_true("the live stream without asking again", live, DESCRIBE).await;
+    browser.until_true("the live stream without asking again", LIVE, DESCRIBE).await;
     let shown = "return document.querySelector('#login').hidden;";
     assert_eq!(browser.run(shown).await, true, "the token was not asked for again");
 

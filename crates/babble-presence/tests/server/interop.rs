@@ -37,11 +37,17 @@ fn run(sipp: &Path, target: SocketAddr, name: &str, transport: &str) {
 
 /// [`run`] with extra SIPp arguments.
 pub(crate) fn run_sipp(sipp: &Path, target: SocketAddr, name: &str, transport: &str, extra: &[&str]) {
+    run_sipp_from(sipp, target, name, transport, free_port(), extra);
+}
+
+/// [`run_sipp`] from local port `port`, for a phone whose later scenario must come from the
+/// address it registered from.
+pub(crate) fn run_sipp_from(sipp: &Path, target: SocketAddr, name: &str, transport: &str, port: u16, extra: &[&str]) {
     let out = Command::new(sipp)
         .args(extra)
         .arg(target.to_string())
         .args(["-sf", scenario(name).to_str().unwrap(), "-t", transport, "-m", "1"])
-        .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-timeout", "10s", "-timeout_error", "-nostdin"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-timeout", "10s", "-timeout_error", "-nostdin"])
         .output()
         .expect("sipp runs");
     assert!(
