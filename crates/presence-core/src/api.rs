@@ -5,6 +5,7 @@
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::Call;
+use crate::features::{FeatureState, ForwardKind, Forwarding};
 
 /// An event the server raises for integrations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub enum InEvent {
     Register(RegistrationEvent),
     /// `unregister`: a contact was removed or expired.
     Unregister(RegistrationEvent),
+    /// `presence.feature.in`: a phone's feature key changed its user's DND or forwarding.
+    FeatureIn(FeatureReport),
 }
 
 impl InEvent {
@@ -31,6 +34,7 @@ impl InEvent {
             InEvent::StatusIn(_) => "presence.status.in",
             InEvent::Register(_) => "register",
             InEvent::Unregister(_) => "unregister",
+            InEvent::FeatureIn(_) => "presence.feature.in",
         }
     }
 }
@@ -89,6 +93,17 @@ pub struct StatusReport {
     /// On the phone.
     pub on_the_phone: bool,
     /// Where the NOTIFY came from.
+    pub source: SourceAddress,
+}
+
+/// A user's settings after a feature key changed them (`presence.feature.in`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureReport {
+    /// The user's entity.
+    pub entity: String,
+    /// DND and forwarding as they now are.
+    pub state: FeatureState,
+    /// Where the feature key's SUBSCRIBE came from.
     pub source: SourceAddress,
 }
 
@@ -182,6 +197,15 @@ pub enum Command {
         /// The entity.
         entity: String,
     },
+    /// `presence.feature.out`: set a user's DND or forwarding, as a feature key would.
+    Features {
+        /// The user's entity.
+        entity: String,
+        /// DND on or off (`None`: left as it is).
+        dnd: Option<bool>,
+        /// The kinds of forwarding to set; the others are left as they are.
+        forwarding: Vec<(ForwardKind, Forwarding)>,
+    },
 }
 
 impl Command {
@@ -192,7 +216,8 @@ impl Command {
             | Command::Registration { entity, .. }
             | Command::Dialog { entity, .. }
             | Command::Status { entity, .. }
-            | Command::CheckSync { entity } => entity,
+            | Command::CheckSync { entity }
+            | Command::Features { entity, .. } => entity,
         }
     }
 }

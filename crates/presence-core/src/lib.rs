@@ -23,6 +23,7 @@ mod effects;
 mod engine;
 mod entities;
 mod entity_key;
+pub mod features;
 mod ids;
 mod name_index;
 mod notifier;

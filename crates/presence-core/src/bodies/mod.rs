@@ -1,10 +1,12 @@
 //! Event-package body formats, each with a writer and a parser that never panics:
 //! `application/simple-message-summary` (RFC 3842), `application/pidf+xml` (RFC 3863 with
 //! RPID, RFC 4480), `application/xpidf+xml` (the Polycom form) and
-//! `application/dialog-info+xml` (RFC 4235). XML is parsed namespace-aware with roxmltree,
+//! `application/dialog-info+xml` (RFC 4235), and `application/x-as-feature-event+xml`
+//! (BroadWorks feature-key synchronisation). XML is parsed namespace-aware with roxmltree,
 //! with DTD internal subsets, entity declarations and oversized trees refused.
 
 pub mod dialog_info;
+pub mod feature_event;
 pub mod mwi;
 pub mod pidf;
 mod presence_words;
@@ -62,6 +64,8 @@ pub enum Format {
     DialogInfo,
     /// `application/simple-message-summary`.
     MessageSummary,
+    /// `application/x-as-feature-event+xml`.
+    FeatureEvent,
 }
 
 impl Format {
@@ -72,6 +76,7 @@ impl Format {
             Format::Xpidf => "application/xpidf+xml",
             Format::DialogInfo => "application/dialog-info+xml",
             Format::MessageSummary => "application/simple-message-summary",
+            Format::FeatureEvent => feature_event::CONTENT_TYPE,
         }
     }
 }

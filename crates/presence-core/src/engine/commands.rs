@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::api::{CallsUpdate, Command};
 use crate::entities::{Registration, Source, Status, Update};
+use crate::features::FeatureChange;
 use crate::unsolicited;
 
 use super::{Engine, cx};
@@ -38,6 +39,11 @@ impl Engine {
                     CallsUpdate::Unchanged => {}
                 }
                 (updates, call_id)
+            }
+            Command::Features { dnd, forwarding, .. } => {
+                let dnd = dnd.map(|on| Update::Feature(FeatureChange::Dnd(on)));
+                let forwards = forwarding.into_iter().map(|(k, f)| Update::Feature(FeatureChange::Forward(k, f)));
+                (dnd.into_iter().chain(forwards).collect(), None)
             }
         };
         self.apply(updates.into_iter().map(|update| (entity.clone(), update)).collect(), now);

@@ -1,7 +1,8 @@
 //! Rebuilding the engine from storage after a restart: each record goes to the component
 //! that owns its kind, in the order their dependencies need (entities, publications,
-//! bindings, our subscriptions to phones, then the subscriptions we serve, which may
-//! already have expired and are then ended with a NOTIFY showing the restored state).
+//! bindings, our subscriptions to phones, the users' feature settings, then the
+//! subscriptions we serve, which may already have expired and are then ended with a NOTIFY
+//! showing the restored state).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -30,8 +31,12 @@ impl Engine {
         for id in stored.chain(snapshot.watches.iter().map(|r| r.id)) {
             self.fx.ids.skip_past(id);
         }
-        for record in snapshot.entities {
+        let mut settings = Vec::new();
+        for mut record in snapshot.entities {
             let key = self.config.entity_key(&record.entity);
+            if let Some(stored) = record.settings.take() {
+                settings.push((key.clone(), stored, record.entity != key.as_str()));
+            }
             self.entities.restore(key, record, &self.config.calls, &mut self.fx, now);
         }
         for record in snapshot.publications {
@@ -65,6 +70,10 @@ impl Engine {
             for phone in &phones {
                 self.phones.watch(phone, cx!(self, now));
             }
+        }
+        // Settings last: replaying what the sources said must not move them.
+        for (key, stored, renamed) in settings {
+            self.entities.restore_settings(key, stored, renamed, &mut self.fx);
         }
         for record in snapshot.subscriptions {
             self.notifier.restore(record, udp_flows, &self.entities, cx!(self, now));

@@ -13,9 +13,11 @@ use sip_proto::transaction::ServerKey;
 use sip_proto::{HeaderName, Message, Method, Request, Response};
 
 use crate::admission::Draw;
+use crate::api::{FeatureReport, InEvent, SourceAddress};
 use crate::client_transactions::{Outcome, Purpose};
 use crate::entities::{Changed, Update};
 use crate::entity_key::EntityKey;
+use crate::features::FeatureChange;
 use crate::ids::SubscriptionId;
 use crate::peer::Peer;
 use crate::phones::Phone;
@@ -31,6 +33,8 @@ enum Then {
     Nothing,
     /// The first NOTIFY of a subscription, or the one a refresh gets (RFC 6665 §4.2.1.2).
     Notify(SubscriptionId),
+    /// A feature key's change to its user's settings, then its subscription's NOTIFY.
+    Feature(EntityKey, FeatureChange, SubscriptionId),
     /// Updates of entities' state, to apply and notify.
     Updates(Vec<(EntityKey, Update)>),
     /// Bindings that came or went.
@@ -91,6 +95,7 @@ impl Engine {
         match then {
             Then::Nothing => {}
             Then::Notify(id) => self.notifier.send_notify(id, &self.entities, cx!(self, now)),
+            Then::Feature(entity, change, id) => self.feature_key(entity, change, id, source, now),
             Then::Updates(updates) => self.apply(updates, now),
             Then::Registered(registered) => self.registered(registered, now),
         }
@@ -119,8 +124,12 @@ impl Engine {
         match method {
             Method::Options => (capabilities(req.answer(200)), Then::Nothing),
             Method::Subscribe => {
-                let (response, notify) = self.notifier.on_subscribe(req, target, source, cx!(self, now));
-                (response, notify.map_or(Then::Nothing, Then::Notify))
+                let (response, accepted) = self.notifier.on_subscribe(req, target, source, cx!(self, now));
+                let then = accepted.map_or(Then::Nothing, |accepted| match accepted.feature {
+                    Some((entity, change)) => Then::Feature(entity, change, accepted.id),
+                    None => Then::Notify(accepted.id),
+                });
+                (response, then)
             }
             Method::Publish => {
                 let (response, update) = self.publications.on_publish(req, source, cx!(self, now));
@@ -225,7 +234,8 @@ impl Engine {
     pub(super) fn apply(&mut self, updates: Vec<(EntityKey, Update)>, now: Instant) {
         let mut pending: Option<(EntityKey, Changed)> = None;
         for (entity, update) in updates {
-            let changed = self.entities.apply(&entity, update, &self.config.calls, &mut self.fx, now);
+            let (calls, options) = (&self.config.calls, self.config.render_options());
+            let changed = self.entities.apply(&entity, update, calls, options, &mut self.fx, now);
             pending = match pending {
                 Some((same, before)) if same == entity => Some((same, before.or(changed))),
                 Some((other, before)) => {
@@ -238,6 +248,23 @@ impl Engine {
         if let Some((entity, changed)) = pending {
             self.changed(&entity, changed, now);
         }
+    }
+
+    /// A feature key changed its user's settings: every feature key of the user is sent the
+    /// change (when there is one: the same state is never announced twice, so phones that
+    /// answer a NOTIFY by setting what it says cannot loop), integrations are told, and the
+    /// key that asked gets the NOTIFY its SUBSCRIBE is owed.
+    fn feature_key(&mut self, entity: EntityKey, change: FeatureChange, id: SubscriptionId, from: Peer, now: Instant) {
+        let (calls, options) = (&self.config.calls, self.config.render_options());
+        let changed = self.entities.apply(&entity, Update::Feature(change), calls, options, &mut self.fx, now);
+        self.changed(&entity, changed, now);
+        if changed.features
+            && let Some(state) = self.entities.get(&entity).map(|e| e.feature_state(options))
+        {
+            let source = SourceAddress::of(from);
+            self.fx.raise(InEvent::FeatureIn(FeatureReport { entity: entity.to_string(), state, source }));
+        }
+        self.notifier.notify_unless_current(id, &self.entities, cx!(self, now));
     }
 
     /// Bindings came, went or moved: subscribe to the new phones, unsubscribe from the gone

@@ -63,6 +63,13 @@ impl Engine {
         }
     }
 
+    /// What entity `key`'s feature keys show: DND as every package composes it, and the
+    /// forwarding settings.
+    pub fn features(&self, key: &EntityKey) -> crate::features::FeatureState {
+        let options = self.config.render_options();
+        self.entities.get(key).map(|e| e.feature_state(options)).unwrap_or_default()
+    }
+
     /// From now on, note which entities' look-ups change (for a live view; see
     /// [`Engine::take_touched`]).
     pub fn follow_entities(&mut self) {

@@ -1,8 +1,8 @@
 //! One entity's state: everything known about one watched resource (`user@host`) from
 //! every source: presence reported by integrations, by each live publication and by each
-//! phone we subscribe to, registration, calls and voicemail counts. Calls are kept per Call-ID with bounded
-//! lifetimes: an ended call leaves a tombstone so a late update for it is ignored, and a
-//! call never answered expires.
+//! phone we subscribe to, registration, calls, voicemail counts and the user's feature
+//! settings (`settings`). Calls are kept per Call-ID with bounded lifetimes: an ended call
+//! leaves a tombstone so a late update for it is ignored, and a call never answered expires.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +10,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::bodies::Basic;
+use crate::bodies::feature_event::FeatureEvent;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState};
+use crate::features::{FeatureChange, FeatureState, Forwarding};
 use crate::ids::{PublicationId, WatchId};
+
+use super::RenderOptions;
+use super::settings::Settings;
 
 /// Lifetimes and bounds for an entity's calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +124,8 @@ pub(crate) struct Entity {
     voicemail_source: Option<Source>,
     calls: HashMap<String, LiveCall>,
     ended: HashMap<String, Tombstone>,
+    /// The user's DND and forwarding settings.
+    settings: Settings,
     /// Increases on every change; subscriptions remember the number they last saw.
     change: u64,
 }
@@ -132,6 +139,8 @@ pub(crate) struct Changed {
     pub(crate) dialogs: bool,
     /// MWI documents may differ.
     pub(crate) voicemail: bool,
+    /// What a feature key shows (DND as composed, forwarding) changed.
+    pub(crate) features: bool,
     /// What the store keeps for the entity (what integrations pushed, its registration)
     /// may differ; a phone's or a publication's report changes documents, not that.
     pub(crate) stored: bool,
@@ -140,7 +149,7 @@ pub(crate) struct Changed {
 impl Changed {
     /// Whether anything changed.
     pub(crate) fn any(self) -> bool {
-        self.presence || self.dialogs || self.voicemail
+        self.presence || self.dialogs || self.voicemail || self.features
     }
 
     /// Both changes together.
@@ -149,6 +158,7 @@ impl Changed {
             presence: self.presence || other.presence,
             dialogs: self.dialogs || other.dialogs,
             voicemail: self.voicemail || other.voicemail,
+            features: self.features || other.features,
             stored: self.stored || other.stored,
         }
     }
@@ -182,6 +192,14 @@ impl Entity {
         let unchanged = self.presence.get(&source).map(|r| &r.status) == status.as_ref();
         if unchanged {
             return Changed::default();
+        }
+        // News of DND: a report that changes its source's DND, or a new source asserting it
+        // (a source going away, or one saying nothing of DND, is no news).
+        let before = self.presence.get(&source).map(|r| r.status.dnd);
+        if let Some(dnd) = status.as_ref().map(|s| s.dnd)
+            && before.map_or(dnd, |before| before != dnd)
+        {
+            self.settings.follow_dnd(dnd);
         }
         match status {
             Some(status) => {
@@ -218,7 +236,72 @@ impl Entity {
             (None, devices) => status = devices,
             (Some(_), None) => {}
         }
+        // The user's setting, once there is one, is the last word on DND (`settings`).
+        match (&mut status, self.settings.dnd) {
+            (Some(s), Some(dnd)) => s.dnd = dnd,
+            (None, Some(true)) => {
+                status = Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false });
+            }
+            _ => {}
+        }
         status.map(|s| Status { note: latest_note, ..s })
+    }
+
+    /// DND as every package shows it: [`Entity::status`]'s, without building the note.
+    pub(crate) fn dnd(&self, options: RenderOptions) -> bool {
+        if let Some(dnd) = self.settings.dnd {
+            return dnd;
+        }
+        let of = |devices: bool, rule| {
+            self.combine(|s| matches!(s, Source::Device(_)) == devices, rule).is_some_and(|s| s.dnd)
+        };
+        of(false, options.dnd_rule) || of(true, options.device_dnd_rule)
+    }
+
+    /// Applies a change to the user's settings.
+    pub(crate) fn set_feature(&mut self, change: FeatureChange) -> Changed {
+        let forward = match &change {
+            FeatureChange::Dnd(_) => None,
+            FeatureChange::Forward(kind, _) => Some(*kind),
+        };
+        if !self.settings.set(change) {
+            return Changed::default();
+        }
+        let changed = match forward {
+            // Composition decides whether what watchers are shown changed (`Entities::apply`).
+            None => Changed { presence: true, dialogs: true, ..Changed::default() },
+            Some(_) => Changed { features: true, ..Changed::default() },
+        };
+        let changed = self.bump(changed);
+        if forward.is_some() {
+            self.settings.stamp(forward, self.change);
+        }
+        changed
+    }
+
+    /// After an update that may have changed DND as shown (it was `before`): notes when, so
+    /// feature keys are sent the change. Whether it changed.
+    pub(crate) fn note_dnd_shown(&mut self, before: bool, options: RenderOptions) -> bool {
+        let changed = self.dnd(options) != before;
+        if changed {
+            self.settings.stamp(None, self.change);
+        }
+        changed
+    }
+
+    /// What a feature key shows.
+    pub(crate) fn feature_state(&self, options: RenderOptions) -> FeatureState {
+        self.settings.state(self.dnd(options))
+    }
+
+    /// The events for a feature key that last saw change number `seen`.
+    pub(crate) fn feature_events_since(&self, seen: u64, options: RenderOptions) -> Vec<FeatureEvent<'_>> {
+        self.settings.events_since(seen, self.dnd(options))
+    }
+
+    /// The settings as stored: DND (`None`: never set) and the forwarding of each kind.
+    pub(crate) fn settings_record(&self) -> (Option<bool>, &[Forwarding; 3]) {
+        self.settings.record()
     }
 
     /// The sources `include` selects combined, DND per `rule`.
@@ -446,6 +529,7 @@ impl Entity {
             && self.display.is_none()
             && self.calls.is_empty()
             && self.ended.is_empty()
+            && self.settings.is_empty()
     }
 }
 

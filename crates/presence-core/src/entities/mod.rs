@@ -1,12 +1,14 @@
 //! Entity state and its composition: owns what is known of every entity (`user@host`), one
 //! state per entity made of what each source reports (integrations, publications, phones we
-//! subscribe to, the registrar). Other components describe what they learnt as an
-//! [`Update`]; applying it says what [`Changed`], so only the watchers it affects are
-//! notified. `compose` turns the state into what a watcher is shown; `store` keeps what
-//! integrations pushed across restarts.
+//! subscribe to, the registrar) and the user's feature settings (`settings`). Other
+//! components describe what they learnt as an [`Update`]; applying it says what
+//! [`Changed`], so only the watchers it affects are notified. `compose` turns the state into
+//! what a watcher is shown; `store` keeps what integrations pushed and the settings across
+//! restarts.
 
 mod compose;
 mod entity;
+mod settings;
 mod store;
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use crate::bodies::mwi::MessageCounts;
 use crate::call::Call;
 use crate::effects::{Effects, TimerKey};
 use crate::entity_key::EntityKey;
+use crate::features::FeatureChange;
 
 /// Something a source says about an entity.
 #[derive(Clone, Debug)]
@@ -47,6 +50,8 @@ pub(crate) enum Update {
     CallCount(u32),
     /// The display name for the entity's own identity.
     Display(Option<String>),
+    /// A change to the user's feature settings (a feature key, the features API).
+    Feature(FeatureChange),
 }
 
 impl Update {
@@ -60,7 +65,11 @@ impl Update {
             | Update::Call(source, _)
             | Update::Calls(source, _)
             | Update::EndCalls(source) => *source == Source::Api,
-            Update::Registered(_) | Update::Registration(_) | Update::CallCount(_) | Update::Display(_) => true,
+            Update::Registered(_)
+            | Update::Registration(_)
+            | Update::CallCount(_)
+            | Update::Display(_)
+            | Update::Feature(_) => true,
         }
     }
 }
@@ -77,12 +86,14 @@ impl Entities {
         self.by_key.get(key)
     }
 
-    /// Applies `update` to entity `key`. Follow with [`Entities::settle`].
+    /// Applies `update` to entity `key`, DND composed as `options` say. Follow with
+    /// [`Entities::settle`].
     pub(crate) fn apply(
         &mut self,
         key: &EntityKey,
         update: Update,
         limits: &CallLimits,
+        options: RenderOptions,
         fx: &mut Effects,
         now: Instant,
     ) -> Changed {
@@ -91,6 +102,9 @@ impl Entities {
             Entity::default()
         });
         let stored = update.changes_what_is_stored();
+        let dnd_before = entity.dnd(options);
+        let settings_before = entity.settings_record().0;
+        let sets_dnd = matches!(update, Update::Feature(FeatureChange::Dnd(_)));
         let changed = match update {
             Update::Status(source, status) => entity.set_status(source, status),
             Update::Voicemail(source, counts) => entity.set_voicemail(source, counts),
@@ -109,8 +123,21 @@ impl Entities {
                 entity.set_registration(Registration { registered, call_count })
             }
             Update::Display(display) => entity.set_display(display),
+            Update::Feature(change) => entity.set_feature(change),
         };
-        Changed { stored: stored && changed.any(), ..changed }
+        let dnd_changed = entity.note_dnd_shown(dnd_before, options);
+        // A source's DND news moves the setting too (`Entity::set_status`): that is stored.
+        let setting_followed = entity.settings_record().0 != settings_before;
+        let changed = Changed {
+            stored: (stored && changed.any()) || setting_followed,
+            features: changed.features || dnd_changed,
+            ..changed
+        };
+        if sets_dnd {
+            // What watchers are shown changes only if DND as composed does.
+            return Changed { presence: dnd_changed, dialogs: dnd_changed, ..changed };
+        }
+        changed
     }
 
     /// Drops the calls of `key` that outlived their limits. Follow with [`Entities::settle`].

@@ -1,10 +1,12 @@
 //! What the entity component keeps across restarts: the state integrations pushed through
-//! the API (presence, registration, voicemail counts, calls, display name). Everything else
-//! an entity shows comes back with its source (publications, bindings, phones).
+//! the API (presence, registration, voicemail counts, calls, display name) and the user's
+//! feature settings. Everything else an entity shows comes back with its source
+//! (publications, bindings, phones).
 
 use std::time::Instant;
 
-use crate::store::{CallRecord, Change, EntityRecord};
+use crate::features::{FeatureChange, ForwardKind, Forwarding};
+use crate::store::{CallRecord, Change, EntityRecord, ForwardRecord, SettingsRecord};
 
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
@@ -38,6 +40,7 @@ pub(super) fn change(key: &EntityKey, entity: Option<&Entity>) -> Change {
             registration: e.registration.map(|r| (r.registered, r.call_count)),
             voicemail: voicemail.map(|c| [c.new, c.old, c.new_urgent, c.old_urgent]),
             calls: calls.into_iter().map(call_record).collect(),
+            settings: settings_record(e),
         };
         (record != EntityRecord { entity: key.to_string(), ..EntityRecord::default() }).then_some(record)
     });
@@ -48,8 +51,9 @@ pub(super) fn change(key: &EntityKey, entity: Option<&Entity>) -> Change {
 }
 
 impl Entities {
-    /// Puts back what integrations had pushed for an entity before a restart.
-    /// `key` is the record's entity as this run's configuration names it.
+    /// Puts back what integrations had pushed for an entity before a restart, but its
+    /// settings (see [`Entities::restore_settings`]). `key` is the record's entity as this
+    /// run's configuration names it.
     pub(crate) fn restore(
         &mut self,
         key: EntityKey,
@@ -85,6 +89,40 @@ impl Entities {
         }
         fx.set_deadline(TimerKey::EntityCalls(key), next);
     }
+
+    /// Puts back a user's feature settings, once every source's state is back: a source's
+    /// report replayed is not news of DND that the setting should follow, and the setting
+    /// already follows whatever news came before the restart. `renamed`: the record was
+    /// stored under another name, and is stored again under `key`.
+    pub(crate) fn restore_settings(&mut self, key: EntityKey, record: SettingsRecord, renamed: bool, fx: &mut Effects) {
+        let entity = self.by_key.entry(key.clone()).or_insert_with(|| {
+            fx.directory.add(&key);
+            Entity::default()
+        });
+        if let Some(dnd) = record.dnd {
+            entity.set_feature(FeatureChange::Dnd(dnd));
+        }
+        let kinds = [(ForwardKind::Always, record.always), (ForwardKind::Busy, record.busy)];
+        for (kind, r) in kinds.into_iter().chain([(ForwardKind::NoAnswer, record.noanswer)]) {
+            let forwarding = Forwarding { active: r.active, to: r.to, ring_count: r.ring_count };
+            entity.set_feature(FeatureChange::Forward(kind, forwarding));
+        }
+        if renamed {
+            fx.store(|_| change(&key, self.by_key.get(&key)));
+        }
+    }
+}
+
+fn settings_record(e: &Entity) -> Option<SettingsRecord> {
+    let (dnd, forwarding) = e.settings_record();
+    let forward = |f: &Forwarding| ForwardRecord { active: f.active, to: f.to.clone(), ring_count: f.ring_count };
+    let record = SettingsRecord {
+        dnd,
+        always: forward(&forwarding[ForwardKind::Always.index()]),
+        busy: forward(&forwarding[ForwardKind::Busy.index()]),
+        noanswer: forward(&forwarding[ForwardKind::NoAnswer.index()]),
+    };
+    (record != SettingsRecord::default()).then_some(record)
 }
 
 fn call_record(c: &Call) -> CallRecord {

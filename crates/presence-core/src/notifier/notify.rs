@@ -35,6 +35,7 @@ impl Notifier {
                 Format::Pidf | Format::Xpidf => changed.presence,
                 Format::DialogInfo => changed.dialogs,
                 Format::MessageSummary => changed.voicemail,
+                Format::FeatureEvent => changed.features,
             });
             if affected {
                 self.send_notify(id, entities, cx);
@@ -151,11 +152,12 @@ impl Notifier {
                 if body.calls_left_out > 0 {
                     cx.fx.stats.notify_bodies_trimmed += 1;
                 }
-                h.push(HeaderName::ContentType, sub.format.content_type());
+                let content_type = body.content_type.as_deref().unwrap_or(sub.format.content_type());
+                h.push(HeaderName::ContentType, content_type);
                 req.body = body.text.into();
             }
             sub.version = sub.version.wrapping_add(1);
-            sub.seen_change = entity.map_or(0, |e| e.change() + 1);
+            sub.seen_change = seen_after(entity);
             sub.dirty = false;
             sub.notified = true;
             sub.last_notify_at = Some(now);
@@ -168,6 +170,19 @@ impl Notifier {
         cx.client.send(key, req.encode(), destination, Purpose::Notify(id), config, cx.fx, now);
         // Its CSeq, version and expiry as of this NOTIFY (creation and refresh included).
         self.store(id, config, cx.fx);
+    }
+
+    /// Sends the subscription's next NOTIFY unless the one in flight already shows the
+    /// entity's current state (a change just notified it).
+    pub(crate) fn notify_unless_current(&mut self, id: SubscriptionId, entities: &Entities, cx: &mut Ctx<'_>) {
+        let current = self.subscriptions.get(id).is_some_and(|s| {
+            s.in_flight == Some(NotifyKind::State { last: false })
+                && !s.dirty
+                && s.seen_change == seen_after(entities.get(&s.entity))
+        });
+        if !current {
+            self.send_notify(id, entities, cx);
+        }
     }
 
     /// A NOTIFY ended with a final response status (`None`: it timed out).
@@ -241,4 +256,11 @@ impl Notifier {
             self.send_notify(id, entities, cx);
         }
     }
+}
+
+/// What a NOTIFY showing `entity` has seen: the change number after its current one. An
+/// entity not known yet counts as at change 0, so 0 itself means "has seen nothing" (a first
+/// NOTIFY, or a feature key's refresh, which is told everything).
+fn seen_after(entity: Option<&crate::entities::Entity>) -> u64 {
+    entity.map_or(1, |e| e.change() + 1)
 }

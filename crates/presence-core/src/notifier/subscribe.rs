@@ -1,6 +1,7 @@
 //! Taking a SUBSCRIBE (RFC 6665 §4.2.1): a new subscription (package, format, expiry, watch
 //! policy, quotas, device profile), a refresh in its dialog, an unsubscribe or a fetch, and
-//! the 2xx that answers it.
+//! the 2xx that answers it; a feature key's request to change its user's settings in the
+//! body (docs/feature-keys.md).
 
 use std::time::Duration;
 
@@ -10,7 +11,10 @@ use sip_proto::{HeaderName, Response};
 
 use crate::admission::Over;
 use crate::api::{InEvent, NewWatcher};
+use crate::bodies::feature_event;
 use crate::context::Ctx;
+use crate::entity_key::EntityKey;
+use crate::features::FeatureChange;
 use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::Peer;
@@ -27,6 +31,14 @@ pub(crate) struct SubscribeTarget {
     event_id: Option<String>,
     /// For an in-dialog SUBSCRIBE, the subscription its dialog names (`None`: none).
     refreshes: Option<Option<SubscriptionId>>,
+}
+
+/// A SUBSCRIBE taken: the subscription to notify once the 2xx is sent (RFC 6665 §4.2.1.2),
+/// and what a feature key asked to change of its user's settings, to apply first.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) id: SubscriptionId,
+    pub(crate) feature: Option<(EntityKey, FeatureChange)>,
 }
 
 impl Notifier {
@@ -55,23 +67,31 @@ impl Notifier {
         trusting && sub.authenticated && sub.peer.addr == source.addr && sub.peer.transport == source.transport
     }
 
-    /// Handles a SUBSCRIBE: the response, and the subscription to notify once it is sent
-    /// (RFC 6665 §4.2.1.2: the NOTIFY follows the 2xx).
+    /// Handles a SUBSCRIBE: the response, and what follows once it is sent.
     pub(crate) fn on_subscribe(
         &mut self,
         req: &Incoming,
         target: Option<SubscribeTarget>,
         source: Peer,
         cx: &mut Ctx<'_>,
-    ) -> (Response, Option<SubscriptionId>) {
+    ) -> (Response, Option<Accepted>) {
         let Some(SubscribeTarget { package, event_id, refreshes }) = target else {
             // RFC 6665 §4.2.1.1: an unknown (or missing) package gets 489 and Allow-Events.
             return (with_allow_events(req.answer(489)), None);
         };
-        match refreshes {
+        let feature = match feature_request(req, package) {
+            Ok(feature) => feature,
+            Err(refusal) => return (refusal, None),
+        };
+        let (response, id) = match refreshes {
             Some(id) => self.refresh(req, id, source, cx),
             None => self.subscribe(req, package, event_id, source, cx),
-        }
+        };
+        let accepted = id.map(|id| Accepted {
+            id,
+            feature: feature.zip(self.subscriptions.get(id)).map(|(change, sub)| (sub.entity.clone(), change)),
+        });
+        (response, accepted)
     }
 
     fn subscribe(
@@ -104,6 +124,11 @@ impl Notifier {
         let entity = config.entity_key(&target.aor());
         if !config.watch_policy.allows(&subscriber, &entity) {
             return (req.answer(403).with_reason("Not Allowed to Watch This Entity"), None);
+        }
+        if package == Package::AsFeatureEvent && subscriber != entity {
+            // A feature key shows and sets its own user's settings (with digest on, From is
+            // the authenticated user's: auth/identity.rs).
+            return (req.answer(403).with_reason("Feature Keys Are the User's Own"), None);
         }
         // A trusted source (a proxy) vouches for the From; from anywhere else it is whatever
         // the sender chose, so rotating it must not buy more subscriptions.
@@ -175,10 +200,12 @@ impl Notifier {
             cx.fx.set_deadline(crate::effects::TimerKey::SubscriptionExpiry(id), Some(expires_at));
             let (entity, subscriber) = (entity.to_string(), subscriber.to_string());
             let watcher = NewWatcher { content_type: format.content_type(), entity, subscriber, expires, call_id };
-            cx.fx.raise(match package {
-                Package::MessageSummary => InEvent::VoicemailIn(watcher),
-                Package::Presence | Package::Dialog => InEvent::SubscribeIn(watcher),
-            });
+            match package {
+                Package::MessageSummary => cx.fx.raise(InEvent::VoicemailIn(watcher)),
+                Package::Presence | Package::Dialog => cx.fx.raise(InEvent::SubscribeIn(watcher)),
+                // What a feature key changes is raised as it changes (`presence.feature.in`).
+                Package::AsFeatureEvent => {}
+            }
         }
         let status = profile.map_or(200, |p| config.profiles[p].subscribe_status);
         (accepted(req, status, &local_tag, expires, &contact), Some(id))
@@ -213,6 +240,10 @@ impl Notifier {
         }
         // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
         sub.last_notify_at = None;
+        if sub.package == Package::AsFeatureEvent {
+            // With every event: the phone may have lost track of any of them.
+            sub.seen_change = 0;
+        }
         self.subscriptions.move_peer(id, source);
         let Some(sub) = self.subscriptions.get_mut(id) else { return (req.answer(481), None) };
         let contact = sub.contact();
@@ -226,6 +257,24 @@ impl Notifier {
             cx.fx.set_deadline(crate::effects::TimerKey::SubscriptionExpiry(id), Some(expires_at));
         }
         (accepted(req, status, &local_tag, expires, &contact), Some(id))
+    }
+}
+
+/// What a feature key's SUBSCRIBE asks to change (`None`: no body, or not that package), or
+/// the refusal: 415 with Accept for another body type, 400 naming why for a body that does not
+/// say what to change.
+fn feature_request(req: &Incoming, package: Package) -> Result<Option<FeatureChange>, Response> {
+    if package != Package::AsFeatureEvent || req.request.body.is_empty() {
+        return Ok(None);
+    }
+    if req.content_essence() != feature_event::CONTENT_TYPE {
+        let mut refusal = req.answer(415);
+        refusal.headers.push(HeaderName::Accept, feature_event::CONTENT_TYPE);
+        return Err(refusal);
+    }
+    match feature_event::parse(&req.request.body) {
+        Ok(change) => Ok(Some(change)),
+        Err(e) => Err(req.answer(400).with_reason(format!("Bad as-feature-event Body: {e}"))),
     }
 }
 

@@ -56,7 +56,7 @@ pub(super) fn dialog_info(entity_uri: &str, entity: Option<&Entity>, watcher: Wa
     loop {
         let text = dialog_info::write(entity_uri, display, watcher.version, &calls, parties);
         if text.len() <= MAX_DOCUMENT_BYTES || calls.is_empty() {
-            return Body { text, calls_left_out };
+            return Body { text, calls_left_out, content_type: None };
         }
         let ended = calls.iter().rposition(|c| c.state == CallState::Terminated);
         calls.remove(ended.unwrap_or(calls.len() - 1));

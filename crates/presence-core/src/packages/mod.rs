@@ -1,9 +1,10 @@
-//! The event packages served (RFC 6665 §7): `presence` (RFC 3856), `dialog` (RFC 4235) and
-//! `message-summary` (RFC 3842), each with the body formats it offers, choosing a format
+//! The event packages served (RFC 6665 §7): `presence` (RFC 3856), `dialog` (RFC 4235),
+//! `message-summary` (RFC 3842) and BroadWorks' `as-feature-event`, each with the body formats it offers, choosing a format
 //! from a SUBSCRIBE's Accept header (q-values honoured, order breaks ties), and writing the
 //! document a watcher is sent, one file per package.
 
 mod dialog;
+mod feature_event;
 mod message_summary;
 mod presence;
 
@@ -19,10 +20,13 @@ pub(crate) enum Package {
     Presence,
     Dialog,
     MessageSummary,
+    /// Feature-key synchronisation: a phone's own DND and forwarding (docs/feature-keys.md).
+    AsFeatureEvent,
 }
 
 /// Every package, in the order `Allow-Events` lists them.
-pub(crate) const PACKAGES: [Package; 3] = [Package::Presence, Package::Dialog, Package::MessageSummary];
+pub(crate) const PACKAGES: [Package; 4] =
+    [Package::Presence, Package::Dialog, Package::MessageSummary, Package::AsFeatureEvent];
 
 impl Package {
     pub(crate) fn from_event(name: &str) -> Option<Package> {
@@ -34,7 +38,14 @@ impl Package {
             Package::Presence => "presence",
             Package::Dialog => "dialog",
             Package::MessageSummary => "message-summary",
+            Package::AsFeatureEvent => "as-feature-event",
         }
+    }
+
+    /// Whether a PUBLISH may carry its state (RFC 3903 §4): a feature key sets its settings
+    /// by SUBSCRIBE, and nothing publishes them.
+    pub(crate) fn publishable(self) -> bool {
+        self != Package::AsFeatureEvent
     }
 
     /// Formats offered, the default (used when Accept is absent) first.
@@ -43,6 +54,7 @@ impl Package {
             Package::Presence => &[Format::Pidf, Format::Xpidf],
             Package::Dialog => &[Format::DialogInfo],
             Package::MessageSummary => &[Format::MessageSummary],
+            Package::AsFeatureEvent => &[Format::FeatureEvent],
         }
     }
 
@@ -90,11 +102,14 @@ pub(crate) struct Body {
     pub(crate) text: String,
     /// Calls left out so that the document fits in a datagram (see `dialog.rs`).
     pub(crate) calls_left_out: usize,
+    /// The media type when it is not the format's own (several feature events are the parts
+    /// of a `multipart/mixed` body).
+    pub(crate) content_type: Option<String>,
 }
 
 impl From<String> for Body {
     fn from(text: String) -> Self {
-        Body { text, calls_left_out: 0 }
+        Body { text, calls_left_out: 0, content_type: None }
     }
 }
 
@@ -111,6 +126,7 @@ pub(crate) fn render(
         Format::Xpidf => Some(presence::xpidf(entity_uri, entity, options).into()),
         Format::DialogInfo => Some(dialog::dialog_info(entity_uri, entity, watcher, options)),
         Format::MessageSummary => message_summary::summary(entity_uri, entity, watcher, options).map(Body::from),
+        Format::FeatureEvent => Some(feature_event::events(entity_uri, entity, watcher, options)),
     }
 }
 

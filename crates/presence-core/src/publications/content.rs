@@ -28,12 +28,14 @@ impl Content {
     }
 }
 
-/// What a publication's going away withdraws from its entity.
-pub(super) fn withdrawal(package: Package, source: Source) -> Update {
+/// What a publication's going away withdraws from its entity (nothing for a package no
+/// publication carries).
+pub(super) fn withdrawal(package: Package, source: Source) -> Option<Update> {
     match package {
-        Package::Presence => Update::Status(source, None),
-        Package::Dialog => Update::EndCalls(source),
-        Package::MessageSummary => Update::Voicemail(source, None),
+        Package::Presence => Some(Update::Status(source, None)),
+        Package::Dialog => Some(Update::EndCalls(source)),
+        Package::MessageSummary => Some(Update::Voicemail(source, None)),
+        Package::AsFeatureEvent => None,
     }
 }
 
@@ -53,9 +55,11 @@ pub(super) fn parse(req: &Incoming, package: Package) -> Result<Content, Respons
 }
 
 /// Parses a body of `content_type` for `package`: `Err(None)` for a type the package does
-/// not take, `Err(Some(why))` for a body that does not parse.
+/// not take (any, for a package nothing publishes), `Err(Some(why))` for a body that does
+/// not parse.
 pub(super) fn read(content_type: &str, body: &[u8], package: Package) -> Result<Content, Option<BodyError>> {
-    let format = package.formats().iter().copied().find(|f| f.content_type() == content_type).ok_or(None)?;
+    let offered = package.formats().iter().copied().filter(|_| package.publishable());
+    let format = offered.into_iter().find(|f| f.content_type() == content_type).ok_or(None)?;
     Ok(match format {
         Format::Pidf | Format::Xpidf => {
             let report = if format == Format::Pidf { pidf::parse(body) } else { xpidf::parse(body) }.map_err(Some)?;
@@ -68,5 +72,6 @@ pub(super) fn read(content_type: &str, body: &[u8], package: Package) -> Result<
             let waiting = mwi::MessageCounts { new: u32::from(summary.waiting), ..mwi::MessageCounts::default() };
             Content::Voicemail(summary.voice.unwrap_or(waiting))
         }
+        Format::FeatureEvent => return Err(None),
     })
 }

@@ -31,7 +31,8 @@ impl Publications {
         fx.set_deadline(TimerKey::PublicationExpiry(id), None);
         let publication = self.table.remove(id)?;
         fx.store(|_| crate::store::Change::DeletePublication(id.0));
-        Some((publication.entity, content::withdrawal(publication.package, Source::Publication(id))))
+        let withdrawn = content::withdrawal(publication.package, Source::Publication(id))?;
+        Some((publication.entity, withdrawn))
     }
 
     /// How many live publications are held.

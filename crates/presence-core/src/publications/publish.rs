@@ -30,7 +30,8 @@ impl Publications {
         cx: &mut Ctx<'_>,
     ) -> (Response, Option<(EntityKey, Update)>) {
         let config = cx.config;
-        let Some(package) = req.event.as_ref().and_then(|e| Package::from_event(&e.package)) else {
+        let package = req.event.as_ref().and_then(|e| Package::from_event(&e.package));
+        let Some(package) = package.filter(|p| p.publishable()) else {
             return (with_allow_events(req.answer(489)), None);
         };
         let Uri::Sip(target) = &req.request.uri else { return (req.answer(416), None) };

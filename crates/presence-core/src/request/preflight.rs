@@ -59,7 +59,8 @@ pub(crate) fn with_allow_events(mut response: Response) -> Response {
 }
 
 /// Allow, Allow-Events and Accept as an OPTIONS response carries them (RFC 3261 §11.2,
-/// RFC 6665 §8.2.2): Accept lists the bodies a PUBLISH may carry.
+/// RFC 6665 §8.2.2): Accept lists the bodies requests may carry (a PUBLISH's, and a feature
+/// key's SUBSCRIBE).
 pub(crate) fn capabilities(response: Response) -> Response {
     let mut response = with_allow_events(with_allow(response));
     let bodies: Vec<&str> = PACKAGES.iter().flat_map(|p| p.formats()).map(|f| f.content_type()).collect();

@@ -177,7 +177,7 @@ pub struct CallRecord {
     pub remote_uri: Option<String>,
 }
 
-/// What integrations pushed for one entity.
+/// What integrations pushed for one entity, and the user's feature settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityRecord {
     /// The entity.
@@ -192,6 +192,33 @@ pub struct EntityRecord {
     pub voicemail: Option<[u32; 4]>,
     /// Calls.
     pub calls: Vec<CallRecord>,
+    /// The user's feature settings (records from before this field: none).
+    #[serde(default)]
+    pub settings: Option<SettingsRecord>,
+}
+
+/// A user's feature settings: DND and forwarding as feature keys or the API set them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    /// DND as set (`None`: never set).
+    pub dnd: Option<bool>,
+    /// Forwarding of every call.
+    pub always: ForwardRecord,
+    /// Forwarding when on the phone.
+    pub busy: ForwardRecord,
+    /// Forwarding when not answered.
+    pub noanswer: ForwardRecord,
+}
+
+/// One kind of forwarding as set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardRecord {
+    /// Calls are forwarded.
+    pub active: bool,
+    /// Where to.
+    pub to: Option<String>,
+    /// Rings first (no-answer forwarding).
+    pub ring_count: Option<u32>,
 }
 
 /// One change to apply.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod features;
 mod identity;
 mod invariants;
 mod limits;

@@ -50,7 +50,7 @@ fn refusals_489_406_423_and_400() {
 
     let r = refuse(&mut h, &mut Watch::new("e1", "talk", "1001@pbx.example.com"), None);
     assert_eq!(r.status, 489);
-    assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary"]);
+    assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary", "as-feature-event"]);
 
     let r = refuse(&mut h, &mut Watch::new("e2", "presence", "1001@pbx.example.com").accept("text/plain"), None);
     assert_eq!(r.status, 406);

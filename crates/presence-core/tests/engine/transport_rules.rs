@@ -23,7 +23,7 @@ fn options_gets_capabilities_and_is_addressed_by_rport() {
             sip_proto::Method::Register
         ]
     );
-    assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary"]);
+    assert_eq!(r.headers.allow_events().unwrap(), vec!["presence", "dialog", "message-summary", "as-feature-event"]);
     let accept: Vec<String> = r.headers.accept().unwrap().unwrap().iter().map(|m| m.essence()).collect();
     assert_eq!(
         accept,
@@ -31,7 +31,8 @@ fn options_gets_capabilities_and_is_addressed_by_rport() {
             "application/pidf+xml",
             "application/xpidf+xml",
             "application/dialog-info+xml",
-            "application/simple-message-summary"
+            "application/simple-message-summary",
+            "application/x-as-feature-event+xml"
         ]
     );
 

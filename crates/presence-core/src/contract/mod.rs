@@ -3,6 +3,11 @@
 //! aliases existing babble-drachtio-presence integrations send (`newcount`/`oldcount`,
 //! `update`/`all`). Errors name the field at fault, and a field the event does not take is
 //! refused: a typo (`neww`) would otherwise read as an absent count and reset the state.
+//! `features` holds the feature-key events (`presence.feature.in`/`.out`).
+
+mod features;
+
+pub use features::state_json as feature_state_json;
 
 use serde_json::{Map, Value, json};
 
@@ -54,6 +59,7 @@ pub fn in_event_json(event: &InEvent) -> Value {
             "onthephone": s.on_the_phone,
             "source": { "event": "NOTIFY", "transport": s.source.transport, "address": s.source.address, "port": s.source.port },
         }),
+        InEvent::FeatureIn(report) => features::report_json(report),
         InEvent::Register(r) | InEvent::Unregister(r) => json!({
             "entity": r.entity,
             "contacts": r.contacts,
@@ -89,6 +95,12 @@ pub mod fields {
     pub const CALL_SIP: &[&str] = &["callid", "localtag", "remotetag"];
     /// A call's `remote` party.
     pub const CALL_REMOTE: &[&str] = &["display", "uri"];
+    /// `presence.feature.out`.
+    pub const FEATURES: &[&str] = &["entity", "dnd", "forwarding"];
+    /// Its `forwarding` object, by kind.
+    pub const FORWARDING: &[&str] = &["always", "busy", "noanswer"];
+    /// One kind of forwarding.
+    pub const FORWARD: &[&str] = &["active", "to", "ringcount"];
 }
 
 /// The `.out` events of the contract.
@@ -99,6 +111,7 @@ enum OutEvent {
     Dialog,
     Status,
     CheckSync,
+    Features,
 }
 
 impl OutEvent {
@@ -109,6 +122,7 @@ impl OutEvent {
             "presence.dialog.out" => OutEvent::Dialog,
             "presence.status.out" => OutEvent::Status,
             "presence.checksync.out" => OutEvent::CheckSync,
+            "presence.feature.out" => OutEvent::Features,
             other => return Err(ContractError::UnknownEvent(other.to_owned())),
         })
     }
@@ -121,6 +135,7 @@ impl OutEvent {
             OutEvent::Dialog => fields::DIALOG,
             OutEvent::Status => fields::STATUS,
             OutEvent::CheckSync => fields::CHECKSYNC,
+            OutEvent::Features => fields::FEATURES,
         }
     }
 }
@@ -211,6 +226,7 @@ fn command(event: OutEvent, entity: String, d: &Fields) -> Result<Command, Contr
             entity,
         },
         OutEvent::CheckSync => Command::CheckSync { entity },
+        OutEvent::Features => features::command(entity, d)?,
     })
 }
 
