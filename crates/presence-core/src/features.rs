@@ -83,7 +83,9 @@ pub enum FeatureError {
 impl Forwarding {
     /// Checks what a phone or an integration asks for: a target a phone can dial, a ring
     /// count a phone offers, and a target whenever forwarding is on.
-    pub fn checked(self) -> Result<Forwarding, FeatureError> {
+    /// An empty target is none.
+    pub fn checked(mut self) -> Result<Forwarding, FeatureError> {
+        self.to = self.to.filter(|to| !to.trim().is_empty());
         if let Some(to) = &self.to {
             let dialable = |c: char| !c.is_control() && !c.is_whitespace() && !matches!(c, '"' | '<' | '>' | '\\');
             if to.len() > MAX_FORWARD_TARGET || !to.chars().all(dialable) {
@@ -139,6 +141,7 @@ mod tests {
         assert_eq!(on(&"9".repeat(257)).checked(), Err(FeatureError::Target));
         let off = Forwarding { active: true, to: None, ring_count: None };
         assert_eq!(off.checked(), Err(FeatureError::MissingTarget));
+        assert_eq!(on("").checked(), Err(FeatureError::MissingTarget), "an empty target is none");
         let rings = |n| Forwarding { ring_count: Some(n), ..on("2002") };
         assert_eq!(rings(0).checked(), Err(FeatureError::RingCount));
         assert!(rings(100).checked().is_ok());

@@ -23,16 +23,16 @@ pub(crate) struct Accepted {
     accepted: bool,
 }
 
-type Reply = Result<(StatusCode, Json<Accepted>), ApiError>;
+pub(crate) type Reply = Result<(StatusCode, Json<Accepted>), ApiError>;
 
-async fn apply(state: &AppState, command: Command) -> Reply {
+pub(crate) async fn apply(state: &AppState, command: Command) -> Reply {
     state.count_api_event();
     state.handle.send(command).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }
 
 /// The body as JSON; 415 when it is not sent as JSON, 400 naming why it does not parse.
-fn json(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+pub(crate) fn json(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     body.map(|Json(v)| v).map_err(|e| match e {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -174,6 +174,90 @@ pub(crate) enum RegistrationStatus {
     Unregistered,
 }
 
+/// `PUT /api/v1/entities/{entity}/features` (`presence.feature.out`): DND, forwarding, or
+/// both; what is left out stays as it is.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FeaturesBody {
+    /// Do not disturb, for every phone and package of the user.
+    dnd: Option<bool>,
+    /// The kinds of forwarding to set.
+    forwarding: Option<ForwardingBody>,
+}
+
+/// Forwarding by kind; a kind left out stays as it is.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForwardingBody {
+    /// Every call.
+    always: Option<ForwardBody>,
+    /// Calls while on the phone.
+    busy: Option<ForwardBody>,
+    /// Calls not answered.
+    noanswer: Option<NoAnswerForwardBody>,
+}
+
+/// One kind of forwarding.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForwardBody {
+    /// Forward or not.
+    active: bool,
+    /// Where to: a SIP URI or a number (required to turn forwarding on; kept when left out).
+    #[schema(max_length = 256, pattern = r#"^[^\s"<>\\]*$"#)]
+    to: Option<String>,
+}
+
+/// Forwarding of calls not answered.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoAnswerForwardBody {
+    /// Forward or not.
+    active: bool,
+    /// Where to: a SIP URI or a number (required to turn forwarding on; kept when left out).
+    #[schema(max_length = 256, pattern = r#"^[^\s"<>\\]*$"#)]
+    to: Option<String>,
+    /// Rings before forwarding (kept when left out).
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    ringcount: Option<u32>,
+}
+
+/// A user's features as `GET /api/v1/entities/{entity}/features` and `presence.feature.in`
+/// show them.
+#[derive(ToSchema)]
+pub(crate) struct FeaturesView {
+    /// user@host.
+    entity: String,
+    /// Do not disturb, as every package shows it.
+    dnd: bool,
+    /// Forwarding by kind.
+    forwarding: ForwardingView,
+}
+
+/// Forwarding by kind.
+#[derive(ToSchema)]
+pub(crate) struct ForwardingView {
+    always: ForwardView,
+    busy: ForwardView,
+    noanswer: NoAnswerForwardView,
+}
+
+/// One kind of forwarding as set.
+#[derive(ToSchema)]
+pub(crate) struct ForwardView {
+    active: bool,
+    to: Option<String>,
+}
+
+/// Forwarding of calls not answered, as set.
+#[derive(ToSchema)]
+pub(crate) struct NoAnswerForwardView {
+    active: bool,
+    to: Option<String>,
+    #[schema(value_type = Option<u64>)]
+    ringcount: Option<u32>,
+}
+
 /// `presence.checksync.out` takes only `entity`.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -184,13 +268,14 @@ pub(crate) struct CheckSyncBody {}
 pub(crate) struct EventEnvelope;
 
 impl EventEnvelope {
-    fn envelopes() -> [(&'static str, RefOr<Schema>); 5] {
+    fn envelopes() -> [(&'static str, RefOr<Schema>); 6] {
         [
             ("presence.voicemail.out", VoicemailBody::schema()),
             ("presence.registration.out", RegistrationBody::schema()),
             ("presence.dialog.out", DialogsBody::schema()),
             ("presence.status.out", StatusBody::schema()),
             ("presence.checksync.out", CheckSyncBody::schema()),
+            ("presence.feature.out", FeaturesBody::schema()),
         ]
     }
 }
@@ -219,6 +304,7 @@ impl ToSchema for EventEnvelope {
         RegistrationBody::schemas(schemas);
         DialogsBody::schemas(schemas);
         StatusBody::schemas(schemas);
+        FeaturesBody::schemas(schemas);
     }
 }
 

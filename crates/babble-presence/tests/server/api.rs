@@ -356,6 +356,7 @@ async fn request_schemas_are_the_contracts_fields() {
         ("presence.dialog.out", "DialogsBody", fields::DIALOG),
         ("presence.status.out", "StatusBody", fields::STATUS),
         ("presence.checksync.out", "CheckSyncBody", fields::CHECKSYNC),
+        ("presence.feature.out", "FeaturesBody", fields::FEATURES),
     ];
     let body = &spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(body["$ref"], "#/components/schemas/EventEnvelope");
@@ -370,9 +371,14 @@ async fn request_schemas_are_the_contracts_fields() {
         assert_eq!(names(&envelope["properties"]["data"]), sorted(accepted), "{event}");
     }
     assert!(schemas.get("RegistrationBody").is_none(), "registration has no resource form");
-    for (schema, accepted) in
-        [("CallBody", fields::CALL), ("CallSipBody", fields::CALL_SIP), ("RemoteBody", fields::CALL_REMOTE)]
-    {
+    for (schema, accepted) in [
+        ("CallBody", fields::CALL),
+        ("CallSipBody", fields::CALL_SIP),
+        ("RemoteBody", fields::CALL_REMOTE),
+        ("ForwardingBody", fields::FORWARDING),
+        ("ForwardBody", fields::FORWARD),
+        ("NoAnswerForwardBody", fields::FORWARD_NOANSWER),
+    ] {
         assert_eq!(names(&schemas[schema]), sorted(accepted), "{schema}");
     }
 }

@@ -9,6 +9,7 @@ mod baresip;
 mod browser;
 mod cli;
 mod dashboard;
+mod features;
 mod hostile;
 mod interop;
 mod js;

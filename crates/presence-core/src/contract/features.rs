@@ -45,15 +45,13 @@ pub(super) fn command(entity: String, d: &Fields) -> Result<Command, ContractErr
         let kinds = d.inner(value, "forwarding", fields::FORWARDING)?;
         for kind in FORWARD_KINDS {
             let Some((name, value)) = kinds.get(&[kind.api_name()])? else { continue };
-            let f = kinds.inner(value, name, fields::FORWARD)?;
+            let accepted = if kind == ForwardKind::NoAnswer { fields::FORWARD_NOANSWER } else { fields::FORWARD };
+            let f = kinds.inner(value, name, accepted)?;
             let active = match f.get(&["active"])? {
                 Some((_, v)) => v.as_bool().ok_or_else(|| f.error("active", "must be true or false"))?,
                 None => return Err(f.error("active", "is required")),
             };
             let ring_count = f.optional_count("ringcount")?;
-            if ring_count.is_some() && kind != ForwardKind::NoAnswer {
-                return Err(f.error("ringcount", "is for noanswer forwarding only"));
-            }
             let asked = Forwarding { active, to: f.optional_string("to")?, ring_count };
             forwarding.push((kind, asked.checked().map_err(|e| refusal(&f, e))?));
         }
@@ -99,9 +97,14 @@ mod tests {
             refused(json!({"entity": "e", "forwarding": {"always": {"active": true}}})),
             "data.forwarding.always.to: is required to turn forwarding on"
         );
+        assert!(
+            refused(json!({"entity": "e", "forwarding": {"busy": {"active": false, "ringcount": 3}}}))
+                .starts_with("data.forwarding.busy.ringcount: unknown field"),
+            "rings are for no-answer forwarding"
+        );
         assert_eq!(
-            refused(json!({"entity": "e", "forwarding": {"busy": {"active": false, "ringcount": 3}}})),
-            "data.forwarding.busy.ringcount: is for noanswer forwarding only"
+            refused(json!({"entity": "e", "forwarding": {"always": {"active": true, "to": " "}}})),
+            "data.forwarding.always.to: is required to turn forwarding on"
         );
         assert!(
             refused(json!({"entity": "e", "forwarding": {"all": {}}}))

@@ -99,8 +99,10 @@ pub mod fields {
     pub const FEATURES: &[&str] = &["entity", "dnd", "forwarding"];
     /// Its `forwarding` object, by kind.
     pub const FORWARDING: &[&str] = &["always", "busy", "noanswer"];
-    /// One kind of forwarding.
-    pub const FORWARD: &[&str] = &["active", "to", "ringcount"];
+    /// Forwarding of every call, or when busy.
+    pub const FORWARD: &[&str] = &["active", "to"];
+    /// Forwarding when not answered.
+    pub const FORWARD_NOANSWER: &[&str] = &["active", "to", "ringcount"];
 }
 
 /// The `.out` events of the contract.
