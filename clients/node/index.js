@@ -2,7 +2,7 @@
 /**
  * babble-presence-client: the event bus of babble-drachtio-presence (`options.em`) for the
  * babble-presence server. `.in` events (`presence.subscribe.in`, `presence.voicemail.in`,
- * `presence.status.in`, `register`, `unregister`) arrive from the server's Server-Sent Events
+ * `presence.status.in`, `presence.feature.in`, `register`, `unregister`) arrive from the server's Server-Sent Events
  * stream; emitting an `.out` event sends it to the server's API. The payloads are the
  * original's, with its field names and aliases.
  *
@@ -18,6 +18,7 @@ const OUT_EVENTS = new Set([
   'presence.dialog.out',
   'presence.status.out',
   'presence.checksync.out',
+  'presence.feature.out',
 ]);
 
 /** The original's call fields the server has no use for: the dialog-info it sends carries `duration`. */
