@@ -19,6 +19,7 @@ const OUT_EVENTS = new Set([
   'presence.status.out',
   'presence.checksync.out',
   'presence.feature.out',
+  'presence.lamp.out',
 ]);
 
 /** The original's call fields the server has no use for: the dialog-info it sends carries `duration`. */

@@ -175,6 +175,9 @@ pub struct NotifierConfig {
     pub max_calls_per_entity: usize,
     /// Alias host to canonical host.
     pub domain_aliases: std::collections::BTreeMap<String, String>,
+    /// Dialable user part to the user part of the entity it stands for (`"701" = "park+701"`,
+    /// or with trailing `*`s, `"70*" = "park+70*"`), at any domain.
+    pub user_aliases: std::collections::BTreeMap<String, String>,
     /// Whether DND from any source or only from all sources shows.
     pub dnd_when: DndWhen,
     /// Show DND on BLF keys as a busy lamp.
@@ -243,6 +246,7 @@ impl Default for NotifierConfig {
             ended_call_memory_secs: engine.calls.tombstone_lifetime.as_secs(),
             max_calls_per_entity: engine.calls.max_calls,
             domain_aliases: Default::default(),
+            user_aliases: Default::default(),
             dnd_when: DndWhen::Any,
             dnd_on_blf: engine.dnd_as_busy_lamp,
         }
@@ -637,6 +641,11 @@ impl Config {
         if sip.ws_ping_interval_secs == 0 {
             return bail("sip.ws_ping_interval_secs must be above zero");
         }
+        for (dialed, entity) in &self.notifier.user_aliases {
+            if let Err(e) = presence_core::aliases::UserAlias::parse(dialed, entity) {
+                return Err(ConfigError::Invalid(format!("notifier.{e}")));
+            }
+        }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 || sip.udp_buffer_bytes == 0 {
             return bail(
                 "sip.max_tcp_connections, sip.max_server_transactions and sip.udp_buffer_bytes must be above zero",
@@ -728,6 +737,10 @@ impl Config {
                 .domain_aliases
                 .iter()
                 .map(|(alias, canonical)| (alias.to_ascii_lowercase(), canonical.to_ascii_lowercase()))
+                .collect(),
+            // `validate` refused any alias that does not read.
+            user_aliases: (self.notifier.user_aliases.iter())
+                .filter_map(|(dialed, entity)| presence_core::aliases::UserAlias::parse(dialed, entity).ok())
                 .collect(),
             udp_notify_failures: self.notifier.udp_notify_failures,
             dnd_rule: self.notifier.dnd_when.into(),

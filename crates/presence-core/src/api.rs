@@ -6,6 +6,7 @@ use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::Call;
 use crate::features::{FeatureState, ForwardKind, Forwarding};
+use crate::lamp::Lamp;
 
 /// An event the server raises for integrations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +207,13 @@ pub enum Command {
         /// The kinds of forwarding to set; the others are left as they are.
         forwarding: Vec<(ForwardKind, Forwarding)>,
     },
+    /// `presence.lamp.out`: the lamp of a virtual entity (a park slot, a queue, an agent).
+    Lamp {
+        /// The entity.
+        entity: String,
+        /// What it shows.
+        lamp: Lamp,
+    },
 }
 
 impl Command {
@@ -217,7 +225,8 @@ impl Command {
             | Command::Dialog { entity, .. }
             | Command::Status { entity, .. }
             | Command::CheckSync { entity }
-            | Command::Features { entity, .. } => entity,
+            | Command::Features { entity, .. }
+            | Command::Lamp { entity, .. } => entity,
         }
     }
 }

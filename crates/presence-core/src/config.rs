@@ -45,6 +45,9 @@ pub struct EngineConfig {
     /// Hosts folded into another: `(alias, canonical)`, both lowercase, so `1001@10.0.0.5`
     /// and `1001@pbx.example.com` can be one entity.
     pub domain_aliases: Vec<(String, String)>,
+    /// Dialable user parts for entities a phone cannot dial (`701` for `park+701`), at any
+    /// domain.
+    pub user_aliases: Vec<crate::aliases::UserAlias>,
     /// Consecutive NOTIFY timeouts that end a UDP subscription (a stream one ends at the first).
     pub udp_notify_failures: u8,
     /// How DND reports of several sources (publications, integrations) combine.
@@ -151,6 +154,7 @@ impl Default for EngineConfig {
             zero_voicemail_when_unknown: true,
             calls: CallLimits::default(),
             domain_aliases: Vec::new(),
+            user_aliases: Vec::new(),
             udp_notify_failures: 3,
             dnd_rule: DndRule::Any,
             dnd_as_busy_lamp: true,
@@ -184,7 +188,8 @@ impl EngineConfig {
     }
 
     /// The entity key for `user@host` text (an optional `sip:`/`sips:` scheme and any
-    /// parameters and the port are dropped, the host lowercased and alias-folded).
+    /// parameters and the port are dropped, the host lowercased and alias-folded, the user
+    /// part mapped by the user aliases).
     pub fn entity_key(&self, address: &str) -> EntityKey {
         let address = address.trim();
         let address = address.strip_prefix("sip:").or_else(|| address.strip_prefix("sips:")).unwrap_or(address);
@@ -202,6 +207,8 @@ impl EngineConfig {
         let host = host.to_ascii_lowercase();
         let host =
             self.domain_aliases.iter().find(|(alias, _)| *alias == host).map_or(host.clone(), |(_, c)| c.clone());
+        let user =
+            user.map(|user| crate::aliases::resolve(&self.user_aliases, user).unwrap_or_else(|| user.to_owned()));
         EntityKey::canonical(match user {
             Some(user) => format!("{user}@{host}"),
             None => host,
@@ -224,5 +231,14 @@ mod tests {
         assert_eq!(config.entity_key(" 1001@other.example.com ").as_str(), "1001@other.example.com");
         assert_eq!(config.entity_key("sip:1001@Other.example.com:5090").as_str(), "1001@other.example.com", "no port");
         assert_eq!(config.entity_key("sip:1001@[2001:DB8::1]:5060").as_str(), "1001@[2001:db8::1]");
+    }
+
+    #[test]
+    fn dialable_names_reach_their_entity() {
+        let alias = crate::aliases::UserAlias::parse("70*", "park+70*").unwrap();
+        let config = EngineConfig { user_aliases: vec![alias], ..EngineConfig::default() };
+        assert_eq!(config.entity_key("sip:701@pbx.example.com").as_str(), "park+701@pbx.example.com");
+        assert_eq!(config.entity_key("park+701@pbx.example.com").as_str(), "park+701@pbx.example.com");
+        assert_eq!(config.entity_key("sip:1001@pbx.example.com").as_str(), "1001@pbx.example.com");
     }
 }

@@ -10,6 +10,7 @@
 //! (`effects`) they are handed. docs/architecture.md maps each rule to the file that owns it.
 
 mod admission;
+pub mod aliases;
 pub mod api;
 mod auth;
 pub mod bodies;
@@ -25,6 +26,7 @@ mod entities;
 mod entity_key;
 pub mod features;
 mod ids;
+pub mod lamp;
 mod name_index;
 mod notifier;
 mod packages;

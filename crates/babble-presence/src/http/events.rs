@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::problem::{ApiError, Problem};
-use super::schemas::{DialogsBody, EventEnvelope, StatusBody, VoicemailBody};
+use super::schemas::{DialogsBody, EventEnvelope, LampBody, StatusBody, VoicemailBody};
 
 /// The event was taken; watchers are notified as their subscriptions allow.
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,6 +90,19 @@ pub(crate) async fn put_dialogs(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Reply {
     apply(&state, command_for_entity("presence.dialog.out", entity, &json(body)?)?).await
+}
+
+/// Sets the lamp of a virtual entity, a park slot, queue, agent or switch
+/// (`presence.lamp.out`: `state`, `caller`, `callid`, `localtag`, `remotetag`, `expires`).
+#[utoipa::path(put, path = "/api/v1/entities/{entity}/lamp", tag = "events",
+    params(("entity" = String, Path, description = "user@host, e.g. park+701@pbx.example.com")), request_body = LampBody,
+    responses((status = 202, body = Accepted), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 415, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn put_lamp(
+    State(state): State<AppState>,
+    Path(entity): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Reply {
+    apply(&state, command_for_entity("presence.lamp.out", entity, &json(body)?)?).await
 }
 
 /// Asks the entity's phones to resynchronise (`presence.checksync.out`).

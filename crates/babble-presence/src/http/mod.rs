@@ -75,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(events::put_status))
         .routes(routes!(events::put_dialogs))
         .routes(routes!(events::post_checksync))
+        .routes(routes!(events::put_lamp))
         .routes(routes!(features::get_features, features::put_features))
         .routes(routes!(stream::ws))
         .routes(routes!(stream::sse))

@@ -258,6 +258,37 @@ pub(crate) struct NoAnswerForwardView {
     ringcount: Option<u32>,
 }
 
+/// `PUT /api/v1/entities/{entity}/lamp` (`presence.lamp.out`): what a virtual entity's lamp
+/// shows on BLF keys and to presence watchers (docs/lamps.md).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LampBody {
+    /// `idle` (out), `ringing` (a fast blink), `busy` (steady) or `held` (a call on hold: a
+    /// slow blink).
+    state: LampStateName,
+    /// The waiting or parked party, which a key shows.
+    caller: Option<RemoteBody>,
+    /// The Call-ID of the call the lamp stands for, for directed pickup; without it the lamp
+    /// has a Call-ID of its own.
+    callid: Option<String>,
+    /// That call's tag at the entity's side.
+    localtag: Option<String>,
+    /// That call's tag at the caller's side.
+    remotetag: Option<String>,
+    /// Seconds after which the lamp goes out by itself.
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4294967295.0)]
+    expires: Option<u32>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum LampStateName {
+    Idle,
+    Ringing,
+    Busy,
+    Held,
+}
+
 /// `presence.checksync.out` takes only `entity`.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -268,7 +299,7 @@ pub(crate) struct CheckSyncBody {}
 pub(crate) struct EventEnvelope;
 
 impl EventEnvelope {
-    fn envelopes() -> [(&'static str, RefOr<Schema>); 6] {
+    fn envelopes() -> [(&'static str, RefOr<Schema>); 7] {
         [
             ("presence.voicemail.out", VoicemailBody::schema()),
             ("presence.registration.out", RegistrationBody::schema()),
@@ -276,6 +307,7 @@ impl EventEnvelope {
             ("presence.status.out", StatusBody::schema()),
             ("presence.checksync.out", CheckSyncBody::schema()),
             ("presence.feature.out", FeaturesBody::schema()),
+            ("presence.lamp.out", LampBody::schema()),
         ]
     }
 }
@@ -305,6 +337,7 @@ impl ToSchema for EventEnvelope {
         DialogsBody::schemas(schemas);
         StatusBody::schemas(schemas);
         FeaturesBody::schemas(schemas);
+        LampBody::schemas(schemas);
     }
 }
 

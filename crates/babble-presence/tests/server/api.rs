@@ -357,6 +357,7 @@ async fn request_schemas_are_the_contracts_fields() {
         ("presence.status.out", "StatusBody", fields::STATUS),
         ("presence.checksync.out", "CheckSyncBody", fields::CHECKSYNC),
         ("presence.feature.out", "FeaturesBody", fields::FEATURES),
+        ("presence.lamp.out", "LampBody", fields::LAMP),
     ];
     let body = &spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(body["$ref"], "#/components/schemas/EventEnvelope");

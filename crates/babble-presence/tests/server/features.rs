@@ -1,7 +1,9 @@
-//! Feature-key synchronisation (docs/feature-keys.md) against the real server, with SIPp
-//! phones over UDP and TCP: a desk phone of 1001 presses DND on its feature key; the user's
-//! second phone is told, 1002's BLF key for 1001 lights, the API shows it, and integrations
-//! get `presence.feature.in`. The features resource sets forwarding the way a PBX would.
+//! Feature keys and lamps against the real server, with SIPp phones over UDP and TCP.
+//! Feature-key synchronisation (docs/feature-keys.md): a desk phone of 1001 presses DND on
+//! its feature key; the user's second phone is told, 1002's BLF key for 1001 lights, the API
+//! shows it, and integrations get `presence.feature.in`; the features resource sets
+//! forwarding the way a PBX would. Lamps (docs/lamps.md): a park slot's lamp set through the
+//! API is seen by a BLF key dialling 701.
 
 use std::time::Duration;
 
@@ -102,4 +104,52 @@ async fn the_features_resource_sets_forwarding_and_names_what_it_refuses() {
         assert!(problem["detail"].as_str().unwrap().starts_with(detail), "{body}: {problem}");
     }
     server.shutdown().await.unwrap();
+}
+
+/// How many NOTIFYs the server has had answered 2xx (its metrics).
+async fn notifies_ok(http: std::net::SocketAddr) -> u64 {
+    let text = reqwest::get(format!("http://{http}/metrics")).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("babble_notifies_ok_total ")).expect("the NOTIFY counter");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Waits until `count` NOTIFYs have been answered, so the next change is a NOTIFY of its own
+/// rather than merged into one in flight.
+async fn until_answered(http: std::net::SocketAddr, count: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while notifies_ok(http).await < count {
+        assert!(tokio::time::Instant::now() < deadline, "NOTIFY {count} was not answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_a_park_slot_lamp_set_through_the_api_rings_blinks_lights_and_goes_out() {
+    let feature = "lamps: a park slot's lamp set through the API (PUT …/lamp) on a BLF key dialling 701: ringing, held (no media), busy, idle";
+    let Some(sipp) = sipp() else { return };
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let server = start_in_process(|c| {
+            c.notifier.user_aliases.insert("70*".into(), "park+70*".into());
+        })
+        .await;
+        let (http, target, flag) = (server.http_addr(), server.local_addr(transport).unwrap(), sipp_flag(transport));
+        let s = sipp.clone();
+        let key = tokio::task::spawn_blocking(move || run_sipp(&s, target, "lamp_blf_watcher.xml", flag, &[]));
+        until_answered(http, 1).await;
+        let lamp = "/api/v1/entities/park+701@127.0.0.1/lamp";
+        let steps = [
+            json!({"state": "ringing", "caller": {"display": "Bob", "uri": "sip:2000@127.0.0.1"}}),
+            json!({"state": "held", "callid": "parked-1", "localtag": "slot", "remotetag": "bob"}),
+            json!({"state": "busy"}),
+            json!({"state": "idle"}),
+        ];
+        for (n, body) in steps.iter().enumerate() {
+            put_accepted(http, lamp, body).await;
+            until_answered(http, 2 + n as u64).await;
+        }
+        key.await.unwrap();
+        server.shutdown().await.unwrap();
+        matrix::passed(Client::Sipp, transport, feature);
+    }
 }

@@ -15,6 +15,7 @@ use crate::api::{CallsUpdate, Command, InEvent, VoicemailReason};
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState, Direction, Party};
+use crate::lamp::{Lamp, LampState};
 
 /// A `.out` event that cannot be applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +104,8 @@ pub mod fields {
     pub const FORWARD: &[&str] = &["active", "to"];
     /// Forwarding when not answered.
     pub const FORWARD_NOANSWER: &[&str] = &["active", "to", "ringcount"];
+    /// `presence.lamp.out`.
+    pub const LAMP: &[&str] = &["entity", "state", "caller", "callid", "localtag", "remotetag", "expires"];
 }
 
 /// The `.out` events of the contract.
@@ -114,6 +117,7 @@ enum OutEvent {
     Status,
     CheckSync,
     Features,
+    Lamp,
 }
 
 impl OutEvent {
@@ -125,6 +129,7 @@ impl OutEvent {
             "presence.status.out" => OutEvent::Status,
             "presence.checksync.out" => OutEvent::CheckSync,
             "presence.feature.out" => OutEvent::Features,
+            "presence.lamp.out" => OutEvent::Lamp,
             other => return Err(ContractError::UnknownEvent(other.to_owned())),
         })
     }
@@ -138,6 +143,7 @@ impl OutEvent {
             OutEvent::Status => fields::STATUS,
             OutEvent::CheckSync => fields::CHECKSYNC,
             OutEvent::Features => fields::FEATURES,
+            OutEvent::Lamp => fields::LAMP,
         }
     }
 }
@@ -229,6 +235,27 @@ fn command(event: OutEvent, entity: String, d: &Fields) -> Result<Command, Contr
         },
         OutEvent::CheckSync => Command::CheckSync { entity },
         OutEvent::Features => features::command(entity, d)?,
+        OutEvent::Lamp => Command::Lamp {
+            lamp: Lamp {
+                state: LampState::parse(&d.string("state")?)
+                    .ok_or_else(|| d.error("state", "must be idle, ringing, busy or held"))?,
+                caller: match d.get(&["caller"])? {
+                    Some((_, caller)) => {
+                        let c = d.inner(caller, "caller", fields::CALL_REMOTE)?;
+                        Some(Party { display: c.optional_string("display")?, uri: c.string("uri")? })
+                    }
+                    None => None,
+                },
+                call_id: d.optional_string("callid")?,
+                local_tag: d.optional_string("localtag")?,
+                remote_tag: d.optional_string("remotetag")?,
+                expires: match d.optional_count("expires")? {
+                    Some(0) => return Err(d.error("expires", "must be at least 1 second")),
+                    expires => expires,
+                },
+            },
+            entity,
+        },
     })
 }
 

@@ -45,6 +45,7 @@ impl Engine {
                 let forwards = forwarding.into_iter().map(|(k, f)| Update::Feature(FeatureChange::Forward(k, f)));
                 (dnd.into_iter().chain(forwards).collect(), None)
             }
+            Command::Lamp { lamp, .. } => (vec![Update::Lamp(lamp)], None),
         };
         self.apply(updates.into_iter().map(|update| (entity.clone(), update)).collect(), now);
         if let Some(call_id) = target {

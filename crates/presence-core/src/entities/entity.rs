@@ -15,6 +15,7 @@ use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState};
 use crate::features::{FeatureChange, FeatureState, Forwarding};
 use crate::ids::{PublicationId, WatchId};
+use crate::lamp::Lamp;
 
 use super::RenderOptions;
 use super::settings::Settings;
@@ -75,6 +76,8 @@ pub(crate) enum Source {
     Publication(PublicationId),
     /// A phone we subscribe to, by the subscription's id.
     Device(WatchId),
+    /// A lamp an integration set on the entity (`lamp.rs`): its one call.
+    Lamp,
 }
 
 /// How DND reports of several sources combine.
@@ -97,7 +100,8 @@ struct Reported {
 struct LiveCall {
     call: Call,
     source: Source,
-    expires_at: Instant,
+    /// When it is dropped unless updated (`None`: a lamp set without an expiry).
+    expires_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -392,8 +396,29 @@ impl Entity {
         };
         let lifetime = if call.state.is_early() { limits.early_lifetime } else { limits.confirmed_lifetime };
         let unchanged = self.calls.get(&call.call_id).is_some_and(|live| live.call == call);
-        self.calls.insert(call.call_id.clone(), LiveCall { call, source, expires_at: now + lifetime });
+        let expires_at = Some(now + lifetime);
+        self.calls.insert(call.call_id.clone(), LiveCall { call, source, expires_at });
         self.bump(Changed { presence: !unchanged, dialogs: !unchanged, voicemail: false, ..Changed::default() })
+    }
+
+    /// Sets the entity's lamp: its call replaces the one it showed (an idle lamp ends it),
+    /// keeping its Call-ID unless the lamp names one, and lasting until `lamp.expires` (or
+    /// until told, without one) rather than a call's lifetime.
+    pub(crate) fn set_lamp(&mut self, lamp: &Lamp, limits: &CallLimits, now: Instant) -> Changed {
+        let lit = self.calls.iter().find(|(_, l)| l.source == Source::Lamp).map(|(id, _)| id.clone());
+        // A Call-ID of its own, new each time it lights: an ended one is tombstoned, and
+        // would hide the lamp lit again under the same name.
+        let call_id = lamp.call_id.clone().or(lit).unwrap_or_else(|| format!("lamp-{}", self.change + 1));
+        let changed = self.replace_calls(Source::Lamp, lamp.call(call_id.clone()).into_iter().collect(), limits, now);
+        if let Some(live) = self.calls.get_mut(&call_id).filter(|l| l.source == Source::Lamp) {
+            live.expires_at = lamp.expires.map(|secs| now + Duration::from_secs(secs.into()));
+        }
+        changed
+    }
+
+    /// The lamp's call and when it goes out by itself, if it is lit.
+    pub(crate) fn lamp(&self) -> Option<(&Call, Option<Instant>)> {
+        self.calls.values().find(|l| l.source == Source::Lamp).map(|l| (&l.call, l.expires_at))
     }
 
     /// Replaces every call `source` reported (a full update): its calls missing from
@@ -462,8 +487,10 @@ impl Entity {
 
     /// Drops calls past their lifetime and forgets old tombstones.
     pub(crate) fn forget_expired(&mut self, limits: &CallLimits, now: Instant) -> Changed {
-        let expired: Vec<String> =
-            self.calls.iter().filter(|(_, live)| live.expires_at <= now).map(|(id, _)| id.clone()).collect();
+        let expired: Vec<String> = (self.calls.iter())
+            .filter(|(_, live)| live.expires_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
         self.ended.retain(|_, t| t.forget_at > now);
         let mut changed = Changed::default();
         for id in expired {
@@ -477,7 +504,7 @@ impl Entity {
 
     /// The next time [`Entity::forget_expired`] has work to do.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        let calls = self.calls.values().map(|c| c.expires_at);
+        let calls = self.calls.values().filter_map(|c| c.expires_at);
         let tombs = self.ended.values().map(|t| t.forget_at);
         calls.chain(tombs).min()
     }

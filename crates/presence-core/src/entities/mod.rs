@@ -25,6 +25,7 @@ use crate::call::Call;
 use crate::effects::{Effects, TimerKey};
 use crate::entity_key::EntityKey;
 use crate::features::FeatureChange;
+use crate::lamp::Lamp;
 
 /// Something a source says about an entity.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub(crate) enum Update {
     Display(Option<String>),
     /// A change to the user's feature settings (a feature key, the features API).
     Feature(FeatureChange),
+    /// The entity's lamp, as an integration set it.
+    Lamp(Lamp),
 }
 
 impl Update {
@@ -65,6 +68,7 @@ impl Update {
             | Update::Call(source, _)
             | Update::Calls(source, _)
             | Update::EndCalls(source) => *source == Source::Api,
+            Update::Lamp(_) => true,
             Update::Registered(_)
             | Update::Registration(_)
             | Update::CallCount(_)
@@ -124,6 +128,7 @@ impl Entities {
             }
             Update::Display(display) => entity.set_display(display),
             Update::Feature(change) => entity.set_feature(change),
+            Update::Lamp(lamp) => entity.set_lamp(&lamp, limits, now),
         };
         let dnd_changed = entity.note_dnd_shown(dnd_before, options);
         // A source's DND news moves the setting too (`Entity::set_status`): that is stored.
@@ -151,7 +156,7 @@ impl Entities {
     /// re-arms its call-expiry timer, and forgets it when it holds nothing.
     pub(crate) fn settle(&mut self, key: &EntityKey, changed: Changed, fx: &mut Effects) {
         if changed.stored {
-            fx.store(|_| store::change(key, self.by_key.get(key)));
+            fx.store(|wall| store::change(key, self.by_key.get(key), wall));
         }
         let next = self.by_key.get(key).and_then(Entity::next_expiry);
         if self.by_key.get(key).is_some_and(Entity::is_empty) {

@@ -1,12 +1,14 @@
 //! What the entity component keeps across restarts: the state integrations pushed through
-//! the API (presence, registration, voicemail counts, calls, display name) and the user's
-//! feature settings. Everything else an entity shows comes back with its source
+//! the API (presence, registration, voicemail counts, calls, display name, a lamp) and the
+//! user's feature settings. Everything else an entity shows comes back with its source
 //! (publications, bindings, phones).
 
 use std::time::Instant;
 
+use crate::effects::Wall;
 use crate::features::{FeatureChange, ForwardKind, Forwarding};
-use crate::store::{CallRecord, Change, EntityRecord, ForwardRecord, SettingsRecord};
+use crate::lamp::{Lamp, LampState};
+use crate::store::{CallRecord, Change, EntityRecord, ForwardRecord, LampRecord, SettingsRecord};
 
 use crate::bodies::Basic;
 use crate::bodies::mwi::MessageCounts;
@@ -30,7 +32,7 @@ pub(crate) fn status_from_record((basic, note, dnd, on_the_phone): StatusRecord)
 
 /// The change that stores what the integration API pushed for `key`, or forgets it when
 /// nothing is left.
-pub(super) fn change(key: &EntityKey, entity: Option<&Entity>) -> Change {
+pub(super) fn change(key: &EntityKey, entity: Option<&Entity>, wall: Wall) -> Change {
     let record = entity.and_then(|e| {
         let (status, voicemail, calls) = e.reported_by(Source::Api);
         let record = EntityRecord {
@@ -41,6 +43,10 @@ pub(super) fn change(key: &EntityKey, entity: Option<&Entity>) -> Change {
             voicemail: voicemail.map(|c| [c.new, c.old, c.new_urgent, c.old_urgent]),
             calls: calls.into_iter().map(call_record).collect(),
             settings: settings_record(e),
+            lamp: e.lamp().map(|(call, until)| LampRecord {
+                call: call_record(call),
+                expires_at_ms: until.map(|at| wall.unix_ms(at)),
+            }),
         };
         (record != EntityRecord { entity: key.to_string(), ..EntityRecord::default() }).then_some(record)
     });
@@ -82,10 +88,13 @@ impl Entities {
         for call in record.calls.into_iter().filter_map(call_from_record) {
             entity.update_call(Source::Api, call, limits, now);
         }
+        if let Some(lamp) = record.lamp.and_then(|r| lamp_from_record(r, fx.wall(), now)) {
+            entity.set_lamp(&lamp, limits, now);
+        }
         let next = entity.next_expiry();
         if let Some(old) = renamed {
             fx.store(|_| Change::DeleteEntity(old));
-            fx.store(|_| change(&key, self.by_key.get(&key)));
+            fx.store(|wall| change(&key, self.by_key.get(&key), wall));
         }
         fx.set_deadline(TimerKey::EntityCalls(key), next);
     }
@@ -108,7 +117,7 @@ impl Entities {
             entity.set_feature(FeatureChange::Forward(kind, forwarding));
         }
         if renamed {
-            fx.store(|_| change(&key, self.by_key.get(&key)));
+            fx.store(|wall| change(&key, self.by_key.get(&key), wall));
         }
     }
 }
@@ -137,6 +146,35 @@ fn call_record(c: &Call) -> CallRecord {
         remote_display: c.remote.as_ref().and_then(|r| r.display.clone()),
         remote_uri: c.remote.as_ref().map(|r| r.uri.clone()),
     }
+}
+
+/// The lamp as stored, lit again with what is left of its time (one past its time is not
+/// lit again).
+fn lamp_from_record(r: LampRecord, wall: Option<Wall>, now: Instant) -> Option<Lamp> {
+    let call = call_from_record(r.call)?;
+    let expires = match (r.expires_at_ms, wall) {
+        (Some(ms), Some(wall)) => {
+            let left = wall.instant(ms).saturating_duration_since(now).as_secs();
+            if left == 0 {
+                return None; // It went out while the server was down.
+            }
+            Some(u32::try_from(left).unwrap_or(u32::MAX))
+        }
+        _ => None,
+    };
+    let state = match (call.state, call.rendering) {
+        (CallState::Confirmed, Some(false)) => LampState::Held,
+        (CallState::Confirmed, _) => LampState::Busy,
+        _ => LampState::Ringing,
+    };
+    Some(Lamp {
+        state,
+        caller: call.remote,
+        call_id: Some(call.call_id),
+        local_tag: call.local_tag,
+        remote_tag: call.remote_tag,
+        expires,
+    })
 }
 
 fn call_from_record(r: CallRecord) -> Option<Call> {

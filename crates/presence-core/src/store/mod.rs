@@ -195,6 +195,18 @@ pub struct EntityRecord {
     /// The user's feature settings (records from before this field: none).
     #[serde(default)]
     pub settings: Option<SettingsRecord>,
+    /// The lamp an integration set, if lit (records from before this field: none).
+    #[serde(default)]
+    pub lamp: Option<LampRecord>,
+}
+
+/// A lit lamp: the call it shows, and when it goes out by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LampRecord {
+    /// The call.
+    pub call: CallRecord,
+    /// When it goes out by itself (`None`: when told).
+    pub expires_at_ms: Option<u64>,
 }
 
 /// A user's feature settings: DND and forwarding as feature keys or the API set them.

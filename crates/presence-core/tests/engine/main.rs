@@ -8,6 +8,7 @@ mod auth;
 mod features;
 mod identity;
 mod invariants;
+mod lamps;
 mod limits;
 mod live_view;
 mod notifier;

@@ -1,0 +1,94 @@
+//! Phone-dialable names for entities whose own names a phone cannot dial (docs/lamps.md): a BLF
+//! key set to `701` watches `park+701`, the park slot's lamp. An alias maps a user part, or
+//! with a trailing `*` every user part that starts with what comes before it, to the user
+//! part of the entity it stands for, whose own trailing `*` takes the rest.
+
+/// One alias.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserAlias {
+    /// The user part dialled, or its start (with `wildcard`).
+    dialed: String,
+    /// The entity's user part, or its start (with `wildcard`).
+    entity: String,
+    /// `dialed` and `entity` are prefixes, the rest of the dialled name carried over.
+    wildcard: bool,
+}
+
+/// Why an alias is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("user alias {dialed:?} = {entity:?}: {problem}")]
+pub struct AliasError {
+    dialed: String,
+    entity: String,
+    problem: &'static str,
+}
+
+impl UserAlias {
+    /// Reads `dialed = entity`, both user parts (`701 = park+701`), or both ending in `*`
+    /// (`70* = park+70*`).
+    pub fn parse(dialed: &str, entity: &str) -> Result<UserAlias, AliasError> {
+        let refused = |problem| AliasError { dialed: dialed.to_owned(), entity: entity.to_owned(), problem };
+        let allowed = |part: &str| !part.is_empty() && !part.contains(['@', ':', ';', '?', '>', '<', ' ']);
+        let (d, e) = match (dialed.strip_suffix('*'), entity.strip_suffix('*')) {
+            (Some(d), Some(e)) => (d, e),
+            (None, None) => (dialed, entity),
+            _ => return Err(refused("either both end in * or neither does")),
+        };
+        if d.contains('*') || e.contains('*') || !allowed(d) || !allowed(e) {
+            return Err(refused("each side is a user part (no @, no spaces), with at most a trailing *"));
+        }
+        if d == e {
+            return Err(refused("an alias names another entity"));
+        }
+        Ok(UserAlias { dialed: d.to_owned(), entity: e.to_owned(), wildcard: dialed.ends_with('*') })
+    }
+
+    /// The entity's user part for dialled `user`, if this alias covers it.
+    fn map(&self, user: &str) -> Option<String> {
+        if !self.wildcard {
+            return (user == self.dialed).then(|| self.entity.clone());
+        }
+        user.strip_prefix(self.dialed.as_str()).map(|rest| format!("{}{rest}", self.entity))
+    }
+}
+
+/// The user part `user` stands for under `aliases`: an exact alias first, else the wildcard
+/// with the longest start; `None` when none covers it. A name is mapped once: what an alias
+/// gives is not looked up again, so aliases cannot chain or loop.
+pub(crate) fn resolve(aliases: &[UserAlias], user: &str) -> Option<String> {
+    if let Some(exact) = aliases.iter().find(|a| !a.wildcard && a.dialed == user) {
+        return Some(exact.entity.clone());
+    }
+    let wildcards = aliases.iter().filter(|a| a.wildcard);
+    wildcards
+        .filter_map(|a| a.map(user).map(|mapped| (a.dialed.len(), mapped)))
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, m)| m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_then_the_longest_start() {
+        let aliases = vec![
+            UserAlias::parse("70*", "park+70*").unwrap(),
+            UserAlias::parse("7*", "lot+7*").unwrap(),
+            UserAlias::parse("705", "queue+sales").unwrap(),
+        ];
+        assert_eq!(resolve(&aliases, "701").as_deref(), Some("park+701"));
+        assert_eq!(resolve(&aliases, "799").as_deref(), Some("lot+799"));
+        assert_eq!(resolve(&aliases, "705").as_deref(), Some("queue+sales"));
+        assert_eq!(resolve(&aliases, "1001"), None);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_user_part() {
+        assert!(UserAlias::parse("70*", "park+70").is_err());
+        assert!(UserAlias::parse("7*0", "park+7*0").is_err());
+        assert!(UserAlias::parse("701@pbx", "park+701").is_err());
+        assert!(UserAlias::parse("", "park").is_err());
+        assert!(UserAlias::parse("701", "701").is_err());
+    }
+}
