@@ -3,7 +3,8 @@
 //! the server's self-signed certificate): a buddy watching
 //! another account's published presence; an account publishing busy with a note and then
 //! withdrawing its publication, checked through the HTTP API while the script pauses and by
-//! a watching buddy; and registration with message-waiting. Mandatory under
+//! a watching buddy; registration with message-waiting; and DND set by a feature key's raw
+//! SUBSCRIBE (the user's other phone and a BLF watcher being SIPp). Mandatory under
 //! `BABBLE_REQUIRE_INTEROP=1`; elsewhere reported as ignored when `python3 -c "import
 //! pjsua2"` fails.
 
@@ -289,6 +290,50 @@ async fn pjsip_publishes_busy_with_a_note_then_unpublishes() {
         run.finish();
         server.shutdown().await.unwrap();
         let feature = "PUBLISH presence: publishes busy with a note (the server shows DND and the note, a buddy sees it), then unpublishes (offline)";
+        matrix::passed(Client::Pjsip, transport, feature);
+    }
+}
+
+/// A pjsua2 phone sets DND with a raw SUBSCRIBE carrying `SetDoNotDisturb` (pjsua2 has no
+/// API for the package; `Account::sendRequest` sends what the script builds): the user's
+/// second phone and a BLF watcher (SIPp, over UDP) are told, and the API shows it.
+#[cfg_attr(not(has_pjsua2), ignore = "needs PJSIP: pip install pjsua2-python")]
+#[cfg_attr(not(has_sipp), ignore = "needs SIPp: apt-get install sip-tester")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pjsip_sets_dnd_by_feature_key_and_the_users_other_phone_is_told() {
+    let feature = "feature keys: DND set by a raw SUBSCRIBE with SetDoNotDisturb (Account.sendRequest) reaches the user's other phone, a BLF watcher and the API";
+    let Some(sipp) = crate::interop::sipp() else { return };
+    if !pjsua2_available() {
+        return;
+    }
+    for (transport, name) in TRANSPORTS {
+        let (server, extra) = server_for(transport, |_| {}).await;
+        let (http, udp) = (server.http_addr(), server.local_addr(Transport::Udp).unwrap());
+        let phones: Vec<_> = ["feature_key_receive_dnd.xml", "feature_key_blf_watcher.xml"]
+            .into_iter()
+            .map(|scenario| {
+                let s = sipp.clone();
+                tokio::task::spawn_blocking(move || crate::interop::run_sipp(&s, udp, scenario, "u1", &[]))
+            })
+            .collect();
+        api_until(http, "/api/v1/subscriptions", "the second phone and the BLF watcher subscribed", |s| {
+            s.as_array().is_some_and(|subs| subs.len() == 2)
+        })
+        .await;
+        let target = server.local_addr(transport).unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            run_script("feature_key_dnd.py", target, name, &extra)
+        })
+        .await
+        .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("response 200"), "over {name}");
+        for phone in phones {
+            phone.await.unwrap();
+        }
+        let shown = get_json(http, "/api/v1/entities/1001@127.0.0.1/features").await;
+        assert_eq!(shown["dnd"], true, "over {name}: {shown}");
+        server.shutdown().await.unwrap();
         matrix::passed(Client::Pjsip, transport, feature);
     }
 }
