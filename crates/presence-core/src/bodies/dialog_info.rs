@@ -75,7 +75,10 @@ fn write_dialog(out: &mut String, entity: &str, display: Option<&str>, call: &Ca
     let _ = write!(out, r#"<target uri="{entity}">"#);
     if let Some(rendering) = call.rendering {
         let pval = if rendering { "yes" } else { "no" };
-        let _ = write!(out, r#"<param pname="+sip.rendering" pval="{pval}"/>"#);
+        // RFC 4235 §4.1.6.2 names the value `pval`; Asterisk and FreeSWITCH write `pvalue`,
+        // and phones that show a held call (a slow blink) have been read against those.
+        // Both are written: a reader takes the one it knows and passes over the other.
+        let _ = write!(out, r#"<param pname="+sip.rendering" pval="{pval}" pvalue="{pval}"/>"#);
     }
     out.push_str("</target></local>");
     let remote_uri = call.remote.as_ref().map(|r| with_sip_scheme(&r.uri));
@@ -132,7 +135,7 @@ pub fn parse(body: &[u8]) -> Result<DialogInfo, BodyError> {
         let rendering = child(dialog, Some(NS), "local")
             .and_then(|l| child(l, Some(NS), "target"))
             .and_then(|t| children(t, Some(NS), "param").find(|p| p.attribute("pname") == Some("+sip.rendering")))
-            .and_then(|p| p.attribute("pval"))
+            .and_then(|p| p.attribute("pval").or_else(|| p.attribute("pvalue")))
             .map(|v| v.eq_ignore_ascii_case("yes"));
         calls.push(Call {
             call_id: call_id.to_owned(),
@@ -173,7 +176,7 @@ mod tests {
         );
         assert_eq!(
             write("sip:1001@pbx.example.com", Some("Bob"), 4, &[&ringing()], Parties::default()),
-            r#"<?xml version="1.0" encoding="UTF-8"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="4" state="full" entity="sip:1001@pbx.example.com"><dialog id="a84b4c76e66710" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456248" direction="recipient"><state>early</state><duration>3</duration><local><identity display="Bob">sip:1001@pbx.example.com</identity><target uri="sip:1001@pbx.example.com"><param pname="+sip.rendering" pval="no"/></target></local><remote><identity display="Kate &amp; Co">sip:2000@pbx.example.com</identity><target uri="sip:2000@pbx.example.com"/></remote></dialog></dialog-info>"#
+            r#"<?xml version="1.0" encoding="UTF-8"?><dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="4" state="full" entity="sip:1001@pbx.example.com"><dialog id="a84b4c76e66710" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456248" direction="recipient"><state>early</state><duration>3</duration><local><identity display="Bob">sip:1001@pbx.example.com</identity><target uri="sip:1001@pbx.example.com"><param pname="+sip.rendering" pval="no" pvalue="no"/></target></local><remote><identity display="Kate &amp; Co">sip:2000@pbx.example.com</identity><target uri="sip:2000@pbx.example.com"/></remote></dialog></dialog-info>"#
         );
     }
 
@@ -198,6 +201,12 @@ mod tests {
         let mut expect_first = ringing();
         expect_first.remote.as_mut().unwrap().uri = "sip:2000@pbx.example.com".into();
         assert_eq!(parsed.calls, vec![expect_first, answered]);
+    }
+
+    #[test]
+    fn reads_a_held_call_as_asterisk_writes_it() {
+        let held = br#"<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="2" state="full" entity="sip:701@pbx"><dialog id="p" call-id="p"><state>confirmed</state><local><target uri="sip:701@pbx"><param pname="+sip.rendering" pvalue="no"/></target></local></dialog></dialog-info>"#;
+        assert_eq!(parse(held).unwrap().calls[0].rendering, Some(false));
     }
 
     #[test]
