@@ -641,10 +641,11 @@ impl Config {
         if sip.ws_ping_interval_secs == 0 {
             return bail("sip.ws_ping_interval_secs must be above zero");
         }
-        for (dialed, entity) in &self.notifier.user_aliases {
-            if let Err(e) = presence_core::aliases::UserAlias::parse(dialed, entity) {
-                return Err(ConfigError::Invalid(format!("notifier.{e}")));
-            }
+        let aliases: Result<Vec<_>, _> = (self.notifier.user_aliases.iter())
+            .map(|(dialed, entity)| presence_core::aliases::UserAlias::parse(dialed, entity))
+            .collect();
+        if let Err(e) = aliases.and_then(|aliases| presence_core::aliases::check(&aliases)) {
+            return Err(ConfigError::Invalid(format!("notifier.{e}")));
         }
         if sip.max_tcp_connections == 0 || sip.max_server_transactions == 0 || sip.udp_buffer_bytes == 0 {
             return bail(
@@ -888,6 +889,18 @@ mod tests {
         let key = |text| engine.entity_key(text);
         assert!(engine.watch_policy.allows(&key("1002@pbx.example.com"), &key("1001@pbx.example.com")));
         assert!(!engine.watch_policy.allows(&key("1003@pbx.example.com"), &key("1001@pbx.example.com")));
+    }
+
+    #[test]
+    fn user_aliases_that_do_not_read_or_chain_are_refused() {
+        let with = |aliases: &str| {
+            let config: Config = toml::from_str(&format!("[notifier.user_aliases]\n{aliases}")).unwrap();
+            config.validate().map_err(|e| e.to_string())
+        };
+        assert!(with("\"70*\" = \"park+70*\"").is_ok());
+        assert!(with("\"70*\" = \"park+70\"").unwrap_err().contains("both end in *"));
+        let chain = with("\"8000\" = \"9000\"\n\"9*\" = \"park+9*\"").unwrap_err();
+        assert!(chain.contains("notifier.user alias \"8000\" = \"9000\"") && chain.contains("a chain"), "{chain}");
     }
 
     #[test]

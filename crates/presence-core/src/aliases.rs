@@ -1,7 +1,9 @@
 //! Phone-dialable names for entities whose own names a phone cannot dial (docs/lamps.md): a BLF
 //! key set to `701` watches `park+701`, the park slot's lamp. An alias maps a user part, or
 //! with a trailing `*` every user part that starts with what comes before it, to the user
-//! part of the entity it stands for, whose own trailing `*` takes the rest.
+//! part of the entity it stands for, whose own trailing `*` takes the rest. Aliases name what
+//! is watched (a SUBSCRIBE's target, an integration's entity), never who acts: a phone
+//! registering or subscribing as 7012 stays 7012.
 
 /// One alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,16 @@ impl UserAlias {
         Ok(UserAlias { dialed: d.to_owned(), entity: e.to_owned(), wildcard: dialed.ends_with('*') })
     }
 
+    /// Whether this alias covers names that an alias's result could be: a chain, which would
+    /// make a name mean one thing now and another once stored and read again.
+    fn covers_a_result_of(&self, other: &UserAlias) -> bool {
+        if other.wildcard {
+            self.dialed.starts_with(&other.entity) || (self.wildcard && other.entity.starts_with(&self.dialed))
+        } else {
+            self.map(&other.entity).is_some()
+        }
+    }
+
     /// The entity's user part for dialled `user`, if this alias covers it.
     fn map(&self, user: &str) -> Option<String> {
         if !self.wildcard {
@@ -50,6 +62,18 @@ impl UserAlias {
         }
         user.strip_prefix(self.dialed.as_str()).map(|rest| format!("{}{rest}", self.entity))
     }
+}
+
+/// Refuses aliases that chain: one whose result another (or itself) would map again.
+pub fn check(aliases: &[UserAlias]) -> Result<(), AliasError> {
+    for result in aliases {
+        if aliases.iter().any(|a| a.covers_a_result_of(result)) {
+            let star = if result.wildcard { "*" } else { "" };
+            let (dialed, entity) = (format!("{}{star}", result.dialed), format!("{}{star}", result.entity));
+            return Err(AliasError { dialed, entity, problem: "what it gives is dialled by another alias (a chain)" });
+        }
+    }
+    Ok(())
 }
 
 /// The user part `user` stands for under `aliases`: an exact alias first, else the wildcard
@@ -81,6 +105,17 @@ mod tests {
         assert_eq!(resolve(&aliases, "799").as_deref(), Some("lot+799"));
         assert_eq!(resolve(&aliases, "705").as_deref(), Some("queue+sales"));
         assert_eq!(resolve(&aliases, "1001"), None);
+    }
+
+    #[test]
+    fn refuses_chains() {
+        let parse =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(d, e)| UserAlias::parse(d, e).unwrap()).collect::<Vec<_>>();
+        assert!(check(&parse(&[("70*", "park+70*"), ("8000", "queue+sales")])).is_ok());
+        assert!(check(&parse(&[("8000", "9000"), ("9*", "park+9*")])).is_err());
+        assert!(check(&parse(&[("7*", "70*")])).is_err(), "it maps its own results");
+        assert!(check(&parse(&[("70*", "park+70*"), ("park+7011", "x")])).is_err());
+        assert!(check(&parse(&[("70*", "park+70*"), ("p*", "lot+*")])).is_err());
     }
 
     #[test]

@@ -187,9 +187,20 @@ impl EngineConfig {
         }
     }
 
+    /// The entity watched at `user@host`: [`EngineConfig::entity_key`], its user part then
+    /// mapped by the user aliases (a SUBSCRIBE's target, an integration's entity; never who
+    /// sends, so a phone registering as 7012 is 7012 whatever the aliases).
+    pub fn watched_key(&self, address: &str) -> EntityKey {
+        let key = self.entity_key(address);
+        let mapped = key.user().and_then(|user| crate::aliases::resolve(&self.user_aliases, user));
+        match mapped {
+            Some(user) => EntityKey::canonical(format!("{user}@{}", key.domain())),
+            None => key,
+        }
+    }
+
     /// The entity key for `user@host` text (an optional `sip:`/`sips:` scheme and any
-    /// parameters and the port are dropped, the host lowercased and alias-folded, the user
-    /// part mapped by the user aliases).
+    /// parameters and the port are dropped, the host lowercased and alias-folded).
     pub fn entity_key(&self, address: &str) -> EntityKey {
         let address = address.trim();
         let address = address.strip_prefix("sip:").or_else(|| address.strip_prefix("sips:")).unwrap_or(address);
@@ -207,8 +218,6 @@ impl EngineConfig {
         let host = host.to_ascii_lowercase();
         let host =
             self.domain_aliases.iter().find(|(alias, _)| *alias == host).map_or(host.clone(), |(_, c)| c.clone());
-        let user =
-            user.map(|user| crate::aliases::resolve(&self.user_aliases, user).unwrap_or_else(|| user.to_owned()));
         EntityKey::canonical(match user {
             Some(user) => format!("{user}@{host}"),
             None => host,
@@ -237,8 +246,13 @@ mod tests {
     fn dialable_names_reach_their_entity() {
         let alias = crate::aliases::UserAlias::parse("70*", "park+70*").unwrap();
         let config = EngineConfig { user_aliases: vec![alias], ..EngineConfig::default() };
-        assert_eq!(config.entity_key("sip:701@pbx.example.com").as_str(), "park+701@pbx.example.com");
-        assert_eq!(config.entity_key("park+701@pbx.example.com").as_str(), "park+701@pbx.example.com");
-        assert_eq!(config.entity_key("sip:1001@pbx.example.com").as_str(), "1001@pbx.example.com");
+        assert_eq!(config.watched_key("sip:701@pbx.example.com").as_str(), "park+701@pbx.example.com");
+        assert_eq!(config.watched_key("park+701@pbx.example.com").as_str(), "park+701@pbx.example.com");
+        assert_eq!(config.watched_key("sip:1001@pbx.example.com").as_str(), "1001@pbx.example.com");
+        assert_eq!(
+            config.entity_key("sip:701@pbx.example.com").as_str(),
+            "701@pbx.example.com",
+            "who acts is not aliased"
+        );
     }
 }

@@ -21,7 +21,9 @@ async fn sipp_dnd_pressed_on_a_feature_key_reaches_the_other_phone_blf_keys_and_
     let feature = "feature keys: DND pressed on one phone (SetDoNotDisturb) reaches the user's other phone, a BLF watcher and the API";
     let Some(sipp) = sipp() else { return };
     for transport in [Transport::Udp, Transport::Tcp] {
-        let server = start_in_process(|_| {}).await;
+        // The phones reach the server through a trusted address, as behind the PBX's proxy:
+        // without digest authentication only a trusted source may set features.
+        let server = start_in_process(|c| c.limits.trusted = vec!["127.0.0.1".into()]).await;
         let (http, target, flag) = (server.http_addr(), server.local_addr(transport).unwrap(), sipp_flag(transport));
         let mut events = server.events();
         let waiting: Vec<_> = ["feature_key_receive_dnd.xml", "feature_key_blf_watcher.xml"]

@@ -307,7 +307,8 @@ async fn pjsip_sets_dnd_by_feature_key_and_the_users_other_phone_is_told() {
         return;
     }
     for (transport, name) in TRANSPORTS {
-        let (server, extra) = server_for(transport, |_| {}).await;
+        // A trusted source, as behind the PBX's proxy (without digest only one may set).
+        let (server, extra) = server_for(transport, |c| c.limits.trusted = vec!["127.0.0.1".into()]).await;
         let (http, udp) = (server.http_addr(), server.local_addr(Transport::Udp).unwrap());
         let phones: Vec<_> = ["feature_key_receive_dnd.xml", "feature_key_blf_watcher.xml"]
             .into_iter()

@@ -15,7 +15,7 @@ use super::{Engine, cx};
 impl Engine {
     /// Applies an `.out` event.
     pub fn handle_command(&mut self, command: Command, now: Instant) {
-        let entity = self.config.entity_key(command.entity());
+        let entity = self.config.watched_key(command.entity());
         let (updates, target) = match command {
             Command::CheckSync { .. } => {
                 // Touches no state: no entity is made for it.

@@ -256,9 +256,14 @@ impl Engine {
     /// key that asked gets the NOTIFY its SUBSCRIBE is owed.
     fn feature_key(&mut self, entity: EntityKey, change: FeatureChange, id: SubscriptionId, from: Peer, now: Instant) {
         let (calls, options) = (&self.config.calls, self.config.render_options());
+        let settings = |entities: &crate::entities::Entities| {
+            entities.get(&entity).map(|e| (e.settings_record().0, e.settings_record().1.clone()))
+        };
+        let before = settings(&self.entities);
         let changed = self.entities.apply(&entity, Update::Feature(change), calls, options, &mut self.fx, now);
         self.changed(&entity, changed, now);
-        if changed.features
+        // Integrations hear of a setting that moved, even to what the sources already showed.
+        if settings(&self.entities) != before
             && let Some(state) = self.entities.get(&entity).map(|e| e.feature_state(options))
         {
             let source = SourceAddress::of(from);

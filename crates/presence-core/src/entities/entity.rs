@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::bodies::Basic;
-use crate::bodies::feature_event::FeatureEvent;
 use crate::bodies::mwi::MessageCounts;
 use crate::call::{Call, CallState};
 use crate::features::{FeatureChange, FeatureState, Forwarding};
 use crate::ids::{PublicationId, WatchId};
-use crate::lamp::Lamp;
+use crate::lamp::{Lamp, LampState};
 
 use super::RenderOptions;
 use super::settings::Settings;
@@ -271,36 +270,16 @@ impl Entity {
         if !self.settings.set(change) {
             return Changed::default();
         }
-        let changed = match forward {
+        self.bump(match forward {
             // Composition decides whether what watchers are shown changed (`Entities::apply`).
             None => Changed { presence: true, dialogs: true, ..Changed::default() },
             Some(_) => Changed { features: true, ..Changed::default() },
-        };
-        let changed = self.bump(changed);
-        if forward.is_some() {
-            self.settings.stamp(forward, self.change);
-        }
-        changed
-    }
-
-    /// After an update that may have changed DND as shown (it was `before`): notes when, so
-    /// feature keys are sent the change. Whether it changed.
-    pub(crate) fn note_dnd_shown(&mut self, before: bool, options: RenderOptions) -> bool {
-        let changed = self.dnd(options) != before;
-        if changed {
-            self.settings.stamp(None, self.change);
-        }
-        changed
+        })
     }
 
     /// What a feature key shows.
     pub(crate) fn feature_state(&self, options: RenderOptions) -> FeatureState {
         self.settings.state(self.dnd(options))
-    }
-
-    /// The events for a feature key that last saw change number `seen`.
-    pub(crate) fn feature_events_since(&self, seen: u64, options: RenderOptions) -> Vec<FeatureEvent<'_>> {
-        self.settings.events_since(seen, self.dnd(options))
     }
 
     /// The settings as stored: DND (`None`: never set) and the forwarding of each kind.
@@ -406,9 +385,13 @@ impl Entity {
     /// until told, without one) rather than a call's lifetime.
     pub(crate) fn set_lamp(&mut self, lamp: &Lamp, limits: &CallLimits, now: Instant) -> Changed {
         let lit = self.calls.iter().find(|(_, l)| l.source == Source::Lamp).map(|(id, _)| id.clone());
-        // A Call-ID of its own, new each time it lights: an ended one is tombstoned, and
-        // would hide the lamp lit again under the same name.
+        // A Call-ID of its own when it names none, kept while it stays lit.
         let call_id = lamp.call_id.clone().or(lit).unwrap_or_else(|| format!("lamp-{}", self.change + 1));
+        if lamp.state != LampState::Idle {
+            // The lamp's Call-ID is its own: lit again under a name that just went out (the
+            // same call parked again), it is not a late update of the ended one.
+            self.ended.remove(&call_id);
+        }
         let changed = self.replace_calls(Source::Lamp, lamp.call(call_id.clone()).into_iter().collect(), limits, now);
         if let Some(live) = self.calls.get_mut(&call_id).filter(|l| l.source == Source::Lamp) {
             live.expires_at = lamp.expires.map(|secs| now + Duration::from_secs(secs.into()));

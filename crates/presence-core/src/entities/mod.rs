@@ -130,7 +130,7 @@ impl Entities {
             Update::Feature(change) => entity.set_feature(change),
             Update::Lamp(lamp) => entity.set_lamp(&lamp, limits, now),
         };
-        let dnd_changed = entity.note_dnd_shown(dnd_before, options);
+        let dnd_changed = entity.dnd(options) != dnd_before;
         // A source's DND news moves the setting too (`Entity::set_status`): that is stored.
         let setting_followed = entity.settings_record().0 != settings_before;
         let changed = Changed {

@@ -116,8 +116,14 @@ impl Notifier {
         let body = match kind {
             NotifyKind::CheckSync => None,
             NotifyKind::State { last } => {
-                let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile };
+                let features_sent = sub.features_sent.as_deref();
+                let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile, features_sent };
                 let body = render(&sub.entity.uri(), entity, sub.format, watcher, config.render_options());
+                if body.is_none() && sub.format == Format::FeatureEvent && !last {
+                    // The key already shows all of it: nothing is announced twice.
+                    sub.dirty = false;
+                    return;
+                }
                 let hold = profile.is_some_and(|p| p.hold_empty_initial_notify) && !sub.notified && !last;
                 if body.is_none() && hold {
                     // The device fails on an empty first NOTIFY: it waits for the first
@@ -158,6 +164,10 @@ impl Notifier {
             }
             sub.version = sub.version.wrapping_add(1);
             sub.seen_change = seen_after(entity);
+            if sub.format == Format::FeatureEvent {
+                let shown = entity.map(|e| e.feature_state(config.render_options())).unwrap_or_default();
+                sub.features_sent = Some(Box::new(shown));
+            }
             sub.dirty = false;
             sub.notified = true;
             sub.last_notify_at = Some(now);
@@ -214,8 +224,10 @@ impl Notifier {
             (_, Some(_)) => true,
             (_, None) => {
                 sub.failures += 1;
-                // Retry with the current state rather than leave the watcher unsure.
+                // Retry with the current state rather than leave the watcher unsure (a
+                // feature key with all of it: it may not have had the lost one).
                 sub.dirty = true;
+                sub.features_sent = None;
                 sub.peer.transport.is_reliable() || sub.failures >= udp_limit || !sub.answered
             }
         };
@@ -258,9 +270,7 @@ impl Notifier {
     }
 }
 
-/// What a NOTIFY showing `entity` has seen: the change number after its current one. An
-/// entity not known yet counts as at change 0, so 0 itself means "has seen nothing" (a first
-/// NOTIFY, or a feature key's refresh, which is told everything).
+/// What a NOTIFY showing `entity` has seen: the change number after its current one.
 fn seen_after(entity: Option<&crate::entities::Entity>) -> u64 {
-    entity.map_or(1, |e| e.change() + 1)
+    entity.map_or(0, |e| e.change() + 1)
 }

@@ -105,6 +105,8 @@ impl Notifier {
             // Before the restart it was answered, or it would have ended at its first timeout.
             answered: r.version > 0,
             authenticated: r.authenticated,
+            // What it had before the restart is not known: it is told everything.
+            features_sent: None,
             // Its CSeq moved past what is stored: the first NOTIFY stores it again.
             stored: None,
         };

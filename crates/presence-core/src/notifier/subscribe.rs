@@ -83,6 +83,11 @@ impl Notifier {
             Ok(feature) => feature,
             Err(refusal) => return (refusal, None),
         };
+        if feature.is_some() && !cx.config.auth.subscribe && !cx.config.limits.trusts(source.addr.ip()) {
+            // Forwarding is where the PBX sends the user's calls: without digest the From
+            // is whatever the sender wrote, so only a trusted proxy may set anyone's.
+            return (req.answer(403).with_reason("Feature Keys Need Authentication"), None);
+        }
         let (response, id) = match refreshes {
             Some(id) => self.refresh(req, id, source, cx),
             None => self.subscribe(req, package, event_id, source, cx),
@@ -121,7 +126,7 @@ impl Notifier {
             Err(refusal) => return (refusal, None),
         };
         let Uri::Sip(target) = &req.request.uri else { return (req.answer(416), None) };
-        let entity = config.entity_key(&target.aor());
+        let entity = config.watched_key(&target.aor());
         if !config.watch_policy.allows(&subscriber, &entity) {
             return (req.answer(403).with_reason("Not Allowed to Watch This Entity"), None);
         }
@@ -187,6 +192,7 @@ impl Notifier {
             answered: false,
             // Reaching here with SUBSCRIBE authentication on means the request passed it.
             authenticated: config.auth.subscribe,
+            features_sent: None,
             stored: None,
         };
         let contact = sub.contact();
@@ -240,10 +246,8 @@ impl Notifier {
         }
         // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
         sub.last_notify_at = None;
-        if sub.package == Package::AsFeatureEvent {
-            // With every event: the phone may have lost track of any of them.
-            sub.seen_change = 0;
-        }
+        // With every feature event: the phone may have lost track of any of them.
+        sub.features_sent = None;
         self.subscriptions.move_peer(id, source);
         let Some(sub) = self.subscriptions.get_mut(id) else { return (req.answer(481), None) };
         let contact = sub.contact();

@@ -15,6 +15,7 @@ use crate::admission::{Limits, Over, Tally};
 use crate::bodies::Format;
 use crate::directory::Directory;
 use crate::entity_key::EntityKey;
+use crate::features::FeatureState;
 use crate::ids::SubscriptionId;
 use crate::packages::Package;
 use crate::peer::{FlowId, Peer};
@@ -93,6 +94,9 @@ pub(crate) struct Subscription {
     /// The SUBSCRIBE that set it up was authenticated: a device profile may then take its
     /// refreshes without a new challenge.
     pub(crate) authenticated: bool,
+    /// For a feature key: what its last NOTIFY that can have arrived showed, so the next
+    /// carries only what differs (`None`: send everything).
+    pub(crate) features_sent: Option<Box<FeatureState>>,
     /// What the store last got of what changes in a subscription's life (`None`: nothing
     /// yet in this run).
     pub(crate) stored: Option<StoredAs>,

@@ -12,6 +12,7 @@ use sip_proto::header::MediaType;
 
 use crate::bodies::Format;
 use crate::entities::{Entity, RenderOptions};
+use crate::features::FeatureState;
 use crate::profiles::DeviceProfile;
 
 /// An event package.
@@ -94,6 +95,8 @@ pub(crate) struct Watcher<'a> {
     pub(crate) seen_change: u64,
     /// The subscriber's device profile.
     pub(crate) profile: Option<&'a DeviceProfile>,
+    /// What a feature key was last sent (`None`: nothing it surely has).
+    pub(crate) features_sent: Option<&'a FeatureState>,
 }
 
 /// A document for one watcher.
@@ -113,7 +116,8 @@ impl From<String> for Body {
     }
 }
 
-/// The body for `format`, or `None` when there is nothing to say yet.
+/// The body for `format`, or `None` when there is nothing to say (yet, or nothing new to a
+/// feature key).
 pub(crate) fn render(
     entity_uri: &str,
     entity: Option<&Entity>,
@@ -126,7 +130,7 @@ pub(crate) fn render(
         Format::Xpidf => Some(presence::xpidf(entity_uri, entity, options).into()),
         Format::DialogInfo => Some(dialog::dialog_info(entity_uri, entity, watcher, options)),
         Format::MessageSummary => message_summary::summary(entity_uri, entity, watcher, options).map(Body::from),
-        Format::FeatureEvent => Some(feature_event::events(entity_uri, entity, watcher, options)),
+        Format::FeatureEvent => feature_event::events(entity_uri, entity, watcher, options),
     }
 }
 
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn neutral_documents() {
-        let w = Watcher { version: 0, seen_change: 0, profile: None };
+        let w = Watcher { version: 0, seen_change: 0, profile: None, features_sent: None };
         let mwi = render("sip:a@b", None, Format::MessageSummary, w, OPTS).unwrap().text;
         assert!(mwi.starts_with("Messages-Waiting: no\r\n") && mwi.contains("0/0 (0/0)"));
         let off = RenderOptions { zero_voicemail_when_unknown: false, ..OPTS };
@@ -220,7 +224,7 @@ mod tests {
 
     #[test]
     fn dnd_lights_blf_keys_unless_disabled() {
-        let w = Watcher { version: 0, seen_change: 0, profile: None };
+        let w = Watcher { version: 0, seen_change: 0, profile: None, features_sent: None };
         let mut e = Entity::default();
         e.set_status(Source::Api, Some(Status { basic: Basic::Open, note: None, dnd: true, on_the_phone: false }));
         let lamp = render("sip:a@b", Some(&e), Format::DialogInfo, w, OPTS).unwrap().text;

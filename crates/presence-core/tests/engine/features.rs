@@ -35,17 +35,27 @@ struct Phone {
     cseq: u32,
     /// The user whose features it subscribes to (its own, unless a test says otherwise).
     from: &'static str,
+    /// Header lines its next SUBSCRIBE carries (credentials).
+    extra: String,
 }
 
 impl Phone {
     fn new(port: u16) -> Self {
-        Phone { peer: peer(port), call_id: format!("fk-{port}"), to_tag: None, cseq: 0, from: USER }
+        Phone {
+            peer: peer(port),
+            call_id: format!("fk-{port}"),
+            to_tag: None,
+            cseq: 0,
+            from: USER,
+            extra: String::new(),
+        }
     }
 
     /// The next SUBSCRIBE of its dialog, with `body` (a Set request) if given.
     fn subscribe(&mut self, body: Option<&str>) -> Vec<u8> {
         self.cseq += 1;
-        let (port, call_id, cseq, from) = (self.peer.addr.port(), &self.call_id, self.cseq, self.from);
+        let (port, call_id, cseq, from, extra) =
+            (self.peer.addr.port(), &self.call_id, self.cseq, self.from, &self.extra);
         let to_tag = self.to_tag.as_ref().map(|t| format!(";tag={t}")).unwrap_or_default();
         let (content_type, body) = match body {
             Some(b) => (format!("Content-Type: {FEATURE_TYPE}\r\n"), b),
@@ -63,7 +73,7 @@ impl Phone {
              Event: as-feature-event\r\n\
              Accept: {FEATURE_TYPE}\r\n\
              Expires: 3600\r\n\
-             {content_type}Content-Length: {len}\r\n\r\n{body}",
+             {extra}{content_type}Content-Length: {len}\r\n\r\n{body}",
             len = body.len(),
         )
         .into_bytes()
@@ -132,10 +142,17 @@ struct Site {
     b: Phone,
 }
 
+/// The phones' network, trusted as a proxy's would be: without digest authentication only a
+/// trusted source may change feature settings.
+fn trusting() -> EngineConfig {
+    let limits = presence_core::Limits { trusted: vec!["192.0.2.0/24".parse().unwrap()], ..Default::default() };
+    EngineConfig { seed: 7, limits, ..EngineConfig::default() }
+}
+
 /// Two phones of 1001 with feature-key subscriptions, and 1002 watching 1001's presence and
 /// BLF; every first NOTIFY answered.
 fn site() -> Site {
-    let mut h = Harness::new();
+    let mut h = Harness::with_config(trusting());
     let (mut a, mut b) = (Phone::new(5070), Phone::new(5072));
     for phone in [&mut a, &mut b] {
         let sent = h.send(&phone.subscribe(None), phone.peer, 0.0);
@@ -431,7 +448,7 @@ fn a_feature_key_is_the_users_own_and_a_request_it_cannot_read_is_refused() {
 #[test]
 fn settings_survive_a_restart_and_outrank_the_sources_replayed() {
     const T0_MS: u64 = 1_800_000_000_000;
-    let mut h = Harness::with_config(EngineConfig { seed: 5, ..EngineConfig::default() });
+    let mut h = Harness::with_config(EngineConfig { seed: 5, ..trusting() });
     h.engine.enable_persistence(h.t0, T0_MS);
     let mut store = MemoryStore::new();
     let busy = zoiper_pidf(USER, "open", "Do not disturb");
@@ -463,4 +480,102 @@ fn settings_survive_a_restart_and_outrank_the_sources_replayed() {
     assert!(!state.dnd, "the setting made after the publication still wins");
     assert_eq!(state.forward(ForwardKind::Always).to.as_deref(), Some("2002"));
     assert_eq!(after.engine.publication_count(), 1, "the publication is back too");
+}
+
+#[test]
+fn without_digest_only_a_trusted_source_may_set_and_with_it_only_the_user() {
+    // Untrusted, no digest: reading is open like every package; setting is refused.
+    let mut h = Harness::new();
+    let mut phone = Phone::new(5090);
+    let sent = h.send(&phone.subscribe(None), phone.peer, 0.0);
+    assert_eq!(split(&sent).0[0].status, 200);
+    let mut stranger = Phone::new(5091);
+    let refused = only_response(&h.send(
+        &stranger.subscribe(Some(&set_forwarding("forwardImmediate", true, "+15550100", ""))),
+        stranger.peer,
+        1.0,
+    ));
+    assert_eq!((refused.status, refused.reason.as_str()), (403, "Feature Keys Need Authentication"));
+    assert!(!h.engine.features(&h.engine.config().entity_key(USER)).forward(ForwardKind::Always).active);
+
+    // With digest: 1001 proves itself and sets DND; 1002 cannot act as 1001.
+    let users = ["1001", "1002"].map(|name| crate::auth::user(name, None, &[])).into();
+    let auth = presence_core::AuthConfig { subscribe: true, users, ..Default::default() };
+    let mut h = Harness::with_config(EngineConfig { seed: 8, auth, ..EngineConfig::default() });
+    let mut phone = Phone::new(5092);
+    let challenge = only_response(&h.send(&phone.subscribe(Some(&set_dnd(true))), phone.peer, 0.0));
+    assert_eq!(challenge.status, 401);
+    let as_user = |name: &str, challenge: &sip_proto::Response| {
+        let uri = format!("sip:{USER}");
+        let credentials =
+            crate::auth::credentials_of(name, challenge, HeaderName::WwwAuthenticate, "SUBSCRIBE", &uri, "secret", 1);
+        format!("Authorization: {credentials}\r\n")
+    };
+    phone.extra = as_user("1002", &challenge);
+    let refused = only_response(&h.send(&phone.subscribe(Some(&set_dnd(true))), phone.peer, 1.0));
+    assert_eq!((refused.status, refused.reason.as_str()), (403, "From Does Not Match the Authenticated User"));
+    phone.extra.clear();
+    let challenge = only_response(&h.send(&phone.subscribe(Some(&set_dnd(true))), phone.peer, 2.0));
+    phone.extra = as_user("1001", &challenge);
+    let sent = h.send(&phone.subscribe(Some(&set_dnd(true))), phone.peer, 3.0);
+    assert_eq!(split(&sent).0[0].status, 200);
+    assert!(h.engine.features(&h.engine.config().entity_key(USER)).dnd);
+}
+
+#[test]
+fn a_lost_notify_is_followed_by_everything_and_a_change_undone_in_flight_by_nothing() {
+    let Site { mut h, mut a, b, .. } = site();
+    // B's NOTIFY of DND is lost (it times out); meanwhile forwarding changes. B's next NOTIFY
+    // carries both: it may never have had the DND.
+    let sent = h.send(&a.subscribe(Some(&set_dnd(true))), a.peer, 1.0);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 1.0);
+    }
+    assert_eq!(to(&sent, b.peer).len(), 1);
+    let sent = h.send(&a.subscribe(Some(&set_forwarding("forwardBusy", true, "2002", ""))), a.peer, 2.0);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 2.0);
+    }
+    assert!(to(&sent, b.peer).is_empty(), "merged behind the one in flight");
+    h.engine.handle_timeout(h.at(40.0));
+    let retry = to(&h.drain(), b.peer);
+    assert_eq!(retry.len(), 1);
+    let names: Vec<String> = events(&retry[0]).into_iter().map(|e| e[0].0.clone()).collect();
+    assert_eq!(names.len(), 4, "everything after a loss: {names:?}");
+    assert_eq!(dnd_of(&retry[0]), Some(true));
+    h.send(&answer(&retry[0], 200), b.peer, 40.0);
+
+    // DND off and on again while B's NOTIFY of it is in flight: B already shows on, and the
+    // merged NOTIFY that would say it again is not sent.
+    let sent = h.send(&a.subscribe(Some(&set_dnd(false))), a.peer, 41.0);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 41.0);
+    }
+    let in_flight = to(&sent, b.peer);
+    assert_eq!(dnd_of(&in_flight[0]), Some(false));
+    let sent = h.send(&a.subscribe(Some(&set_dnd(true))), a.peer, 41.1);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 41.1);
+    }
+    let after = h.send(&answer(&in_flight[0], 200), b.peer, 41.2);
+    let next = to(&after, b.peer);
+    assert_eq!(next.len(), 1, "on again is news to B, which was told off");
+    assert_eq!(dnd_of(&next[0]), Some(true));
+    h.send(&answer(&next[0], 200), b.peer, 41.3);
+    // Off then on before B hears of either: nothing to tell it.
+    let sent = h.send(&a.subscribe(Some(&set_dnd(false))), a.peer, 42.0);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 42.0);
+    }
+    let in_flight = to(&sent, b.peer);
+    let sent = h.send(&a.subscribe(Some(&set_dnd(true))), a.peer, 42.1);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 42.1);
+    }
+    let sent = h.send(&a.subscribe(Some(&set_dnd(false))), a.peer, 42.2);
+    for n in to(&sent, a.peer) {
+        h.send(&answer(&n, 200), a.peer, 42.2);
+    }
+    let after = h.send(&answer(&in_flight[0], 200), b.peer, 42.3);
+    assert!(to(&after, b.peer).is_empty(), "B was last told off, and off it is");
 }

@@ -100,6 +100,13 @@ fn a_park_slot_lamp_rings_lights_blinks_and_goes_out_on_a_key_dialling_701() {
     let live: Vec<_> = doc.calls.iter().filter(|c| c.state != CallState::Terminated).collect();
     assert_eq!(live.len(), 1);
     assert_ne!(live[0].call_id, dialog);
+
+    // The same call parked again under its own Call-ID, just after the slot went out.
+    set(&mut h, lamp(LampState::Idle), 6.0);
+    let again = Lamp { call_id: Some("parked-call@pbx".into()), ..lamp(LampState::Held) };
+    let sent = set(&mut h, again, 7.0);
+    let doc = dialog_info::parse(&of_event(&sent, "dialog").body).unwrap();
+    assert!(doc.calls.iter().any(|c| c.call_id == "parked-call@pbx" && c.state == CallState::Confirmed), "lit again");
 }
 
 #[test]
