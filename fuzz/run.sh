@@ -13,7 +13,7 @@ seconds="${SECONDS_PER_TARGET:-60}"
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(parse_message framing body_pidf body_xpidf body_dialog_info body_mwi websocket)
+    targets=(parse_message framing body_pidf body_xpidf body_dialog_info body_mwi body_feature_event websocket)
 fi
 
 export RUSTC_BOOTSTRAP=1
