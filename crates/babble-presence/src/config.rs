@@ -47,6 +47,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Device profiles of the operator's own (`[[profiles]]`).
     pub profiles: Vec<crate::profile_config::ProfileEntry>,
+    /// Resource lists (`[[lists]]`, RFC 4662).
+    pub lists: Vec<ListEntry>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -251,6 +253,28 @@ impl Default for NotifierConfig {
             dnd_on_blf: engine.dnd_as_busy_lamp,
         }
     }
+}
+
+/// A resource list (`[[lists]]`): one URI a phone subscribes to for the lamps of all its
+/// members (RFC 4662).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    /// The list's URI (`sip:blf-sales@pbx.example.com`), which phones subscribe to.
+    pub uri: String,
+    /// A name for people.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The members, SIP URIs of entities, in the order phones show them.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The event packages it serves.
+    #[serde(default = "list_events")]
+    pub events: Vec<String>,
+}
+
+fn list_events() -> Vec<String> {
+    vec!["dialog".to_owned(), "presence".to_owned()]
 }
 
 /// What presence watchers of an entity nobody has reported on see.
@@ -700,6 +724,7 @@ impl Config {
             return bail("storage.batch_window_ms must be at most 1000");
         }
         self.limits.validate()?;
+        presence_core::lists::check(&self.engine(0)).map_err(|e| ConfigError::Invalid(format!("lists: {e}")))?;
         crate::profile_config::validate(&self.profiles)
     }
 
@@ -766,6 +791,14 @@ impl Config {
             device_dnd_rule: self.subscribe_back.dnd_when.into(),
             unsolicited_mwi: self.registrar.unsolicited_mwi,
             profiles: Vec::new(),
+            lists: (self.lists.iter())
+                .map(|l| presence_core::lists::ListConfig {
+                    uri: l.uri.clone(),
+                    name: l.name.clone(),
+                    members: l.members.clone(),
+                    events: l.events.clone(),
+                })
+                .collect(),
         };
         // Assigned subscribers and watch lists are keyed as the engine keys entities, domain
         // aliases included.
@@ -901,6 +934,24 @@ mod tests {
         assert!(with("\"70*\" = \"park+70\"").unwrap_err().contains("both end in *"));
         let chain = with("\"8000\" = \"9000\"\n\"9*\" = \"park+9*\"").unwrap_err();
         assert!(chain.contains("notifier.user alias \"8000\" = \"9000\"") && chain.contains("a chain"), "{chain}");
+    }
+
+    #[test]
+    fn lists_that_cannot_be_served_are_refused() {
+        let with = |lists: &str| {
+            let config: Config = toml::from_str(lists).unwrap();
+            config.validate().map_err(|e| e.to_string())
+        };
+        let list = |uri: &str, members: &str, extra: &str| {
+            format!("[[lists]]\nuri = \"{uri}\"\nmembers = [{members}]\n{extra}\n")
+        };
+        assert!(with(&list("sip:sales@pbx", "\"sip:1001@pbx\"", "")).is_ok());
+        let nested = list("sip:sales@pbx", "\"sip:all@pbx\"", "") + &list("sip:all@pbx", "\"sip:1001@pbx\"", "");
+        assert!(with(&nested).unwrap_err().contains("nested lists are not served yet"));
+        let mwi = list("sip:sales@pbx", "", "events = [\"message-summary\"]");
+        assert!(with(&mwi).unwrap_err().contains("a list serves dialog and presence"));
+        let twice = list("sip:sales@pbx", "", "") + &list("sip:sales@PBX:5060", "", "");
+        assert!(with(&twice).unwrap_err().contains("defined twice"));
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct EngineConfig {
     /// Device profiles: the first assigned to a subscriber's account or address, else the
     /// first matching its User-Agent.
     pub profiles: Vec<crate::profiles::DeviceProfile>,
+    /// Resource lists phones subscribe to once for all their members (RFC 4662).
+    pub lists: Vec<crate::lists::ListConfig>,
 }
 
 /// Who may subscribe to whom. Everyone may always watch their own entity (MWI).
@@ -171,6 +173,7 @@ impl Default for EngineConfig {
             device_dnd_rule: DndRule::All,
             unsolicited_mwi: true,
             profiles: crate::profiles::builtin(),
+            lists: Vec::new(),
         }
     }
 }

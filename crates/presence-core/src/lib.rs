@@ -27,6 +27,7 @@ mod entity_key;
 pub mod features;
 mod ids;
 pub mod lamp;
+pub mod lists;
 mod name_index;
 mod notifier;
 mod packages;

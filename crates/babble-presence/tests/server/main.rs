@@ -16,6 +16,7 @@ mod js;
 mod kamailio;
 mod kamailio_tls;
 mod linphone;
+mod lists;
 mod matrix;
 mod notifier;
 mod pjsip;

@@ -10,6 +10,7 @@ pub mod feature_event;
 pub mod mwi;
 pub mod pidf;
 mod presence_words;
+pub mod rlmi;
 mod xml;
 pub mod xpidf;
 

@@ -30,6 +30,7 @@ use crate::client_transactions::ClientTransactions;
 use crate::config::EngineConfig;
 use crate::effects::Effects;
 use crate::entities::Entities;
+use crate::lists::Lists;
 use crate::notifier::Notifier;
 use crate::peer::{FlowId, Peer, Transmit};
 use crate::phones::Phones;
@@ -52,6 +53,7 @@ pub struct Engine {
     publications: Publications,
     registrar: Registrar,
     phones: Phones,
+    lists: Lists,
 }
 
 /// A component's [`crate::context::Ctx`], built from the engine's disjoint fields so the
@@ -60,6 +62,7 @@ macro_rules! cx {
     ($engine:ident, $now:expr) => {
         &mut crate::context::Ctx {
             config: &$engine.config,
+            lists: &$engine.lists,
             fx: &mut $engine.fx,
             client: &mut $engine.client,
             now: $now,
@@ -74,6 +77,7 @@ impl Engine {
         Engine {
             fx: Effects::new(config.seed, config.node_id),
             auth: Auth::new(&config.auth),
+            lists: Lists::new(&config),
             config,
             admission: Admission::default(),
             server: ServerTransactions::default(),

@@ -302,14 +302,18 @@ impl Engine {
     }
 
     /// After entity `key` changed: the entity settles (stored, timers re-armed), its
-    /// watchers whose documents the change affects are notified, and a voicemail change is
-    /// pushed to its phones that do not subscribe to it.
+    /// watchers whose documents the change affects are notified, and so are those of the
+    /// lists it is in, and a voicemail change is pushed to its phones that do not subscribe
+    /// to it.
     pub(super) fn changed(&mut self, key: &EntityKey, changed: Changed, now: Instant) {
         if changed.any() {
             self.fx.directory.touch(key);
         }
         self.entities.settle(key, changed, &mut self.fx);
         self.notifier.notify_entity(key, changed, &self.entities, cx!(self, now));
+        for list in self.lists.containing(key) {
+            self.notifier.notify_list(list, changed, &self.entities, cx!(self, now));
+        }
         if changed.voicemail && self.config.unsolicited_mwi {
             let counts = self.entities.get(key).and_then(|e| e.voicemail).unwrap_or_default();
             let subscribed = self.notifier.mwi_subscriber_addrs(key);

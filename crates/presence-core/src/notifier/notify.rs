@@ -16,6 +16,7 @@ use crate::effects::{Effects, TimerKey};
 use crate::entities::{Changed, Entities};
 use crate::entity_key::EntityKey;
 use crate::ids::SubscriptionId;
+use crate::packages::rlmi::{self, ListNotify};
 use crate::packages::{Watcher, render};
 
 use super::Notifier;
@@ -36,6 +37,24 @@ impl Notifier {
                 Format::DialogInfo => changed.dialogs,
                 Format::MessageSummary => changed.voicemail,
                 Format::FeatureEvent => changed.features,
+            });
+            if affected {
+                self.send_notify(id, entities, cx);
+            }
+        }
+    }
+
+    /// A member of list `list` changed by `changed`: its subscriptions whose parts that
+    /// affects are notified (merged into the NOTIFY in flight, if one is).
+    pub(crate) fn notify_list(&mut self, list: &EntityKey, changed: Changed, entities: &Entities, cx: &mut Ctx<'_>) {
+        for id in self.subscriptions.of_entity(list) {
+            let affected = self.subscriptions.get(id).is_some_and(|s| {
+                s.list.is_some()
+                    && match s.format {
+                        Format::Pidf | Format::Xpidf => changed.presence,
+                        Format::DialogInfo => changed.dialogs,
+                        Format::MessageSummary | Format::FeatureEvent => false,
+                    }
             });
             if affected {
                 self.send_notify(id, entities, cx);
@@ -118,9 +137,19 @@ impl Notifier {
             NotifyKind::State { last } => {
                 let features_sent = sub.features_sent.as_deref();
                 let watcher = Watcher { version: sub.version, seen_change: sub.seen_change, profile, features_sent };
-                let body = render(&sub.entity.uri(), entity, sub.format, watcher, config.render_options());
-                if body.is_none() && sub.format == Format::FeatureEvent && !last {
-                    // The key already shows all of it: nothing is announced twice.
+                let options = config.render_options();
+                let list = sub.list.as_mut().zip(cx.lists.get(&sub.entity));
+                let body = match list {
+                    Some((sent, list)) => {
+                        let (tag, host) = (&sub.dialog.id.local_tag, &sub.our_host);
+                        let n = ListNotify { uri: &sub.entity, list, format: sub.format, tag, host };
+                        rlmi::list_body(n, entities, watcher, sent, options)
+                    }
+                    None => render(&sub.entity.uri(), entity, sub.format, watcher, options),
+                };
+                let nothing_new = sub.format == Format::FeatureEvent || sub.list.is_some();
+                if body.is_none() && nothing_new && !last {
+                    // The key, or the list, already shows all of it: nothing is announced twice.
                     sub.dirty = false;
                     return;
                 }
@@ -145,6 +174,10 @@ impl Notifier {
             Phase::Terminating(reason) => format!("terminated;reason={reason}"),
         };
         h.push(HeaderName::SubscriptionState, state);
+        if sub.list.is_some() {
+            // RFC 4662 §5.1: every NOTIFY of a list subscription.
+            h.push(HeaderName::Require, "eventlist");
+        }
         if kind == NotifyKind::CheckSync {
             h.push(HeaderName::Event, "check-sync");
             sub.check_sync = false;
@@ -228,6 +261,9 @@ impl Notifier {
                 // feature key with all of it: it may not have had the lost one).
                 sub.dirty = true;
                 sub.features_sent = None;
+                if let Some(sent) = sub.list.as_deref_mut() {
+                    sent.fill(None);
+                }
                 sub.peer.transport.is_reliable() || sub.failures >= udp_limit || !sub.answered
             }
         };

@@ -78,8 +78,13 @@ impl Notifier {
             return;
         };
         let expires_at = cx.fx.wall().map_or(cx.now, |wall| wall.instant(r.expires_at_ms));
+        let entity = cx.config.entity_key(&r.entity);
+        // A list subscription goes on as one (the subscriber supported eventlist to make it),
+        // with full state first.
+        let list = cx.lists.get(&entity).filter(|l| l.packages.contains(&package));
         let sub = Subscription {
-            entity: cx.config.entity_key(&r.entity),
+            list: list.map(|l| vec![None; l.members.len()].into_boxed_slice()),
+            entity,
             package,
             format,
             event_id: r.event_id,

@@ -130,6 +130,13 @@ impl Notifier {
         if !config.watch_policy.allows(&subscriber, &entity) {
             return (req.answer(403).with_reason("Not Allowed to Watch This Entity"), None);
         }
+        let list = cx.lists.get(&entity).filter(|l| l.packages.contains(&package));
+        if list.is_some() && !req.supported.iter().any(|s| s.eq_ignore_ascii_case("eventlist")) {
+            // RFC 4662 §4.3: a list is served only to subscribers that take its NOTIFYs.
+            let mut refusal = req.answer(421);
+            refusal.headers.push(HeaderName::Require, "eventlist");
+            return (refusal, None);
+        }
         if package == Package::AsFeatureEvent && subscriber != entity {
             // A feature key shows and sets its own user's settings (with digest on, From is
             // the authenticated user's: auth/identity.rs).
@@ -193,6 +200,7 @@ impl Notifier {
             // Reaching here with SUBSCRIBE authentication on means the request passed it.
             authenticated: config.auth.subscribe,
             features_sent: None,
+            list: list.map(|l| vec![None; l.members.len()].into_boxed_slice()),
             stored: None,
         };
         let contact = sub.contact();
@@ -214,7 +222,12 @@ impl Notifier {
             }
         }
         let status = profile.map_or(200, |p| config.profiles[p].subscribe_status);
-        (accepted(req, status, &local_tag, expires, &contact), Some(id))
+        let mut response = accepted(req, status, &local_tag, expires, &contact);
+        if list.is_some() {
+            // RFC 4662 §5.1: its NOTIFYs will need the extension.
+            response.headers.push(HeaderName::Require, "eventlist");
+        }
+        (response, Some(id))
     }
 
     fn refresh(
@@ -246,8 +259,11 @@ impl Notifier {
         }
         // RFC 6665 §4.2.1.2: a refresh gets its NOTIFY at once, rate limit or not.
         sub.last_notify_at = None;
-        // With every feature event: the phone may have lost track of any of them.
+        // With every feature event, or a list's full state: the phone may have lost track.
         sub.features_sent = None;
+        if let Some(sent) = sub.list.as_deref_mut() {
+            sent.fill(None);
+        }
         self.subscriptions.move_peer(id, source);
         let Some(sub) = self.subscriptions.get_mut(id) else { return (req.answer(481), None) };
         let contact = sub.contact();

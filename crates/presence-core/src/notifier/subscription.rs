@@ -97,6 +97,9 @@ pub(crate) struct Subscription {
     /// For a feature key: what its last NOTIFY that can have arrived showed, so the next
     /// carries only what differs (`None`: send everything).
     pub(crate) features_sent: Option<Box<FeatureState>>,
+    /// For a list subscription (RFC 4662): what each member's last part showed (its
+    /// change number, by member; `None`: not sent, and all `None` means full state next).
+    pub(crate) list: Option<Box<[Option<u64>]>>,
     /// What the store last got of what changes in a subscription's life (`None`: nothing
     /// yet in this run).
     pub(crate) stored: Option<StoredAs>,

@@ -7,6 +7,7 @@ mod dialog;
 mod feature_event;
 mod message_summary;
 mod presence;
+pub(crate) mod rlmi;
 
 use sip_proto::header::MediaType;
 

@@ -34,7 +34,12 @@ pub(crate) fn preflight(req: &Incoming) -> Option<Response> {
     }
     // §8.2.2.3: an extension we do not support is answered 420 + Unsupported. The registrar
     // supports Path (RFC 3327) and outbound (RFC 5626); nothing else takes an extension.
-    let supported: &[&str] = if *method == Method::Register { &["path", "outbound"] } else { &[] };
+    let supported: &[&str] = match method {
+        Method::Register => &["path", "outbound"],
+        // RFC 4662: a subscriber may require a list's NOTIFYs.
+        Method::Subscribe => &["eventlist"],
+        _ => &[],
+    };
     let unsupported: Vec<&str> = (req.require.iter().map(String::as_str))
         .filter(|tag| !supported.iter().any(|s| s.eq_ignore_ascii_case(tag)))
         .collect();

@@ -10,6 +10,7 @@ mod identity;
 mod invariants;
 mod lamps;
 mod limits;
+mod lists;
 mod live_view;
 mod notifier;
 mod outbound;

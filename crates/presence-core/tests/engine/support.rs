@@ -104,6 +104,8 @@ pub(crate) struct Watch {
     pub(crate) call_id: String,
     pub(crate) event: String,
     pub(crate) accept: Option<String>,
+    /// Header lines every SUBSCRIBE of the dialog carries besides the usual ones.
+    pub(crate) extra: String,
     pub(crate) to_tag: Option<String>,
     pub(crate) cseq: u32,
     pub(crate) target: String,
@@ -115,6 +117,7 @@ impl Watch {
             call_id: call_id.into(),
             event: event.into(),
             accept: None,
+            extra: String::new(),
             to_tag: None,
             cseq: 0,
             target: target.into(),
@@ -123,6 +126,13 @@ impl Watch {
 
     pub(crate) fn accept(mut self, accept: &str) -> Self {
         self.accept = Some(accept.into());
+        self
+    }
+
+    /// Adds `line` (`Supported: eventlist`) to every SUBSCRIBE of the dialog.
+    pub(crate) fn header(mut self, line: &str) -> Self {
+        self.extra.push_str(line);
+        self.extra.push_str("\r\n");
         self
     }
 
@@ -142,12 +152,13 @@ impl Watch {
              CSeq: {cseq} SUBSCRIBE\r\n\
              Contact: <sip:1002@192.168.1.50:5062>\r\n\
              Event: {event}\r\n\
-             {accept}{expires}User-Agent: test-phone\r\n\
+             {accept}{expires}{extra}User-Agent: test-phone\r\n\
              Content-Length: 0\r\n\r\n",
             target = self.target,
             call_id = self.call_id,
             cseq = self.cseq,
             event = self.event,
+            extra = self.extra,
         )
         .into_bytes()
     }
