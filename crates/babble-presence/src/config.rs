@@ -271,6 +271,14 @@ pub struct ListEntry {
     /// The event packages it serves.
     #[serde(default = "list_events")]
     pub events: Vec<String>,
+    /// How long a member's change waits for changes to others, so they go in one NOTIFY, in
+    /// milliseconds (0: at once).
+    #[serde(default = "list_batch_interval_ms")]
+    pub batch_interval_ms: u32,
+}
+
+fn list_batch_interval_ms() -> u32 {
+    200
 }
 
 fn list_events() -> Vec<String> {
@@ -797,6 +805,7 @@ impl Config {
                     name: l.name.clone(),
                     members: l.members.clone(),
                     events: l.events.clone(),
+                    batch_interval_ms: l.batch_interval_ms,
                 })
                 .collect(),
         };

@@ -50,6 +50,10 @@ pub struct ProfileEntry {
     /// At least this many milliseconds between state NOTIFYs (0: no limit).
     #[serde(default)]
     pub min_notify_interval_ms: u32,
+    /// For its list subscriptions, how long a member's change waits for others, in
+    /// milliseconds, instead of the list's `batch_interval_ms`.
+    #[serde(default)]
+    pub list_batch_interval_ms: Option<u32>,
     /// Dialogs name the remote party (`<remote><identity>`); off leaves only its target.
     #[serde(default = "yes")]
     pub remote_identity: bool,
@@ -176,6 +180,7 @@ pub(crate) fn engine_profiles(entries: &[ProfileEntry], entity_key: impl Fn(&str
         caller_confirmed: e.caller_confirmed,
         pickup_prefix: e.pickup_prefix.clone(),
         min_notify_interval_ms: e.min_notify_interval_ms,
+        list_batch_interval_ms: e.list_batch_interval_ms,
         remote_identity: e.remote_identity,
         ringing_note: e.ringing_note,
         presence_format: e.presence_format.map(|f| match f {

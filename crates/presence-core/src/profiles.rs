@@ -44,6 +44,9 @@ pub struct DeviceProfile {
     /// between are merged into one NOTIFY at the end of the interval (the throttle of RFC
     /// 6446 §3, chosen by the server).
     pub min_notify_interval_ms: u32,
+    /// For its list subscriptions, how long a member's change waits for others instead of
+    /// the list's own interval (`None`: the list's).
+    pub list_batch_interval_ms: Option<u32>,
     /// Dialogs name the remote party (`<remote><identity>`), which most keys show as the
     /// caller; the remote target is written either way.
     pub remote_identity: bool,
@@ -84,6 +87,7 @@ impl DeviceProfile {
             caller_confirmed: false,
             pickup_prefix: None,
             min_notify_interval_ms: 0,
+            list_batch_interval_ms: None,
             remote_identity: true,
             ringing_note: false,
             presence_format: None,

@@ -22,6 +22,7 @@ async fn sipp_a_blf_list_is_one_subscription_full_state_first_then_partial() {
                 name: Some("Sales".into()),
                 members: ["1001", "1002", "1003"].map(|u| format!("sip:{u}@127.0.0.1")).into(),
                 events: vec!["dialog".into()],
+                batch_interval_ms: 200,
             }];
         })
         .await;

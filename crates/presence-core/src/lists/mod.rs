@@ -20,6 +20,9 @@ pub struct ListConfig {
     pub members: Vec<String>,
     /// The event packages it serves (`dialog`, `presence`).
     pub events: Vec<String>,
+    /// How long a change to one member waits for changes to others, so that they go in one
+    /// NOTIFY, in milliseconds (0: sent at once).
+    pub batch_interval_ms: u32,
 }
 
 /// One list, keyed.
@@ -28,6 +31,7 @@ pub(crate) struct List {
     pub(crate) name: Option<String>,
     pub(crate) members: Vec<EntityKey>,
     pub(crate) packages: Vec<Package>,
+    pub(crate) batch_interval_ms: u32,
 }
 
 /// The lists component.
@@ -53,7 +57,8 @@ impl Lists {
                 }
             }
             let packages = defined.events.iter().filter_map(|e| Package::from_event(e)).collect();
-            lists.by_uri.insert(uri, List { name: defined.name.clone(), members, packages });
+            let batch_interval_ms = defined.batch_interval_ms;
+            lists.by_uri.insert(uri, List { name: defined.name.clone(), members, packages, batch_interval_ms });
         }
         lists
     }

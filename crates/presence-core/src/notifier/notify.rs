@@ -45,19 +45,33 @@ impl Notifier {
     }
 
     /// A member of list `list` changed by `changed`: its subscriptions whose parts that
-    /// affects are notified (merged into the NOTIFY in flight, if one is).
+    /// affects are notified once the batch interval has gathered what else changes (at once
+    /// with no interval; merged into the NOTIFY in flight, if one is).
     pub(crate) fn notify_list(&mut self, list: &EntityKey, changed: Changed, entities: &Entities, cx: &mut Ctx<'_>) {
+        let Some(defined) = cx.lists.get(list) else { return };
         for id in self.subscriptions.of_entity(list) {
-            let affected = self.subscriptions.get(id).is_some_and(|s| {
-                s.list.is_some()
-                    && match s.format {
-                        Format::Pidf | Format::Xpidf => changed.presence,
-                        Format::DialogInfo => changed.dialogs,
-                        Format::MessageSummary | Format::FeatureEvent => false,
-                    }
-            });
-            if affected {
+            let Some(sub) = self.subscriptions.get_mut(id) else { continue };
+            let affected = sub.list.is_some()
+                && match sub.format {
+                    Format::Pidf | Format::Xpidf => changed.presence,
+                    Format::DialogInfo => changed.dialogs,
+                    Format::MessageSummary | Format::FeatureEvent => false,
+                };
+            if !affected {
+                continue;
+            }
+            let profile = sub.profile.and_then(|p| cx.config.profiles.get(p));
+            let interval = profile.and_then(|p| p.list_batch_interval_ms).unwrap_or(defined.batch_interval_ms);
+            if interval == 0 {
                 self.send_notify(id, entities, cx);
+            } else if !sub.dirty && sub.in_flight.is_none() {
+                // The first change of a batch: the NOTIFY waits for the others.
+                sub.dirty = true;
+                let at = cx.now + Duration::from_millis(interval.into());
+                cx.fx.set_deadline(TimerKey::NotifyThrottle(id), Some(at));
+            } else {
+                // A batch is gathering, or a NOTIFY is in flight: this goes in the next one.
+                sub.dirty = true;
             }
         }
     }

@@ -16,11 +16,16 @@ const LIST: &str = "blf-sales@pbx.example.com";
 const MEMBERS: [&str; 3] = ["1001@pbx.example.com", "1002@pbx.example.com", "1003@pbx.example.com"];
 
 fn config(members: &[&str]) -> EngineConfig {
+    batching(members, 0)
+}
+
+fn batching(members: &[&str], batch_interval_ms: u32) -> EngineConfig {
     let list = ListConfig {
         uri: format!("sip:{LIST}"),
         name: Some("Sales".into()),
         members: members.iter().map(|m| format!("sip:{m}")).collect(),
         events: vec!["dialog".into()],
+        batch_interval_ms,
     };
     EngineConfig { seed: 21, lists: vec![list], ..EngineConfig::default() }
 }
@@ -188,4 +193,24 @@ fn an_empty_list_is_a_subscription_to_nothing() {
     let (_, first) = subscribe_list(&mut h, "empty");
     assert!(first.full);
     assert!(first.resources.is_empty() && first.parts.is_empty());
+}
+
+#[test]
+fn changes_to_several_members_within_the_batch_interval_go_in_one_notify() {
+    let mut h = Harness::with_config(batching(&MEMBERS, 200));
+    subscribe_list(&mut h, "batch");
+    assert!(notifies_after(&mut h, call(MEMBERS[0], "b1", CallState::Early), 1.0).is_empty(), "waits for the others");
+    assert!(notifies_after(&mut h, call(MEMBERS[2], "b2", CallState::Confirmed), 1.15).is_empty());
+    assert_eq!(h.engine.poll_timeout(), Some(h.at(1.2)), "the batch ends 200 ms after its first change");
+    h.engine.handle_timeout(h.at(1.2));
+    let sent = split(&h.drain()).1;
+    assert_eq!(sent.len(), 1, "one NOTIFY for the batch");
+    let batch = read(&sent[0]);
+    assert_eq!((batch.full, batch.version, batch.resources.len()), (false, 1, 2));
+    h.send(&answer(&sent[0], 200), udp_peer(), 1.25);
+    // A change after the batch went out starts the next one.
+    assert!(notifies_after(&mut h, call(MEMBERS[1], "b3", CallState::Early), 2.0).is_empty());
+    h.engine.handle_timeout(h.at(2.2));
+    let next = read(&split(&h.drain()).1[0]);
+    assert_eq!((next.version, next.resources.len()), (2, 1));
 }
