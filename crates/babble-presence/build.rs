@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Each peer: its `cfg`, and how to tell it is installed.
-const PEERS: [(&str, Probe); 8] = [
+const PEERS: [(&str, Probe); 9] = [
     ("has_sipp", Probe::OnPath("sipp")),
     ("has_baresip", Probe::OnPath("baresip")),
     ("has_linphonec", Probe::OnPath("linphonec")),
     ("has_schemathesis", Probe::OnPath("schemathesis")),
     ("has_kamailio", Probe::OnPathOrSbin("kamailio")),
     ("has_pjsua2", Probe::PythonModule("pjsua2")),
+    // The RFC 4662 schema check of interop/rlmi/list_subscriber.py.
+    ("has_xmlschema", Probe::PythonModule("xmlschema")),
     // JsSIP and SIP.js, installed by `npm ci` in interop/js.
     ("has_js_stacks", Probe::InRepository("interop/js/node_modules/jssip/package.json")),
     ("has_chromium", Probe::OnPath("chromedriver")),
