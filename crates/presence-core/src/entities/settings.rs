@@ -36,14 +36,10 @@ impl Settings {
     }
 
     /// A source's report of DND changed to `dnd` (or a new source asserts it): once the user
-    /// has a DND setting, that is news the setting follows. Whether it moved.
-    pub(super) fn follow_dnd(&mut self, dnd: bool) -> bool {
-        match &mut self.dnd {
-            Some(setting) if *setting != dnd => {
-                *setting = dnd;
-                true
-            }
-            _ => false,
+    /// has a DND setting, that is news the setting follows.
+    pub(super) fn follow_dnd(&mut self, dnd: bool) {
+        if let Some(setting) = &mut self.dnd {
+            *setting = dnd;
         }
     }
 
