@@ -1,6 +1,8 @@
 //! What the benchmarks share: the engine's settings for load that stands for a proxy's, free
-//! loopback ports for a server under test, and what a process uses (CPU, memory) as Linux
-//! reports it.
+//! loopback ports for a server under test, what a process uses (CPU, memory) as Linux reports
+//! it, and (`sim`) the engine driven as the shell drives it.
+
+pub mod sim;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use presence_core::{EngineConfig, Limits};

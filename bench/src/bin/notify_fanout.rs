@@ -12,10 +12,10 @@
 
 use std::time::{Duration, Instant};
 
+use babble_bench::sim::{Clock, Sent, answer_notifies, phone};
+use presence_core::Engine;
 use presence_core::api::{CallsUpdate, Command};
 use presence_core::call::{Call, CallState, Direction};
-use presence_core::{Engine, FlowId, Peer, Transport};
-use sip_proto::{Message, Response, parse_message};
 
 /// BLF keys watching each extension.
 const BLF_KEYS: usize = 5;
@@ -38,12 +38,11 @@ fn main() {
     if std::env::var_os("NO_PERSIST").is_none() {
         engine.enable_persistence(t0, 0);
     }
-    let mut clock = Clock { t0, elapsed: Duration::ZERO };
+    let mut clock = Clock::new(t0);
 
     let mut subscriptions = 0;
     let started = Instant::now();
-    let mut answered = 0;
-    let mut stored = 0;
+    let mut answered = Sent::default();
     for e in 0..entities {
         let watches = (0..BLF_KEYS)
             .map(|_| ("dialog", "application/dialog-info+xml"))
@@ -69,12 +68,13 @@ fn main() {
                 ua = USER_AGENTS[n % USER_AGENTS.len()],
             );
             engine.handle_sip(request.as_bytes(), phone, clock.tick());
-            answered += answer_notifies(&mut engine, &mut clock, &mut stored);
+            answered += answer_notifies(&mut engine, &mut clock);
         }
     }
     let subscribe = started.elapsed();
     assert_eq!(engine.subscription_count(), subscriptions, "every SUBSCRIBE is accepted");
-    assert_eq!(answered, subscriptions, "each gets its first NOTIFY");
+    assert_eq!(answered.notifies, subscriptions, "each gets its first NOTIFY");
+    let stored = answered.stored;
 
     println!(
         "notify_fanout: {entities} extensions, {subscriptions} subscriptions ({BLF_KEYS} BLF, 1 presence, 1 MWI each)"
@@ -88,8 +88,7 @@ fn main() {
         [("ringing", CallState::Early), ("answered", CallState::Confirmed), ("ended", CallState::Terminated)]
     {
         let started = Instant::now();
-        let mut notifies = 0;
-        let mut changes = 0;
+        let mut sent = Sent::default();
         for e in 0..entities {
             let call = Call { direction: Some(Direction::Recipient), ..Call::new(format!("call-{e}"), state) };
             let command = Command::Dialog {
@@ -100,55 +99,17 @@ fn main() {
                 call_id: None,
             };
             engine.handle_command(command, clock.tick());
-            notifies += answer_notifies(&mut engine, &mut clock, &mut changes);
+            sent += answer_notifies(&mut engine, &mut clock);
         }
         let took = started.elapsed();
         println!(
-            "  call {label:<9} on every extension:  {:>8.1} ms  ({:>7.0} NOTIFYs/s, {notifies} NOTIFYs, {changes} changes to store)",
+            "  call {label:<9} on every extension:  {:>8.1} ms  ({:>7.0} NOTIFYs/s, {} NOTIFYs, {} changes to store)",
             ms(took),
-            notifies as f64 / took.as_secs_f64()
+            sent.notifies as f64 / took.as_secs_f64(),
+            sent.notifies,
+            sent.stored
         );
     }
-}
-
-/// A virtual clock that moves a microsecond per step, so no timer falls due.
-struct Clock {
-    t0: Instant,
-    elapsed: Duration,
-}
-
-impl Clock {
-    fn tick(&mut self) -> Instant {
-        self.elapsed += Duration::from_micros(1);
-        self.t0 + self.elapsed
-    }
-}
-
-/// Subscriber `n`'s phone: its own address, so no per-watcher quota applies.
-fn phone(n: usize) -> Peer {
-    Peer {
-        transport: Transport::Udp,
-        addr: format!("10.{}.{}.{}:5060", n / 65_536 % 256, n / 256 % 256, n % 256).parse().unwrap(),
-        flow: Some(FlowId(1)),
-        local: "198.51.100.1:5060".parse().unwrap(),
-    }
-}
-
-/// Answers every NOTIFY the engine sent with 200, as the phones would, and takes the changes
-/// to store as the server's driver does after each event; returns how many NOTIFYs.
-fn answer_notifies(engine: &mut Engine, clock: &mut Clock, stored: &mut usize) -> usize {
-    let mut notifies = Vec::new();
-    while let Some(transmit) = engine.poll_transmit() {
-        if let Ok(Message::Request(request)) = parse_message(&transmit.payload) {
-            notifies.push((Response::to(&request, 200).encode(), transmit.destination));
-        }
-    }
-    *stored += engine.take_changes().len();
-    for (ok, peer) in &notifies {
-        engine.handle_sip(ok, *peer, clock.tick());
-        *stored += engine.take_changes().len();
-    }
-    notifies.len()
 }
 
 fn ms(d: Duration) -> f64 {
