@@ -32,12 +32,7 @@ impl Notifier {
         cx: &mut Ctx<'_>,
     ) {
         for id in self.subscriptions.of_entity(entity) {
-            let affected = self.subscriptions.get(id).is_some_and(|s| match s.format {
-                Format::Pidf | Format::Xpidf => changed.presence,
-                Format::DialogInfo => changed.dialogs,
-                Format::MessageSummary => changed.voicemail,
-                Format::FeatureEvent => changed.features,
-            });
+            let affected = self.subscriptions.get(id).is_some_and(|s| shown_by(s.format, changed));
             if affected {
                 self.send_notify(id, entities, cx);
             }
@@ -51,13 +46,8 @@ impl Notifier {
         let Some(defined) = cx.lists.get(list) else { return };
         for id in self.subscriptions.of_entity(list) {
             let Some(sub) = self.subscriptions.get_mut(id) else { continue };
-            let affected = sub.list.is_some()
-                && match sub.format {
-                    Format::Pidf | Format::Xpidf => changed.presence,
-                    Format::DialogInfo => changed.dialogs,
-                    Format::MessageSummary | Format::FeatureEvent => false,
-                };
-            if !affected {
+            // A list serves dialog and presence only (`lists::check`).
+            if sub.list.is_none() || !shown_by(sub.format, changed) {
                 continue;
             }
             let profile = sub.profile.and_then(|p| cx.config.profiles.get(p));
@@ -317,6 +307,16 @@ impl Notifier {
             // cheap (it only marks the subscription dirty).
             self.send_notify(id, entities, cx);
         }
+    }
+}
+
+/// Whether a document in `format` may differ after `changed`.
+fn shown_by(format: Format, changed: Changed) -> bool {
+    match format {
+        Format::Pidf | Format::Xpidf => changed.presence,
+        Format::DialogInfo => changed.dialogs,
+        Format::MessageSummary => changed.voicemail,
+        Format::FeatureEvent => changed.features,
     }
 }
 
